@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages patchgcl builds against, if any is missing.
+# Sourced by scripts/test.sh and scripts/demo.sh; safe to run on its own.
+set -euo pipefail
+
+PATCHGCL_DEBS=(
+  build-essential cmake
+  libtorch-dev          # LibTorch 1.13
+  libopenblas0-pthread  # without it LibTorch falls back to reference BLAS (~40x slower matmul)
+  catch2                # v2, tests
+  libfmt-dev
+  libstb-dev            # image I/O in the example trainer
+  libcli11-dev          # command lines of the examples
+  libbenchmark-dev      # micro-benchmarks
+)
+
+missing=()
+for pkg in "${PATCHGCL_DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "patchgcl: installing missing packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
