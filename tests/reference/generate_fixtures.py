@@ -17,6 +17,7 @@ import argparse
 import filecmp
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -251,6 +252,24 @@ def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 
     return t, cfg
 
 
+def case_converted_patchgcl():
+    """A GNNLoss state dict under the released code's names, run through the converter, as a
+    user would: the C++ test loads it by name and must reproduce graph_nce_small's loss."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    import convert_reference_weights as conv
+    tensors, _ = graph_case(404, (3, 5, 8), ((8, 8), (8, 8), (6, 6)), num_patches=16, nc=16)
+    released_names = {}
+    for k, v in tensors.items():
+        if not k.startswith("param."):
+            continue
+        k = k[len("param."):]
+        k = re.sub(r"^embed_(\d+)\.", r"embed_\1.linear.", k)
+        k = re.sub(r"^gnn_(\d+)\.lin\.", r"gnn_\1.conv1.lin.", k)
+        k = re.sub(r"^gnn_pools_(\d+)\.(\d+)\.lin\.", r"gnn_pools_\1.\2.conv1.lin.", k)
+        released_names["module." + k] = v.detach()
+    return conv.convert(released_names)
+
+
 CASES = {
     "tagconv_dgl": lambda: case_tagconv_dgl(101),
     "tagconv_pyg": lambda: case_tagconv_pyg(202),
@@ -262,6 +281,7 @@ CASES = {
     "patchnce_cut": lambda: patchnce_case(606, "none"),
     "patchnce_put_code": lambda: patchnce_case(707, "column_sort", k=5),
     "patchnce_put_paper": lambda: patchnce_case(808, "hardest_per_query", k=5),
+    "converted_patchgcl_small": case_converted_patchgcl,
 }
 
 
