@@ -1,0 +1,105 @@
+#pragma once
+
+// Input validation shared by every public function and module. Each message names the
+// argument, what was expected and what was given (DEVELOPERS.md: "bad input gets a clear error").
+
+#include <patchgcl/compat.hpp>
+
+#include <string>
+
+namespace patchgcl {
+
+/// When to scan inputs for NaN/Inf. The scan reads a flag back to the host, i.e. it
+/// synchronises with a CUDA device, so `kAuto` checks on CPU only; CUDA users opt in
+/// with `kAlways` (e.g. while debugging) and leave it off in production.
+enum class FiniteCheck { kAuto, kAlways, kNever };
+
+namespace detail {
+
+inline std::string shape_str(const torch::Tensor& t) { return c10::str(t.sizes()); }
+
+/// Floating-point, defined, non-empty tensor of rank `min_rank..max_rank`.
+inline void check_floating(const torch::Tensor& t, const char* fn, const char* name,
+                           int64_t min_rank, int64_t max_rank, const char* layout) {
+  TORCH_CHECK(t.defined(), fn, ": `", name, "` is an undefined tensor");
+  TORCH_CHECK(t.dim() >= min_rank && t.dim() <= max_rank, fn, ": `", name, "` must be ", layout,
+              " (rank ", min_rank == max_rank ? std::to_string(min_rank)
+                                              : std::to_string(min_rank) + " or " + std::to_string(max_rank),
+              "), got shape ", shape_str(t));
+  TORCH_CHECK(t.is_floating_point(), fn, ": `", name, "` must have a floating-point dtype, got ",
+              t.scalar_type());
+  TORCH_CHECK(t.numel() > 0, fn, ": `", name, "` is empty (shape ", shape_str(t), ")");
+}
+
+/// Node features: `[B, N, C]` or `[N, C]`.
+inline void check_nodes(const torch::Tensor& t, const char* fn, const char* name) {
+  check_floating(t, fn, name, 2, 3, "[B, N, C] or [N, C]");
+}
+
+/// Feature maps: `[B, C, H, W]`.
+inline void check_feature_map(const torch::Tensor& t, const char* fn, const char* name) {
+  check_floating(t, fn, name, 4, 4, "[B, C, H, W]");
+}
+
+inline void check_same_shape(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
+                             const char* b_name, const char* fn) {
+  TORCH_CHECK(a.sizes() == b.sizes(), fn, ": `", a_name, "` and `", b_name,
+              "` must have the same shape, got ", shape_str(a), " and ", shape_str(b));
+}
+
+inline void check_same_device(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
+                              const char* b_name, const char* fn) {
+  TORCH_CHECK(a.device() == b.device(), fn, ": `", a_name, "` is on ", a.device(), " but `", b_name,
+              "` is on ", b.device(), "; move both to the same device");
+}
+
+/// Square adjacency `[B, N, N]` or `[N, N]` (any dtype: bool or 0/1 floats).
+inline void check_adjacency(const torch::Tensor& a, const char* fn, const char* name) {
+  TORCH_CHECK(a.defined(), fn, ": `", name, "` is an undefined tensor");
+  TORCH_CHECK((a.dim() == 2 || a.dim() == 3) && a.size(-1) == a.size(-2), fn, ": `", name,
+              "` must be a square [B, N, N] or [N, N] matrix, got shape ", shape_str(a));
+  TORCH_CHECK(a.numel() > 0, fn, ": `", name, "` is empty (shape ", shape_str(a), ")");
+}
+
+/// The node dimension of an adjacency must match the node dimension of features.
+inline void check_adjacency_matches(const torch::Tensor& adjacency, const char* adj_name,
+                                    const torch::Tensor& nodes, const char* nodes_name, const char* fn) {
+  const bool batched = nodes.dim() == 3;
+  const bool ok = batched ? (adjacency.dim() == 3 && adjacency.size(0) == nodes.size(0) &&
+                             adjacency.size(1) == nodes.size(1))
+                          : (adjacency.dim() == 2 && adjacency.size(0) == nodes.size(0));
+  TORCH_CHECK(ok, fn, ": `", adj_name, "` must be ", batched ? "[B, N, N]" : "[N, N]",
+              " for `", nodes_name, "` of shape ", shape_str(nodes), ", got ", shape_str(adjacency));
+  check_same_device(adjacency, adj_name, nodes, nodes_name, fn);
+}
+
+inline bool finite_check_active(FiniteCheck mode, const torch::Tensor& t) {
+  return mode == FiniteCheck::kAlways || (mode == FiniteCheck::kAuto && t.device().is_cpu());
+}
+
+/// Scans for NaN/Inf when `mode` says so (host synchronisation: see FiniteCheck).
+inline void check_finite(const torch::Tensor& t, FiniteCheck mode, const char* fn, const char* name) {
+  if (!finite_check_active(mode, t)) return;
+  TORCH_CHECK(torch::isfinite(t).all().item<bool>(), fn, ": `", name,
+              "` contains NaN or Inf (shape ", shape_str(t),
+              "); set check_finite(FiniteCheck::kNever) to skip this scan");
+}
+
+/// Features entering a module with parameters of dtype `param`: reduced floats are promoted
+/// (logits in float32), any other mismatch is an error rather than a silent cast.
+inline torch::Tensor to_parameter_dtype(const torch::Tensor& x, const torch::Tensor& param,
+                                        const char* fn, const char* name) {
+  if (x.scalar_type() == param.scalar_type()) return x;
+  TORCH_CHECK(compat::is_reduced_float(x.scalar_type()), fn, ": `", name, "` has dtype ",
+              x.scalar_type(), " but the module's parameters are ", param.scalar_type(),
+              "; convert one of them (e.g. module->to(", x.scalar_type(), "))");
+  return x.to(param.scalar_type());
+}
+
+/// float32 for half/bfloat16, the tensor's own dtype otherwise.
+inline torch::Tensor compute_precision(const torch::Tensor& x) {
+  return compat::is_reduced_float(x.scalar_type()) ? x.to(torch::kFloat32) : x;
+}
+
+}  // namespace detail
+}  // namespace patchgcl

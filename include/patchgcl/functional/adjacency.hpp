@@ -1,0 +1,62 @@
+#pragma once
+
+// Eq. 1 (the shared adjacency A) and its normalisation Abar (Eq. 2-3).
+
+#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/options/adjacency.hpp>
+
+namespace patchgcl {
+namespace functional {
+
+/// Eq. 1: `A_ij = [cos(f_i, f_j) >= t]` (or `> t`), one graph per image.
+///
+/// `features` is `[B, N, C]` or `[N, C]`; the result is `[B, N, N]` or `[N, N]` of 0/1 in the
+/// features' dtype (float32 for half/bfloat16). It never carries gradient: the paper builds A
+/// from the input image as prior knowledge, and the released code detaches it.
+///
+///   auto A = cosine_adjacency(f_in, CosineAdjacencyOptions().threshold(0.1));
+inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const CosineAdjacencyOptions& options = {}) {
+  detail::check_nodes(features, "cosine_adjacency", "features");
+  const double t = options.threshold();
+  TORCH_CHECK(t >= -1.0 && t <= 1.0, "cosine_adjacency: `threshold` must be in [-1, 1] (a cosine), got ", t);
+  TORCH_CHECK(options.eps() > 0.0, "cosine_adjacency: `eps` must be > 0, got ", options.eps());
+  torch::NoGradGuard no_grad;
+  auto x = detail::compute_precision(features.detach());
+  if (options.normalize()) x = l2_normalize(x, options.eps());
+  auto cos = torch::matmul(x, x.transpose(-1, -2));
+  auto adjacency = (options.comparison() == Comparison::kGreater ? cos.gt(t) : cos.ge(t)).to(x.scalar_type());
+  if (options.diagonal() != Diagonal::kAsComputed)
+    adjacency.diagonal(0, -2, -1).fill_(options.diagonal() == Diagonal::kOne ? 1.0 : 0.0);
+  return adjacency;
+}
+
+/// `Abar` from an adjacency `A` (`[B, N, N]` or `[N, N]`, 0/1 or weighted, bool accepted):
+/// `M = A + s I` per `self_loops`, degrees `d_i = sum_j M_ij` clamped to >= 1 so isolated
+/// nodes stay finite, then `D^-1/2 M D^-1/2` (symmetric) or `D^-1 M` (random walk).
+/// Row i of `Abar X` aggregates node i's neighbours: `(Abar X)_i = sum_j Abar_ij x_j`.
+///
+///   auto Abar = normalize_adjacency(A, NormalizeAdjacencyOptions().self_loops(SelfLoops::kDouble));
+inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency, const NormalizeAdjacencyOptions& options = {}) {
+  detail::check_adjacency(adjacency, "normalize_adjacency", "adjacency");
+  auto m = adjacency.is_floating_point() ? detail::compute_precision(adjacency) : adjacency.to(torch::kFloat32);
+  switch (options.self_loops()) {
+    case SelfLoops::kNone:
+      break;
+    case SelfLoops::kOne:
+      m = m.clone();
+      m.diagonal(0, -2, -1).fill_(1.0);
+      break;
+    case SelfLoops::kDouble:
+      m = m.clone();
+      m.diagonal(0, -2, -1).add_(1.0);
+      break;
+  }
+  auto degree = m.sum(-1).clamp_min(1.0);
+  if (options.normalization() == Normalization::kRandomWalk) return m / degree.unsqueeze(-1);
+  auto d = degree.rsqrt();
+  return d.unsqueeze(-1) * m * d.unsqueeze(-2);
+}
+
+}  // namespace functional
+}  // namespace patchgcl

@@ -1,0 +1,116 @@
+#pragma once
+
+// Eq. 4 (and Eq. 9 on pooled graphs), CUT's PatchNCE and PUT's negative pruning, on one
+// similarity matrix per image.
+
+#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/info_nce.hpp>
+
+#include <cmath>
+
+namespace patchgcl {
+namespace functional {
+namespace detail_info_nce {
+
+/// Per-anchor cross-entropy of `logits` `[B, n, n]` whose rows are anchors and whose diagonal
+/// holds the positives: `-log softmax([pos_i, negatives_i])[0]`, with negatives as the options say.
+inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, const InfoNCEOptions& o) {
+  const int64_t n = logits.size(-1);
+  auto pos = logits.diagonal(0, -2, -1);  // [B, n]
+  switch (o.pruning()) {
+    case Pruning::kNone: {
+      // logsumexp over [pos_i, S_ij (j != i), fill] == logaddexp(logsumexp_j S_ij, fill):
+      // no [n, n] mask and no concatenated copy of the logits.
+      auto lse = logits.logsumexp(-1);
+      if (std::isfinite(fill)) lse = torch::logaddexp(lse, torch::full_like(lse, fill));
+      return lse - pos;
+    }
+    case Pruning::kHardestPerQuery: {
+      auto negatives = logits.clone();
+      negatives.diagonal(0, -2, -1).fill_(-std::numeric_limits<double>::infinity());
+      auto hardest = std::get<0>(negatives.topk(o.hard_negatives(), -1));
+      return torch::cat({pos.unsqueeze(-1), hardest}, -1).logsumexp(-1) - pos;
+    }
+    case Pruning::kReferenceColumnSort: {
+      auto negatives = logits.clone();
+      negatives.diagonal(0, -2, -1).fill_(fill);
+      auto sorted = std::get<0>(negatives.reshape({-1, n}).sort(/*dim=*/0, /*descending=*/true));
+      auto kept = sorted.narrow(1, 0, o.hard_negatives());
+      auto flat_pos = pos.reshape({-1, 1});
+      return (torch::cat({flat_pos, kept}, 1).logsumexp(1) - flat_pos.squeeze(1)).view_as(pos);
+    }
+  }
+  TORCH_CHECK(false, "info_nce: unknown pruning mode");
+}
+
+}  // namespace detail_info_nce
+
+/// InfoNCE between corresponding nodes of two graphs (Eq. 4), CUT's PatchNCE and PUT.
+///
+/// `query` (the output image's nodes, `v` in Eq. 4) and `key` (the input image's nodes, `z`)
+/// are `[B, N, C]` (one graph per image) or `[N, C]`, usually unit vectors. The key is
+/// detached. With `S_ij = <q_i, k_j> / tau`, the anchor i of the query-to-key direction has
+///   loss_i = -log( exp(S_ii) / (exp(S_ii) + sum_{j != i} exp(S_ij) + exp(diagonal_value / tau)) )
+/// and the key-to-query direction is the same on `S^T` (both share one matrix per image).
+/// Half/bfloat16 inputs are computed in float32.
+///
+///   auto loss = info_nce(v, z, InfoNCEOptions().direction(Direction::kBoth));  // PatchGCL code
+///   auto put  = info_nce(q, k, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort));  // PUT code
+inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& key, const InfoNCEOptions& options = {}) {
+  constexpr const char* fn = "info_nce";
+  detail::check_nodes(query, fn, "query");
+  detail::check_nodes(key, fn, "key");
+  detail::check_same_shape(query, "query", key, "key", fn);
+  detail::check_same_device(query, "query", key, "key", fn);
+  TORCH_CHECK(query.scalar_type() == key.scalar_type(), fn, ": `query` and `key` must have the same dtype, got ",
+              query.scalar_type(), " and ", key.scalar_type());
+  const double tau = options.temperature();
+  TORCH_CHECK(tau > 0.0 && std::isfinite(tau), fn, ": `temperature` must be a finite value > 0, got ", tau);
+  const double diagonal_value = options.diagonal_value();
+  TORCH_CHECK(!std::isnan(diagonal_value) && diagonal_value != std::numeric_limits<double>::infinity(), fn,
+              ": `diagonal_value` must be finite or -infinity, got ", diagonal_value);
+  detail::check_finite(query, options.check_finite(), fn, "query");
+  detail::check_finite(key, options.check_finite(), fn, "key");
+
+  const bool batched = query.dim() == 3;
+  auto q = detail::compute_precision(batched ? query : query.unsqueeze(0));
+  auto k = detail::compute_precision(batched ? key : key.unsqueeze(0)).detach();
+  const int64_t B = q.size(0), N = q.size(1), C = q.size(2);
+  if (options.negatives() == Negatives::kWholeBatch) {
+    q = q.reshape({1, B * N, C});
+    k = k.reshape({1, B * N, C});
+  }
+  const int64_t n = q.size(1);
+  TORCH_CHECK(n >= 2, fn, ": needs at least 2 nodes per graph (one positive and one negative), got N = ", n);
+  if (options.pruning() == Pruning::kHardestPerQuery) {
+    TORCH_CHECK(options.hard_negatives() >= 1 && options.hard_negatives() <= n - 1, fn,
+                ": `hard_negatives` must be in [1, N - 1 = ", n - 1, "] for N = ", n,
+                " nodes per graph, got ", options.hard_negatives());
+  } else if (options.pruning() == Pruning::kReferenceColumnSort) {
+    TORCH_CHECK(options.hard_negatives() >= 1 && options.hard_negatives() <= n, fn,
+                ": `hard_negatives` must be in [1, N = ", n, "] (columns of the negative block), got ",
+                options.hard_negatives());
+  }
+
+  auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
+  const double fill = diagonal_value / tau;
+  torch::Tensor loss;
+  switch (options.direction()) {
+    case Direction::kQueryToKey:
+      loss = detail_info_nce::anchor_losses(logits, fill, options);
+      break;
+    case Direction::kKeyToQuery:
+      loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+      break;
+    case Direction::kBoth:
+      loss = detail_info_nce::anchor_losses(logits, fill, options) +
+             detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+      break;
+  }
+  if (options.reduction() == Reduction::kMean) return loss.mean();
+  loss = loss.reshape({B, N});
+  return batched ? loss : loss.squeeze(0);
+}
+
+}  // namespace functional
+}  // namespace patchgcl

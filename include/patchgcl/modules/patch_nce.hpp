@@ -1,0 +1,95 @@
+#pragma once
+
+#include <patchgcl/detail/layers.hpp>
+#include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/options/patch_nce.hpp>
+
+#include <string>
+#include <vector>
+
+namespace patchgcl {
+
+/// CUT's PatchNCE loss (Park et al., ECCV 2020) with its projection head, and PUT's pruned
+/// variant (`PatchNCELossOptions::put`).
+///
+/// Per layer l: `num_patches` locations shared by both images are sampled, each feature goes
+/// through `mlp_l = Linear(C_l, nc) -> ReLU -> Linear(nc, nc)` and `x / (||x|| + 1e-7)`, and
+/// `functional::info_nce(query = G(x)'s, key = x's)` (key detached) is taken; the result is
+/// the mean over layers. The head's parameters are created at construction and named as in
+/// CUT's PatchSampleF (`mlp_0.0.weight`, `mlp_0.2.weight`, ...).
+///
+///   PatchNCELoss nce(PatchNCELossOptions({3, 128, 256, 256, 256}));
+///   auto loss = nce(encoder(G(x)), encoder(x));
+class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
+ public:
+  explicit PatchNCELossImpl(std::vector<int64_t> in_channels)
+      : PatchNCELossImpl(PatchNCELossOptions(std::move(in_channels))) {}
+  explicit PatchNCELossImpl(const PatchNCELossOptions& options_) : options(options_) { reset(); }
+
+  void reset() override {
+    detail::check_in_channels(options.in_channels(), "PatchNCELoss");
+    TORCH_CHECK(options.num_patches() >= 2, "PatchNCELoss: `num_patches` must be >= 2, got ", options.num_patches());
+    TORCH_CHECK(options.nc() >= 1, "PatchNCELoss: `nc` must be >= 1, got ", options.nc());
+    mlps.clear();
+    if (!options.use_mlp()) return;
+    for (size_t l = 0; l < options.in_channels().size(); ++l) {
+      auto mlp = torch::nn::Sequential(torch::nn::Linear(options.in_channels()[l], options.nc()), torch::nn::ReLU(),
+                                       torch::nn::Linear(options.nc(), options.nc()));
+      mlps.push_back(register_module("mlp_" + std::to_string(l), mlp));
+    }
+    reset_parameters();
+  }
+
+  void reset_parameters() {
+    torch::NoGradGuard no_grad;
+    for (auto& p : named_parameters()) {
+      if (p.key().find("bias") != std::string::npos) p.value().zero_();
+      else p.value().normal_(0.0, options.init_std());
+    }
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    stream << "patchgcl::PatchNCELoss(layers=" << options.in_channels().size() << ", num_patches=" << options.num_patches()
+           << ", nc=" << options.nc() << ", tau=" << options.info_nce().temperature() << ")";
+  }
+
+  /// The loss of `output_features` (G(x)'s feature maps, the queries) against
+  /// `input_features` (x's, the keys), one `[B, C_l, H_l, W_l]` map per layer. `patch_ids`
+  /// (one `[N]` int64 tensor per layer) fixes the sampled locations; by default they are drawn.
+  torch::Tensor forward(const std::vector<torch::Tensor>& output_features,
+                        const std::vector<torch::Tensor>& input_features,
+                        const std::vector<torch::Tensor>& patch_ids = {}) {
+    return detail::mean_over_layers(
+        "PatchNCELoss", options.in_channels(), options.num_patches(), output_features, input_features, patch_ids,
+        options.info_nce().check_finite(), [&](size_t l, const torch::Tensor& q, const torch::Tensor& k) {
+          torch::Tensor key;
+          {
+            torch::NoGradGuard no_grad;  // CUT detaches the key: its head output needs no graph
+            key = project(l, k, "input_features");
+          }
+          // The inputs were scanned above; info_nce need not scan the projections again.
+          auto nce = options.info_nce();
+          nce.check_finite(FiniteCheck::kNever);
+          return functional::info_nce(project(l, q, "output_features"), key, nce);
+        });
+  }
+
+  /// Head + normalisation of sampled nodes `[B, N, C_l]` of layer `l`.
+  torch::Tensor project(size_t l, const torch::Tensor& nodes, const char* name = "nodes") {
+    auto x = nodes;
+    if (options.use_mlp()) {
+      auto& first = mlps[l]->ptr<torch::nn::LinearImpl>(0)->weight;
+      x = mlps[l]->forward(detail::to_parameter_dtype(x, first, "PatchNCELoss", name));
+    } else {
+      x = detail::compute_precision(x);
+    }
+    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kAdd);
+  }
+
+  PatchNCELossOptions options;
+  std::vector<torch::nn::Sequential> mlps;
+};
+TORCH_MODULE(PatchNCELoss);
+
+}  // namespace patchgcl

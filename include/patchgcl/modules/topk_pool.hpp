@@ -1,0 +1,122 @@
+#pragma once
+
+#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/topk_pool.hpp>
+
+#include <cmath>
+
+namespace patchgcl {
+
+/// What `TopKPool` returns: the kept nodes of both graphs and the graph they span.
+struct TopKPoolOutput {
+  torch::Tensor indices;    ///< `[B, K]` int64: kept nodes, by descending score.
+  torch::Tensor scores;     ///< `[B, K]`: `sigma(S)` of the kept nodes (Eq. 5-6).
+  torch::Tensor key;        ///< `[B, K, C]`: `Z_{p,in} = sigma(S) Z` (Eq. 5), input graph.
+  torch::Tensor query;      ///< `[B, K, C]`: `V_{p,in} = sigma(S) V` (Eq. 6), output graph.
+  torch::Tensor adjacency;  ///< `[B, K, K]` 0/1: `A_p`, before self loops and normalisation.
+};
+
+/// Top-K graph pooling (Gao & Ji 2019), Eq. 5-8: a learnable vector `p` scores every node of
+/// the *input* graph, `S = p^T Z (+ b)`; the `K` best nodes are kept in both graphs, weighted
+/// by `sigma(S)` of the input graph, and the pooled graphs share `A_p`.
+///
+/// `key` (`Z`, input graph) and `query` (`V`, output graph) are `[B, N, C]` or `[N, C]`;
+/// `adjacency` is the unnormalised `A` (`[B, N, N]` or `[N, N]`). Gradients reach `p` through
+/// the scores. Unbatched inputs give unbatched outputs.
+///
+///   TopKPool pool(TopKPoolOptions(256).k(64));
+///   auto pooled = pool(Z, V, A);
+class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
+ public:
+  explicit TopKPoolImpl(int64_t in_channels) : TopKPoolImpl(TopKPoolOptions(in_channels)) {}
+  explicit TopKPoolImpl(const TopKPoolOptions& options_) : options(options_) { reset(); }
+
+  void reset() override {
+    TORCH_CHECK(options.in_channels() >= 1, "TopKPool: `in_channels` must be >= 1, got ", options.in_channels());
+    TORCH_CHECK(options.k().has_value() || (options.ratio() > 0.0 && options.ratio() <= 1.0),
+                "TopKPool: `ratio` must be in (0, 1], got ", options.ratio());
+    TORCH_CHECK(!options.k().has_value() || *options.k() >= 2, "TopKPool: `k` must be >= 2, got ",
+                options.k().value_or(0));
+    proj = register_module(
+        "proj", torch::nn::Linear(torch::nn::LinearOptions(options.in_channels(), 1).bias(options.bias())));
+    reset_parameters();
+  }
+
+  void reset_parameters() {
+    torch::NoGradGuard no_grad;
+    proj->weight.normal_(0.0, options.init_std());
+    if (options.bias()) proj->bias.zero_();
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    stream << "patchgcl::TopKPool(" << options.in_channels() << ", ";
+    if (options.k()) stream << "k=" << *options.k();
+    else stream << "ratio=" << options.ratio();
+    stream << ", activation=" << (options.activation() == ScoreActivation::kSigmoid ? "sigmoid" : "tanh")
+           << ", pooled_adjacency=" << (options.pooled_adjacency() == PooledAdjacency::kTwoHop ? "two_hop" : "induced")
+           << ")";
+  }
+
+  /// Nodes kept for a graph of `n` nodes: `k`, or `max(2, floor(ratio n))`.
+  int64_t kept_nodes(int64_t n) const {
+    if (options.k()) return *options.k();
+    // The epsilon keeps e.g. ratio 1/3 of 255 nodes at 85 rather than 84.99.. -> 84.
+    return std::max<int64_t>(2, static_cast<int64_t>(std::floor(options.ratio() * static_cast<double>(n) + 1e-9)));
+  }
+
+  /// The learnable pooling vector `p` (`[C]`).
+  torch::Tensor pooling_vector() const { return proj->weight.squeeze(0); }
+
+  TopKPoolOutput forward(const torch::Tensor& key, const torch::Tensor& query, const torch::Tensor& adjacency) {
+    constexpr const char* fn = "TopKPool";
+    detail::check_nodes(key, fn, "key");
+    detail::check_same_shape(key, "key", query, "query", fn);
+    detail::check_same_device(key, "key", query, "query", fn);
+    TORCH_CHECK(key.size(-1) == options.in_channels(), fn, ": `key` must have ", options.in_channels(),
+                " channels (last dimension), got shape ", detail::shape_str(key));
+    detail::check_adjacency(adjacency, fn, "adjacency");
+    detail::check_adjacency_matches(adjacency, "adjacency", key, "key", fn);
+    const bool batched = key.dim() == 3;
+    auto z = detail::to_parameter_dtype(batched ? key : key.unsqueeze(0), proj->weight, fn, "key");
+    auto v = detail::to_parameter_dtype(batched ? query : query.unsqueeze(0), proj->weight, fn, "query");
+    auto a = batched ? adjacency : adjacency.unsqueeze(0);
+    const int64_t n = z.size(1), c = z.size(2);
+    const int64_t k = kept_nodes(n);
+    TORCH_CHECK(k <= n, fn, ": cannot keep k = ", k, " nodes of a graph with N = ", n, " nodes");
+
+    auto s = proj(z).squeeze(-1);  // [B, N]: S = p^T z (+ b)
+    if (options.divide_by_norm()) s = s / proj->weight.norm();
+    auto score = options.activation() == ScoreActivation::kSigmoid ? torch::sigmoid(s) : torch::tanh(s);
+    auto top = score.topk(k, -1);
+    auto values = std::get<0>(top), indices = std::get<1>(top);  // [B, K]
+    auto gather_rows = [&](const torch::Tensor& x) {
+      return x.gather(1, indices.unsqueeze(-1).expand({-1, -1, c})) * values.unsqueeze(-1);
+    };
+
+    torch::Tensor pooled_adjacency;
+    {
+      torch::NoGradGuard no_grad;
+      auto structure = a.detach().ne(0).to(z.scalar_type());
+      if (options.pooled_adjacency() == PooledAdjacency::kTwoHop)
+        structure = torch::matmul(structure, structure).ne(0).to(z.scalar_type());
+      auto rows = structure.gather(1, indices.unsqueeze(-1).expand({-1, -1, n}));  // [B, K, N]
+      pooled_adjacency = rows.gather(2, indices.unsqueeze(1).expand({-1, k, -1}));  // [B, K, K]
+    }
+
+    TopKPoolOutput out{indices, values, gather_rows(z), gather_rows(v), pooled_adjacency};
+    if (!batched) {
+      out.indices = out.indices.squeeze(0);
+      out.scores = out.scores.squeeze(0);
+      out.key = out.key.squeeze(0);
+      out.query = out.query.squeeze(0);
+      out.adjacency = out.adjacency.squeeze(0);
+    }
+    return out;
+  }
+
+  TopKPoolOptions options;
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(TopKPool);
+
+}  // namespace patchgcl

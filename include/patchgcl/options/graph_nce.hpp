@@ -1,0 +1,83 @@
+#pragma once
+
+#include <patchgcl/options/adjacency.hpp>
+#include <patchgcl/options/info_nce.hpp>
+#include <patchgcl/options/topk_pool.hpp>
+
+#include <utility>
+#include <vector>
+
+namespace patchgcl {
+
+/// Options of `GraphNCELoss`, the paper's graph loss (Eq. 1-10) over several feature layers.
+/// The defaults are the released code's run settings (`reference()`); `paper()` follows the text.
+///
+///   GraphNCELoss gcl(GraphNCELossOptions::reference({256, 512, 512}));  // VGG16 relu3_1, relu4_1, relu4_3
+struct GraphNCELossOptions {
+  explicit GraphNCELossOptions(std::vector<int64_t> in_channels) : in_channels_(std::move(in_channels)) {}
+
+  /// Channels of each feature layer, in the order the feature maps are passed to forward().
+  TORCH_ARG(std::vector<int64_t>, in_channels);
+  /// `N`: nodes per graph = locations sampled per layer, shared by input and output image.
+  TORCH_ARG(int64_t, num_patches) = 256;
+  /// Width of the embedding head `h` (Linear + L2) and of every TAGConv.
+  TORCH_ARG(int64_t, nc) = 256;
+  /// Eq. 1 on the input image's embedded features (never differentiated).
+  TORCH_ARG(CosineAdjacencyOptions, adjacency) =
+      CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater).normalize(false);
+  /// How `A` (and every pooled `A_p`) becomes `Abar`.
+  TORCH_ARG(NormalizeAdjacencyOptions, normalize) = NormalizeAdjacencyOptions().self_loops(SelfLoops::kDouble);
+  /// `L` of Eq. 2-3.
+  TORCH_ARG(int64_t, hops) = 2;
+  /// Whether the TAGConvs have the additive bias (the released code's do; Eq. 2 has none).
+  TORCH_ARG(bool, conv_bias) = true;
+  /// `P` of Eq. 10: levels of top-K pooling after the first graph.
+  TORCH_ARG(int64_t, pooling_levels) = 1;
+  /// Level `p` keeps `max(2, N / (down_scale * 2^(p-1)))` nodes (256 -> 64 for the paper's 1/4).
+  TORCH_ARG(int64_t, down_scale) = 4;
+  /// Hops of the pooled graphs' TAGConvs (Eq. 7-8): 1 in the released code, L in the text.
+  TORCH_ARG(int64_t, pooled_hops) = 1;
+  /// Weight of each level's InfoNCE, level 0 first; needs `pooling_levels + 1` entries.
+  TORCH_ARG(std::vector<double>, level_weights) = std::vector<double>{1.0, 0.5};
+  /// Divide each layer's weighted sum by `pooling_levels + 1`, as the released code does.
+  TORCH_ARG(bool, average_levels) = true;
+  /// Score nonlinearity, score bias and pooled adjacency of every TopKPool (its ratio/k are
+  /// set per level from down_scale).
+  TORCH_ARG(ScoreActivation, score_activation) = ScoreActivation::kSigmoid;
+  TORCH_ARG(bool, score_bias) = true;
+  TORCH_ARG(PooledAdjacency, pooled_adjacency) = PooledAdjacency::kTwoHop;
+  /// Eq. 4 / 9 per graph.
+  TORCH_ARG(InfoNCEOptions, info_nce) = InfoNCEOptions().direction(Direction::kBoth);
+  /// The embedding head and the TAGConv outputs are `x / max(||x||, l2_eps)`; the released
+  /// code divides by the bare norm, which only differs for zero vectors (where it gives NaN).
+  TORCH_ARG(double, l2_eps) = 1e-12;
+  TORCH_ARG(double, init_std) = 0.02;
+  /// NaN/Inf scan of the feature maps: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
+
+ public:
+  /// The released implementation (jcy132/PatchGCL) with its published run settings. Same as
+  /// the defaults.
+  static GraphNCELossOptions reference(std::vector<int64_t> in_channels) {
+    return GraphNCELossOptions(std::move(in_channels));
+  }
+
+  /// The paper's text taken literally: `>=` in Eq. 1, one self loop, no biases (Eq. 2, 5),
+  /// pooled adjacency induced from A, L-hop pooled TAGConv (Eq. 7-8), Eq. 4 in its one
+  /// direction (z_i against v_j) without temperature or a -10 diagonal, and Eq. 10's plain sum
+  /// of the levels. See docs/reference-compatibility.md.
+  static GraphNCELossOptions paper(std::vector<int64_t> in_channels) {
+    GraphNCELossOptions o(std::move(in_channels));
+    o.adjacency().comparison(Comparison::kGreaterEqual);
+    o.normalize().self_loops(SelfLoops::kOne);
+    o.conv_bias(false).score_bias(false).pooled_adjacency(PooledAdjacency::kInduced);
+    o.pooled_hops(o.hops()).level_weights({1.0, 1.0}).average_levels(false);
+    o.info_nce()
+        .direction(Direction::kKeyToQuery)
+        .temperature(1.0)
+        .diagonal_value(InfoNCEOptions::kNoDiagonal);
+    return o;
+  }
+};
+
+}  // namespace patchgcl

@@ -1,0 +1,31 @@
+#pragma once
+
+/// patchgcl: graph- and patch-contrastive losses for unpaired image translation, on LibTorch.
+///
+/// The folders read like the method (docs/ has one page per concept):
+///   Eq. 1    adjacency       functional::cosine_adjacency, functional::normalize_adjacency
+///   Eq. 2-3  graph conv      TAGConv
+///   Eq. 5-8  graph pooling   TopKPool
+///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
+///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
+
+#include <patchgcl/version.hpp>
+#include <patchgcl/compat.hpp>
+
+#include <patchgcl/options/adjacency.hpp>
+#include <patchgcl/options/graph_nce.hpp>
+#include <patchgcl/options/info_nce.hpp>
+#include <patchgcl/options/patch_nce.hpp>
+#include <patchgcl/options/tag_conv.hpp>
+#include <patchgcl/options/topk_pool.hpp>
+
+#include <patchgcl/functional/adjacency.hpp>
+#include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/functional/patches.hpp>
+#include <patchgcl/functional/tag_conv.hpp>
+
+#include <patchgcl/modules/graph_nce.hpp>
+#include <patchgcl/modules/patch_nce.hpp>
+#include <patchgcl/modules/tag_conv.hpp>
+#include <patchgcl/modules/topk_pool.hpp>

@@ -1,0 +1,22 @@
+# ctest driver of install_and_consume: install the package from a fresh build tree into PREFIX,
+# then build and run the consumer project against that prefix alone.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY})
+set(pkg_build ${CONSUMER_BINARY}-package-build)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${pkg_build} -DCMAKE_INSTALL_PREFIX=${PREFIX} -DTorch_DIR=${Torch_DIR}
+    -DPATCHGCL_BUILD_TESTS=OFF -DPATCHGCL_BUILD_EXAMPLES=OFF -DPATCHGCL_BUILD_BENCHMARKS=OFF)
+run(${CMAKE_COMMAND} --install ${pkg_build})
+if(NOT EXISTS ${PREFIX}/lib/cmake/PatchGCL/PatchGCLConfigVersion.cmake AND
+   NOT EXISTS ${PREFIX}/lib64/cmake/PatchGCL/PatchGCLConfigVersion.cmake)
+  message(FATAL_ERROR "install did not produce PatchGCLConfigVersion.cmake under ${PREFIX}")
+endif()
+run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY} -DCMAKE_PREFIX_PATH=${PREFIX}
+    -DTorch_DIR=${Torch_DIR} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY})
+run(${CONSUMER_BINARY}/consumer)
