@@ -13,12 +13,16 @@ class DownsampleImpl : public torch::nn::Cloneable<DownsampleImpl> {
   explicit DownsampleImpl(int64_t channels) : channels_(channels) { reset(); }
   void reset() override {
     auto f = torch::tensor({1.0, 2.0, 1.0}, torch::kFloat32);
-    filter_ = register_buffer("filter", (f.unsqueeze(1) * f.unsqueeze(0) / 16.0).expand({channels_, 1, 3, 3}).clone());
+    filter_ = register_buffer("filter", (f.unsqueeze(1) * f.unsqueeze(0) / 16.0).view({1, 1, 3, 3}));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     namespace F = torch::nn::functional;
-    auto padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
-    return F::conv2d(padded, filter_, F::Conv2dFuncOptions().stride(2).groups(channels_));
+    // The same filter for every channel: one single-channel convolution over [B*C,1,H,W] instead of
+    // a depthwise one (LibTorch's CPU fallback runs grouped convolutions one group at a time).
+    const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    auto padded = F::pad(x.reshape({B * C, 1, H, W}), F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
+    auto y = F::conv2d(padded, filter_, F::Conv2dFuncOptions().stride(2));
+    return y.view({B, C, y.size(2), y.size(3)});
   }
   void pretty_print(std::ostream& os) const override { os << "trainer::Downsample(" << channels_ << ")"; }
 
@@ -28,30 +32,27 @@ class DownsampleImpl : public torch::nn::Cloneable<DownsampleImpl> {
 };
 TORCH_MODULE(Downsample);
 
-/// CUT's `Upsample(channels)`: transposed convolution with the [1,3,3,1] (x) [1,3,3,1] filter
-/// (scaled by stride^2 = 4) after replication padding, then the border rows CUT trims.
-/// Output is exactly 2H x 2W.
+/// CUT's `Upsample(channels)`: replication padding, a stride-2 transposed convolution with the
+/// [1,3,3,1] (x) [1,3,3,1] filter scaled by stride^2, then the border rows CUT trims.
+/// Written out per output phase this is out[2m] = (x[m-1] + 3 x[m]) / 4, out[2m+1] = (3 x[m] + x[m+1]) / 4
+/// with replicated borders, which is exactly bilinear x2 interpolation with align_corners = false;
+/// that form is what runs here (LibTorch's CPU transposed convolution is ~10x slower). The test suite
+/// checks the equality against the transposed-convolution definition.
 class UpsampleImpl : public torch::nn::Cloneable<UpsampleImpl> {
  public:
   explicit UpsampleImpl(int64_t channels) : channels_(channels) { reset(); }
-  void reset() override {
-    auto f = torch::tensor({1.0, 3.0, 3.0, 1.0}, torch::kFloat32);
-    auto f2 = f.unsqueeze(1) * f.unsqueeze(0);
-    filter_ = register_buffer("filter", (f2 / f2.sum() * 4.0).expand({channels_, 1, 4, 4}).clone());
-  }
+  void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) {
     namespace F = torch::nn::functional;
-    auto padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate));
-    auto y = F::conv_transpose2d(padded, filter_, F::ConvTranspose2dFuncOptions().stride(2).padding(2).groups(channels_));
-    // [2H+2] -> drop the first and the last row/column -> [2H].
-    using torch::indexing::Slice;
-    return y.index({Slice(), Slice(), Slice(1, -1), Slice(1, -1)});
+    return F::interpolate(x, F::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{2 * x.size(2), 2 * x.size(3)})
+                                 .mode(torch::kBilinear)
+                                 .align_corners(false));
   }
   void pretty_print(std::ostream& os) const override { os << "trainer::Upsample(" << channels_ << ")"; }
 
  private:
   int64_t channels_;
-  torch::Tensor filter_;
 };
 TORCH_MODULE(Upsample);
 
