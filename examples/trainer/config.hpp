@@ -47,18 +47,20 @@ struct TrainConfig {
   int batch_size = 1;
   /// Total optimisation steps; the learning rate is constant, then decays linearly to 0 over the
   /// last `decay_steps` (CUT's n_epochs / n_epochs_decay, counted in steps).
-  int64_t steps = 1000, decay_steps = 500;
+  /// `decay_steps` < 0 means half of `steps`.
+  int64_t steps = 1000, decay_steps = -1;
   double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
   uint64_t seed = 0;
 
   /// CUT's lambda_NCE 1 with generator-encoder features; the paper's 0.1 with VGG16 features.
   double default_lambda() const { return features == FeatureKind::kVGG16 ? 0.1 : 1.0; }
+  int64_t decay() const { return decay_steps >= 0 ? decay_steps : steps / 2; }
   double lambda() const { return lambda_nce >= 0 ? lambda_nce : default_lambda(); }
 
   /// Learning-rate multiplier at `step` (0-based): 1 until steps - decay_steps, then linear to ~0.
   double lr_factor(int64_t step) const {
-    int64_t start = steps - decay_steps;
-    return 1.0 - static_cast<double>(std::max<int64_t>(0, step - start)) / static_cast<double>(decay_steps + 1);
+    int64_t start = steps - decay();
+    return 1.0 - static_cast<double>(std::max<int64_t>(0, step - start)) / static_cast<double>(decay() + 1);
   }
 
   /// `key=value` lines; every field that changes what a step computes.
@@ -74,7 +76,7 @@ struct TrainConfig {
             {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
             {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
             {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
-            {"decay_steps", std::to_string(decay_steps)}, {"lr", num(lr)}, {"beta1", num(beta1)},
+            {"decay_steps", std::to_string(decay())}, {"lr", num(lr)}, {"beta1", num(beta1)},
             {"beta2", num(beta2)}, {"seed", std::to_string(seed)}};
   }
 
@@ -137,7 +139,7 @@ struct TrainConfig {
   void validate() const {
     if (batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
     if (steps < 0) throw std::invalid_argument("--steps must be non-negative");
-    if (decay_steps < 0 || decay_steps > steps) throw std::invalid_argument("--decay-steps must be in [0, steps]");
+    if (decay() > steps) throw std::invalid_argument("--decay-steps must be in [0, steps]");
     if (ngf < 1 || ndf < 1 || n_blocks < 1) throw std::invalid_argument("--ngf, --ndf and --n-blocks must be positive");
     if (num_patches < 2) throw std::invalid_argument("--num-patches must be at least 2");
     if (lr <= 0) throw std::invalid_argument("--lr must be positive");

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--ndf", config.ndf, "discriminator width")->capture_default_str();
   train_cmd->add_option("--batch-size", config.batch_size, "images per domain per step")->capture_default_str();
   train_cmd->add_option("--steps", config.steps, "optimisation steps (0 writes the initial model)")->capture_default_str();
-  train_cmd->add_option("--decay-steps", config.decay_steps, "linear learning-rate decay over the last N steps")->capture_default_str();
+  train_cmd->add_option("--decay-steps", config.decay_steps, "linear learning-rate decay over the last N steps (default: steps/2)");
   train_cmd->add_option("--lr", config.lr, "Adam learning rate")->capture_default_str();
   train_cmd->add_option("--seed", config.seed, "seed of initialisation, sampling and augmentation")->capture_default_str();
   train_cmd->add_option("--log-every", run.log_every, "steps between log lines")->capture_default_str();
