@@ -54,6 +54,8 @@ struct TrainConfig {
 
   /// CUT's lambda_NCE 1 with generator-encoder features; the paper's 0.1 with VGG16 features.
   double default_lambda() const { return features == FeatureKind::kVGG16 ? 0.1 : 1.0; }
+  /// Side of the training images.
+  int64_t synthetic_size_or_crop() const { return data.root == kSyntheticData ? data.synthetic_size : data.crop_size; }
   int64_t decay() const { return decay_steps >= 0 ? decay_steps : steps / 2; }
   double lambda() const { return lambda_nce >= 0 ? lambda_nce : default_lambda(); }
 

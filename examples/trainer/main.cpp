@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
       std::cout << evaluation::to_json(scores) << "\n";
       if (!json_out.empty()) std::ofstream(json_out) << evaluation::to_json(scores) << "\n";
     }
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

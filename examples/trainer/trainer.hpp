@@ -107,7 +107,7 @@ class Trainer {
       vgg->to(device_);
       features_ = std::make_unique<VGG16FeatureExtractor>(vgg);
     }
-    F = make_criterion(config_.loss, features_->channels(), config_.num_patches);
+    F = make_criterion(config_.loss, features_->channels(), patches_for(config_.synthetic_size_or_crop()));
     G->to(device_);
     D->to(device_);
     F.module->to(device_);
@@ -120,6 +120,9 @@ class Trainer {
   }
 
   const TrainConfig& config() const { return config_; }
+  /// Locations sampled per layer: --num-patches, or every location of the smallest feature map
+  /// when that has fewer (CUT's min(num_patches, H*W); small demo images hit this).
+  int64_t num_patches() const { return num_patches_; }
   torch::Device device() const { return device_; }
   int64_t step() const { return step_; }
 
@@ -248,6 +251,13 @@ class Trainer {
   ContrastiveCriterion F;
 
  private:
+  int64_t patches_for(int64_t image_size) {
+    torch::NoGradGuard no_grad;
+    num_patches_ = config_.num_patches;
+    for (const auto& f : (*features_)(torch::zeros({1, 3, image_size, image_size})))
+      num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
+    return num_patches_;
+  }
   static void set_requires_grad(torch::nn::Module& module, bool on) {
     for (auto& p : module.parameters()) p.set_requires_grad(on);
   }
@@ -261,6 +271,7 @@ class Trainer {
   std::unique_ptr<FeatureExtractor> features_;
   std::unique_ptr<torch::optim::Adam> opt_G, opt_D, opt_F;
   int64_t step_ = 0;
+  int64_t num_patches_ = 0;
 };
 
 }  // namespace trainer

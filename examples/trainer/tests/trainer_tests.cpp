@@ -224,6 +224,16 @@ TEST_CASE("A few training steps lower the contrastive loss on a tiny problem", "
   CHECK(last < 0.9 * first);
 }
 
+TEST_CASE("Patch sampling is clamped to the smallest feature map, as CUT's min(num_patches, H*W)", "[train]") {
+  auto config = tiny_config(LossKind::kPatchNCE);
+  config.data.synthetic_size = 24;  // bottleneck 6x6 = 36 locations
+  config.num_patches = 256;
+  Trainer t(config, torch::kCPU);
+  CHECK(t.num_patches() == 36);
+  UnpairedDataset data(config.data);
+  CHECK(std::isfinite(t.train_step(data.batch(0, 1)).G));
+}
+
 TEST_CASE("Checkpoints round-trip and resume continues bit-for-bit", "[checkpoint]") {
   torch::set_num_threads(1);
   TempDir dir("ckpt");
