@@ -108,8 +108,8 @@ class UnpairedDataset {
     const auto& pool = domain == Domain::kA ? test_A_ : test_B_;
     const auto& fallback = domain == Domain::kA ? A_ : B_;
     const auto& src = pool.empty() ? fallback : pool;
-    for (int i = 0; i < count && !src.empty(); ++i) {
-      const Image& img = src[static_cast<size_t>(i) % src.size()];
+    for (size_t i = 0; i < static_cast<size_t>(std::max(count, 0)) && i < src.size(); ++i) {
+      const Image& img = src[i];
       out.push_back(options_.single_image ? center_view(img) : resize(img, options_.crop_size, options_.crop_size));
     }
     return out;

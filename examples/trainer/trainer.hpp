@@ -97,6 +97,8 @@ class Trainer {
     torch::manual_seed(config_.seed);
     G = ResnetGenerator(GeneratorOptions().ngf(config_.ngf).n_blocks(config_.n_blocks));
     D = PatchDiscriminator(DiscriminatorOptions().ndf(config_.ndf));
+    G->to(device_);
+    D->to(device_);
     if (config_.features == FeatureKind::kEncoder) {
       features_ = std::make_unique<EncoderFeatures>(G, G->default_nce_layers());
     } else {
@@ -108,8 +110,6 @@ class Trainer {
       features_ = std::make_unique<VGG16FeatureExtractor>(vgg);
     }
     F = make_criterion(config_.loss, features_->channels(), patches_for(config_.synthetic_size_or_crop()));
-    G->to(device_);
-    D->to(device_);
     F.module->to(device_);
     auto adam = [&] {
       return torch::optim::AdamOptions(config_.lr).betas(std::make_tuple(config_.beta1, config_.beta2));
@@ -254,7 +254,7 @@ class Trainer {
   int64_t patches_for(int64_t image_size) {
     torch::NoGradGuard no_grad;
     num_patches_ = config_.num_patches;
-    for (const auto& f : (*features_)(torch::zeros({1, 3, image_size, image_size})))
+    for (const auto& f : (*features_)(torch::zeros({1, 3, image_size, image_size}, torch::TensorOptions().device(device_))))
       num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
     return num_patches_;
   }
