@@ -62,13 +62,10 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
   detail::check_nodes(key, fn, "key");
   detail::check_same_shape(query, "query", key, "key", fn);
   detail::check_same_device(query, "query", key, "key", fn);
-  TORCH_CHECK(query.scalar_type() == key.scalar_type(), fn, ": `query` and `key` must have the same dtype, got ",
-              query.scalar_type(), " and ", key.scalar_type());
+  detail::check_same_dtype(query, "query", key, "key", fn);
+  detail::check_info_nce_options(options, fn);
   const double tau = options.temperature();
-  TORCH_CHECK(tau > 0.0 && std::isfinite(tau), fn, ": `temperature` must be a finite value > 0, got ", tau);
   const double diagonal_value = options.diagonal_value();
-  TORCH_CHECK(!std::isnan(diagonal_value) && diagonal_value != std::numeric_limits<double>::infinity(), fn,
-              ": `diagonal_value` must be finite or -infinity, got ", diagonal_value);
   detail::check_finite(query, options.check_finite(), fn, "query");
   detail::check_finite(key, options.check_finite(), fn, "key");
 
@@ -107,9 +104,11 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
              detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
       break;
   }
-  if (options.reduction() == Reduction::kMean) return loss.mean();
-  loss = loss.reshape({B, N});
-  return batched ? loss : loss.squeeze(0);
+  loss = options.reduction() == Reduction::kMean ? loss.mean() : loss.reshape({B, N});
+  // Finite unit-scale inputs never get here with NaN; raw features of huge magnitude (or a tiny
+  // temperature) overflow the similarities.
+  detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+  return batched || options.reduction() == Reduction::kMean ? loss : loss.squeeze(0);
 }
 
 }  // namespace functional
