@@ -337,6 +337,10 @@ void sample_patches_case(Gen& g, Case& c) {
 InfoNCEOptions random_info_nce_options(Gen& g, int64_t anchors) {
   InfoNCEOptions o;
   o.temperature(g.pick<double>({0.07, 0.5, 1.0, 0.01}));
+  if (g.chance(0.03)) {  // logits beyond the dtype: an error, of kind option_value or overflow
+    o.temperature(g.pick<double>({1e-40, 1e-300}));
+    g.c->risky = true;
+  }
   if (g.bad()) o.temperature(g.pick<double>({0.0, -0.07, kNaN, kInf}));
   o.diagonal_value(g.pick<double>({-10.0, InfoNCEOptions::kNoDiagonal, 0.0}));
   if (g.bad(0.02)) o.diagonal_value(g.pick<double>({kInf, kNaN}));
@@ -538,6 +542,10 @@ void loss_inputs(Gen& g, Case& c, const std::vector<int64_t>& channels, int64_t 
 
 /// The InfoNCE options of a composed loss, from its preset's.
 InfoNCEOptions loss_info_nce(Gen& g, InfoNCEOptions o) {
+  if (g.chance(0.03)) {
+    o.temperature(g.pick<double>({1e-40, 1e-300}));
+    g.c->risky = true;
+  }
   if (g.bad()) o.temperature(g.pick<double>({0.0, -1.0, kNaN}));
   if (g.chance(0.3)) o.direction(g.pick<Direction>({Direction::kQueryToKey, Direction::kKeyToQuery, Direction::kBoth}));
   if (g.chance(0.2)) o.diagonal_value(g.pick<double>({-10.0, InfoNCEOptions::kNoDiagonal}));
@@ -815,6 +823,9 @@ TEST_CASE("sample_patches names the valid range of patch ids it was given outsid
 }
 
 TEST_CASE("info_nce reports similarities that overflow instead of returning NaN", "[properties]") {
+  auto u = F::l2_normalize(torch::randn({6, 4}));
+  CHECK_THROWS_WITH(F::info_nce(u, u, InfoNCEOptions().temperature(1e-300)),
+                    Catch::Contains("temperature") && Catch::Contains("Float"));
   auto q = torch::randn({6, 4}) * 1e20f;
   CHECK_THROWS_WITH(F::info_nce(q, q), Catch::Contains("not finite although the inputs are"));
   CHECK_NOTHROW(F::info_nce(q, q, InfoNCEOptions().check_finite(FiniteCheck::kNever)));

@@ -6,7 +6,9 @@
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/options/info_nce.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace patchgcl {
 namespace functional {
@@ -89,8 +91,13 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
                 options.hard_negatives());
   }
 
+  // 1 / tau and the filled diagonal are scalars of the computation's dtype: they must fit it.
+  const double largest = q.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
+                                                             : static_cast<double>(std::numeric_limits<float>::max());
+  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", q.scalar_type(),
+              " computation (1 / temperature must be representable), got ", tau);
   auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
-  const double fill = diagonal_value / tau;
+  const double fill = std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
   torch::Tensor loss;
   switch (options.direction()) {
     case Direction::kQueryToKey:
