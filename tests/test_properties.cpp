@@ -185,15 +185,19 @@ struct Gen {
 
   /// Makes a leaf that needs a gradient when its dtype can carry one.
   torch::Tensor leaf(torch::Tensor t, bool track = true) {
-    if (t.is_floating_point()) {
+    if (t.defined() && t.is_floating_point()) {
       t.requires_grad_(true);
       if (track) c->leaves.push_back(t);
     }
     return t;
   }
 
-  /// Sometimes moves `t` to the meta device: a device mismatch with the other arguments.
-  torch::Tensor maybe_elsewhere(torch::Tensor t) { return bad(0.02) ? t.detach().to(torch::kMeta) : t; }
+  /// Sometimes moves `t` to the meta device (a device mismatch with the other arguments) or
+  /// replaces it by an undefined tensor.
+  torch::Tensor maybe_elsewhere(torch::Tensor t) {
+    if (bad(0.02)) return t.detach().to(torch::kMeta);
+    return bad(0.01) ? torch::Tensor() : t;
+  }
 };
 
 /// A property of a successful result; the harness reports it as a rule violation.
@@ -326,7 +330,7 @@ void sample_patches_case(Gen& g, Case& c) {
   ids = g.maybe_elsewhere(ids);
   const auto check = g.finite_check();
   c.what = "sample_patches(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " +
-           c10::str(map.sizes()) + ", ids " + c10::str(ids.sizes()) + ")";
+           c10::str(map.sizes()) + ", ids " + (ids.defined() ? c10::str(ids.sizes()) : "undefined") + ")";
   auto nodes = F::sample_patches(map, ids, check);
   c.outputs = {nodes};
   c.shapes = {{shape[0], n, shape[1]}};
