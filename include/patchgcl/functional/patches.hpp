@@ -22,20 +22,24 @@ inline torch::Tensor random_patch_ids(const torch::Tensor& feature_map, int64_t 
 }
 
 /// Node features `[B, N, C]` of a `[B, C, H, W]` map at the locations `patch_ids` (`[N]`,
-/// integer, `h * W + w`). Gradients flow back into the map.
-inline torch::Tensor sample_patches(const torch::Tensor& feature_map, const torch::Tensor& patch_ids) {
-  detail::check_feature_map(feature_map, "sample_patches", "feature_map");
-  TORCH_CHECK(patch_ids.defined() && patch_ids.dim() == 1 && patch_ids.numel() > 0,
-              "sample_patches: `patch_ids` must be a non-empty 1-D index tensor [N], got ",
-              patch_ids.defined() ? detail::shape_str(patch_ids) : std::string("undefined"));
-  TORCH_CHECK(!patch_ids.is_floating_point() && !patch_ids.is_complex() &&
-                  patch_ids.scalar_type() != torch::kBool,
-              "sample_patches: `patch_ids` must have an integer dtype, got ", patch_ids.scalar_type());
-  detail::check_same_device(patch_ids, "patch_ids", feature_map, "feature_map", "sample_patches");
-  // Range is checked by index_select itself (a host round trip here would synchronise CUDA).
-  auto flat = feature_map.flatten(2);                     // [B, C, HW]
-  return flat.index_select(2, patch_ids.to(torch::kLong))  // [B, C, N]
-      .transpose(1, 2);                                   // [B, N, C]
+/// integer, `h * W + w`, repeats allowed). Gradients flow back into the map. On CPU the ids
+/// are checked to lie in `[0, H*W)`; on CUDA that check would synchronise, and an id out of
+/// range is a device-side assertion of index_select. `check_finite` scans the sampled
+/// features (not the whole map) for NaN/Inf (see FiniteCheck).
+inline torch::Tensor sample_patches(const torch::Tensor& feature_map, const torch::Tensor& patch_ids,
+                                    FiniteCheck check_finite = FiniteCheck::kAuto) {
+  constexpr const char* fn = "sample_patches";
+  detail::check_feature_map(feature_map, fn, "feature_map");
+  TORCH_CHECK(patch_ids.defined(), fn, ": `patch_ids` is an undefined tensor");
+  detail::check_same_device(patch_ids, "patch_ids", feature_map, "feature_map", fn);
+  detail::check_indices(patch_ids, feature_map.size(2) * feature_map.size(3), fn, "patch_ids");
+  auto flat = feature_map.flatten(2);                                   // [B, C, HW]
+  auto nodes = flat.index_select(2, patch_ids.to(torch::kLong)).transpose(1, 2);  // [B, N, C]
+  if (detail::finite_check_active(check_finite, nodes))
+    TORCH_CHECK(torch::isfinite(nodes).all().item<bool>(), fn, ": `feature_map` contains NaN or Inf at the sampled ",
+                "locations (shape ", detail::shape_str(feature_map),
+                "); pass FiniteCheck::kNever to skip this scan");
+  return nodes;
 }
 
 }  // namespace functional
