@@ -8,6 +8,7 @@
 ///   Eq. 5-8  graph pooling   TopKPool
 ///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
+///            weights from the Python code  io::read_tensor_file, io::load_parameters
 
 #include <patchgcl/version.hpp>
 #include <patchgcl/compat.hpp>
@@ -29,3 +30,5 @@
 #include <patchgcl/modules/patch_nce.hpp>
 #include <patchgcl/modules/tag_conv.hpp>
 #include <patchgcl/modules/topk_pool.hpp>
+
+#include <patchgcl/io/tensor_file.hpp>

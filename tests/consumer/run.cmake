@@ -7,7 +7,7 @@ function(run)
   endif()
 endfunction()
 
-file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY})
+file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY} ${CONSUMER_BINARY}-subdir)
 set(pkg_build ${CONSUMER_BINARY}-package-build)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${pkg_build} -DCMAKE_INSTALL_PREFIX=${PREFIX} -DTorch_DIR=${Torch_DIR}
     -DPATCHGCL_BUILD_TESTS=OFF -DPATCHGCL_BUILD_EXAMPLES=OFF -DPATCHGCL_BUILD_BENCHMARKS=OFF)
@@ -20,3 +20,9 @@ run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY} -DCMAKE_PREFIX_
     -DTorch_DIR=${Torch_DIR} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY})
 run(${CONSUMER_BINARY}/consumer)
+
+# The same consumer with the source tree vendored through add_subdirectory.
+run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY}-subdir -DPATCHGCL_SOURCE_DIR=${SOURCE_DIR}
+    -DTorch_DIR=${Torch_DIR} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY}-subdir)
+run(${CONSUMER_BINARY}-subdir/consumer)

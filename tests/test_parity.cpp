@@ -1,0 +1,241 @@
+// Reference parity: patchgcl reproduces the loss values and gradients of the authors' Python code
+// (PatchGCL, CUT, PUT) and of DGL's / PyG's graph layers. Expected numbers come from
+// tests/fixtures, written by tests/reference/generate_fixtures.py (see tests/reference/README.md).
+
+#include <patchgcl/io/tensor_file.hpp>
+#include <patchgcl/patchgcl.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/fixture.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+using namespace patchgcl;
+using patchgcl::io::TensorFile;
+using patchgcl_test::check_close;
+using patchgcl_test::Precision;
+
+namespace {
+
+struct LossInputs {
+  std::vector<torch::Tensor> output_features, input_features, patch_ids;
+};
+
+LossInputs loss_inputs(const TensorFile& f, c10::ScalarType dtype) {
+  LossInputs in;
+  for (int64_t l = 0; l < f.config_int("num_layers"); ++l) {
+    const auto i = std::to_string(l);
+    in.output_features.push_back(f.at("output_features." + i).to(dtype).requires_grad_(true));
+    in.input_features.push_back(f.at("input_features." + i).to(dtype).requires_grad_(true));
+    in.patch_ids.push_back(f.at("patch_ids." + i));
+  }
+  return in;
+}
+
+/// Runs `loss_fn` on the fixture's inputs with the fixture's weights copied into `module` by name,
+/// and compares the loss and the gradients w.r.t. the output features and every parameter.
+template <typename Module, typename LossFn>
+void check_loss_parity(const TensorFile& f, Module& module, const Precision& p, LossFn loss_fn) {
+  INFO("case " << f.config_string("case") << ", " << p.name);
+  module->to(p.dtype);
+  io::load_parameters(*module, f, "param.");
+  auto in = loss_inputs(f, p.dtype);
+  auto loss = loss_fn(in);
+  REQUIRE(loss.scalar_type() == p.dtype);
+  check_close(loss, f.at("expected.loss"), p.rel, "loss");
+  loss.backward();
+  for (size_t l = 0; l < in.output_features.size(); ++l) {
+    check_close(in.output_features[l].grad(), f.at("grad.output_features." + std::to_string(l)), p.rel,
+                "d loss / d output_features." + std::to_string(l));
+    patchgcl_test::check_no_gradient(in.input_features[l].grad(),
+                                     "input_features." + std::to_string(l) + " is the detached key side");
+  }
+  for (const auto& param : module->named_parameters()) {
+    check_close(param.value().grad(), f.at("grad." + param.key()), p.rel, "d loss / d " + param.key());
+  }
+}
+
+GraphNCELoss reference_graph_loss(const TensorFile& f) {
+  auto options = GraphNCELossOptions::reference(f.config_ints("in_channels"))
+                     .num_patches(f.config_int("num_patches"))
+                     .nc(f.config_int("nc"));
+  options.adjacency().threshold(f.config_double("threshold"));
+  return GraphNCELoss(options);
+}
+
+PatchNCELossOptions patch_nce_options(const TensorFile& f) {
+  return PatchNCELossOptions(f.config_ints("in_channels")).num_patches(f.config_int("num_patches")).nc(f.config_int("nc"));
+}
+
+}  // namespace
+
+TEST_CASE("GraphNCELoss::reference reproduces the released PatchGCL loss and its gradients", "[parity][graph]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto name = GENERATE(as<std::string>{}, "graph_nce_small", "graph_nce_released");
+  const auto f = patchgcl_test::load_fixture(name);
+  auto loss = reference_graph_loss(f);
+  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
+    return loss->forward(in.output_features, in.input_features, in.patch_ids);
+  });
+}
+
+TEST_CASE("The reference graph preset builds the released adjacency: strict > 0.1 on detached embeddings",
+          "[parity][graph]") {
+  const auto f = patchgcl_test::load_fixture("graph_nce_small");
+  const auto options = GraphNCELossOptions::reference(f.config_ints("in_channels"));
+  for (int64_t l = 0; l < f.config_int("num_layers"); ++l) {
+    const auto i = std::to_string(l);
+    INFO("layer " << l);
+    auto adjacency = functional::cosine_adjacency(f.at("trace.input_embedding_" + i), options.adjacency());
+    CHECK(torch::equal(adjacency.to(torch::kFloat64), f.at("trace.adjacency_" + i)));
+  }
+}
+
+TEST_CASE("PatchNCELoss reproduces CUT's PatchNCE with its MLP head and gradients", "[parity][patchnce]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("patchnce_cut");
+  REQUIRE(f.config_string("pruning") == "none");
+  PatchNCELoss loss(patch_nce_options(f));
+  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
+    return loss->forward(in.output_features, in.input_features, in.patch_ids);
+  });
+}
+
+TEST_CASE("PatchNCELossOptions::put reproduces PUT's released pruning (sort along dim 0, first k columns)",
+          "[parity][patchnce][put]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("patchnce_put_code");
+  REQUIRE(f.config_string("pruning") == "column_sort");
+  auto options = PatchNCELossOptions::put(f.config_ints("in_channels"), f.config_int("hard_negatives"))
+                     .num_patches(f.config_int("num_patches"))
+                     .nc(f.config_int("nc"));
+  PatchNCELoss loss(options);
+  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
+    return loss->forward(in.output_features, in.input_features, in.patch_ids);
+  });
+}
+
+TEST_CASE("Pruning::kHardestPerQuery keeps each query's k hardest negatives as the PUT paper describes",
+          "[parity][patchnce][put]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("patchnce_put_paper");
+  REQUIRE(f.config_string("pruning") == "hardest_per_query");
+  auto options = patch_nce_options(f);
+  options.info_nce().pruning(Pruning::kHardestPerQuery).hard_negatives(f.config_int("hard_negatives"));
+  PatchNCELoss loss(options);
+  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
+    return loss->forward(in.output_features, in.input_features, in.patch_ids);
+  });
+}
+
+namespace {
+
+/// TAGConv on the fixture's graph with `self_loops`; compares output and gradients of <out, cotangent>.
+void check_tagconv_parity(const TensorFile& f, SelfLoops self_loops, const Precision& p) {
+  INFO("case " << f.config_string("case") << ", " << p.name);
+  TAGConv conv(TAGConvOptions(f.config_int("in_channels"), f.config_int("out_channels")).hops(f.config_int("hops")));
+  conv->to(p.dtype);
+  io::load_parameters(*conv, f, "param.");
+  auto abar = functional::normalize_adjacency(f.at("adjacency").to(p.dtype),
+                                              NormalizeAdjacencyOptions().self_loops(self_loops));
+  if (f.contains("expected.normalized_adjacency"))
+    check_close(abar, f.at("expected.normalized_adjacency"), p.rel, "normalised adjacency");
+  auto x = f.at("x").to(p.dtype).requires_grad_(true);
+  auto out = conv->forward(x, abar);
+  check_close(out, f.at("expected.output"), p.rel, "output");
+  (out * f.at("cotangent").to(p.dtype)).sum().backward();
+  check_close(x.grad(), f.at("grad.x"), p.rel, "d / d x");
+  check_close(conv->lin->weight.grad(), f.at("grad.lin.weight"), p.rel, "d / d lin.weight");
+  check_close(conv->lin->bias.grad(), f.at("grad.lin.bias"), p.rel, "d / d lin.bias");
+}
+
+}  // namespace
+
+TEST_CASE("TAGConv on SelfLoops::kDouble reproduces DGL's TAGConv after dgl.add_self_loop", "[parity][layers]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("tagconv_dgl");
+  REQUIRE(f.config_string("self_loops") == "double");
+  check_tagconv_parity(f, SelfLoops::kDouble, p);
+}
+
+TEST_CASE("TAGConv with the concatenated weight reproduces PyG's TAGConv, isolated node included", "[parity][layers]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("tagconv_pyg");
+  REQUIRE(f.config_string("self_loops") == "none");
+  check_tagconv_parity(f, SelfLoops::kNone, p);
+}
+
+TEST_CASE("TopKPool with tanh, score / ||p|| and no bias reproduces PyG's TopKPooling", "[parity][layers]") {
+  const auto p = GENERATE(from_range(patchgcl_test::precisions()));
+  const auto f = patchgcl_test::load_fixture("topk_pool_pyg");
+  INFO(p.name);
+  TopKPool pool(TopKPoolOptions(f.config_int("in_channels"))
+                    .k(f.config_int("k"))
+                    .activation(ScoreActivation::kTanh)
+                    .bias(false)
+                    .divide_by_norm(true)
+                    .pooled_adjacency(PooledAdjacency::kInduced));
+  pool->to(p.dtype);
+  io::load_parameters(*pool, f, "param.");
+  auto x = f.at("x").to(p.dtype).requires_grad_(true);
+  // PyG scores and pools the same features: key and query are one tensor.
+  auto out = pool->forward(x, x, f.at("adjacency").to(p.dtype));
+  CHECK(torch::equal(out.indices, f.at("expected.indices")));
+  check_close(out.scores, f.at("expected.scores"), p.rel, "scores");
+  check_close(out.query, f.at("expected.pooled"), p.rel, "pooled features");
+  check_close(out.key, f.at("expected.pooled"), p.rel, "pooled key features");
+  CHECK(torch::equal(out.adjacency.to(torch::kFloat64), f.at("expected.pooled_adjacency")));
+  (out.query * f.at("cotangent").to(p.dtype)).sum().backward();
+  check_close(x.grad(), f.at("grad.x"), p.rel, "d / d x");
+  check_close(pool->proj->weight.grad(), f.at("grad.proj.weight"), p.rel, "d / d proj.weight");
+}
+
+TEST_CASE("A PatchGCL checkpoint converted by convert_reference_weights.py loads by name and reproduces its loss",
+          "[parity][io]") {
+  const auto converted = patchgcl_test::load_fixture("converted_patchgcl_small");
+  const auto f = patchgcl_test::load_fixture("graph_nce_small");
+  REQUIRE(converted.config_string("source") == "patchgcl");
+  GraphNCELoss loss(GraphNCELossOptions::reference(converted.config_ints("in_channels"))
+                        .nc(converted.config_int("nc"))
+                        .num_patches(f.config_int("num_patches"))
+                        .pooling_levels(converted.config_int("pooling_levels")));
+  loss->to(torch::kFloat64);
+  io::load_parameters(*loss, converted);
+  for (const auto& param : loss->named_parameters())
+    CHECK(torch::equal(param.value(), f.at("param." + param.key())));
+  auto in = loss_inputs(f, torch::kFloat64);
+  check_close(loss->forward(in.output_features, in.input_features, in.patch_ids), f.at("expected.loss"), 1e-9, "loss");
+}
+
+TEST_CASE("load_parameters rejects a file whose names do not match the module", "[parity][io]") {
+  const auto f = patchgcl_test::load_fixture("tagconv_dgl");
+  TAGConv conv(TAGConvOptions(f.config_int("in_channels"), f.config_int("out_channels")).hops(f.config_int("hops")));
+  CHECK_THROWS_WITH(io::load_parameters(*conv, f, "grad.x."), Catch::Contains("no tensor"));
+  TAGConv wrong_hops(TAGConvOptions(f.config_int("in_channels"), f.config_int("out_channels")).hops(1));
+  CHECK_THROWS_WITH(io::load_parameters(*wrong_hops, f, "param."), Catch::Contains("shape"));
+}
+
+TEST_CASE("write_tensor_file rewrites a fixture byte for byte and read_tensor_file reads it back exactly",
+          "[parity][io]") {
+  const auto f = patchgcl_test::load_fixture("tagconv_pyg");
+  const std::string path = "parity_roundtrip.pgt";
+  io::write_tensor_file(path, f.tensors, f.config);
+  auto slurp = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  CHECK(slurp(path) == slurp(std::string(PATCHGCL_FIXTURE_DIR) + "/tagconv_pyg.pgt"));
+  const auto back = io::read_tensor_file(path);
+  CHECK(back.config == f.config);
+  REQUIRE(back.tensors.size() == f.tensors.size());
+  for (const auto& kv : f.tensors) {
+    INFO(kv.first);
+    CHECK(torch::equal(back.at(kv.first), kv.second));
+  }
+  std::remove(path.c_str());
+}
