@@ -32,10 +32,11 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
       return torch::cat({pos.unsqueeze(-1), hardest}, -1).logsumexp(-1) - pos;
     }
     case Pruning::kReferenceColumnSort: {
-      auto negatives = logits.clone();
-      negatives.diagonal(0, -2, -1).fill_(fill);
-      auto sorted = std::get<0>(negatives.reshape({-1, n}).sort(/*dim=*/0, /*descending=*/true));
-      auto kept = sorted.narrow(1, 0, o.hard_negatives());
+      // Columns are sorted independently and only the first k are kept: sort those k alone
+      // (same values; N / k times less sorting than the released code's full sort).
+      auto negatives = logits.narrow(-1, 0, o.hard_negatives()).clone();  // [B', n, k]
+      negatives.diagonal(0, -2, -1).fill_(fill);                          // (i, i) for i < k
+      auto kept = std::get<0>(negatives.reshape({-1, o.hard_negatives()}).sort(/*dim=*/0, /*descending=*/true));
       auto flat_pos = pos.reshape({-1, 1});
       return (torch::cat({flat_pos, kept}, 1).logsumexp(1) - flat_pos.squeeze(1)).view_as(pos);
     }
