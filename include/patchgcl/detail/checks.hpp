@@ -5,6 +5,7 @@
 
 #include <patchgcl/compat.hpp>
 
+#include <cmath>
 #include <string>
 
 namespace patchgcl {
@@ -34,6 +35,14 @@ inline void check_floating(const torch::Tensor& t, const char* fn, const char* n
 /// Node features: `[B, N, C]` or `[N, C]`.
 inline void check_nodes(const torch::Tensor& t, const char* fn, const char* name) {
   check_floating(t, fn, name, 2, 3, "[B, N, C] or [N, C]");
+}
+
+/// Vectors along the last dimension: `[..., C]`, rank >= 1.
+inline void check_vectors(const torch::Tensor& t, const char* fn, const char* name) {
+  TORCH_CHECK(t.defined(), fn, ": `", name, "` is an undefined tensor");
+  TORCH_CHECK(t.dim() >= 1, fn, ": `", name, "` must be [..., C] (rank >= 1), got shape ", shape_str(t));
+  TORCH_CHECK(t.is_floating_point(), fn, ": `", name, "` must have a floating-point dtype, got ", t.scalar_type());
+  TORCH_CHECK(t.numel() > 0, fn, ": `", name, "` is empty (shape ", shape_str(t), ")");
 }
 
 /// Feature maps: `[B, C, H, W]`.
@@ -73,6 +82,52 @@ inline void check_adjacency_matches(const torch::Tensor& adjacency, const char* 
   check_same_device(adjacency, adj_name, nodes, nodes_name, fn);
 }
 
+/// Integer-valued scalars with a lower bound (counts, sizes, hops).
+inline void check_at_least(int64_t value, int64_t min, const char* fn, const char* name) {
+  TORCH_CHECK(value >= min, fn, ": `", name, "` must be >= ", min, ", got ", value);
+}
+
+/// Strictly positive, finite scalars (temperatures, epsilons).
+inline void check_positive(double value, const char* fn, const char* name) {
+  TORCH_CHECK(value > 0.0 && std::isfinite(value), fn, ": `", name, "` must be a finite value > 0, got ", value);
+}
+
+/// Finite scalars >= 0 (standard deviations, weights).
+inline void check_non_negative(double value, const char* fn, const char* name) {
+  TORCH_CHECK(value >= 0.0 && std::isfinite(value), fn, ": `", name, "` must be a finite value >= 0, got ", value);
+}
+
+/// Cosine thresholds of Eq. 1.
+inline void check_cosine_threshold(double t, const char* fn, const char* name) {
+  TORCH_CHECK(t >= -1.0 && t <= 1.0, fn, ": `", name, "` must be in [-1, 1] (a cosine), got ", t);
+}
+
+inline void check_same_dtype(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
+                             const char* b_name, const char* fn) {
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), fn, ": `", a_name, "` and `", b_name,
+              "` must have the same dtype, got ", a.scalar_type(), " and ", b.scalar_type());
+}
+
+/// Adjacency weights: bool, integer or floating point (complex has no order for Eq. 1's 0/1).
+inline void check_adjacency_dtype(const torch::Tensor& a, const char* fn, const char* name) {
+  TORCH_CHECK(!a.is_complex(), fn, ": `", name, "` must have a bool, integer or floating-point dtype, got ",
+              a.scalar_type());
+}
+
+/// Location indices `[N]` into `locations` positions. The range is checked on the host for CPU
+/// tensors only: on CUDA it would synchronise, and index_select raises a device-side error.
+inline void check_indices(const torch::Tensor& ids, int64_t locations, const char* fn, const char* name) {
+  TORCH_CHECK(ids.defined() && ids.dim() == 1 && ids.numel() > 0, fn, ": `", name,
+              "` must be a non-empty 1-D index tensor [N], got ",
+              ids.defined() ? shape_str(ids) : std::string("undefined"));
+  TORCH_CHECK(!ids.is_floating_point() && !ids.is_complex() && ids.scalar_type() != torch::kBool, fn, ": `", name,
+              "` must have an integer dtype, got ", ids.scalar_type());
+  if (!ids.device().is_cpu()) return;
+  const auto lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < locations, fn, ": `", name, "` must lie in [0, ", locations,
+              ") (locations h * W + w of the map), got values in [", lo, ", ", hi, "]");
+}
+
 inline bool finite_check_active(FiniteCheck mode, const torch::Tensor& t) {
   return mode == FiniteCheck::kAlways || (mode == FiniteCheck::kAuto && t.device().is_cpu());
 }
@@ -93,6 +148,30 @@ inline void check_finite(const torch::Tensor& t, FiniteCheck mode, const char* f
   TORCH_CHECK(all_finite(t), fn, ": `", name,
               "` contains NaN or Inf (shape ", shape_str(t),
               "); set check_finite(FiniteCheck::kNever) to skip this scan");
+}
+
+/// Results computed from finite inputs that still came out NaN/Inf: an intermediate overflowed
+/// the dtype (or a parameter is not finite). Scanned when `mode` says so, like the inputs.
+inline void check_finite_result(const torch::Tensor& t, FiniteCheck mode, const char* fn, const char* what) {
+  if (!finite_check_active(mode, t)) return;
+  TORCH_CHECK(torch::isfinite(t).all().item<bool>(), fn, ": the ", what,
+              " is not finite although the inputs are: an intermediate overflowed ", t.scalar_type(),
+              " (feature magnitudes too large, or temperature too small) or a parameter is NaN/Inf");
+}
+
+/// `2^e` per vector (last dimension, kept), `e` the exponent of max_i |x_i| (the smallest
+/// normal number for zero vectors), for float32/float64 `x`; constant (no gradient). Dividing by
+/// it is exact and brings the largest entry into [1, 2).
+inline torch::Tensor power_of_two_scale(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  const bool f64 = x.scalar_type() == torch::kFloat64;
+  TORCH_CHECK(f64 || x.scalar_type() == torch::kFloat32, "power_of_two_scale: float32 or float64 expected, got ",
+              x.scalar_type());
+  auto largest = x.detach().abs().amax(-1, /*keepdim=*/true);
+  // Keep the exponent bits, clear the mantissa: the power of two at or below each value.
+  auto scale = f64 ? largest.view(torch::kInt64).bitwise_and(int64_t{0x7FF0000000000000}).view(torch::kFloat64)
+                   : largest.view(torch::kInt32).bitwise_and(int64_t{0x7F800000}).view(torch::kFloat32);
+  return scale.clamp_min(f64 ? std::ldexp(1.0, -1022) : std::ldexp(1.0, -126));
 }
 
 /// Features entering a module with parameters of dtype `param`: reduced floats are promoted

@@ -6,6 +6,7 @@
 
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/functional/patches.hpp>
+#include <patchgcl/options/info_nce.hpp>
 
 #include <vector>
 
@@ -44,16 +45,33 @@ torch::Tensor mean_over_layers(const char* fn, const std::vector<int64_t>& in_ch
     check_finite(out, finite_check, fn, out_name.c_str());
     check_finite(in, finite_check, fn, in_name.c_str());
     const auto ids = patch_ids.empty() ? functional::random_patch_ids(out, num_patches) : patch_ids[l];
-    auto loss = layer_loss(l, functional::sample_patches(out, ids), functional::sample_patches(in, ids));
+    auto loss = layer_loss(l, functional::sample_patches(out, ids, FiniteCheck::kNever),
+                           functional::sample_patches(in, ids, FiniteCheck::kNever));
     total = total.defined() ? total + loss : loss;
   }
-  return total / static_cast<double>(layers);
+  total = total / static_cast<double>(layers);
+  check_finite_result(total, finite_check, fn, "loss");
+  return total;
 }
 
 inline void check_in_channels(const std::vector<int64_t>& in_channels, const char* fn) {
   TORCH_CHECK(!in_channels.empty(), fn, ": `in_channels` must list at least one feature layer");
   for (size_t l = 0; l < in_channels.size(); ++l)
     TORCH_CHECK(in_channels[l] >= 1, fn, ": `in_channels[", l, "]` must be >= 1, got ", in_channels[l]);
+}
+
+/// The options every multi-layer loss shares, its InfoNCE's included.
+inline void check_loss_options(const std::vector<int64_t>& in_channels, int64_t num_patches, int64_t nc,
+                               double l2_eps, double init_std, const InfoNCEOptions& info_nce, const char* fn) {
+  check_in_channels(in_channels, fn);
+  check_info_nce_options(info_nce, fn);
+  TORCH_CHECK(info_nce.reduction() == Reduction::kMean, fn,
+              ": `info_nce.reduction` must be Reduction::kMean (the loss is one number; per-anchor losses come "
+              "from functional::info_nce), got Reduction::kNone");
+  check_at_least(num_patches, 2, fn, "num_patches");
+  check_at_least(nc, 1, fn, "nc");
+  check_positive(l2_eps, fn, "l2_eps");
+  check_non_negative(init_std, fn, "init_std");
 }
 
 }  // namespace detail

@@ -17,13 +17,15 @@ namespace functional {
 ///
 ///   auto A = cosine_adjacency(f_in, CosineAdjacencyOptions().threshold(0.1));
 inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const CosineAdjacencyOptions& options = {}) {
-  detail::check_nodes(features, "cosine_adjacency", "features");
+  constexpr const char* fn = "cosine_adjacency";
+  detail::check_nodes(features, fn, "features");
   const double t = options.threshold();
-  TORCH_CHECK(t >= -1.0 && t <= 1.0, "cosine_adjacency: `threshold` must be in [-1, 1] (a cosine), got ", t);
-  TORCH_CHECK(options.eps() > 0.0, "cosine_adjacency: `eps` must be > 0, got ", options.eps());
+  detail::check_cosine_threshold(t, fn, "threshold");
+  detail::check_positive(options.eps(), fn, "eps");
+  detail::check_finite(features, options.check_finite(), fn, "features");
   torch::NoGradGuard no_grad;
   auto x = detail::compute_precision(features.detach());
-  if (options.normalize()) x = l2_normalize(x, options.eps());
+  if (options.normalize()) x = l2_normalize(x, options.eps(), L2Eps::kClamp, FiniteCheck::kNever);
   // The comparison is written into the similarity buffer itself (0/1 in its dtype): no bool
   // [N, N] mask and no second [N, N] float copy.
   auto adjacency = torch::matmul(x, x.transpose(-1, -2));
@@ -36,12 +38,15 @@ inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const Cosin
 
 /// `Abar` from an adjacency `A` (`[B, N, N]` or `[N, N]`, 0/1 or weighted, bool accepted):
 /// `M = A + s I` per `self_loops`, degrees `d_i = sum_j M_ij` clamped to >= 1 so isolated
-/// nodes stay finite, then `D^-1/2 M D^-1/2` (symmetric) or `D^-1 M` (random walk).
+/// nodes stay finite (as do negative or overflowing weights), then `D^-1/2 M D^-1/2` (symmetric) or `D^-1 M` (random walk).
 /// Row i of `Abar X` aggregates node i's neighbours: `(Abar X)_i = sum_j Abar_ij x_j`.
 ///
 ///   auto Abar = normalize_adjacency(A, NormalizeAdjacencyOptions().self_loops(SelfLoops::kDouble));
 inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency, const NormalizeAdjacencyOptions& options = {}) {
-  detail::check_adjacency(adjacency, "normalize_adjacency", "adjacency");
+  constexpr const char* fn = "normalize_adjacency";
+  detail::check_adjacency(adjacency, fn, "adjacency");
+  detail::check_adjacency_dtype(adjacency, fn, "adjacency");
+  if (adjacency.is_floating_point()) detail::check_finite(adjacency, options.check_finite(), fn, "adjacency");
   auto m = adjacency.is_floating_point() ? detail::compute_precision(adjacency) : adjacency.to(torch::kFloat32);
   // One fresh [N, N] buffer, scaled in place: the same products in the same order as
   // `d_i * m_ij * d_j`, without its two temporaries.

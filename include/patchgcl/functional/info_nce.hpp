@@ -6,7 +6,9 @@
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/options/info_nce.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace patchgcl {
 namespace functional {
@@ -117,13 +119,10 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
   detail::check_nodes(key, fn, "key");
   detail::check_same_shape(query, "query", key, "key", fn);
   detail::check_same_device(query, "query", key, "key", fn);
-  TORCH_CHECK(query.scalar_type() == key.scalar_type(), fn, ": `query` and `key` must have the same dtype, got ",
-              query.scalar_type(), " and ", key.scalar_type());
+  detail::check_same_dtype(query, "query", key, "key", fn);
+  detail::check_info_nce_options(options, fn);
   const double tau = options.temperature();
-  TORCH_CHECK(tau > 0.0 && std::isfinite(tau), fn, ": `temperature` must be a finite value > 0, got ", tau);
   const double diagonal_value = options.diagonal_value();
-  TORCH_CHECK(!std::isnan(diagonal_value) && diagonal_value != std::numeric_limits<double>::infinity(), fn,
-              ": `diagonal_value` must be finite or -infinity, got ", diagonal_value);
   detail::check_finite(query, options.check_finite(), fn, "query");
   detail::check_finite(key, options.check_finite(), fn, "key");
 
@@ -147,32 +146,37 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
                 options.hard_negatives());
   }
 
-  const double fill = diagonal_value / tau;
+  // 1 / tau and the filled diagonal are scalars of the computation's dtype: they must fit it.
+  const double largest = q.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
+                                                             : static_cast<double>(std::numeric_limits<float>::max());
+  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", q.scalar_type(),
+              " computation (1 / temperature must be representable), got ", tau);
+  const double fill = std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
   torch::Tensor loss;
   if (options.pruning() == Pruning::kNone) {
     const auto d = options.direction();
     loss = detail_info_nce::SharedSimilarityNCE::apply(q, k, tau, fill, d != Direction::kKeyToQuery,
                                                        d != Direction::kQueryToKey);
-    if (options.reduction() == Reduction::kMean) return loss.mean();
-    loss = loss.reshape({B, N});
-    return batched ? loss : loss.squeeze(0);
+  } else {
+    auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
+    switch (options.direction()) {
+      case Direction::kQueryToKey:
+        loss = detail_info_nce::anchor_losses(logits, fill, options);
+        break;
+      case Direction::kKeyToQuery:
+        loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+        break;
+      case Direction::kBoth:
+        loss = detail_info_nce::anchor_losses(logits, fill, options) +
+               detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+        break;
+    }
   }
-  auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
-  switch (options.direction()) {
-    case Direction::kQueryToKey:
-      loss = detail_info_nce::anchor_losses(logits, fill, options);
-      break;
-    case Direction::kKeyToQuery:
-      loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
-      break;
-    case Direction::kBoth:
-      loss = detail_info_nce::anchor_losses(logits, fill, options) +
-             detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
-      break;
-  }
-  if (options.reduction() == Reduction::kMean) return loss.mean();
-  loss = loss.reshape({B, N});
-  return batched ? loss : loss.squeeze(0);
+  loss = options.reduction() == Reduction::kMean ? loss.mean() : loss.reshape({B, N});
+  // Finite unit-scale inputs never get here with NaN; raw features of huge magnitude (or a tiny
+  // temperature) overflow the similarities.
+  detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+  return batched || options.reduction() == Reduction::kMean ? loss : loss.squeeze(0);
 }
 
 }  // namespace functional

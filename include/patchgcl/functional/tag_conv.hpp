@@ -31,19 +31,54 @@ struct SharedPropagation : public torch::autograd::Function<SharedPropagation> {
   }
 };
 
+/// Node features `x` and a normalised adjacency `abar` of the same graph(s), dtype and device.
+inline void check_hop_inputs(const torch::Tensor& x, const char* x_name, const torch::Tensor& abar, int64_t hops,
+                             FiniteCheck check_finite, const char* fn) {
+  detail::check_nodes(x, fn, x_name);
+  detail::check_adjacency(abar, fn, "abar");
+  detail::check_adjacency_matches(abar, "abar", x, x_name, fn);
+  detail::check_same_dtype(x, x_name, abar, "abar", fn);
+  detail::check_at_least(hops, 0, fn, "hops");
+  detail::check_finite(x, check_finite, fn, x_name);
+  detail::check_finite(abar, check_finite, fn, "abar");
+}
+
 }  // namespace detail_tag_conv
 
-/// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`.
-inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& abar, int64_t hops) {
-  std::vector<torch::Tensor> stack{x};
-  for (int64_t l = 1; l <= hops; ++l) stack.push_back(torch::matmul(abar, stack.back()));
-  return hops == 0 ? x : torch::cat(stack, -1);
+/// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`. `x` is
+/// `[B, N, C]` or `[N, C]`, `abar` `[B, N, N]` or `[N, N]` of the same floating dtype; half and
+/// bfloat16 are propagated in float32 and returned in their dtype.
+/// `check_finite`: NaN/Inf scan of both (see FiniteCheck).
+inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& abar, int64_t hops,
+                                  FiniteCheck check_finite = FiniteCheck::kAuto) {
+  detail_tag_conv::check_hop_inputs(x, "x", abar, hops, check_finite, "hop_features");
+  if (hops == 0) return x;
+  std::vector<torch::Tensor> stack{detail::compute_precision(x)};
+  const auto a = detail::compute_precision(abar);
+  for (int64_t l = 1; l <= hops; ++l) stack.push_back(torch::matmul(a, stack.back()));
+  auto out = torch::cat(stack, -1);
+  return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }
 
 /// Hop features of two graphs that share `Abar` (the output graph `query`, differentiable, and
-/// the input graph `key`, detached), one product per hop for both.
+/// the input graph `key`, detached), one product per hop for both. `query` and `key` have the
+/// same shape, dtype and device.
 inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& query, const torch::Tensor& key,
-                                                                   const torch::Tensor& abar, int64_t hops) {
+                                                                   const torch::Tensor& abar, int64_t hops,
+                                                                   FiniteCheck check_finite = FiniteCheck::kAuto) {
+  constexpr const char* fn = "shared_hop_features";
+  detail_tag_conv::check_hop_inputs(query, "query", abar, hops, check_finite, fn);
+  TORCH_CHECK(key.defined(), fn, ": `key` is an undefined tensor");
+  detail::check_same_shape(query, "query", key, "key", fn);
+  detail::check_same_device(query, "query", key, "key", fn);
+  detail::check_same_dtype(query, "query", key, "key", fn);
+  detail::check_finite(key, check_finite, fn, "key");
+  const auto dtype = query.scalar_type();
+  if (compat::is_reduced_float(dtype)) {  // propagated in float32, returned in the inputs' dtype
+    auto out = shared_hop_features(query.to(torch::kFloat32), key.to(torch::kFloat32), abar.to(torch::kFloat32), hops,
+                                   FiniteCheck::kNever);
+    return {out.first.to(dtype), out.second.to(dtype)};
+  }
   std::vector<torch::Tensor> q{query}, k{key.detach()};
   auto abar_const = abar.detach();
   for (int64_t l = 1; l <= hops; ++l) {

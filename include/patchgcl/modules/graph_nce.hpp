@@ -8,6 +8,7 @@
 #include <patchgcl/modules/topk_pool.hpp>
 #include <patchgcl/options/graph_nce.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -40,19 +41,19 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   void reset() override {
     constexpr const char* fn = "GraphNCELoss";
     const auto& o = options;
-    detail::check_in_channels(o.in_channels(), fn);
-    TORCH_CHECK(o.num_patches() >= 2, fn, ": `num_patches` must be >= 2, got ", o.num_patches());
-    TORCH_CHECK(o.nc() >= 1, fn, ": `nc` must be >= 1, got ", o.nc());
+    detail::check_loss_options(o.in_channels(), o.num_patches(), o.nc(), o.l2_eps(), o.init_std(), o.info_nce(), fn);
     TORCH_CHECK(o.hops() >= 0 && o.pooled_hops() >= 0, fn, ": `hops` and `pooled_hops` must be >= 0, got ", o.hops(),
                 " and ", o.pooled_hops());
-    TORCH_CHECK(o.pooling_levels() >= 0, fn, ": `pooling_levels` must be >= 0, got ", o.pooling_levels());
-    TORCH_CHECK(o.down_scale() >= 1, fn, ": `down_scale` must be >= 1, got ", o.down_scale());
+    detail::check_at_least(o.pooling_levels(), 0, fn, "pooling_levels");
+    detail::check_at_least(o.down_scale(), 1, fn, "down_scale");
     TORCH_CHECK(static_cast<int64_t>(o.level_weights().size()) >= o.pooling_levels() + 1, fn,
                 ": `level_weights` needs pooling_levels + 1 = ", o.pooling_levels() + 1, " entries, got ",
                 o.level_weights().size());
-    const double t = o.adjacency().threshold();
-    TORCH_CHECK(t >= -1.0 && t <= 1.0, fn, ": adjacency `threshold` must be in [-1, 1], got ", t);
-    TORCH_CHECK(o.info_nce().temperature() > 0.0, fn, ": `temperature` must be > 0, got ", o.info_nce().temperature());
+    for (size_t p = 0; p < o.level_weights().size(); ++p)
+      TORCH_CHECK(std::isfinite(o.level_weights()[p]), fn, ": `level_weights[", p, "]` must be finite, got ",
+                  o.level_weights()[p]);
+    detail::check_cosine_threshold(o.adjacency().threshold(), fn, "adjacency.threshold");
+    detail::check_positive(o.adjacency().eps(), fn, "adjacency.eps");
 
     embeds.clear();
     gnns.clear();
@@ -61,18 +62,26 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     for (size_t l = 0; l < o.in_channels().size(); ++l) {
       const auto id = std::to_string(l);
       embeds.push_back(register_module("embed_" + id, torch::nn::Linear(o.in_channels()[l], o.nc())));
-      gnns.push_back(register_module(
-          "gnn_" + id, TAGConv(TAGConvOptions(o.nc(), o.nc()).hops(o.hops()).bias(o.conv_bias()).init_std(o.init_std()))));
+      // The feature maps are scanned once in forward(); the submodules need not scan again.
+      gnns.push_back(register_module("gnn_" + id, TAGConv(TAGConvOptions(o.nc(), o.nc())
+                                                              .hops(o.hops())
+                                                              .bias(o.conv_bias())
+                                                              .init_std(o.init_std())
+                                                              .check_finite(FiniteCheck::kNever))));
       torch::nn::ModuleList level_pools, level_gnns;
       for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
         level_pools->push_back(TopKPool(TopKPoolOptions(o.nc())
-                                            .ratio(1.0 / static_cast<double>(o.down_scale() << (p - 1)))
+                                            .ratio(1.0 / std::ldexp(static_cast<double>(o.down_scale()), p - 1))
                                             .activation(o.score_activation())
                                             .bias(o.score_bias())
                                             .pooled_adjacency(o.pooled_adjacency())
-                                            .init_std(o.init_std())));
-        level_gnns->push_back(
-            TAGConv(TAGConvOptions(o.nc(), o.nc()).hops(o.pooled_hops()).bias(o.conv_bias()).init_std(o.init_std())));
+                                            .init_std(o.init_std())
+                                            .check_finite(FiniteCheck::kNever)));
+        level_gnns->push_back(TAGConv(TAGConvOptions(o.nc(), o.nc())
+                                          .hops(o.pooled_hops())
+                                          .bias(o.conv_bias())
+                                          .init_std(o.init_std())
+                                          .check_finite(FiniteCheck::kNever)));
       }
       pools.push_back(register_module("pools_" + id, level_pools));
       gnn_pools.push_back(register_module("gnn_pools_" + id, level_gnns));
@@ -129,15 +138,19 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
       torch::NoGradGuard no_grad;  // the input graph is the key: no gradient, no autograd graph
       z = embed_nodes(embed, detail::to_parameter_dtype(key, embed->weight, "GraphNCELoss", "input_features"));
     }
-    auto adjacency = functional::cosine_adjacency(z, o.adjacency());
-    auto level = gnns[l]->forward_shared(v, z, functional::normalize_adjacency(adjacency, o.normalize()));
+    auto adjacency_options = o.adjacency();
+    adjacency_options.check_finite(FiniteCheck::kNever);
+    auto normalize_options = o.normalize();
+    normalize_options.check_finite(FiniteCheck::kNever);
+    auto adjacency = functional::cosine_adjacency(z, adjacency_options);
+    auto level = gnns[l]->forward_shared(v, z, functional::normalize_adjacency(adjacency, normalize_options));
     v = unit(level.first);
     z = unit(level.second);
     auto loss = o.level_weights()[0] * functional::info_nce(v, z, nce);
 
     for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
       auto pooled = pools[l]->ptr<TopKPoolImpl>(p - 1)->forward(z, v, adjacency);
-      auto abar = functional::normalize_adjacency(pooled.adjacency, o.normalize());
+      auto abar = functional::normalize_adjacency(pooled.adjacency, normalize_options);
       level = gnn_pools[l]->ptr<TAGConvImpl>(p - 1)->forward_shared(pooled.query, pooled.key, abar);
       v = unit(level.first);
       z = unit(level.second);
@@ -154,7 +167,9 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
-  torch::Tensor unit(const torch::Tensor& x) const { return functional::l2_normalize(x, options.l2_eps()); }
+  torch::Tensor unit(const torch::Tensor& x) const {
+    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kClamp, FiniteCheck::kNever);
+  }
   torch::Tensor embed_nodes(torch::nn::Linear& embed, const torch::Tensor& x) const { return unit(embed(x)); }
 };
 TORCH_MODULE(GraphNCELoss);

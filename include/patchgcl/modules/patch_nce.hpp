@@ -28,9 +28,8 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   explicit PatchNCELossImpl(const PatchNCELossOptions& options_) : options(options_) { reset(); }
 
   void reset() override {
-    detail::check_in_channels(options.in_channels(), "PatchNCELoss");
-    TORCH_CHECK(options.num_patches() >= 2, "PatchNCELoss: `num_patches` must be >= 2, got ", options.num_patches());
-    TORCH_CHECK(options.nc() >= 1, "PatchNCELoss: `nc` must be >= 1, got ", options.nc());
+    detail::check_loss_options(options.in_channels(), options.num_patches(), options.nc(), options.l2_eps(),
+                               options.init_std(), options.info_nce(), "PatchNCELoss");
     mlps.clear();
     if (!options.use_mlp()) return;
     for (size_t l = 0; l < options.in_channels().size(); ++l) {
@@ -84,7 +83,7 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
     } else {
       x = detail::compute_precision(x);
     }
-    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kAdd);
+    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kAdd, FiniteCheck::kNever);
   }
 
   PatchNCELossOptions options;

@@ -29,7 +29,8 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
     TORCH_CHECK(options.in_channels() >= 1 && options.out_channels() >= 1,
                 "TAGConv: `in_channels` and `out_channels` must be >= 1, got ", options.in_channels(), " and ",
                 options.out_channels());
-    TORCH_CHECK(options.hops() >= 0, "TAGConv: `hops` must be >= 0, got ", options.hops());
+    detail::check_at_least(options.hops(), 0, "TAGConv", "hops");
+    detail::check_non_negative(options.init_std(), "TAGConv", "init_std");
     lin = register_module(
         "lin", torch::nn::Linear(torch::nn::LinearOptions((options.hops() + 1) * options.in_channels(),
                                                           options.out_channels())
@@ -52,7 +53,7 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& abar) {
     check_inputs(x, "x", abar);
     auto input = detail::to_parameter_dtype(x, lin->weight, "TAGConv", "x");
-    return lin(functional::hop_features(input, abar.to(input.scalar_type()), options.hops()));
+    return lin(functional::hop_features(input, abar.to(input.scalar_type()), options.hops(), FiniteCheck::kNever));
   }
 
   /// `(V, Z)` of Eq. 3 and Eq. 2: the output graph (`query`, differentiable) and the input
@@ -61,11 +62,13 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& query, const torch::Tensor& key,
                                                          const torch::Tensor& abar) {
     check_inputs(query, "query", abar);
+    TORCH_CHECK(key.defined(), "TAGConv: `key` is an undefined tensor");
     detail::check_same_shape(query, "query", key, "key", "TAGConv");
     detail::check_same_device(query, "query", key, "key", "TAGConv");
+    detail::check_finite(key, options.check_finite(), "TAGConv", "key");
     auto q = detail::to_parameter_dtype(query, lin->weight, "TAGConv", "query");
     auto k = detail::to_parameter_dtype(key, lin->weight, "TAGConv", "key");
-    auto hops = functional::shared_hop_features(q, k, abar.to(q.scalar_type()), options.hops());
+    auto hops = functional::shared_hop_features(q, k, abar.to(q.scalar_type()), options.hops(), FiniteCheck::kNever);
     torch::Tensor key_out;
     {
       torch::NoGradGuard no_grad;
@@ -89,7 +92,10 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
     TORCH_CHECK(x.size(-1) == options.in_channels(), "TAGConv: `", name, "` must have ", options.in_channels(),
                 " channels (last dimension), got shape ", detail::shape_str(x));
     detail::check_adjacency(abar, "TAGConv", "abar");
+    detail::check_adjacency_dtype(abar, "TAGConv", "abar");
     detail::check_adjacency_matches(abar, "abar", x, name, "TAGConv");
+    detail::check_finite(x, options.check_finite(), "TAGConv", name);
+    if (abar.is_floating_point()) detail::check_finite(abar, options.check_finite(), "TAGConv", "abar");
   }
 };
 TORCH_MODULE(TAGConv);

@@ -37,6 +37,7 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
                 "TopKPool: `ratio` must be in (0, 1], got ", options.ratio());
     TORCH_CHECK(!options.k().has_value() || *options.k() >= 2, "TopKPool: `k` must be >= 2, got ",
                 options.k().value_or(0));
+    detail::check_non_negative(options.init_std(), "TopKPool", "init_std");
     proj = register_module(
         "proj", torch::nn::Linear(torch::nn::LinearOptions(options.in_channels(), 1).bias(options.bias())));
     reset_parameters();
@@ -75,7 +76,10 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
     TORCH_CHECK(key.size(-1) == options.in_channels(), fn, ": `key` must have ", options.in_channels(),
                 " channels (last dimension), got shape ", detail::shape_str(key));
     detail::check_adjacency(adjacency, fn, "adjacency");
+    detail::check_adjacency_dtype(adjacency, fn, "adjacency");
     detail::check_adjacency_matches(adjacency, "adjacency", key, "key", fn);
+    detail::check_finite(key, options.check_finite(), fn, "key");
+    detail::check_finite(query, options.check_finite(), fn, "query");
     const bool batched = key.dim() == 3;
     auto z = detail::to_parameter_dtype(batched ? key : key.unsqueeze(0), proj->weight, fn, "key");
     auto v = detail::to_parameter_dtype(batched ? query : query.unsqueeze(0), proj->weight, fn, "query");
@@ -85,7 +89,7 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
     TORCH_CHECK(k <= n, fn, ": cannot keep k = ", k, " nodes of a graph with N = ", n, " nodes");
 
     auto s = proj(z).squeeze(-1);  // [B, N]: S = p^T z (+ b)
-    if (options.divide_by_norm()) s = s / proj->weight.norm();
+    if (options.divide_by_norm()) s = s / proj->weight.norm().clamp_min(1e-12);  // p = 0: scores 0, not NaN
     auto score = options.activation() == ScoreActivation::kSigmoid ? torch::sigmoid(s) : torch::tanh(s);
     auto top = score.topk(k, -1);
     auto values = std::get<0>(top), indices = std::get<1>(top);  // [B, K]

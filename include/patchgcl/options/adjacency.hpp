@@ -1,6 +1,7 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
+#include <patchgcl/detail/checks.hpp>
 
 namespace patchgcl {
 
@@ -44,6 +45,9 @@ struct CosineAdjacencyOptions {
   /// Set to false when the features are already unit vectors (GraphNCELoss's head
   /// normalises them): the similarity is then the plain dot product, as in the reference code.
   TORCH_ARG(bool, normalize) = true;
+  /// NaN/Inf scan of the features: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  /// NaN would otherwise silently compare false and drop edges.
+  TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 };
 
 /// Options of `functional::normalize_adjacency`.
@@ -52,6 +56,8 @@ struct CosineAdjacencyOptions {
 struct NormalizeAdjacencyOptions {
   TORCH_ARG(Normalization, normalization) = Normalization::kSymmetric;
   TORCH_ARG(SelfLoops, self_loops) = SelfLoops::kOne;
+  /// NaN/Inf scan of a floating-point adjacency: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 };
 
 }  // namespace patchgcl

@@ -3,6 +3,7 @@
 #include <patchgcl/compat.hpp>
 #include <patchgcl/detail/checks.hpp>
 
+#include <cmath>
 #include <limits>
 
 namespace patchgcl {
@@ -59,5 +60,17 @@ struct InfoNCEOptions {
  public:
   static constexpr double kNoDiagonal = -std::numeric_limits<double>::infinity();
 };
+
+namespace detail {
+
+/// The scalar options of InfoNCE, checked by info_nce and at construction of the losses.
+inline void check_info_nce_options(const InfoNCEOptions& o, const char* fn) {
+  check_positive(o.temperature(), fn, "temperature");
+  TORCH_CHECK(!std::isnan(o.diagonal_value()) && o.diagonal_value() != std::numeric_limits<double>::infinity(), fn,
+              ": `diagonal_value` must be finite or -infinity, got ", o.diagonal_value());
+  if (o.pruning() != Pruning::kNone) check_at_least(o.hard_negatives(), 1, fn, "hard_negatives");
+}
+
+}  // namespace detail
 
 }  // namespace patchgcl

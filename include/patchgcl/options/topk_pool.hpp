@@ -1,6 +1,7 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
+#include <patchgcl/detail/checks.hpp>
 
 namespace patchgcl {
 
@@ -33,6 +34,8 @@ struct TopKPoolOptions {
   TORCH_ARG(PooledAdjacency, pooled_adjacency) = PooledAdjacency::kTwoHop;
   /// N(0, init_std^2) weights and zero bias, as the released code initialises `proj`.
   TORCH_ARG(double, init_std) = 0.02;
+  /// NaN/Inf scan of `key` and `query`: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 };
 
 }  // namespace patchgcl

@@ -1,0 +1,151 @@
+// Everything that defines a training run. A checkpoint stores it as text, `translate` and
+// `evaluate` rebuild the networks from it, and `--resume` refuses to continue under a different one.
+#pragma once
+
+#include "dataset.hpp"
+
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace trainer {
+
+/// Contrastive term of the objective (paper Eq. 10-11 with L_c one of these).
+enum class LossKind { kGraph /* PatchGCL GraphNCELoss */, kPatchNCE /* CUT */, kPUT /* PatchNCE + negative pruning */ };
+/// Where the contrastive features come from.
+enum class FeatureKind { kEncoder /* the generator's own encoder, CUT */, kVGG16 /* frozen ImageNet VGG16, PatchGCL */ };
+
+inline std::string to_string(LossKind k) {
+  return k == LossKind::kGraph ? "graph" : k == LossKind::kPatchNCE ? "patchnce" : "put";
+}
+inline std::string to_string(FeatureKind k) { return k == FeatureKind::kEncoder ? "encoder" : "vgg16"; }
+inline LossKind parse_loss(const std::string& s) {
+  if (s == "graph") return LossKind::kGraph;
+  if (s == "patchnce") return LossKind::kPatchNCE;
+  if (s == "put") return LossKind::kPUT;
+  throw std::invalid_argument("unknown loss '" + s + "' (expected graph, patchnce or put)");
+}
+inline FeatureKind parse_features(const std::string& s) {
+  if (s == "encoder") return FeatureKind::kEncoder;
+  if (s == "vgg16") return FeatureKind::kVGG16;
+  throw std::invalid_argument("unknown feature extractor '" + s + "' (expected encoder or vgg16)");
+}
+
+struct TrainConfig {
+  DataOptions data;
+  LossKind loss = LossKind::kGraph;
+  FeatureKind features = FeatureKind::kEncoder;
+  /// Weight of the contrastive term; negative means the per-feature default (default_lambda()).
+  double lambda_nce = -1.0;
+  double lambda_gan = 1.0;
+  /// Identity term on Y: L_c(Y, G(Y)) averaged with L_c(X, G(X)) (CUT, PatchGCL Eq. 11).
+  bool nce_idt = true;
+  int64_t num_patches = 256;
+  int64_t ngf = 64, n_blocks = 9, ndf = 64;
+  int batch_size = 1;
+  /// Total optimisation steps; the learning rate is constant, then decays linearly to 0 over the
+  /// last `decay_steps` (CUT's n_epochs / n_epochs_decay, counted in steps).
+  /// `decay_steps` < 0 means half of `steps`.
+  int64_t steps = 1000, decay_steps = -1;
+  double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
+  uint64_t seed = 0;
+
+  /// CUT's lambda_NCE 1 with generator-encoder features; the paper's 0.1 with VGG16 features.
+  double default_lambda() const { return features == FeatureKind::kVGG16 ? 0.1 : 1.0; }
+  /// Side of the training images.
+  int64_t synthetic_size_or_crop() const { return data.root == kSyntheticData ? data.synthetic_size : data.crop_size; }
+  int64_t decay() const { return decay_steps >= 0 ? decay_steps : steps / 2; }
+  double lambda() const { return lambda_nce >= 0 ? lambda_nce : default_lambda(); }
+
+  /// Learning-rate multiplier at `step` (0-based): 1 until steps - decay_steps, then linear to ~0.
+  double lr_factor(int64_t step) const {
+    int64_t start = steps - decay();
+    return 1.0 - static_cast<double>(std::max<int64_t>(0, step - start)) / static_cast<double>(decay() + 1);
+  }
+
+  /// `key=value` lines; every field that changes what a step computes.
+  std::map<std::string, std::string> fields() const {
+    auto num = [](double v) { std::ostringstream s; s.precision(17); s << v; return s.str(); };
+    return {{"data", data.root}, {"load_size", std::to_string(data.load_size)},
+            {"crop_size", std::to_string(data.crop_size)}, {"flip", std::to_string(data.flip)},
+            {"single_image", std::to_string(data.single_image)}, {"min_zoom", num(data.min_zoom)},
+            {"synthetic_size", std::to_string(data.synthetic_size)},
+            {"synthetic_count", std::to_string(data.synthetic_count)},
+            {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", num(lambda())},
+            {"lambda_gan", num(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
+            {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
+            {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
+            {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
+            {"decay_steps", std::to_string(decay())}, {"lr", num(lr)}, {"beta1", num(beta1)},
+            {"beta2", num(beta2)}, {"seed", std::to_string(seed)}};
+  }
+
+  std::string serialize() const {
+    std::string out;
+    for (const auto& [k, v] : fields()) out += k + "=" + v + "\n";
+    return out;
+  }
+
+  static TrainConfig deserialize(const std::string& text) {
+    std::map<std::string, std::string> kv;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      auto eq = line.find('=');
+      if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    auto get = [&](const std::string& k) {
+      auto it = kv.find(k);
+      if (it == kv.end()) throw std::runtime_error("checkpoint configuration lacks '" + k + "'");
+      return it->second;
+    };
+    TrainConfig c;
+    c.data.root = get("data");
+    c.data.load_size = std::stoi(get("load_size"));
+    c.data.crop_size = std::stoi(get("crop_size"));
+    c.data.flip = get("flip") == "1";
+    c.data.single_image = get("single_image") == "1";
+    c.data.min_zoom = std::stod(get("min_zoom"));
+    c.data.synthetic_size = std::stoi(get("synthetic_size"));
+    c.data.synthetic_count = std::stoi(get("synthetic_count"));
+    c.loss = parse_loss(get("loss"));
+    c.features = parse_features(get("features"));
+    c.lambda_nce = std::stod(get("lambda_nce"));
+    c.lambda_gan = std::stod(get("lambda_gan"));
+    c.nce_idt = get("nce_idt") == "1";
+    c.num_patches = std::stoll(get("num_patches"));
+    c.ngf = std::stoll(get("ngf"));
+    c.n_blocks = std::stoll(get("n_blocks"));
+    c.ndf = std::stoll(get("ndf"));
+    c.batch_size = std::stoi(get("batch_size"));
+    c.steps = std::stoll(get("steps"));
+    c.decay_steps = std::stoll(get("decay_steps"));
+    c.lr = std::stod(get("lr"));
+    c.beta1 = std::stod(get("beta1"));
+    c.beta2 = std::stod(get("beta2"));
+    c.seed = std::stoull(get("seed"));
+    c.data.seed = c.seed;
+    return c;
+  }
+
+  /// Human-readable list of fields where `other` differs ("ngf: 16 (checkpoint) vs 32 (command line)").
+  std::vector<std::string> differences(const TrainConfig& other) const {
+    std::vector<std::string> out;
+    auto a = fields(), b = other.fields();
+    for (const auto& [k, v] : a)
+      if (b[k] != v) out.push_back(k + ": " + v + " (checkpoint) vs " + b[k] + " (command line)");
+    return out;
+  }
+
+  void validate() const {
+    if (batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
+    if (steps < 0) throw std::invalid_argument("--steps must be non-negative");
+    if (decay() > steps) throw std::invalid_argument("--decay-steps must be in [0, steps]");
+    if (ngf < 1 || ndf < 1 || n_blocks < 1) throw std::invalid_argument("--ngf, --ndf and --n-blocks must be positive");
+    if (num_patches < 2) throw std::invalid_argument("--num-patches must be at least 2");
+    if (lr <= 0) throw std::invalid_argument("--lr must be positive");
+  }
+};
+
+}  // namespace trainer

@@ -1,0 +1,119 @@
+// Image files <-> tensors for the example trainer (stb_image, stb_image_write, stb_image_resize).
+//
+// The trainer keeps decoded images as 8-bit RGB (`Image`) and converts to float tensors only
+// when a batch is assembled: a whole unpaired dataset then costs 3 bytes a pixel in memory.
+// Exactly one translation unit defines PATCHGCL_TRAINER_STB_IMPLEMENTATION before including this.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace trainer {
+
+/// 8-bit RGB image, row-major HWC.
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;  // width * height * 3
+  bool empty() const { return pixels.empty(); }
+};
+
+/// Decodes a JPEG/PNG/BMP/... file to RGB; returns an empty image (and sets `error`) when it cannot.
+Image read_image(const std::filesystem::path& path, std::string* error = nullptr);
+/// Writes an RGB PNG; throws std::runtime_error on failure.
+void write_png(const std::filesystem::path& path, const Image& image);
+/// Resamples to exactly `width` x `height` (stb's Mitchell/Catmull-Rom filters, so downscaling is anti-aliased).
+Image resize(const Image& image, int width, int height);
+
+/// `[3,H,W]` float in [-1, 1], the generator's range.
+torch::Tensor to_tensor(const Image& image);
+/// Inverse of to_tensor; accepts `[3,H,W]` or `[1,3,H,W]` on any device, clamps to [-1, 1].
+Image from_tensor(const torch::Tensor& tensor);
+
+/// True for the file extensions the loaders understand (case-insensitive).
+inline bool is_image_file(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga";
+}
+
+/// Image files directly inside `dir`, sorted by name so that runs are reproducible.
+inline std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+inline torch::Tensor to_tensor(const Image& image) {
+  auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                                {image.height, image.width, 3}, torch::kUInt8);
+  return bytes.permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0).contiguous();
+}
+
+inline Image from_tensor(const torch::Tensor& tensor) {
+  auto t = tensor.detach();
+  if (t.dim() == 4) t = t[0];
+  if (t.dim() != 3 || t.size(0) != 3)
+    throw std::invalid_argument("from_tensor: expected [3,H,W], got " + std::to_string(t.dim()) + " dims");
+  t = t.to(torch::kCPU, torch::kFloat32).clamp(-1.0, 1.0).add(1.0).mul(127.5).round()
+       .to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  Image image;
+  image.height = static_cast<int>(t.size(0));
+  image.width = static_cast<int>(t.size(1));
+  image.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
+  return image;
+}
+
+}  // namespace trainer
+
+#ifdef PATCHGCL_TRAINER_STB_IMPLEMENTATION
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#endif
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <stb/stb_image_write.h>
+
+namespace trainer {
+
+inline Image read_image(const std::filesystem::path& path, std::string* error) {
+  int w = 0, h = 0, channels = 0;
+  uint8_t* data = stbi_load(path.string().c_str(), &w, &h, &channels, 3);
+  Image image;
+  if (data == nullptr) {
+    if (error) *error = stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error";
+    return image;
+  }
+  image.width = w;
+  image.height = h;
+  image.pixels.assign(data, data + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(data);
+  return image;
+}
+
+inline void write_png(const std::filesystem::path& path, const Image& image) {
+  if (!stbi_write_png(path.string().c_str(), image.width, image.height, 3, image.pixels.data(),
+                      image.width * 3))
+    throw std::runtime_error("cannot write PNG " + path.string());
+}
+
+inline Image resize(const Image& image, int width, int height) {
+  if (image.width == width && image.height == height) return image;
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  stbir_resize_uint8_srgb(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width,
+                          height, 0, 3, STBIR_ALPHA_CHANNEL_NONE, 0);
+  return out;
+}
+
+}  // namespace trainer

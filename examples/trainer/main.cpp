@@ -1,0 +1,119 @@
+// patchgcl-trainer: unpaired image-to-image translation with the PatchGCL / CUT / PUT losses.
+//
+//   patchgcl-trainer train     --run runs/demo [--data synthetic|DIR] [--loss graph|patchnce|put] ...
+//   patchgcl-trainer translate --checkpoint runs/demo/ckpt.pt --input IMG_OR_DIR --output DIR
+//   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.pt
+//   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
+#define PATCHGCL_TRAINER_STB_IMPLEMENTATION
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+  using namespace trainer;
+  CLI::App app{"patchgcl-trainer: unpaired image-to-image translation with graph (PatchGCL) and patch (CUT, PUT) "
+               "contrastive losses"};
+  app.require_subcommand(1);
+  std::string device_name = "cpu";
+  int threads = 0;
+  app.add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads for LibTorch (0: LibTorch's default)");
+
+  // ---- train ----
+  TrainConfig config;
+  RunOptions run;
+  std::string loss = "graph", features = "encoder";
+  auto* train_cmd = app.add_subcommand("train", "train a translation model (CUT defaults)");
+  train_cmd->add_option("--run", run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.pt)")->capture_default_str();
+  train_cmd->add_flag("--resume", run.resume, "continue the checkpoint in the run folder exactly");
+  train_cmd->add_option("--data", config.data.root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]")->capture_default_str();
+  train_cmd->add_flag("--single-image", config.data.single_image, "one image per domain, random crops at random scales");
+  train_cmd->add_option("--min-zoom", config.data.min_zoom, "smallest single-image crop, fraction of the short side")->capture_default_str();
+  train_cmd->add_option("--load-size", config.data.load_size, "resize folder images to this square size")->capture_default_str();
+  train_cmd->add_option("--crop-size", config.data.crop_size, "random crop size (multiple of 4)")->capture_default_str();
+  train_cmd->add_flag("!--no-flip", config.data.flip, "disable random horizontal flips");
+  train_cmd->add_option("--synthetic-size", config.data.synthetic_size, "side of the embedded dataset's images")->capture_default_str();
+  train_cmd->add_option("--synthetic-count", config.data.synthetic_count, "images per domain of the embedded dataset")->capture_default_str();
+  train_cmd->add_option("--loss", loss, "contrastive term")->check(CLI::IsMember({"graph", "patchnce", "put"}))->capture_default_str();
+  train_cmd->add_option("--features", features, "contrastive features: the generator's encoder or VGG16")
+      ->check(CLI::IsMember({"encoder", "vgg16"}))->capture_default_str();
+  train_cmd->add_option("--vgg-weights", run.vgg_weights, "VGG16 weight file (docs/trainer.md has the export one-liner)");
+  train_cmd->add_option("--lambda", config.lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)");
+  train_cmd->add_option("--lambda-gan", config.lambda_gan, "adversarial weight")->capture_default_str();
+  train_cmd->add_flag("!--no-nce-idt", config.nce_idt, "drop the identity term L_c(Y, G(Y))");
+  train_cmd->add_option("--num-patches", config.num_patches, "sampled locations per layer")->capture_default_str();
+  train_cmd->add_option("--ngf", config.ngf, "generator width")->capture_default_str();
+  train_cmd->add_option("--n-blocks", config.n_blocks, "generator residual blocks")->capture_default_str();
+  train_cmd->add_option("--ndf", config.ndf, "discriminator width")->capture_default_str();
+  train_cmd->add_option("--batch-size", config.batch_size, "images per domain per step")->capture_default_str();
+  train_cmd->add_option("--steps", config.steps, "optimisation steps (0 writes the initial model)")->capture_default_str();
+  train_cmd->add_option("--decay-steps", config.decay_steps, "linear learning-rate decay over the last N steps (default: steps/2)");
+  train_cmd->add_option("--lr", config.lr, "Adam learning rate")->capture_default_str();
+  train_cmd->add_option("--seed", config.seed, "seed of initialisation, sampling and augmentation")->capture_default_str();
+  train_cmd->add_option("--log-every", run.log_every, "steps between log lines")->capture_default_str();
+  train_cmd->add_option("--sample-every", run.sample_every, "steps between sample grids / index.html")->capture_default_str();
+  train_cmd->add_option("--checkpoint-every", run.checkpoint_every, "steps between checkpoints")->capture_default_str();
+
+  // ---- translate ----
+  std::string checkpoint, input, output, vgg_eval;
+  int size = 0;
+  auto* translate_cmd = app.add_subcommand("translate", "translate an image or a folder of images");
+  translate_cmd->add_option("--checkpoint", checkpoint, "ckpt.pt of a run")->required();
+  translate_cmd->add_option("--input", input, "image file or folder")->required();
+  translate_cmd->add_option("--output", output, "output folder")->required();
+  translate_cmd->add_option("--size", size, "resize the short side to this first (0: keep)");
+
+  // ---- evaluate ----
+  int count = 100;
+  std::string json_out;
+  auto* evaluate_cmd = app.add_subcommand("evaluate", "score a model trained on the embedded dataset");
+  evaluate_cmd->add_option("--checkpoint", checkpoint, "ckpt.pt of a run")->required();
+  evaluate_cmd->add_option("--count", count, "test pairs")->capture_default_str();
+  evaluate_cmd->add_option("--json", json_out, "also write the scores to this file");
+
+  // ---- synth ----
+  int synth_count = 100, synth_size = 64;
+  uint64_t synth_seed = 0;
+  auto* synth_cmd = app.add_subcommand("synth", "write the embedded dataset as trainA/ trainB/ testA/ testB/ PNGs");
+  synth_cmd->add_option("--output", output, "output folder")->required();
+  synth_cmd->add_option("--count", synth_count, "images per folder")->capture_default_str();
+  synth_cmd->add_option("--size", synth_size, "image side")->capture_default_str();
+  synth_cmd->add_option("--seed", synth_seed, "seed")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (threads > 0) torch::set_num_threads(threads);
+    if (*synth_cmd) {
+      write_synthetic(output, synth_count, synth_size, synth_seed);
+      std::cout << "wrote " << 4 * synth_count << " images to " << output << "\n";
+      return 0;
+    }
+    const torch::Device device = parse_device(device_name);
+    if (*train_cmd) {
+      config.loss = parse_loss(loss);
+      config.features = parse_features(features);
+      config.data.seed = config.seed;
+      if (config.data.root == kSyntheticData) config.data.load_size = config.data.crop_size = config.data.synthetic_size;
+      if (run.log_every < 1 || run.sample_every < 1 || run.checkpoint_every < 1)
+        throw std::invalid_argument("--log-every, --sample-every and --checkpoint-every must be positive");
+      train(config, run, device);
+      std::cout << "run folder: " << run.run_dir.string() << " (open " << (run.run_dir / "index.html").string() << ")\n";
+    } else if (*translate_cmd) {
+      auto model = load_checkpoint(checkpoint, device);
+      int n = translate(*model, input, output, size);
+      std::cout << "translated " << n << " image(s) into " << output << "\n";
+    } else if (*evaluate_cmd) {
+      auto model = load_checkpoint(checkpoint, device);
+      auto scores = evaluate(*model, count);
+      std::cout << evaluation::to_json(scores) << "\n";
+      if (!json_out.empty()) std::ofstream(json_out) << evaluation::to_json(scores) << "\n";
+    }
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
