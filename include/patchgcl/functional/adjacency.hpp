@@ -26,8 +26,11 @@ inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const Cosin
   torch::NoGradGuard no_grad;
   auto x = detail::compute_precision(features.detach());
   if (options.normalize()) x = l2_normalize(x, options.eps(), L2Eps::kClamp, FiniteCheck::kNever);
-  auto cos = torch::matmul(x, x.transpose(-1, -2));
-  auto adjacency = (options.comparison() == Comparison::kGreater ? cos.gt(t) : cos.ge(t)).to(x.scalar_type());
+  // The comparison is written into the similarity buffer itself (0/1 in its dtype): no bool
+  // [N, N] mask and no second [N, N] float copy.
+  auto adjacency = torch::matmul(x, x.transpose(-1, -2));
+  if (options.comparison() == Comparison::kGreater) adjacency.gt_(t);
+  else adjacency.ge_(t);
   if (options.diagonal() != Diagonal::kAsComputed)
     adjacency.diagonal(0, -2, -1).fill_(options.diagonal() == Diagonal::kOne ? 1.0 : 0.0);
   return adjacency;
@@ -45,22 +48,25 @@ inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency, const N
   detail::check_adjacency_dtype(adjacency, fn, "adjacency");
   if (adjacency.is_floating_point()) detail::check_finite(adjacency, options.check_finite(), fn, "adjacency");
   auto m = adjacency.is_floating_point() ? detail::compute_precision(adjacency) : adjacency.to(torch::kFloat32);
+  // One fresh [N, N] buffer, scaled in place: the same products in the same order as
+  // `d_i * m_ij * d_j`, without its two temporaries.
+  m = m.is_same(adjacency) ? m.clone() : m;
   switch (options.self_loops()) {
     case SelfLoops::kNone:
       break;
     case SelfLoops::kOne:
-      m = m.clone();
       m.diagonal(0, -2, -1).fill_(1.0);
       break;
     case SelfLoops::kDouble:
-      m = m.clone();
       m.diagonal(0, -2, -1).add_(1.0);
       break;
   }
   auto degree = m.sum(-1).clamp_min(1.0);
-  if (options.normalization() == Normalization::kRandomWalk) return m / degree.unsqueeze(-1);
+  const bool in_place = !(m.requires_grad() && torch::GradMode::is_enabled());  // a weighted A may be learnt
+  if (options.normalization() == Normalization::kRandomWalk)
+    return in_place ? m.div_(degree.unsqueeze(-1)) : m / degree.unsqueeze(-1);
   auto d = degree.rsqrt();
-  return d.unsqueeze(-1) * m * d.unsqueeze(-2);
+  return in_place ? m.mul_(d.unsqueeze(-1)).mul_(d.unsqueeze(-2)) : d.unsqueeze(-1) * m * d.unsqueeze(-2);
 }
 
 }  // namespace functional

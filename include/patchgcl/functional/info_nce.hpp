@@ -34,16 +34,71 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
       return torch::cat({pos.unsqueeze(-1), hardest}, -1).logsumexp(-1) - pos;
     }
     case Pruning::kReferenceColumnSort: {
-      auto negatives = logits.clone();
-      negatives.diagonal(0, -2, -1).fill_(fill);
-      auto sorted = std::get<0>(negatives.reshape({-1, n}).sort(/*dim=*/0, /*descending=*/true));
-      auto kept = sorted.narrow(1, 0, o.hard_negatives());
+      // Columns are sorted independently and only the first k are kept: sort those k alone
+      // (same values; N / k times less sorting than the released code's full sort).
+      auto negatives = logits.narrow(-1, 0, o.hard_negatives()).clone();  // [B', n, k]
+      negatives.diagonal(0, -2, -1).fill_(fill);                          // (i, i) for i < k
+      auto kept = std::get<0>(negatives.reshape({-1, o.hard_negatives()}).sort(/*dim=*/0, /*descending=*/true));
       auto flat_pos = pos.reshape({-1, 1});
       return (torch::cat({flat_pos, kept}, 1).logsumexp(1) - flat_pos.squeeze(1)).view_as(pos);
     }
   }
   TORCH_CHECK(false, "info_nce: unknown pruning mode");
 }
+
+/// InfoNCE without pruning on one similarity matrix, with a hand-written backward.
+///
+/// Forward: `L = q k^T / tau` and the per-anchor losses of the requested directions, exactly as
+/// `anchor_losses` computes them (same ops, same numbers): row i `r_i - L_ii` with
+/// `r_i = logaddexp(logsumexp_j L_ij, fill)`, column j `c_j - L_jj` likewise over i.
+/// Backward, for upstream `g` per anchor (the directions' losses are summed per node):
+///   dL_ij = g_i exp(L_ij - r_i) + g_j exp(L_ij - c_j) - [i = j] (directions) g_i,   dq = dL k / tau.
+/// Autograd through logsumexp, diagonal, logaddexp and the sum would build and add several
+/// `[n, n]` gradients per direction; this makes two exponentials and one product. The key is
+/// detached, so no `dk`.
+struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNCE> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& query,
+                               const torch::Tensor& key, double tau, double fill, bool rows, bool cols) {
+    auto logits = torch::bmm(query, key.transpose(1, 2)).div_(tau);  // [B', n, n]: rows queries, columns keys
+    const auto normaliser = [&](const torch::Tensor& l) {
+      auto lse = l.logsumexp(-1);
+      return std::isfinite(fill) ? torch::logaddexp(lse, torch::full_like(lse, fill)) : lse;
+    };
+    auto pos = logits.diagonal(0, -2, -1);
+    torch::Tensor r, c, loss;
+    if (rows) {
+      r = normaliser(logits);
+      loss = r - pos;
+    }
+    if (cols) {
+      c = normaliser(logits.transpose(1, 2));
+      loss = loss.defined() ? loss + (c - pos) : c - pos;
+    }
+    ctx->save_for_backward({logits, key, r, c});
+    ctx->saved_data["tau"] = tau;
+    return loss;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &logits = saved[0], &key = saved[1], &r = saved[2], &c = saved[3];
+    auto g = grads[0] / ctx->saved_data["tau"].toDouble();  // [B', n]: 1/tau of dL/dS folded in
+    torch::Tensor dl;
+    double directions = 0;
+    if (r.defined()) {
+      dl = (logits - r.unsqueeze(-1)).exp_().mul_(g.unsqueeze(-1));
+      directions += 1;
+    }
+    if (c.defined()) {
+      auto dc = (logits - c.unsqueeze(-2)).exp_().mul_(g.unsqueeze(-2));
+      dl = dl.defined() ? dl.add_(dc) : dc;
+      directions += 1;
+    }
+    dl.diagonal(0, -2, -1).sub_(g * directions);
+    return {torch::bmm(dl, key), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
 
 }  // namespace detail_info_nce
 
@@ -96,20 +151,26 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
                                                              : static_cast<double>(std::numeric_limits<float>::max());
   TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", q.scalar_type(),
               " computation (1 / temperature must be representable), got ", tau);
-  auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
   const double fill = std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
   torch::Tensor loss;
-  switch (options.direction()) {
-    case Direction::kQueryToKey:
-      loss = detail_info_nce::anchor_losses(logits, fill, options);
-      break;
-    case Direction::kKeyToQuery:
-      loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
-      break;
-    case Direction::kBoth:
-      loss = detail_info_nce::anchor_losses(logits, fill, options) +
-             detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
-      break;
+  if (options.pruning() == Pruning::kNone) {
+    const auto d = options.direction();
+    loss = detail_info_nce::SharedSimilarityNCE::apply(q, k, tau, fill, d != Direction::kKeyToQuery,
+                                                       d != Direction::kQueryToKey);
+  } else {
+    auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
+    switch (options.direction()) {
+      case Direction::kQueryToKey:
+        loss = detail_info_nce::anchor_losses(logits, fill, options);
+        break;
+      case Direction::kKeyToQuery:
+        loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+        break;
+      case Direction::kBoth:
+        loss = detail_info_nce::anchor_losses(logits, fill, options) +
+               detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+        break;
+    }
   }
   loss = options.reduction() == Reduction::kMean ? loss.mean() : loss.reshape({B, N});
   // Finite unit-scale inputs never get here with NaN; raw features of huge magnitude (or a tiny

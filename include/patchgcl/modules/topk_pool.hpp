@@ -100,11 +100,18 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
     torch::Tensor pooled_adjacency;
     {
       torch::NoGradGuard no_grad;
-      auto structure = a.detach().ne(0).to(z.scalar_type());
-      if (options.pooled_adjacency() == PooledAdjacency::kTwoHop)
-        structure = torch::matmul(structure, structure).ne(0).to(z.scalar_type());
-      auto rows = structure.gather(1, indices.unsqueeze(-1).expand({-1, -1, n}));  // [B, K, N]
-      pooled_adjacency = rows.gather(2, indices.unsqueeze(1).expand({-1, k, -1}));  // [B, K, K]
+      // Only the kept rows and columns of A are read: no [N, N] mask, and the two-hop
+      // structure of the kept nodes is (A A)[idx][:, idx] = A[idx, :] A[:, idx], 2 K^2 N
+      // FLOPs instead of the 2 N^3 of A A (the 0/1 sums are exact integers, so `ne(0)` agrees).
+      const auto dtype = z.scalar_type();
+      auto a_const = a.detach();
+      auto rows = a_const.gather(1, indices.unsqueeze(-1).expand({-1, -1, n}));  // [B, K, N]: A[idx, :]
+      if (options.pooled_adjacency() == PooledAdjacency::kTwoHop) {
+        auto cols = a_const.gather(2, indices.unsqueeze(1).expand({-1, n, -1}));  // [B, N, K]: A[:, idx]
+        pooled_adjacency = torch::matmul(rows.ne(0).to(dtype), cols.ne(0).to(dtype)).ne(0).to(dtype);
+      } else {
+        pooled_adjacency = rows.gather(2, indices.unsqueeze(1).expand({-1, k, -1})).ne(0).to(dtype);  // [B, K, K]
+      }
     }
 
     TopKPoolOutput out{indices, values, gather_rows(z), gather_rows(v), pooled_adjacency};

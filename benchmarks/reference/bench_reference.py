@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Eager PyTorch timings of the same losses on the same shapes as benchmarks/bench_losses.cpp.
+
+The losses are tests/reference/reference.py (the plain-torch restatement of the released
+PatchGCL, CUT and PUT code that the parity tests use), imported by path, not copied. That code
+handles one image at a time, as the released implementations do; for B > 1 this script loops
+over the images and averages (the same mean over B*N anchors as patchgcl; PUT's column sort
+then runs per image rather than over the batch, which changes its value but not its cost).
+
+    python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2]
+
+Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time",
+"time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
+join the two. Forward builds the autograd graph (as in training); forward+backward also drops
+the gradients (set to None) each call, as the C++ side does.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REFERENCE_DIR = os.environ.get("PATCHGCL_REFERENCE_DIR", os.path.join(ROOT, "tests", "reference"))
+sys.path.insert(0, REFERENCE_DIR)
+import reference  # noqa: E402  (tests/reference/reference.py)
+
+NC = 256
+CHANNELS = (256, 512, 512)
+
+
+def workloads():
+    """Same names and shapes as bench_losses.cpp: (name, batch, patches, image side)."""
+    out = [("paper", 1, 256, 256)]
+    out += [(f"N:{n}", 1, n, 512) for n in (64, 256, 1024, 4096)]
+    out += [(f"B:{b}", b, 256, 256) for b in (1, 2, 4, 8)]
+    return out
+
+
+def make_inputs(batch, patches, image, gen):
+    sides = (image // 4, image // 8, image // 8)
+    inputs, outputs, ids = [], [], []
+    for c, s in zip(CHANNELS, sides):
+        inputs.append(torch.relu(torch.randn(batch, c, s, s, generator=gen)))
+        outputs.append(torch.relu(torch.randn(batch, c, s, s, generator=gen)).requires_grad_(True))
+        ids.append(torch.randperm(s * s, generator=gen)[:patches])
+    return outputs, inputs, ids
+
+
+def normal(shape, gen):
+    return (torch.randn(*shape, generator=gen) * 0.02).requires_grad_(True)
+
+
+def zeros(shape):
+    return torch.zeros(*shape).requires_grad_(True)
+
+
+def graph_params(gen):
+    p = {}
+    for i, c in enumerate(CHANNELS):
+        p[f"embed_{i}.weight"], p[f"embed_{i}.bias"] = normal((NC, c), gen), zeros((NC,))
+        p[f"gnn_{i}.lin.weight"], p[f"gnn_{i}.lin.bias"] = normal((NC, 3 * NC), gen), zeros((NC,))
+        p[f"pools_{i}.0.proj.weight"], p[f"pools_{i}.0.proj.bias"] = normal((1, NC), gen), zeros((1,))
+        p[f"gnn_pools_{i}.0.lin.weight"], p[f"gnn_pools_{i}.0.lin.bias"] = normal((NC, 2 * NC), gen), zeros((NC,))
+    return p
+
+
+def patch_params(gen):
+    p = {}
+    for i, c in enumerate(CHANNELS):
+        p[f"mlp_{i}.0.weight"], p[f"mlp_{i}.0.bias"] = normal((NC, c), gen), zeros((NC,))
+        p[f"mlp_{i}.2.weight"], p[f"mlp_{i}.2.bias"] = normal((NC, NC), gen), zeros((NC,))
+    return p
+
+
+def per_image(loss_fn, outputs, inputs, ids, params):
+    """The reference functions take [1, C, H, W] maps; average over the batch's images."""
+    batch = outputs[0].shape[0]
+    total = 0.0
+    for b in range(batch):
+        total = total + loss_fn([o[b:b + 1] for o in outputs], [x[b:b + 1] for x in inputs], ids, params)
+    return total / batch
+
+
+LOSSES = {
+    "graph_nce": (graph_params, reference.graph_nce_loss),
+    "patch_nce": (patch_params, reference.patch_nce_loss),
+    "put": (patch_params, lambda o, i, ids, p: reference.patch_nce_loss(o, i, ids, p, pruning="column_sort", k=5)),
+}
+
+
+def time_call(step, min_time):
+    step()  # warm-up
+    iterations, start = 0, time.perf_counter()
+    while True:
+        step()
+        iterations += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / iterations, iterations
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="JSON file (default: stdout only)")
+    ap.add_argument("--filter", default="", help="regular expression on benchmark names")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None,
+                    help="torch.set_num_threads (default: PATCHGCL_BENCH_THREADS, else torch's default)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark (at least one call)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    pattern = re.compile(args.filter)
+
+    results = []
+    for name, batch, patches, image in workloads():
+        for loss_name, (make_params, loss_fn) in LOSSES.items():
+            for pass_name in ("fwd", "fwd+bwd"):
+                bench = f"{loss_name}/{pass_name}/{name}"
+                if not pattern.search(bench):
+                    continue
+                gen = torch.Generator().manual_seed(0)
+                outputs, inputs, ids = make_inputs(batch, patches, image, gen)
+                params = make_params(gen)
+                leaves = list(params.values()) + outputs
+
+                def step():
+                    loss = per_image(loss_fn, outputs, inputs, ids, params)
+                    if pass_name == "fwd+bwd":
+                        loss.backward()
+                        for t in leaves:
+                            t.grad = None
+
+                seconds, iterations = time_call(step, args.min_time)
+                results.append({"name": bench, "real_time": seconds * 1e3, "time_unit": "ms",
+                                "iterations": iterations})
+                print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
+
+    report = {
+        "context": {
+            "implementation": "eager PyTorch (tests/reference/reference.py)",
+            "torch_version": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+        "benchmarks": results,
+    }
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
