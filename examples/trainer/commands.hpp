@@ -169,13 +169,8 @@ inline int translate(Trainer& trainer, const std::filesystem::path& input, const
   fs::create_directories(out_dir);
   int written = 0, bad = 0;
   for (const auto& file : files) {
-    std::string error;
-    Image img = read_image(file, &error);
-    if (img.empty()) {
-      std::cerr << "warning: skipping unreadable image " << file.string() << " (" << error << ")\n";
-      ++bad;
-      continue;
-    }
+    Image img = read_image_or_skip(file, bad);
+    if (img.empty()) continue;
     double scale = size > 0 ? static_cast<double>(size) / std::min(img.width, img.height) : 1.0;
     int w = std::max(4, static_cast<int>(std::lround(img.width * scale / 4.0)) * 4);
     int h = std::max(4, static_cast<int>(std::lround(img.height * scale / 4.0)) * 4);

@@ -209,13 +209,8 @@ class UnpairedDataset {
     if (!options_.single_image && options_.load_size < options_.crop_size)
       throw std::invalid_argument("load size must be at least the crop size");
     for (const auto& file : files) {
-      std::string error;
-      Image image = read_image(file, &error);
-      if (image.empty()) {
-        std::cerr << "warning: skipping unreadable image " << file.string() << " (" << error << ")\n";
-        ++skipped_;
-        continue;
-      }
+      Image image = read_image_or_skip(file, skipped_);
+      if (image.empty()) continue;
       if (options_.single_image) {
         if (std::min(image.width, image.height) < options_.crop_size)
           image = resize(image, std::max(options_.crop_size, image.width * options_.crop_size / image.height),

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct Image {
 
 /// Decodes a JPEG/PNG/BMP/... file to RGB; returns an empty image (and sets `error`) when it cannot.
 Image read_image(const std::filesystem::path& path, std::string* error = nullptr);
+/// `read_image` for a folder scan: an unreadable file gets a warning on stderr, increments
+/// `skipped` and comes back empty, so the caller skips it.
+Image read_image_or_skip(const std::filesystem::path& path, int& skipped);
 /// Writes an RGB PNG; throws std::runtime_error on failure.
 void write_png(const std::filesystem::path& path, const Image& image);
 /// Resamples to exactly `width` x `height` (stb's Mitchell/Catmull-Rom filters, so downscaling is anti-aliased).
@@ -96,6 +100,16 @@ inline Image read_image(const std::filesystem::path& path, std::string* error) {
   image.height = h;
   image.pixels.assign(data, data + static_cast<size_t>(w) * h * 3);
   stbi_image_free(data);
+  return image;
+}
+
+inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped) {
+  std::string error;
+  Image image = read_image(path, &error);
+  if (image.empty()) {
+    std::cerr << "warning: skipping unreadable image " << path.string() << " (" << error << ")\n";
+    ++skipped;
+  }
   return image;
 }
 
