@@ -8,6 +8,7 @@
 // docs/reliability.md come from the summary line this test prints.
 #include <catch2/catch.hpp>
 #include <patchgcl/patchgcl.hpp>
+#include <support/gradcheck.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -811,6 +812,39 @@ TEST_CASE("l2_normalize of a zero vector is zero with zero gradient, in every dt
       (y * torch::ones_like(y)).sum().backward();
       CHECK(x.grad().abs().max().item<double>() == 0.0);
     }
+  }
+}
+
+TEST_CASE("l2_normalize's fused backward equals the composed formula's, to second order", "[properties]") {
+  torch::manual_seed(11);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto base = torch::randn({6, 5}, f64);
+  base[1].zero_();           // a zero vector: zero gradient
+  base[2].mul_(1e-15);       // shorter than eps: divided by eps (kClamp)
+  base[3].mul_(1e200);       // its squares overflow float64
+  const auto g = torch::randn({6, 5}, f64), h = torch::randn({6, 5}, f64);
+  for (auto mode : {F::L2Eps::kClamp, F::L2Eps::kAdd}) {
+    auto x = base.clone().requires_grad_(true);
+    auto fused = F::l2_normalize(x, 1e-12, mode, FiniteCheck::kNever);
+    auto composed = F::detail_normalize::composite(x, 1e-12, mode);
+    CHECK(torch::equal(fused, composed));  // the same forward arithmetic
+    auto d_fused = torch::autograd::grad({fused}, {x}, {g}, true, true)[0];
+    auto d_composed = torch::autograd::grad({composed}, {x}, {g}, true, true)[0];
+    CHECK(torch::allclose(d_fused, d_composed, 1e-12, 0));
+    CHECK(d_fused[1].abs().max().item<double>() == 0.0);
+    // gradients of gradients (create_graph) take the differentiable path
+    auto dd_fused = torch::autograd::grad({d_fused}, {x}, {h})[0];
+    auto dd_composed = torch::autograd::grad({d_composed}, {x}, {h})[0];
+    // (at the zero vector the formula has no second derivative: both give NaN there)
+    const auto rows = torch::tensor({0, 2, 3, 4, 5});
+    CHECK(torch::allclose(dd_fused.index_select(0, rows), dd_composed.index_select(0, rows), 1e-12, 0));
+  }
+  // and against central differences on ordinary vectors
+  auto w = torch::randn({4, 3}, f64);
+  for (auto mode : {F::L2Eps::kClamp, F::L2Eps::kAdd}) {
+    auto x = torch::randn({4, 3}, f64).requires_grad_(true);
+    const double error = patchgcl_test::gradient_error([&] { return (F::l2_normalize(x, 1e-7, mode) * w).sum(); }, x);
+    CHECK(error < 1e-8);
   }
 }
 

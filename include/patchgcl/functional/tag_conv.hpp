@@ -11,23 +11,47 @@ namespace patchgcl {
 namespace functional {
 namespace detail_tag_conv {
 
-/// `Abar [Xq | Xk]` in one product, differentiable in `Xq` only. Autograd through a
-/// concatenation would also back-propagate the (unused) key half: this backward computes
-/// `Abar^T dXq` alone.
-struct SharedPropagation : public torch::autograd::Function<SharedPropagation> {
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& abar,
-                                                const torch::Tensor& query, const torch::Tensor& key) {
+/// `C = A B` into the preallocated (possibly column-sliced) `out`, batched or not.
+inline void matmul_into(torch::Tensor out, const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.dim() == 3) at::bmm_out(out, a, b);
+  else at::mm_out(out, a, b);
+}
+
+/// `[X, Abar X, ..., Abar^L X]` written hop by hop into one `[.., N, (L+1) C]` buffer (no
+/// concatenation, no temporaries). Without gradient, or with `x` requiring it through
+/// `HopStack` below.
+inline torch::Tensor stack_hops(const torch::Tensor& abar, const torch::Tensor& x, int64_t hops) {
+  const int64_t c = x.size(-1);
+  auto sizes = x.sizes().vec();
+  sizes.back() = (hops + 1) * c;
+  auto out = torch::empty(sizes, x.options());
+  out.narrow(-1, 0, c).copy_(x);
+  for (int64_t l = 1; l <= hops; ++l) matmul_into(out.narrow(-1, l * c, c), abar, out.narrow(-1, (l - 1) * c, c));
+  return out;
+}
+
+/// `stack_hops` differentiable in `x` (`abar` is a constant: it is built from the detached
+/// input graph). Backward by Horner's scheme, one product per hop:
+///   dX = dH_0 + Abar^T (dH_1 + Abar^T (dH_2 + ...)).
+struct HopStack : public torch::autograd::Function<HopStack> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& abar, const torch::Tensor& x,
+                               int64_t hops) {
     ctx->save_for_backward({abar});
-    const int64_t c = query.size(-1);
-    auto both = torch::matmul(abar, torch::cat({query, key}, -1));
-    auto out_key = both.narrow(-1, c, key.size(-1)).contiguous();
-    ctx->mark_non_differentiable({out_key});
-    return {both.narrow(-1, 0, c).contiguous(), out_key};
+    ctx->saved_data["hops"] = hops;
+    ctx->saved_data["channels"] = x.size(-1);
+    return stack_hops(abar, x, hops);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    auto abar = ctx->get_saved_variables()[0];
-    return {torch::Tensor(), torch::matmul(abar.transpose(-1, -2), grads[0]), torch::Tensor()};
+    const auto abar_t = ctx->get_saved_variables()[0].transpose(-1, -2);
+    const int64_t hops = ctx->saved_data["hops"].toInt(), c = ctx->saved_data["channels"].toInt();
+    const auto& dh = grads[0];
+    auto dx = dh.narrow(-1, hops * c, c);
+    for (int64_t l = hops - 1; l >= 0; --l) {
+      auto term = dh.narrow(-1, l * c, c);
+      dx = abar_t.dim() == 3 ? torch::baddbmm(term, abar_t, dx) : torch::addmm(term, abar_t, dx);
+    }
+    return {torch::Tensor(), hops == 0 ? dx.clone() : dx, torch::Tensor()};
   }
 };
 
@@ -53,15 +77,23 @@ inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& a
                                   FiniteCheck check_finite = FiniteCheck::kAuto) {
   detail_tag_conv::check_hop_inputs(x, "x", abar, hops, check_finite, "hop_features");
   if (hops == 0) return x;
-  std::vector<torch::Tensor> stack{detail::compute_precision(x)};
+  const auto xc = detail::compute_precision(x);
   const auto a = detail::compute_precision(abar);
-  for (int64_t l = 1; l <= hops; ++l) stack.push_back(torch::matmul(a, stack.back()));
-  auto out = torch::cat(stack, -1);
+  const bool grad = torch::GradMode::is_enabled();
+  torch::Tensor out;
+  if (grad && a.requires_grad()) {  // a learnt adjacency: plain autograd through every product
+    std::vector<torch::Tensor> stack{xc};
+    for (int64_t l = 1; l <= hops; ++l) stack.push_back(torch::matmul(a, stack.back()));
+    out = torch::cat(stack, -1);
+  } else {
+    out = grad && xc.requires_grad() ? detail_tag_conv::HopStack::apply(a, xc, hops)
+                                     : detail_tag_conv::stack_hops(a, xc.detach(), hops);
+  }
   return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }
 
-/// Hop features of two graphs that share `Abar` (the output graph `query`, differentiable, and
-/// the input graph `key`, detached), one product per hop for both. `query` and `key` have the
+/// Hop features of two graphs that share `Abar` (a constant here: the output graph `query`,
+/// differentiable, and the input graph `key`, detached), each written hop by hop into one buffer. `query` and `key` have the
 /// same shape, dtype and device.
 inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& query, const torch::Tensor& key,
                                                                    const torch::Tensor& abar, int64_t hops,
@@ -79,15 +111,13 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
                                    FiniteCheck::kNever);
     return {out.first.to(dtype), out.second.to(dtype)};
   }
-  std::vector<torch::Tensor> q{query}, k{key.detach()};
-  auto abar_const = abar.detach();
-  for (int64_t l = 1; l <= hops; ++l) {
-    auto next = detail_tag_conv::SharedPropagation::apply(abar_const, q.back(), k.back());
-    q.push_back(next[0]);
-    k.push_back(next[1]);
-  }
   if (hops == 0) return {query, key.detach()};
-  return {torch::cat(q, -1), torch::cat(k, -1)};
+  const auto abar_const = abar.detach();
+  auto q = torch::GradMode::is_enabled() && query.requires_grad()
+               ? detail_tag_conv::HopStack::apply(abar_const, query, hops)
+               : detail_tag_conv::stack_hops(abar_const, query.detach(), hops);
+  torch::NoGradGuard no_grad;
+  return {q, detail_tag_conv::stack_hops(abar_const, key.detach(), hops)};
 }
 
 }  // namespace functional
