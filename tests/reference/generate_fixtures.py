@@ -148,13 +148,19 @@ def feature_maps(g, in_channels, sizes):
     return outs, ins
 
 
+def draw_inputs(seed, in_channels, sizes, num_patches):
+    """Generator seeded with `seed`, then the feature maps and one set of patch ids per layer."""
+    g = torch.Generator().manual_seed(seed)
+    outs, ins = feature_maps(g, in_channels, sizes)
+    ids = [torch.randperm(h * w, generator=g)[:num_patches] for h, w in sizes]
+    return g, outs, ins, ids
+
+
 def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=1e-5, store_trace=True):
     """PatchGCL GNNLoss as released: 2 hops, 1 pooling level at 1/4 (K=1 pooled TAGConv), weights 1, 0.5."""
     hops, pooling_levels, down_scale, pooled_hops = 2, 1, 4, 1
     while True:
-        g = torch.Generator().manual_seed(seed)
-        outs, ins = feature_maps(g, in_channels, sizes)
-        ids = [torch.randperm(h * w, generator=g)[:num_patches] for h, w in sizes]
+        g, outs, ins, ids = draw_inputs(seed, in_channels, sizes, num_patches)
         params = {}
         for i, c in enumerate(in_channels):
             linear_params(g, params, f"embed_{i}", c, nc)
@@ -210,9 +216,7 @@ def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=
 def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 8), (4, 4)),
                   num_patches=16, nc=16, margin=1e-5):
     while True:
-        g = torch.Generator().manual_seed(seed)
-        outs, ins = feature_maps(g, in_channels, sizes)
-        ids = [torch.randperm(h * w, generator=g)[:num_patches] for h, w in sizes]
+        g, outs, ins, ids = draw_inputs(seed, in_channels, sizes, num_patches)
         params = {}
         for i, c in enumerate(in_channels):
             linear_params(g, params, f"mlp_{i}.0", c, nc)
