@@ -673,6 +673,11 @@ TEST_CASE("Bad command lines fail before training, naming the option, the expect
     }
     ::chmod((dir.path / "readonly").c_str(), 0755);
   }
+  SECTION("a run folder in use by another process") {
+    fs::create_directories(dir.path / "busy");
+    RunLock held(dir.path / "busy");  // as a live trainer holds it
+    expect_refused({}, {"--run '", "busy' is in use by another patchgcl-trainer process"}, dir.path / "busy");
+  }
   SECTION("checkpoints of another configuration, truncated or missing") {
     const fs::path run = dir.path / "ref";
     auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
