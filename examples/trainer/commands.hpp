@@ -8,7 +8,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <iostream>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace trainer {
@@ -60,19 +63,106 @@ inline const std::vector<std::string>& log_keys() {
   return keys;
 }
 
+/// Checks the options of `train` that are not part of the training configuration.
+inline void validate_run_options(const TrainConfig& config, const RunOptions& run) {
+  if (run.run_dir.empty()) bad_option("--run", "a folder", "''");
+  for (auto [option, value] : {std::pair<const char*, int64_t>{"--log-every", run.log_every},
+                               {"--sample-every", run.sample_every}, {"--checkpoint-every", run.checkpoint_every}})
+    if (value < 1) bad_option(option, "at least 1", std::to_string(value));
+  if (config.features == FeatureKind::kVGG16) {
+    if (run.vgg_weights.empty())
+      bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (docs/trainer.md has the export one-liner)", "none");
+    if (!std::filesystem::is_regular_file(run.vgg_weights))
+      bad_option("--vgg-weights", "an existing file", "'" + run.vgg_weights + "', which does not exist");
+  }
+}
+
+/// An exclusive flock(2) on DIR/.lock for the lifetime of a run: a second trainer on the same
+/// run folder is refused instead of interleaving its checkpoints and log with the first.
+/// The kernel drops the lock when the process dies, kill -9 included.
+class RunLock {
+ public:
+  explicit RunLock(const std::filesystem::path& dir) {
+    const auto path = dir / ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error("--run '" + dir.string() + "': cannot create " + path.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("--run '" + dir.string() + "' is in use by another patchgcl-trainer process (" +
+                               path.string() + " is locked)");
+    }
+  }
+  ~RunLock() { ::close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+/// Creates the run folder and samples/ and proves them writable by creating and removing a file in
+/// each, so an unwritable --run fails before any data is loaded or network built (not at the
+/// first checkpoint.
+inline void prepare_run_folder(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  const std::string expected = "a folder this process can create files in";
+  std::error_code ec;
+  fs::create_directories(dir / "samples", ec);
+  if (ec) bad_option("--run", expected, "'" + dir.string() + "', which cannot be created: " + ec.message());
+  for (const fs::path& sub : {dir, dir / "samples"}) {
+    const auto probe = sub / ".write-probe.tmp";
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) bad_option("--run", expected, "'" + sub.string() + "': " + std::strerror(errno));
+    const bool wrote = ::write(fd, "x", 1) == 1;
+    const int err = errno;
+    ::close(fd);
+    fs::remove(probe, ec);
+    if (!wrote) bad_option("--run", expected, "'" + sub.string() + "': " + std::strerror(err));
+  }
+}
+
+/// Removes the `*.tmp` files a killed run may have left in the run folder and samples/ (an
+/// interrupted checkpoint, log rewrite, index.html or sample grid). The finished files they were
+/// to replace are never touched. Call with the RunLock held, so no live run's file is removed.
+inline void remove_stale_temporaries(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const fs::path& sub : {dir, dir / "samples"})
+    for (const auto& entry : fs::directory_iterator(sub))
+      if (entry.path().extension() == ".tmp" && entry.is_regular_file()) fs::remove(entry.path(), ec);
+}
+
 /// `train`: runs (or resumes) to config.steps, writing the run folder. Returns the trainer.
+/// Everything that can be checked without training is checked first, in this order: option values,
+/// the checkpoint (present for --resume, absent otherwise, same configuration), the run folder
+/// (writable, not in use), the data (folders exist and hold readable images); only then are the
+/// networks built.
 inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOptions& run, torch::Device device) {
   namespace fs = std::filesystem;
+  config.validate();
+  validate_run_options(config, run);
   const fs::path ckpt = run.run_dir / "ckpt.pt";
   if (!run.resume && fs::exists(ckpt))
     throw std::runtime_error("run folder '" + run.run_dir.string() +
                              "' already holds a checkpoint; pass --resume to continue it or choose another --run");
+  if (run.resume) {
+    if (!fs::exists(ckpt))
+      throw std::runtime_error("--resume: no checkpoint at " + ckpt.string() +
+                               " (expected the ckpt.pt of an earlier run with the same --run)");
+    auto diff = Trainer::read_config(ckpt).differences(config);
+    if (!diff.empty()) {
+      std::string msg = "checkpoint '" + ckpt.string() + "' was written with a different configuration:";
+      for (const auto& d : diff) msg += "\n  " + d;
+      throw std::runtime_error(msg + "\nrun the same command as the original run, adding --resume");
+    }
+  }
+  prepare_run_folder(run.run_dir);
+  RunLock lock(run.run_dir);
+  remove_stale_temporaries(run.run_dir);
   UnpairedDataset data(config.data);
   if (data.skipped() > 0) std::cerr << "warning: " << data.skipped() << " unreadable image(s) skipped\n";
   auto trainer = std::make_unique<Trainer>(config, device, run.vgg_weights);
-  fs::create_directories(run.run_dir / "samples");
   if (run.resume) {
-    if (!fs::exists(ckpt)) throw std::runtime_error("--resume: no checkpoint at " + ckpt.string());
     trainer->load(ckpt);
     report::truncate_log(run.run_dir / "log.jsonl", trainer->step());
     if (!run.quiet) std::cerr << "resumed " << ckpt.string() << " at step " << trainer->step() << "\n";
@@ -100,19 +190,21 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;
   const int64_t first_step = trainer->step();
-  StepLosses sum;
-  int64_t window = 0;
+  // A resumed window starts at the checkpoint, so it_per_s counts only the steps of this process.
+  int64_t timed_steps = 0;
   while (trainer->step() < config.steps) {
     auto losses = trainer->train_step(data.batch(trainer->step(), config.batch_size));
-    sum.D += losses.D, sum.G_GAN += losses.G_GAN, sum.NCE += losses.NCE, sum.NCE_Y += losses.NCE_Y, sum.G += losses.G;
-    ++window;
+    trainer->log_window.add(losses);
+    ++timed_steps;
+    const auto& sum = trainer->log_window.sum;
+    const auto window = static_cast<double>(trainer->log_window.steps);
     const int64_t step = trainer->step();
     const bool last = step == config.steps;
     if (step % run.log_every == 0 || last) {
       auto now = std::chrono::steady_clock::now();
       double elapsed = std::chrono::duration<double>(now - start).count();
       double window_s = std::chrono::duration<double>(now - window_start).count();
-      double it_s = window / std::max(window_s, 1e-9);
+      double it_s = static_cast<double>(timed_steps) / std::max(window_s, 1e-9);
       double epoch = static_cast<double>(step * config.batch_size) / static_cast<double>(data.size());
       report::Record r = {{"step", double(step)}, {"epoch", epoch}, {"lr", config.lr * config.lr_factor(step - 1)},
                           {"loss_D", sum.D / window}, {"loss_G_GAN", sum.G_GAN / window}, {"loss_NCE", sum.NCE / window},
@@ -129,8 +221,8 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
                       r["loss_G_GAN"], r["loss_NCE"], r["loss_NCE_Y"]);
         std::cerr << (tty ? "\r\033[K" : "") << line << (tty && !last ? "" : "\n") << std::flush;
       }
-      sum = {};
-      window = 0;
+      trainer->log_window = {};
+      timed_steps = 0;
       window_start = now;
     }
     if (step % run.sample_every == 0 || last) write_samples();
@@ -149,7 +241,7 @@ inline std::unique_ptr<Trainer> load_checkpoint(const std::filesystem::path& ckp
   if (vgg && vgg_weights.empty()) config.features = FeatureKind::kEncoder;
   auto trainer = std::make_unique<Trainer>(config, device, vgg_weights);
   torch::serialize::InputArchive archive, g;
-  archive.load_from(ckpt.string(), device);
+  Trainer::open_archive(archive, ckpt, device);
   archive.read("G", g);
   trainer->G->load(g);
   return trainer;

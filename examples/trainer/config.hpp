@@ -3,7 +3,9 @@
 #pragma once
 
 #include "dataset.hpp"
+#include "discriminator.hpp"
 
+#include <cmath>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -31,6 +33,19 @@ inline FeatureKind parse_features(const std::string& s) {
   if (s == "encoder") return FeatureKind::kEncoder;
   if (s == "vgg16") return FeatureKind::kVGG16;
   throw std::invalid_argument("unknown feature extractor '" + s + "' (expected encoder or vgg16)");
+}
+
+/// Throws std::invalid_argument("OPTION must be EXPECTED (got ACTUAL)"): every configuration error
+/// names the command-line option, what it accepts and what it was given.
+[[noreturn]] inline void bad_option(const std::string& option, const std::string& expected, const std::string& actual) {
+  throw std::invalid_argument(option + " must be " + expected + " (got " + actual + ")");
+}
+/// Shortest text that reads back as `v` (17 significant digits at most).
+inline std::string format_number(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
 }
 
 struct TrainConfig {
@@ -138,13 +153,42 @@ struct TrainConfig {
     return out;
   }
 
+  /// Rejects every value a run cannot train with, naming the option, the accepted range and the
+  /// value given. Called before any data is loaded or network built (train() and the Trainer).
   void validate() const {
-    if (batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
-    if (steps < 0) throw std::invalid_argument("--steps must be non-negative");
-    if (decay() > steps) throw std::invalid_argument("--decay-steps must be in [0, steps]");
-    if (ngf < 1 || ndf < 1 || n_blocks < 1) throw std::invalid_argument("--ngf, --ndf and --n-blocks must be positive");
-    if (num_patches < 2) throw std::invalid_argument("--num-patches must be at least 2");
-    if (lr <= 0) throw std::invalid_argument("--lr must be positive");
+    auto at_least = [](const char* option, int64_t value, int64_t min) {
+      if (value < min) bad_option(option, "at least " + std::to_string(min), std::to_string(value));
+    };
+    const int64_t min_side = smallest_image_side();
+    const std::string side_rule = "a multiple of 4 and at least " + std::to_string(min_side) +
+                                  " (the generator downsamples twice; smaller images leave the discriminator no output)";
+    if (data.root.empty()) bad_option("--data", "'" + kSyntheticData + "' or a folder", "''");
+    if (data.root == kSyntheticData) {
+      if (data.synthetic_size < min_side || data.synthetic_size % 4 != 0)
+        bad_option("--synthetic-size", side_rule, std::to_string(data.synthetic_size));
+      at_least("--synthetic-count", data.synthetic_count, 1);
+    } else {
+      if (data.crop_size < min_side || data.crop_size % 4 != 0)
+        bad_option("--crop-size", side_rule, std::to_string(data.crop_size));
+      if (!data.single_image && data.load_size < data.crop_size)
+        bad_option("--load-size", "at least --crop-size (" + std::to_string(data.crop_size) + ")",
+                   std::to_string(data.load_size));
+      if (data.single_image && !(data.min_zoom > 0.0 && data.min_zoom <= 1.0))
+        bad_option("--min-zoom", "in (0, 1]", format_number(data.min_zoom));
+    }
+    if (!std::isfinite(lambda_nce)) bad_option("--lambda", "a finite number (negative: the default)", format_number(lambda_nce));
+    if (!(std::isfinite(lambda_gan) && lambda_gan >= 0)) bad_option("--lambda-gan", "a finite number >= 0", format_number(lambda_gan));
+    at_least("--num-patches", num_patches, 2);
+    at_least("--ngf", ngf, 1);
+    at_least("--n-blocks", n_blocks, 1);
+    at_least("--ndf", ndf, 1);
+    at_least("--batch-size", batch_size, 1);
+    at_least("--steps", steps, 0);
+    if (decay() > steps)
+      bad_option("--decay-steps", "at most --steps (" + std::to_string(steps) + ")", std::to_string(decay_steps));
+    if (!(std::isfinite(lr) && lr > 0)) bad_option("--lr", "a finite number > 0", format_number(lr));
+    if (!(beta1 >= 0 && beta1 < 1)) bad_option("beta1", "in [0, 1)", format_number(beta1));
+    if (!(beta2 >= 0 && beta2 < 1)) bad_option("beta2", "in [0, 1)", format_number(beta2));
   }
 };
 

@@ -206,6 +206,7 @@ class UnpairedDataset {
   std::vector<Image> load_domain(const std::filesystem::path& dir, bool required) {
     std::vector<Image> images;
     const auto files = list_images(dir);
+    const int skipped_before = skipped_;
     if (!options_.single_image && options_.load_size < options_.crop_size)
       throw std::invalid_argument("load size must be at least the crop size");
     for (const auto& file : files) {
@@ -223,7 +224,7 @@ class UnpairedDataset {
     }
     if (images.empty() && required)
       throw std::runtime_error("domain folder '" + dir.string() + "' has no readable images (" +
-                               std::to_string(files.size()) + " image files, " + std::to_string(skipped_) +
+                               std::to_string(files.size()) + " image files, " + std::to_string(skipped_ - skipped_before) +
                                " skipped as unreadable)");
     return images;
   }

@@ -52,4 +52,29 @@ class PatchDiscriminatorImpl : public torch::nn::Cloneable<PatchDiscriminatorImp
 };
 TORCH_MODULE(PatchDiscriminator);
 
+/// Side of the logit map PatchDiscriminator(n_layers) produces for a `side` x `side` input, or a value
+/// < 1 when the input is too small (a 4x4 convolution would meet a smaller padded input).
+/// Mirrors reset(): n_layers times (conv4 p1: side - 1, Downsample: ceil(side / 2)), then two conv4 p1.
+inline int64_t discriminator_output_side(int64_t side, int64_t n_layers = 3) {
+  for (int64_t n = 0; n < n_layers; ++n) {
+    if (side < 2) return 0;  // conv4 with padding 1 needs side + 2 >= 4
+    side -= 1;
+    if (side < 2) return 0;  // Downsample's reflection pad of 1 needs side >= 2
+    side = (side + 1) / 2;
+  }
+  for (int k = 0; k < 2; ++k) {
+    if (side < 2) return 0;
+    side -= 1;
+  }
+  return side;
+}
+
+/// Smallest training image side the trainer accepts: a multiple of 4 (the generator's two
+/// stride-2 stages) for which the discriminator still produces at least one logit (24 for n_layers 3).
+inline int64_t smallest_image_side(int64_t n_layers = 3) {
+  int64_t side = 4;
+  while (discriminator_output_side(side, n_layers) < 1) side += 4;
+  return side;
+}
+
 }  // namespace trainer

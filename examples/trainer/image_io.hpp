@@ -46,11 +46,13 @@ inline bool is_image_file(const std::filesystem::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga";
 }
 
-/// Image files directly inside `dir`, sorted by name so that runs are reproducible.
+/// Entries directly inside `dir` whose names end in an image extension, sorted by name so that runs
+/// are reproducible. Entries that are not regular files (a folder named x.jpg, a dangling link) are
+/// listed too: read_image_or_skip then warns about them and counts them instead of dropping them silently.
 inline std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
-    if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path());
+    if (is_image_file(entry.path())) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -89,6 +91,17 @@ inline Image from_tensor(const torch::Tensor& tensor) {
 namespace trainer {
 
 inline Image read_image(const std::filesystem::path& path, std::string* error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  const char* problem = !fs::exists(status) ? "no such file"
+                        : fs::is_directory(status) ? "a directory, not an image file"
+                        : !fs::is_regular_file(status) ? "not a regular file"
+                        : fs::file_size(path, ec) == 0 ? "empty file (0 bytes)" : nullptr;
+  if (problem) {
+    if (error) *error = problem;
+    return {};
+  }
   int w = 0, h = 0, channels = 0;
   uint8_t* data = stbi_load(path.string().c_str(), &w, &h, &channels, 3);
   Image image;
@@ -114,9 +127,14 @@ inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped)
 }
 
 inline void write_png(const std::filesystem::path& path, const Image& image) {
-  if (!stbi_write_png(path.string().c_str(), image.width, image.height, 3, image.pixels.data(),
-                      image.width * 3))
+  // Written to PATH.tmp and renamed, so a killed process never leaves a half-written PNG under PATH.
+  const std::string tmp = path.string() + ".tmp";
+  if (!stbi_write_png(tmp.c_str(), image.width, image.height, 3, image.pixels.data(), image.width * 3)) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
     throw std::runtime_error("cannot write PNG " + path.string());
+  }
+  std::filesystem::rename(tmp, path);
 }
 
 inline Image resize(const Image& image, int width, int height) {

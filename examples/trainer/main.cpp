@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
+    if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
     if (threads > 0) torch::set_num_threads(threads);
     if (*synth_cmd) {
       write_synthetic(output, synth_count, synth_size, synth_seed);
@@ -94,8 +95,6 @@ int main(int argc, char** argv) {
       config.features = parse_features(features);
       config.data.seed = config.seed;
       if (config.data.root == kSyntheticData) config.data.load_size = config.data.crop_size = config.data.synthetic_size;
-      if (run.log_every < 1 || run.sample_every < 1 || run.checkpoint_every < 1)
-        throw std::invalid_argument("--log-every, --sample-every and --checkpoint-every must be positive");
       train(config, run, device);
       std::cout << "run folder: " << run.run_dir.string() << " (open " << (run.run_dir / "index.html").string() << ")\n";
     } else if (*translate_cmd) {

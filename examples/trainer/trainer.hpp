@@ -16,9 +16,13 @@
 
 #include <patchgcl/patchgcl.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <unistd.h>
 
 namespace trainer {
 
@@ -88,6 +92,41 @@ inline ContrastiveCriterion make_criterion(LossKind kind, std::vector<int64_t> c
 struct StepLosses {
   double D = 0, G_GAN = 0, NCE = 0, NCE_Y = 0, G = 0;
 };
+
+/// Loss sums of the steps since the last log line. Saved with the checkpoint, so that a run resumed
+/// from a step between two log lines writes the same averages as an uninterrupted one.
+struct LogWindow {
+  StepLosses sum;
+  int64_t steps = 0;
+  void add(const StepLosses& l) {
+    sum.D += l.D, sum.G_GAN += l.G_GAN, sum.NCE += l.NCE, sum.NCE_Y += l.NCE_Y, sum.G += l.G;
+    ++steps;
+  }
+  torch::Tensor to_tensor() const {
+    return torch::tensor({sum.D, sum.G_GAN, sum.NCE, sum.NCE_Y, sum.G, static_cast<double>(steps)}, torch::kFloat64);
+  }
+  static LogWindow from_tensor(const torch::Tensor& t) {
+    auto v = t.to(torch::kCPU, torch::kFloat64).contiguous();
+    if (v.numel() != 6) throw std::runtime_error("checkpoint: log_window must hold 6 numbers, got " + std::to_string(v.numel()));
+    const double* p = v.data_ptr<double>();
+    LogWindow w;
+    w.sum = {p[0], p[1], p[2], p[3], p[4]};
+    w.steps = static_cast<int64_t>(p[5]);
+    return w;
+  }
+};
+
+/// fsync(2) of a file or folder, so that what was written (or renamed into a folder) survives a
+/// power loss, not only a killed process. Folders that cannot be synced (EINVAL on some file
+/// systems) are skipped; any other failure throws.
+inline void sync_to_disk(const std::filesystem::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0) | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open '" + path.string() + "' to sync it: " + std::strerror(errno));
+  const int rc = ::fsync(fd), err = errno;
+  ::close(fd);
+  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
+    throw std::runtime_error("cannot sync '" + path.string() + "' to disk: " + std::strerror(err));
+}
 
 class Trainer {
  public:
@@ -185,12 +224,15 @@ class Trainer {
     return G->forward(images.to(device_));
   }
 
-  /// Writes networks, optimiser states, step and configuration to `path` atomically:
-  /// a crash leaves either the previous checkpoint or the new one, never a torn file.
+  /// Writes networks, optimiser states, step, log window and configuration to `path` atomically:
+  /// the archive goes to `path`.tmp, is fsync'ed, renamed over `path`, and the folder is fsync'ed,
+  /// so a killed process or a power loss leaves either the previous checkpoint or the new one,
+  /// never a torn file. A `.tmp` left by a killed write is simply overwritten by the next save.
   void save(const std::filesystem::path& path) const {
     torch::serialize::OutputArchive archive;
     archive.write("config", c10::IValue(config_.serialize()));
     archive.write("step", c10::IValue(step_));
+    archive.write("log_window", log_window.to_tensor());
     archive.write("format", c10::IValue(std::string("patchgcl-trainer-1")));
     auto sub = [&](const std::string& key, const auto& writer) {
       torch::serialize::OutputArchive a;
@@ -205,14 +247,16 @@ class Trainer {
     sub("opt_F", [&](auto& a) { opt_F->save(a); });
     const auto tmp = std::filesystem::path(path.string() + ".tmp");
     archive.save_to(tmp.string());
+    sync_to_disk(tmp, false);
     std::filesystem::rename(tmp, path);
+    sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."), true);
   }
 
   /// Reads the configuration a checkpoint was written with.
   static TrainConfig read_config(const std::filesystem::path& path) {
     if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
+    open_archive(archive, path, torch::kCPU);
     c10::IValue format, config;
     if (!archive.try_read("format", format) || !archive.try_read("config", config))
       throw std::runtime_error("'" + path.string() + "' is not a checkpoint of this trainer");
@@ -229,10 +273,12 @@ class Trainer {
       throw std::runtime_error(msg + "\nrun the same command as the original run, adding --resume");
     }
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string(), device_);
+    open_archive(archive, path, device_);
     c10::IValue step;
     archive.read("step", step);
     step_ = step.toInt();
+    torch::Tensor window;
+    log_window = archive.try_read("log_window", window) ? LogWindow::from_tensor(window) : LogWindow{};
     auto sub = [&](const std::string& key, const auto& reader) {
       torch::serialize::InputArchive a;
       archive.read(key, a);
@@ -246,9 +292,22 @@ class Trainer {
     sub("opt_F", [&](auto& a) { opt_F->load(a); });
   }
 
+  /// Opens a checkpoint archive; an unreadable file (truncated, not a checkpoint) gets an error naming it.
+  static void open_archive(torch::serialize::InputArchive& archive, const std::filesystem::path& path,
+                           torch::Device device) {
+    try {
+      archive.load_from(path.string(), device);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error("checkpoint '" + path.string() + "' cannot be read (truncated, or not written by "
+                               "patchgcl-trainer): " + e.what_without_backtrace());
+    }
+  }
+
   ResnetGenerator G{nullptr};
   PatchDiscriminator D{nullptr};
   ContrastiveCriterion F;
+  /// Losses since the last log line (train() fills it; saved and restored with the checkpoint).
+  LogWindow log_window;
 
  private:
   int64_t patches_for(int64_t image_size) {

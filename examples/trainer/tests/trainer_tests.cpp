@@ -5,7 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <optional>
+#include <random>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 using namespace trainer;
 namespace fs = std::filesystem;
@@ -49,21 +56,136 @@ bool same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
 
 void write_garbage(const fs::path& path) { std::ofstream(path) << "this is not an image"; }
 
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// Keeps the first `bytes` bytes of `from` in `to` (a file cut short, as by a crashed copy).
+void write_truncated(const fs::path& from, const fs::path& to, size_t bytes) {
+  std::string data = read_text(from);
+  REQUIRE(bytes < data.size());
+  std::ofstream(to, std::ios::binary).write(data.data(), static_cast<std::streamsize>(bytes));
+}
+
+/// Buffers and parameters of `a` and `b` are bit-for-bit equal.
+bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
+  if (!same_parameters(a, b)) return false;
+  auto ba = a.named_buffers(), bb = b.named_buffers();
+  if (ba.size() != bb.size()) return false;
+  for (const auto& x : ba)
+    if (!torch::equal(x.value(), bb[x.key()])) return false;
+  return true;
+}
+
+/// The example trainer executable (CMake passes its path), run with one thread so that two runs of
+/// the same command compute the same bits.
+const std::string kTrainerBinary = PATCHGCL_TRAINER_BINARY;
+
+/// fork + execve of `kTrainerBinary --threads 1 ARGS...`, stdout and stderr to `log`.
+/// Returns the child's pid without waiting for it.
+pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
+  // Everything the child needs is built before fork(): between fork and exec a child of a
+  // multi-threaded process may only call async-signal-safe functions (open, dup2, execve, _exit).
+  std::vector<std::string> argv_s = {kTrainerBinary, "--threads", "1"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"};
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "OMP_", 4) != 0 && std::strncmp(*e, "MKL_NUM_THREADS=", 16) != 0) env_s.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string log_path = log.string();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Runs the trainer to its end: exit status (-signal if killed) and everything it printed.
+struct Finished {
+  int status;
+  std::string output;
+};
+Finished run_trainer(const std::vector<std::string>& args, const fs::path& log) {
+  const pid_t pid = spawn_trainer(args, log);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), read_text(log)};
+}
+
+/// Last "step" of a log.jsonl, 0 when it has none (it may end in a half-written line).
+int64_t last_logged_step(const fs::path& log) {
+  int64_t step = 0;
+  for (const auto& r : report::read_log(log))
+    if (r.count("step")) step = static_cast<int64_t>(r.at("step"));
+  return step;
+}
+
+/// Last "step N/" progress line a trainer process printed to `output`, 0 before its first one.
+/// Unlike log.jsonl (which holds the killed predecessor's lines until the resumed run truncates
+/// it) this is the live process's own progress.
+int64_t last_printed_step(const fs::path& output) {
+  const std::string text = read_text(output);
+  const auto at = text.rfind("step ");
+  return at == std::string::npos ? 0 : std::strtoll(text.c_str() + at + 5, nullptr, 10);
+}
+
+/// Step of the checkpoint at `path`, loaded completely into a Trainer of its own configuration
+/// (throws if it does not load); -1 when there is no checkpoint.
+int64_t loadable_checkpoint_step(const fs::path& path) {
+  if (!fs::exists(path)) return -1;
+  Trainer t(Trainer::read_config(path), torch::kCPU);
+  t.load(path);
+  return t.step();
+}
+
 }  // namespace
 
 TEST_CASE("Folder datasets load, skip unreadable images and augment reproducibly", "[data]") {
   torch::set_num_threads(1);
   TempDir dir("data");
   write_synthetic(dir.path, 6, 40, 3);
-  write_garbage(dir.path / "trainA" / "broken.jpg");
+  // Unreadable entries of every kind, each skipped with a warning and counted:
+  write_garbage(dir.path / "trainA" / "broken.jpg");                                   // text named .jpg
+  write_garbage(dir.path / "trainA" / "text.png");                                     // text named .png
+  std::ofstream(dir.path / "trainA" / "empty.png");                                    // zero bytes
+  fs::create_directories(dir.path / "trainA" / "folder.jpg");                          // a directory
+  write_truncated(dir.path / "trainA" / "00000.png", dir.path / "trainA" / "half.png",  // a PNG cut in half
+                  fs::file_size(dir.path / "trainA" / "00000.png") / 2);
+  write_truncated(dir.path / "trainB" / "00000.png", dir.path / "trainB" / "header.png", 40);  // header only
   DataOptions o;
   o.root = dir.path.string();
   o.load_size = 40;
   o.crop_size = 32;
   o.seed = 11;
-  UnpairedDataset data(o);
-  CHECK(data.skipped() == 1);
+  std::ostringstream warnings;
+  std::optional<UnpairedDataset> loaded;
+  {
+    struct CaptureCerr {  // restores std::cerr even if the constructor throws
+      std::streambuf* old;
+      ~CaptureCerr() { std::cerr.rdbuf(old); }
+    } capture{std::cerr.rdbuf(warnings.rdbuf())};
+    loaded.emplace(o);
+  }
+  const UnpairedDataset& data = *loaded;
+  CHECK(data.skipped() == 6);
+  for (const char* name : {"broken.jpg", "text.png", "half.png", "header.png"})
+    CHECK_THAT(warnings.str(), Catch::Contains(std::string("skipping unreadable image ")) && Catch::Contains(name));
+  CHECK_THAT(warnings.str(), Catch::Contains("empty.png (empty file (0 bytes))"));
+  CHECK_THAT(warnings.str(), Catch::Contains("folder.jpg (a directory, not an image file)"));
   CHECK(data.domain_A().size() == 6);
+  CHECK(data.domain_B().size() == 6);
   CHECK(data.size() == 6);
 
   auto b = data.batch(5, 3);
@@ -263,11 +385,22 @@ TEST_CASE("Checkpoints round-trip and resume continues bit-for-bit", "[checkpoin
   CHECK(same_parameters(*resumed.D, *straight.D));
   CHECK(same_parameters(*resumed.F.module, *straight.F.module));
 
-  SECTION("a checkpoint of another configuration is refused") {
+  SECTION("a checkpoint of other channels is refused") {
     auto other = config;
     other.ngf = 16;
     Trainer t(other, torch::kCPU);
     CHECK_THROWS_WITH(t.load(dir.path / "ckpt.pt"), Catch::Contains("ngf: 8 (checkpoint) vs 16"));
+  }
+  SECTION("a checkpoint of another loss is refused") {
+    auto other = config;
+    other.loss = LossKind::kPatchNCE;  // other heads: a shape mismatch if the check were missing
+    Trainer t(other, torch::kCPU);
+    CHECK_THROWS_WITH(t.load(dir.path / "ckpt.pt"), Catch::Contains("loss: graph (checkpoint) vs patchnce"));
+  }
+  SECTION("a truncated checkpoint is named, not a zip error") {
+    write_truncated(dir.path / "ckpt.pt", dir.path / "torn.pt", fs::file_size(dir.path / "ckpt.pt") / 2);
+    Trainer t(config, torch::kCPU);
+    CHECK_THROWS_WITH(t.load(dir.path / "torn.pt"), Catch::Contains("torn.pt' cannot be read (truncated"));
   }
 }
 
@@ -438,4 +571,288 @@ TEST_CASE("Configurations round-trip through their text form", "[checkpoint]") {
   CHECK(r["step"] == 12);
   CHECK(r["loss_D"] == Approx(0.25));
   CHECK(r.count("name") == 0);
+}
+
+TEST_CASE("Bad command lines fail before training, naming the option, the expected and the given value", "[cli]") {
+  TempDir dir("cli");
+  // A tiny valid command; each case replaces or adds options.
+  const std::vector<std::pair<std::string, std::string>> base = {
+      {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"}, {"--ndf", "4"}, {"--n-blocks", "1"},
+      {"--num-patches", "16"}, {"--steps", "2"}};
+  int run_index = 0;
+  auto command = [&](const std::vector<std::pair<std::string, std::string>>& changes, const fs::path& run_dir) {
+    auto options = base;
+    for (const auto& [key, value] : changes) {
+      auto it = std::find_if(options.begin(), options.end(), [&](const auto& o) { return o.first == key; });
+      if (it != options.end()) it->second = value;
+      else options.emplace_back(key, value);
+    }
+    std::vector<std::string> args = {"train", "--run", run_dir.string()};
+    for (const auto& [key, value] : options) {
+      args.push_back(key);
+      if (!value.empty()) args.push_back(value);  // "" marks a flag
+    }
+    return args;
+  };
+  // Runs a command that must fail before training: non-zero exit, every phrase in the message,
+  // and nothing trained (no checkpoint, no log, no progress line).
+  auto expect_refused = [&](const std::vector<std::pair<std::string, std::string>>& changes,
+                            const std::vector<std::string>& phrases, fs::path run_dir = {}) {
+    if (run_dir.empty()) run_dir = dir.path / ("run" + std::to_string(run_index));
+    auto args = command(changes, run_dir);
+    auto result = run_trainer(args, dir.path / ("out" + std::to_string(run_index++)));
+    std::string cmd;
+    for (const auto& a : args) cmd += " " + a;
+    INFO("patchgcl-trainer" << cmd << "\n" << result.output);
+    CHECK(result.status != 0);
+    for (const auto& phrase : phrases) CHECK_THAT(result.output, Catch::Contains(phrase));
+    CHECK_FALSE(fs::exists(run_dir / "ckpt.pt"));
+    CHECK_FALSE(fs::exists(run_dir / "log.jsonl"));
+    CHECK_THAT(result.output, !Catch::Contains("step 1/"));
+  };
+
+  SECTION("option values") {
+    expect_refused({{"--steps", "-1"}}, {"--steps must be at least 0 (got -1)"});
+    expect_refused({{"--steps", "abc"}}, {"--steps", "abc"});
+    expect_refused({{"--batch-size", "0"}}, {"--batch-size must be at least 1 (got 0)"});
+    expect_refused({{"--lr", "0"}}, {"--lr must be a finite number > 0 (got 0)"});
+    expect_refused({{"--lr", "-1e-3"}}, {"--lr must be a finite number > 0 (got -0.001)"});
+    expect_refused({{"--lr", "nan"}}, {"--lr must be a finite number > 0 (got nan)"});
+    expect_refused({{"--loss", "triplet"}}, {"--loss", "triplet", "graph,patchnce,put"});
+    expect_refused({{"--features", "resnet"}}, {"--features", "resnet", "encoder,vgg16"});
+    expect_refused({{"--num-patches", "0"}}, {"--num-patches must be at least 2 (got 0)"});
+    expect_refused({{"--synthetic-size", "20"}}, {"--synthetic-size must be a multiple of 4 and at least 24", "(got 20)"});
+    expect_refused({{"--synthetic-size", "30"}}, {"--synthetic-size must be a multiple of 4", "(got 30)"});
+    expect_refused({{"--synthetic-count", "0"}}, {"--synthetic-count must be at least 1 (got 0)"});
+    expect_refused({{"--ngf", "0"}}, {"--ngf must be at least 1 (got 0)"});
+    expect_refused({{"--n-blocks", "0"}}, {"--n-blocks must be at least 1 (got 0)"});
+    expect_refused({{"--ndf", "-3"}}, {"--ndf must be at least 1 (got -3)"});
+    expect_refused({{"--decay-steps", "5"}}, {"--decay-steps must be at most --steps (2) (got 5)"});
+    expect_refused({{"--lambda-gan", "-1"}}, {"--lambda-gan must be a finite number >= 0 (got -1)"});
+    expect_refused({{"--lambda", "inf"}}, {"--lambda must be a finite number", "(got inf)"});
+    expect_refused({{"--log-every", "0"}}, {"--log-every must be at least 1 (got 0)"});
+    expect_refused({{"--sample-every", "0"}}, {"--sample-every must be at least 1 (got 0)"});
+    expect_refused({{"--checkpoint-every", "-5"}}, {"--checkpoint-every must be at least 1 (got -5)"});
+    expect_refused({{"--features", "vgg16"}}, {"--vgg-weights must be a VGG16 weight file", "(got none)"});
+    expect_refused({{"--features", "vgg16"}, {"--vgg-weights", (dir.path / "nope.pt").string()}},
+                   {"--vgg-weights must be an existing file", "nope.pt', which does not exist"});
+  }
+  SECTION("data folders") {
+    const fs::path data = dir.path / "data";
+    expect_refused({{"--data", (dir.path / "missing").string()}}, {"data folder '", "missing' does not exist (expected"});
+    fs::create_directories(data / "trainA");
+    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
+    fs::create_directories(data / "trainB");
+    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+                   {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
+    write_garbage(data / "trainA" / "x.png");
+    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+                   {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
+    expect_refused({{"--data", data.string()}, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
+    expect_refused({{"--data", data.string()}, {"--crop-size", "32"}, {"--load-size", "28"}},
+                   {"--load-size must be at least --crop-size (32) (got 28)"});
+    expect_refused({{"--data", data.string()}, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
+                   {"--min-zoom must be in (0, 1] (got 0)"});
+  }
+  SECTION("unwritable run folders") {
+    // Under a regular file no one, root included, can create a folder.
+    std::ofstream(dir.path / "a_file") << "x";
+    expect_refused({}, {"--run must be a folder this process can create files in", "a_file/run', which cannot be created"},
+                   dir.path / "a_file" / "run");
+    // A read-only folder stops everyone but root (tests may run as root, where it cannot be checked).
+    fs::create_directories(dir.path / "readonly");
+    ::chmod((dir.path / "readonly").c_str(), 0555);
+    if (::geteuid() != 0) {
+      expect_refused({}, {"--run must be a folder this process can create files in", "Permission denied"},
+                     dir.path / "readonly" / "run");
+      fs::create_directories(dir.path / "ro_run");
+      ::chmod((dir.path / "ro_run").c_str(), 0555);
+      expect_refused({}, {"--run must be a folder this process can create files in", "ro_run': Permission denied"},
+                     dir.path / "ro_run");
+      ::chmod((dir.path / "ro_run").c_str(), 0755);
+    }
+    ::chmod((dir.path / "readonly").c_str(), 0755);
+  }
+  SECTION("a run folder in use by another process") {
+    fs::create_directories(dir.path / "busy");
+    RunLock held(dir.path / "busy");  // as a live trainer holds it
+    expect_refused({}, {"--run '", "busy' is in use by another patchgcl-trainer process"}, dir.path / "busy");
+  }
+  SECTION("checkpoints of another configuration, truncated or missing") {
+    const fs::path run = dir.path / "ref";
+    auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
+    INFO(made.output);
+    REQUIRE(made.status == 0);
+    const std::string before = read_text(run / "ckpt.pt");
+    auto refused = [&](const std::vector<std::pair<std::string, std::string>>& changes, const std::string& phrase,
+                       const fs::path& in = {}) {
+      auto result = run_trainer(command(changes, in.empty() ? run : in), dir.path / "refused.out");
+      INFO(result.output);
+      CHECK(result.status != 0);
+      CHECK_THAT(result.output, Catch::Contains(phrase));
+      CHECK_THAT(result.output, !Catch::Contains("step 1/"));
+    };
+    refused({{"--steps", "0"}, {"--resume", ""}, {"--loss", "patchnce"}}, "loss: graph (checkpoint) vs patchnce (command line)");
+    refused({{"--steps", "0"}, {"--resume", ""}, {"--ngf", "8"}}, "ngf: 4 (checkpoint) vs 8 (command line)");
+    refused({{"--steps", "0"}}, "already holds a checkpoint; pass --resume");
+    refused({{"--steps", "0"}, {"--resume", ""}}, "--resume: no checkpoint at", dir.path / "fresh");
+    CHECK(read_text(run / "ckpt.pt") == before);  // refused runs leave the checkpoint alone
+    fs::create_directories(dir.path / "torn");
+    write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
+    refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' cannot be read (truncated", dir.path / "torn");
+  }
+}
+
+TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupted run", "[kill]") {
+  // A tiny run (24x24 synthetic images, ngf = ndf = 4: ~0.1 s a step) with a checkpoint every 3
+  // steps and a log line every 2, so checkpoints fall inside log windows too.
+  torch::set_num_threads(1);
+  TempDir dir("kill");
+  const int64_t steps = 60, checkpoint_every = 3;
+  const std::vector<std::string> common = {
+      "train", "--synthetic-size", "24", "--synthetic-count", "8", "--ngf", "4", "--ndf", "4", "--n-blocks", "1",
+      "--num-patches", "16", "--steps", std::to_string(steps), "--log-every", "2", "--sample-every", "7",
+      "--checkpoint-every", std::to_string(checkpoint_every), "--seed", "5"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  using clock = std::chrono::steady_clock;
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
+  };
+  uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("PATCHGCL_KILL_SEED")) seed = std::stoull(s);
+  std::mt19937_64 rng(seed);
+  std::cout << "kill test: seed " << seed << " (PATCHGCL_KILL_SEED=" << seed << " replays the kill plan)\n";
+  INFO("seed " << seed);
+
+  // 1. The reference: one uninterrupted run.
+  const auto straight_start = clock::now();
+  const fs::path straight = dir.path / "straight", killed = dir.path / "killed";
+  auto ref = run_trainer(with({"--run", straight.string()}), dir.path / "straight.out");
+  INFO(ref.output);
+  REQUIRE(ref.status == 0);
+  std::cout << "kill test: uninterrupted run of " << steps << " steps took " << ms_since(straight_start) << " ms\n";
+
+  // 2. The same command in another folder, killed with SIGKILL five times, then resumed to the end.
+  // Kinds of kill, in a seeded order:
+  //   startup    - at a random 0-400 ms after exec (loading, log truncation, first steps);
+  //   steps      - once the process has logged 1-8 steps past the checkpoint it resumed from, plus 0-150 ms;
+  //   checkpoint - once it has logged 1-4 steps past it, as soon as ckpt.pt.tmp appears: mid-write.
+  // Each kill leaves at most ~12 steps of progress, so all five land before step 60.
+  std::vector<std::string> plan = {"startup", "steps", "checkpoint", "steps", "checkpoint"};
+  std::shuffle(plan.begin(), plan.end(), rng);
+  const fs::path ckpt = killed / "ckpt.pt", tmp = killed / "ckpt.pt.tmp", log = killed / "log.jsonl";
+  int kills = 0, mid_write = 0, restarts = 0;
+  int64_t last_checkpoint = -1;
+  std::ostringstream history;
+  const auto killed_start = clock::now();
+  for (const auto& kind : plan) {
+    const int64_t from = std::max<int64_t>(loadable_checkpoint_step(ckpt), 0);
+    // A ckpt.pt.tmp found after the kill is that process's torn write only if it is not the one a
+    // predecessor left (a startup kill can land before the trainer removes it).
+    auto tmp_mtime = [&] {
+      struct stat st {};
+      return ::stat(tmp.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : -1LL;
+    };
+    const long long stale_tmp = tmp_mtime();
+    auto args = fs::exists(ckpt) ? with({"--run", killed.string(), "--resume"}) : with({"--run", killed.string()});
+    const auto spawned = clock::now();
+    const fs::path out = dir.path / ("killed_" + std::to_string(restarts++) + ".out");
+    const pid_t pid = spawn_trainer(args, out);
+    int status = 0;
+    bool exited = false;
+    // Polls `ready` every 0.2 ms; false if the process exited first.
+    auto poll_until = [&](const std::function<bool()>& ready) {
+      while (!ready()) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          exited = true;
+          return false;
+        }
+        if (ms_since(spawned) > 60000) FAIL("the trainer made no progress for 60 s");
+        ::usleep(200);
+      }
+      return true;
+    };
+    if (kind == "startup") {
+      const auto delay = std::uniform_int_distribution<int>(0, 400)(rng);
+      poll_until([&] { return ms_since(spawned) >= delay; });
+    } else if (kind == "steps") {
+      const int64_t target = from + std::uniform_int_distribution<int64_t>(1, 8)(rng);
+      const auto extra = std::uniform_int_distribution<int>(0, 150)(rng);
+      if (poll_until([&] { return last_printed_step(out) >= target; })) {
+        const auto t = clock::now();
+        poll_until([&] { return ms_since(t) >= extra; });
+      }
+    } else {
+      const int64_t after = from + std::uniform_int_distribution<int64_t>(1, 4)(rng);
+      poll_until([&] { return last_printed_step(out) >= after && fs::exists(tmp); });
+    }
+    if (exited) {
+      FAIL("the trainer exited (status " << status << ") before the planned '" << kind << "' kill; history:\n"
+                                         << history.str());
+    }
+    const auto at_ms = ms_since(spawned);
+    const int64_t logged = last_logged_step(log);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    const bool by_kill = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    const bool torn = tmp_mtime() != -1 && tmp_mtime() != stale_tmp;
+    // The latest complete checkpoint always loads, and never goes back in time.
+    const int64_t step = loadable_checkpoint_step(ckpt);
+    history << "  kill " << kills + 1 << " (" << kind << "): " << at_ms << " ms after exec, log at step " << logged
+            << ", checkpoint at step " << step << (torn ? ", ckpt.pt.tmp left behind (killed mid-write)" : "")
+            << (by_kill ? "" : ", but the process had already exited") << "\n";
+    REQUIRE(by_kill);
+    CHECK(step >= last_checkpoint);
+    CHECK((step == -1 || step % checkpoint_every == 0 || step == steps));
+    last_checkpoint = step;
+    ++kills;
+    mid_write += torn;
+  }
+  auto last = run_trainer(with({"--run", killed.string(), "--resume"}), dir.path / "killed_final.out");
+  std::cout << "kill test: " << kills << " kills (" << mid_write << " during a checkpoint write), "
+            << restarts + 1 << " processes, " << ms_since(killed_start) << " ms in all:\n"
+            << history.str();
+  INFO("kills:\n" << history.str() << "final run output:\n" << last.output);
+  REQUIRE(last.status == 0);
+  CHECK(kills >= 3);
+  CHECK_FALSE(fs::exists(tmp));
+
+  // 3. Same log, step for step: no step missing or repeated, every deterministic field equal
+  // (the log prints 6 significant digits; the weights below are compared exactly).
+  auto a = report::read_log(straight / "log.jsonl"), b = report::read_log(log);
+  REQUIRE(a.size() == static_cast<size_t>(steps / 2));
+  REQUIRE(b.size() == a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("log line " << i + 1);
+    CHECK(b[i].at("step") == static_cast<double>(2 * (i + 1)));
+    for (const auto& key : log_keys()) {
+      if (key == "it_per_s" || key == "elapsed_s") continue;  // timings
+      INFO(key);
+      REQUIRE(a[i].count(key) == 1);
+      REQUIRE(b[i].count(key) == 1);
+      CHECK(a[i].at(key) == b[i].at(key));
+    }
+  }
+
+  // 4. Same final state, bit for bit: networks, and (through one more step from each) optimiser states.
+  const auto config = Trainer::read_config(straight / "ckpt.pt");
+  Trainer ta(config, torch::kCPU), tb(config, torch::kCPU);
+  ta.load(straight / "ckpt.pt");
+  tb.load(ckpt);
+  REQUIRE(ta.step() == steps);
+  REQUIRE(tb.step() == steps);
+  CHECK(same_state(*ta.G, *tb.G));
+  CHECK(same_state(*ta.D, *tb.D));
+  CHECK(same_state(*ta.F.module, *tb.F.module));
+  UnpairedDataset data(config.data);
+  auto batch = data.batch(steps, config.batch_size);
+  ta.train_step(batch);
+  tb.train_step(batch);
+  CHECK(same_state(*ta.G, *tb.G));
+  CHECK(same_state(*ta.D, *tb.D));
+  CHECK(same_state(*ta.F.module, *tb.F.module));
 }
