@@ -6,11 +6,13 @@
 #   scripts/bench.sh '/paper'                # one regular expression filters both sides
 #   THREADS=2 scripts/bench.sh               # intra-op threads on both sides (default 1)
 #   NO_PYTHON=1 scripts/bench.sh             # C++ only
+#   REPETITIONS=5 scripts/bench.sh '/paper'  # each benchmark 5 times on both sides, medians reported
 # Results: $BUILD_DIR/bench/{cpp,py}.json and report.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 filter="${1:-.}"
+reps="${REPETITIONS:-1}"
 export PATCHGCL_BENCH_THREADS="${THREADS:-1}"
 # LibTorch does not tell Debian's OpenBLAS (BLAS_INFO=generic) its thread count: set both.
 export OPENBLAS_NUM_THREADS="$PATCHGCL_BENCH_THREADS"
@@ -22,10 +24,10 @@ out="$build/bench"
 mkdir -p "$out"
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$build/benchmarks/patchgcl_benchmarks" --benchmark_filter="$filter" \
-  --benchmark_out="$out/cpp.json" --benchmark_out_format=json ${BENCH_ARGS:-}
+  --benchmark_out="$out/cpp.json" --benchmark_out_format=json --benchmark_repetitions="$reps" ${BENCH_ARGS:-}
 py_json=""
 if [ -z "${NO_PYTHON:-}" ]; then
-  "$python" "$root/benchmarks/reference/bench_reference.py" --filter "$filter" --out "$out/py.json"
+  "$python" "$root/benchmarks/reference/bench_reference.py" --filter "$filter" --repetitions "$reps" --out "$out/py.json"
   py_json="$out/py.json"
 fi
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,7 +7,7 @@ handles one image at a time, as the released implementations do; for B > 1 this 
 over the images and averages (the same mean over B*N anchors as patchgcl; PUT's column sort
 then runs per image rather than over the batch, which changes its value but not its cost).
 
-    python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2]
+    python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2] [--repetitions 5]
 
 Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time",
 "time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
@@ -111,6 +111,8 @@ def main():
     ap.add_argument("--threads", type=int, default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None,
                     help="torch.set_num_threads (default: PATCHGCL_BENCH_THREADS, else torch's default)")
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark (at least one call)")
+    ap.add_argument("--repetitions", type=int, default=1,
+                    help="time each benchmark this many times (one JSON entry each; the report takes the median)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,10 +138,11 @@ def main():
                         for t in leaves:
                             t.grad = None
 
-                seconds, iterations = time_call(step, args.min_time)
-                results.append({"name": bench, "real_time": seconds * 1e3, "time_unit": "ms",
-                                "iterations": iterations})
-                print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
+                for _ in range(max(1, args.repetitions)):
+                    seconds, iterations = time_call(step, args.min_time)
+                    results.append({"name": bench, "real_time": seconds * 1e3, "time_unit": "ms",
+                                    "iterations": iterations})
+                    print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
 
     report = {
         "context": {
