@@ -546,7 +546,7 @@ TEST_CASE("VGG16 weights load from a pickled tensor dict", "[vgg16]") {
 
   SECTION("a missing or mis-shaped tensor is named") {
     auto missing = dict.copy();
-    missing.erase("features.21.bias");
+    CHECK(missing.erase("features.21.bias") == 1);
     write(missing, dir.path / "missing.pt");
     CHECK_THROWS_WITH(VGG16Features()->load_weights(dir.path / "missing.pt"), Catch::Contains("21.bias"));
     auto wrong = dict.copy();
