@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer, in a build directory of its
-# own (build-sanitize/). LibTorch is not instrumented; see docs/reliability.md for what is
-# checked and the runtime options (set per test in tests/CMakeLists.txt).
+# The test suite, the library's and the trainer's, under AddressSanitizer + UndefinedBehaviorSanitizer,
+# in a build directory of its own (build-sanitize/). LibTorch is not instrumented; see
+# docs/reliability.md for what is checked and the runtime options (PATCHGCL_SANITIZE_ENV in the
+# top-level CMakeLists.txt).
 #   scripts/sanitize.sh                   # everything but install_and_consume
 #   PATCHGCL_PROPERTY_CASES=30000 scripts/sanitize.sh -R properties
 set -euo pipefail
@@ -10,8 +11,8 @@ bash "$root/scripts/install-deps.sh"
 build="${BUILD_DIR:-$root/build-sanitize}"
 jobs="${JOBS:-$(nproc)}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPATCHGCL_SANITIZE=ON \
-  -DPATCHGCL_BUILD_EXAMPLES=OFF -DPATCHGCL_BUILD_BENCHMARKS=OFF ${CMAKE_ARGS:-}
-cmake --build "$build" -j "$jobs" --target patchgcl_tests
+  -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF ${CMAKE_ARGS:-}
+cmake --build "$build" -j "$jobs" --target patchgcl_tests patchgcl-trainer-tests
 cd "$build"
 # install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize.
 ctest --output-on-failure -j "$jobs" -E install_and_consume "$@"
