@@ -92,9 +92,9 @@ inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& a
   return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }
 
-/// Hop features of two graphs that share `Abar` (a constant here: the output graph `query`,
-/// differentiable, and the input graph `key`, detached), each written hop by hop into one buffer. `query` and `key` have the
-/// same shape, dtype and device.
+/// Hop features of two graphs that share `Abar` (a constant here): the output graph `query`,
+/// differentiable, and the input graph `key`, detached, each written hop by hop into one buffer.
+/// `query` and `key` have the same shape, dtype and device.
 inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& query, const torch::Tensor& key,
                                                                    const torch::Tensor& abar, int64_t hops,
                                                                    FiniteCheck check_finite = FiniteCheck::kAuto) {

@@ -57,8 +57,8 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   }
 
   /// `(V, Z)` of Eq. 3 and Eq. 2: the output graph (`query`, differentiable) and the input
-  /// graph (`key`, detached: it is InfoNCE's key) through the same `Abar` and weights, with
-  /// one product per hop for both graphs.
+  /// graph (`key`, detached: it is InfoNCE's key) through the same `Abar` and weights
+  /// (`functional::shared_hop_features`; the key side records no autograd graph).
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& query, const torch::Tensor& key,
                                                          const torch::Tensor& abar) {
     check_inputs(query, "query", abar);
