@@ -37,15 +37,15 @@ LossInputs loss_inputs(const TensorFile& f, c10::ScalarType dtype) {
   return in;
 }
 
-/// Runs `loss_fn` on the fixture's inputs with the fixture's weights copied into `module` by name,
+/// Runs the loss `module` on the fixture's inputs with the fixture's weights copied into it by name,
 /// and compares the loss and the gradients w.r.t. the output features and every parameter.
-template <typename Module, typename LossFn>
-void check_loss_parity(const TensorFile& f, Module& module, const Precision& p, LossFn loss_fn) {
+template <typename Module>
+void check_loss_parity(const TensorFile& f, Module& module, const Precision& p) {
   INFO("case " << f.config_string("case") << ", " << p.name);
   module->to(p.dtype);
   io::load_parameters(*module, f, "param.");
   auto in = loss_inputs(f, p.dtype);
-  auto loss = loss_fn(in);
+  auto loss = module->forward(in.output_features, in.input_features, in.patch_ids);
   REQUIRE(loss.scalar_type() == p.dtype);
   check_close(loss, f.at("expected.loss"), p.rel, "loss");
   loss.backward();
@@ -79,9 +79,7 @@ TEST_CASE("GraphNCELoss::reference reproduces the released PatchGCL loss and its
   const auto name = GENERATE(as<std::string>{}, "graph_nce_small", "graph_nce_released");
   const auto f = patchgcl_test::load_fixture(name);
   auto loss = reference_graph_loss(f);
-  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
-    return loss->forward(in.output_features, in.input_features, in.patch_ids);
-  });
+  check_loss_parity(f, loss, p);
 }
 
 TEST_CASE("The reference graph preset builds the released adjacency: strict > 0.1 on detached embeddings",
@@ -101,9 +99,7 @@ TEST_CASE("PatchNCELoss reproduces CUT's PatchNCE with its MLP head and gradient
   const auto f = patchgcl_test::load_fixture("patchnce_cut");
   REQUIRE(f.config_string("pruning") == "none");
   PatchNCELoss loss(patch_nce_options(f));
-  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
-    return loss->forward(in.output_features, in.input_features, in.patch_ids);
-  });
+  check_loss_parity(f, loss, p);
 }
 
 TEST_CASE("PatchNCELossOptions::put reproduces PUT's released pruning (sort along dim 0, first k columns)",
@@ -115,9 +111,7 @@ TEST_CASE("PatchNCELossOptions::put reproduces PUT's released pruning (sort alon
                      .num_patches(f.config_int("num_patches"))
                      .nc(f.config_int("nc"));
   PatchNCELoss loss(options);
-  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
-    return loss->forward(in.output_features, in.input_features, in.patch_ids);
-  });
+  check_loss_parity(f, loss, p);
 }
 
 TEST_CASE("Pruning::kHardestPerQuery keeps each query's k hardest negatives as the PUT paper describes",
@@ -128,9 +122,7 @@ TEST_CASE("Pruning::kHardestPerQuery keeps each query's k hardest negatives as t
   auto options = patch_nce_options(f);
   options.info_nce().pruning(Pruning::kHardestPerQuery).hard_negatives(f.config_int("hard_negatives"));
   PatchNCELoss loss(options);
-  check_loss_parity(f, loss, p, [&](const LossInputs& in) {
-    return loss->forward(in.output_features, in.input_features, in.patch_ids);
-  });
+  check_loss_parity(f, loss, p);
 }
 
 namespace {

@@ -156,6 +156,19 @@ def draw_inputs(seed, in_channels, sizes, num_patches):
     return g, outs, ins, ids
 
 
+def loss_tensors(loss, outs, ins, ids, params):
+    """The tensors of a loss fixture: the loss, its inputs and weights, and its gradients w.r.t. the
+    output features and every parameter, under the names the C++ parity tests read."""
+    grads = gradients(loss, {**{f"output_features.{i}": o for i, o in enumerate(outs)}, **params})
+    t = {"expected.loss": loss}
+    t.update({f"output_features.{i}": o for i, o in enumerate(outs)})
+    t.update({f"input_features.{i}": x for i, x in enumerate(ins)})
+    t.update({f"patch_ids.{i}": p for i, p in enumerate(ids)})
+    t.update({"param." + k: v for k, v in params.items()})
+    t.update({"grad." + k: v for k, v in grads.items()})
+    return t
+
+
 def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=1e-5, store_trace=True):
     """PatchGCL GNNLoss as released: 2 hops, 1 pooling level at 1/4 (K=1 pooled TAGConv), weights 1, 0.5."""
     hops, pooling_levels, down_scale, pooled_hops = 2, 1, 4, 1
@@ -191,13 +204,7 @@ def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=
     trace = {}
     loss = ref.graph_nce_loss(outs, ins, ids, params, threshold, pooling_levels, down_scale, (1.0, 0.5),
                               trace=trace)
-    grads = gradients(loss, {**{f"output_features.{i}": o for i, o in enumerate(outs)}, **params})
-    t = {"expected.loss": loss}
-    t.update({f"output_features.{i}": o for i, o in enumerate(outs)})
-    t.update({f"input_features.{i}": x for i, x in enumerate(ins)})
-    t.update({f"patch_ids.{i}": p for i, p in enumerate(ids)})
-    t.update({"param." + k: v for k, v in params.items()})
-    t.update({"grad." + k: v for k, v in grads.items()})
+    t = loss_tensors(loss, outs, ins, ids, params)
     if store_trace:  # intermediate results, to tell which stage differs when a test fails
         t.update({"trace." + k: v for k, v in trace.items()})
         t.update({f"trace.input_embedding_{i}": ref.l2_normalize_plain(
@@ -242,13 +249,7 @@ def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 
         seed += 1
     params = {n_: v.requires_grad_() for n_, v in params.items()}
     loss = ref.patch_nce_loss(outs, ins, ids, params, pruning=pruning, k=k)
-    grads = gradients(loss, {**{f"output_features.{i}": o for i, o in enumerate(outs)}, **params})
-    t = {"expected.loss": loss}
-    t.update({f"output_features.{i}": o for i, o in enumerate(outs)})
-    t.update({f"input_features.{i}": x for i, x in enumerate(ins)})
-    t.update({f"patch_ids.{i}": p for i, p in enumerate(ids)})
-    t.update({"param." + n_: v for n_, v in params.items()})
-    t.update({"grad." + n_: v for n_, v in grads.items()})
+    t = loss_tensors(loss, outs, ins, ids, params)
     cfg = {"num_layers": len(in_channels), "in_channels": ",".join(map(str, in_channels)),
            "num_patches": num_patches, "nc": nc, "temperature": 0.07, "diagonal_value": -10.0,
            "direction": "query_to_key", "pruning": pruning, "hard_negatives": k, "l2_eps": "add_1e-7",
