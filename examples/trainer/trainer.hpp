@@ -126,6 +126,7 @@ class Trainer {
     return G->forward(images.to(device_));
   }
 
+  // The state a checkpoint saves and restores (checkpoint.hpp), with step() and log_window.
   ResnetGenerator G{nullptr};
   PatchDiscriminator D{nullptr};
   ContrastiveCriterion F;
