@@ -349,9 +349,9 @@ InfoNCEOptions random_info_nce_options(Gen& g, int64_t anchors) {
   if (g.bad()) o.temperature(g.pick<double>({0.0, -0.07, kNaN, kInf}));
   o.diagonal_value(g.pick<double>({-10.0, InfoNCEOptions::kNoDiagonal, 0.0}));
   if (g.bad(0.02)) o.diagonal_value(g.pick<double>({kInf, kNaN}));
-  o.direction(g.pick<Direction>({Direction::kQueryToKey, Direction::kKeyToQuery, Direction::kBoth}));
-  o.pruning(g.pick<Pruning>({Pruning::kNone, Pruning::kHardestPerQuery, Pruning::kReferenceColumnSort}));
-  const int64_t most = o.pruning() == Pruning::kHardestPerQuery ? anchors - 1 : anchors;
+  o.direction(g.pick<Direction>({Direction::kOutputToInput, Direction::kInputToOutput, Direction::kBoth}));
+  o.pruning(g.pick<Pruning>({Pruning::kNone, Pruning::kHardestPerAnchor, Pruning::kReferenceColumnSort}));
+  const int64_t most = o.pruning() == Pruning::kHardestPerAnchor ? anchors - 1 : anchors;
   o.hard_negatives(g.integer(1, std::max<int64_t>(1, most)));
   if (o.pruning() != Pruning::kNone && g.bad()) o.hard_negatives(g.pick<int64_t>({0, -2, most + 1}));
   o.reduction(g.chance(0.5) ? Reduction::kMean : Reduction::kNone);
@@ -362,23 +362,23 @@ void info_nce_case(Gen& g, Case& c) {
   const auto dtype = g.feature_dtype();
   const auto v = g.values(true);
   const int64_t b = g.size(1, 3), n = g.size(1, 7), ch = g.size(1, 5);
-  const auto qshape = g.node_shape(b, n, ch);
-  auto kshape = qshape;
-  if (g.bad(0.03) && !kshape.empty()) kshape.back() += 1;
+  const auto vshape = g.node_shape(b, n, ch);
+  auto zshape = vshape;
+  if (g.bad(0.03) && !zshape.empty()) zshape.back() += 1;
   const bool whole_batch = g.chance(0.3);
-  const int64_t anchors = whole_batch && qshape.size() == 3 ? b * n : n;
+  const int64_t anchors = whole_batch && vshape.size() == 3 ? b * n : n;
   if (anchors < 2) c.invalid = true;  // one node has no negative
   auto o = random_info_nce_options(g, anchors);
   o.negatives(whole_batch ? Negatives::kWholeBatch : Negatives::kSameImage).check_finite(g.finite_check());
-  auto q = g.leaf(g.tensor(qshape, dtype, v));
-  auto kdtype = g.bad(0.03) ? (dtype == torch::kFloat32 ? torch::kFloat64 : torch::kFloat32) : dtype;
-  auto k = g.maybe_elsewhere(g.tensor(kshape, kdtype, g.values(true)));
-  c.what = "info_nce(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(q.sizes()) +
+  auto output = g.leaf(g.tensor(vshape, dtype, v));
+  auto zdtype = g.bad(0.03) ? (dtype == torch::kFloat32 ? torch::kFloat64 : torch::kFloat32) : dtype;
+  auto input = g.maybe_elsewhere(g.tensor(zshape, zdtype, g.values(true)));
+  c.what = "info_nce(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(output.sizes()) +
            ", pruning " + std::to_string(static_cast<int>(o.pruning())) + " k=" + std::to_string(o.hard_negatives()) +
            ", tau " + std::to_string(o.temperature()) + ")";
-  auto loss = F::info_nce(q, k, o);
+  auto loss = F::info_nce(output, input, o);
   std::vector<int64_t> expected;
-  if (o.reduction() == Reduction::kNone) expected = qshape.size() == 3 ? std::vector<int64_t>{b, n} : std::vector<int64_t>{n};
+  if (o.reduction() == Reduction::kNone) expected = vshape.size() == 3 ? std::vector<int64_t>{b, n} : std::vector<int64_t>{n};
   c.outputs = {loss};
   c.shapes = {expected};
   c.extra = [loss, dtype] { ensure(loss.scalar_type() == computed_dtype(dtype), "float32 for reduced floats"); };
@@ -420,11 +420,11 @@ void hop_features_case(Gen& g, Case& c, bool shared) {
     c.shapes = {with_last(shape, width)};
     return;
   }
-  auto key = g.tensor(g.bad(0.03) && !shape.empty() ? with_last(shape, shape.back() + 1) : shape, dtype, g.values(false));
-  auto out = F::shared_hop_features(x, key, abar, hops, check);
+  auto input = g.tensor(g.bad(0.03) && !shape.empty() ? with_last(shape, shape.back() + 1) : shape, dtype, g.values(false));
+  auto out = F::shared_hop_features(x, input, abar, hops, check);
   c.outputs = {out.first, out.second};
   c.shapes = {with_last(shape, width), with_last(shape, width)};
-  c.extra = [out] { ensure(!out.second.requires_grad(), "the key side is detached"); };
+  c.extra = [out] { ensure(!out.second.requires_grad(), "the input side is detached"); };
 }
 
 void tag_conv_case(Gen& g, Case& c) {
@@ -453,11 +453,11 @@ void tag_conv_case(Gen& g, Case& c) {
     c.outputs = {z};
     c.shapes = {with_last(shape, out)};
   } else if (mode == 1) {
-    auto key = g.tensor(shape, g.chance(0.8) ? dtype : g.float_dtype(), g.values(false));
-    if (key.scalar_type() != dtype && !(key.scalar_type() == torch::kHalf || key.scalar_type() == torch::kBFloat16) &&
-        (key.scalar_type() == torch::kFloat64) != f64_module)
+    auto input = g.tensor(shape, g.chance(0.8) ? dtype : g.float_dtype(), g.values(false));
+    if (input.scalar_type() != dtype && !(input.scalar_type() == torch::kHalf || input.scalar_type() == torch::kBFloat16) &&
+        (input.scalar_type() == torch::kFloat64) != f64_module)
       c.invalid = true;
-    auto vz = conv->forward_shared(x, key, abar);
+    auto vz = conv->forward_shared(x, input, abar);
     c.outputs = {vz.first, vz.second};
     c.shapes = {with_last(shape, out), with_last(shape, out)};
   } else {
@@ -493,27 +493,27 @@ void topk_pool_case(Gen& g, Case& c) {
   TopKPool pool(o);
   auto dtype = g.feature_dtype();
   if (dtype == torch::kFloat64) c.invalid = true;  // float64 features, float32 parameters
-  // huge key and query: d(<w, scores * query>)/dp ~ |query| |key| may exceed the dtype
+  // huge input and output: d(<w, scores * output>)/dp ~ |output| |input| may exceed the dtype
   const auto v = g.values(true);
   const int64_t b = g.size(1, 3);
   const auto shape = g.node_shape(b, n, ch);
-  auto key = g.leaf(g.tensor(shape, dtype, v));
-  auto query = g.leaf(g.maybe_elsewhere(g.tensor(shape, dtype, g.values(true))));
+  auto input = g.leaf(g.tensor(shape, dtype, v));
+  auto output = g.leaf(g.maybe_elsewhere(g.tensor(shape, dtype, g.values(true))));
   std::vector<int64_t> ashape;
   if (shape.size() == 3) ashape = {b, n, n};
   else ashape = {n, n};
   if (g.bad(0.03)) ashape.back() += 1;
   auto a = g.graph(ashape, g.pick<torch::ScalarType>({torch::kBool, torch::kFloat32, torch::kLong}));
-  c.what += " on " + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(key.sizes());
+  c.what += " on " + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(input.sizes());
   for (auto& p : pool->parameters()) c.leaves.push_back(p);
-  auto out = pool(key, query, a);
+  auto out = pool(output, input, a);
   const int64_t k = pool->kept_nodes(n);
   const bool batched = shape.size() == 3;
   auto lead = [&](std::vector<int64_t> rest) {
     if (batched) rest.insert(rest.begin(), b);
     return rest;
   };
-  c.outputs = {out.indices, out.scores, out.key, out.query, out.adjacency};
+  c.outputs = {out.indices, out.scores, out.output, out.input, out.adjacency};
   c.shapes = {lead({k}), lead({k}), lead({k, ch}), lead({k, ch}), lead({k, k})};
   c.extra = [out, n, k] {
     auto idx = out.indices.reshape({-1, k});
@@ -552,7 +552,7 @@ InfoNCEOptions loss_info_nce(Gen& g, InfoNCEOptions o) {
     g.c->risky = true;
   }
   if (g.bad()) o.temperature(g.pick<double>({0.0, -1.0, kNaN}));
-  if (g.chance(0.3)) o.direction(g.pick<Direction>({Direction::kQueryToKey, Direction::kKeyToQuery, Direction::kBoth}));
+  if (g.chance(0.3)) o.direction(g.pick<Direction>({Direction::kOutputToInput, Direction::kInputToOutput, Direction::kBoth}));
   if (g.chance(0.2)) o.diagonal_value(g.pick<double>({-10.0, InfoNCEOptions::kNoDiagonal}));
   if (g.bad(0.02)) o.reduction(Reduction::kNone);  // the losses reduce to a scalar
   return o.check_finite(g.finite_check());
@@ -560,7 +560,7 @@ InfoNCEOptions loss_info_nce(Gen& g, InfoNCEOptions o) {
 
 /// Whether InfoNCE's pruning fits graphs of `n` nodes.
 bool pruning_fits(const InfoNCEOptions& o, int64_t n) {
-  if (o.pruning() == Pruning::kHardestPerQuery) return o.hard_negatives() <= n - 1;
+  if (o.pruning() == Pruning::kHardestPerAnchor) return o.hard_negatives() <= n - 1;
   if (o.pruning() == Pruning::kReferenceColumnSort) return o.hard_negatives() <= n;
   return true;
 }
@@ -573,7 +573,7 @@ void patch_nce_case(Gen& g, Case& c) {
   auto o = put ? PatchNCELossOptions::put(channels, g.integer(1, 3)) : PatchNCELossOptions(channels);
   o.num_patches(g.bad() ? g.pick<int64_t>({1, 0}) : g.integer(2, 6)).nc(g.bad(0.02) ? 0 : g.integer(1, 6));
   o.use_mlp(g.chance(0.7)).l2_eps(g.bad(0.02) ? 0.0 : 1e-7).init_std(g.pick<double>({0.02, 0.0, 1.0}));
-  if (!put && g.chance(0.2)) o.info_nce().pruning(Pruning::kHardestPerQuery).hard_negatives(g.integer(1, 3));
+  if (!put && g.chance(0.2)) o.info_nce().pruning(Pruning::kHardestPerAnchor).hard_negatives(g.integer(1, 3));
   o.info_nce(loss_info_nce(g, o.info_nce()));
   c.what = "PatchNCELoss(" + std::to_string(layers) + " layers, N " + std::to_string(o.num_patches()) + ", put " +
            std::to_string(put) + ")";
@@ -603,8 +603,8 @@ void graph_nce_case(Gen& g, Case& c) {
   o.pooled_hops(g.integer(0, 2)).pooling_levels(g.integer(0, 2)).down_scale(g.bad() ? 0 : g.integer(1, 4));
   std::vector<double> weights(static_cast<size_t>(o.pooling_levels() + 1), 1.0);
   if (g.bad()) weights.pop_back();
-  if (g.bad(0.02)) weights[0] = kNaN;
-  o.level_weights(weights);
+  if (g.bad(0.02) && !weights.empty()) weights[0] = kNaN;  // (pop_back above may leave none)
+  o.level_weights(std::move(weights));
   o.adjacency().threshold(g.bad() ? 2.0 : g.real(-1.0, 1.0));
   o.info_nce(loss_info_nce(g, o.info_nce()));
   o.init_std(g.pick<double>({0.02, 0.0, 1.0})).check_finite(o.info_nce().check_finite());
@@ -826,7 +826,7 @@ TEST_CASE("l2_normalize's fused backward equals the composed formula's, to secon
   for (auto mode : {F::L2Eps::kClamp, F::L2Eps::kAdd}) {
     auto x = base.clone().requires_grad_(true);
     auto fused = F::l2_normalize(x, 1e-12, mode, FiniteCheck::kNever);
-    auto composed = F::detail_normalize::composite(x, 1e-12, mode);
+    auto composed = F::detail::composite(x, 1e-12, mode);
     CHECK(torch::equal(fused, composed));  // the same forward arithmetic
     auto d_fused = torch::autograd::grad({fused}, {x}, {g}, true, true)[0];
     auto d_composed = torch::autograd::grad({composed}, {x}, {g}, true, true)[0];
@@ -864,10 +864,10 @@ TEST_CASE("info_nce reports similarities that overflow instead of returning NaN"
   auto u = F::l2_normalize(torch::randn({6, 4}));
   CHECK_THROWS_WITH(F::info_nce(u, u, InfoNCEOptions().temperature(1e-300)),
                     Catch::Contains("temperature") && Catch::Contains("Float"));
-  auto q = torch::randn({6, 4}) * 1e20f;
-  CHECK_THROWS_WITH(F::info_nce(q, q), Catch::Contains("not finite although the inputs are"));
-  CHECK_NOTHROW(F::info_nce(q, q, InfoNCEOptions().check_finite(FiniteCheck::kNever)));
-  CHECK(std::isfinite(F::info_nce(F::l2_normalize(q), F::l2_normalize(q)).item<double>()));
+  auto v = torch::randn({6, 4}) * 1e20f;
+  CHECK_THROWS_WITH(F::info_nce(v, v), Catch::Contains("not finite although the inputs are"));
+  CHECK_NOTHROW(F::info_nce(v, v, InfoNCEOptions().check_finite(FiniteCheck::kNever)));
+  CHECK(std::isfinite(F::info_nce(F::l2_normalize(v), F::l2_normalize(v)).item<double>()));
 }
 
 TEST_CASE("The composed losses stay finite for features of magnitude 1e30 and 1e-30", "[properties]") {
