@@ -132,7 +132,7 @@ Inputs make_inputs(const Workload& w) {
 // O(N d) or O(N^2) and ignored. Per feature layer and image, with N patches, C input
 // channels, d = nc, L hops, K pooled nodes and Lp pooled hops:
 //
-//   GraphNCELoss forward                          backward (the query side only: the key
+//   GraphNCELoss forward                          backward (the output side only: the input
 //     embed h, both images   2 * 2 N C d            branch is detached)
 //     A = z z^T              2 N^2 d                  embed       2 * 2 N C d  (dX, dW)
 //     Abar [V|Z], L hops     L * 2 N^2 (2d)           Abar^T dV   L * 2 N^2 d
@@ -302,17 +302,17 @@ void bm_graph_nce_growth(benchmark::State& state) {
 // --------------------------------------------------------------------------- building blocks
 
 struct Graph {
-  torch::Tensor query, key, adjacency, abar;
+  torch::Tensor output, input, adjacency, abar;
 };
 
-/// Unit node features `[1, N, d]` of two images and the paper's adjacency of the key.
+/// Unit node features `[1, N, d]` of two images and the paper's adjacency of the input image.
 Graph make_graph(int64_t n, int64_t d) {
   torch::manual_seed(2);
   Graph g;
-  g.key = functional::l2_normalize(torch::randn({1, n, d}));
-  g.query = functional::l2_normalize(g.key + 0.5 * torch::randn({1, n, d})).requires_grad_(true);
+  g.input = functional::l2_normalize(torch::randn({1, n, d}));
+  g.output = functional::l2_normalize(g.input + 0.5 * torch::randn({1, n, d})).requires_grad_(true);
   const auto o = GraphNCELossOptions({d});
-  g.adjacency = functional::cosine_adjacency(g.key, o.adjacency());
+  g.adjacency = functional::cosine_adjacency(g.input, o.adjacency());
   g.abar = functional::normalize_adjacency(g.adjacency, o.normalize());
   return g;
 }
@@ -323,7 +323,7 @@ void bm_adjacency(benchmark::State& state, int64_t n) {
   run_timed(
       state,
       [&] {
-        auto a = functional::normalize_adjacency(functional::cosine_adjacency(g.key, o.adjacency()), o.normalize());
+        auto a = functional::normalize_adjacency(functional::cosine_adjacency(g.input, o.adjacency()), o.normalize());
         benchmark::DoNotOptimize(a.data_ptr());
       },
       2.0 * n * n * kNc);
@@ -338,11 +338,11 @@ void bm_tag_conv(benchmark::State& state, int64_t n, Pass pass) {
   run_timed(
       state,
       [&] {
-        auto out = conv->forward_shared(g.query, g.key, g.abar);
+        auto out = conv->forward_shared(g.output, g.input, g.abar);
         if (pass == Pass::kForwardBackward) {
           out.first.sum().backward();
           for (auto& p : conv->parameters()) p.mutable_grad().reset();
-          g.query.mutable_grad().reset();
+          g.output.mutable_grad().reset();
         }
         benchmark::DoNotOptimize(out.first.data_ptr());
       },
@@ -356,7 +356,7 @@ void bm_topk_pool(benchmark::State& state, int64_t n) {
   run_timed(
       state,
       [&] {
-        auto out = pool->forward(g.key, g.query, g.adjacency);
+        auto out = pool->forward(g.output, g.input, g.adjacency);
         benchmark::DoNotOptimize(out.adjacency.data_ptr());
       },
       2.0 * k * n * k);
@@ -368,10 +368,10 @@ void bm_info_nce(benchmark::State& state, int64_t n, Pass pass) {
   run_timed(
       state,
       [&] {
-        auto loss = functional::info_nce(g.query, g.key, o);
+        auto loss = functional::info_nce(g.output, g.input, o);
         if (pass == Pass::kForwardBackward) {
           loss.backward();
-          g.query.mutable_grad().reset();
+          g.output.mutable_grad().reset();
         }
         benchmark::DoNotOptimize(loss.data_ptr());
       },
