@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target of fuzz/ (clang, ASan + UBSan) in build-fuzz/ and runs each for
+# SECONDS (default 60) with its committed seed corpus and dictionary. New inputs go to
+# build-fuzz/corpus/<target>/, crashes to build-fuzz/artifacts/<target>/. Exits non-zero if any
+# target found something: turn each crash input into a regression test (docs/reliability.md).
+#   scripts/fuzz.sh                 # every target, 60 s each (what .ci/run does)
+#   scripts/fuzz.sh 1800 pgt_parse  # one target, 30 min
+# Targets are registered in fuzz/CMakeLists.txt (one line each).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-60}"
+shift || true
+bash "$root/scripts/install-deps.sh"
+if ! command -v clang++ >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang
+fi
+build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
+jobs="${JOBS:-$(nproc)}"
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$root/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "${launcher[@]}" ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j "$jobs" ${@:+--target "$@"}
+
+# libFuzzer also checks each new input for leaks (detect_leaks=1); -malloc_limit_mb turns any
+# single allocation above 1 GB (a size taken from a header unchecked) into a finding.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+failed=()
+summary=()
+while IFS=$'\t' read -r name seeds dict; do
+  if (($#)) && [[ " $* " != *" $name "* ]]; then continue; fi
+  mkdir -p "$build/corpus/$name" "$build/artifacts/$name"
+  args=(-max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
+        -artifact_prefix="$build/artifacts/$name/")
+  if [ -n "$dict" ]; then args+=(-dict="$dict"); fi
+  echo "== fuzz $name for ${seconds}s (seeds: ${seeds#"$root"/})"
+  status=0
+  "$build/$name" "${args[@]}" "$build/corpus/$name" "$seeds" >"$build/$name.log" 2>&1 || status=$?
+  tail -n 12 "$build/$name.log"
+  last="$(grep -E '^#[0-9]+' "$build/$name.log" | tail -n 1 || true)"
+  execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/$name.log" | tail -n 1)"
+  summary+=("$name: ${execs:-?} executions; last status: ${last:-none}")
+  if [ "$status" -ne 0 ]; then failed+=("$name (exit $status, see $build/$name.log and $build/artifacts/$name/)"); fi
+done <"$build/fuzz_targets.txt"
+echo "== fuzz summary"
+printf '  %s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  printf 'fuzz: FAILED %s\n' "${failed[@]}" >&2
+  exit 1
+fi
