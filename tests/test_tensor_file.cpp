@@ -76,7 +76,9 @@ std::string zeros(size_t n) { return std::string(n, '\0'); }
 TEST_CASE("read_tensor_file refuses negative offsets instead of wrapping them to 2^64 - k", "[tensor_file]") {
   // The file: `3-1` was read as the extent 3 and the offset -1, i.e. 2^64 - 1, and
   // `offset + nbytes` wrapped past the bounds check: 4096 heap bytes came back.
-  CHECK_REFUSED(std::string("PGT1\ntensor i i64 1 3-1 24\n\n"), 2, "ndim", "needs 7 fields");
+  CHECK_REFUSED("PGT1\ntensor i i64 1 3-1 24\n\n" + zeros(24), 2, "ndim", "needs 7 fields");
+  // offset -4096 + nbytes 4096 wrapped to 0: the old reader copied the 4096 bytes before the file's buffer.
+  CHECK_REFUSED("PGT1\ntensor i i64 1 512 -4096 4096\n\n" + zeros(4096), 2, "offset", "got '-4096'");
   CHECK_REFUSED("PGT1\ntensor i i64 1 3 -1 24\n\n" + zeros(24), 2, "offset", "got '-1'");
   CHECK_REFUSED("PGT1\ntensor i i64 1 3 -100000000 24\n\n" + zeros(24), 2, "offset", "non-negative");
   // -1 spelled as the unsigned number it wrapped to, and offsets whose sum with nbytes overflows.
