@@ -16,6 +16,7 @@
 
 #include <benchmark/benchmark.h>
 #include <c10/core/CPUAllocator.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,7 +24,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <sstream>
+#include <sstream>  // std::istringstream: blas_info reads lines
 #include <string>
 #include <vector>
 
@@ -101,9 +102,9 @@ struct Workload {
 /// The paper's setting: a 256x256 image (maps 256x64x64, 512x32x32, 512x32x32), 256 patches.
 Workload paper() { return {"paper"}; }
 /// Patch sweep on a 512x512 image (maps 256x128x128, 512x64x64, 512x64x64: up to 4096 locations).
-Workload patches_sweep(int64_t n) { return {"N:" + std::to_string(n), 1, n, 512}; }
+Workload patches_sweep(int64_t n) { return {fmt::format("N:{}", n), 1, n, 512}; }
 /// Batch sweep in the paper's setting.
-Workload batch_sweep(int64_t b) { return {"B:" + std::to_string(b), b, 256, 256}; }
+Workload batch_sweep(int64_t b) { return {fmt::format("B:{}", b), b, 256, 256}; }
 
 constexpr int64_t kNc = 256;  // nc: embedding / TAGConv width, as in the paper
 
@@ -398,7 +399,7 @@ void register_all() {
   for (int64_t b : {1, 2, 4, 8}) workloads.push_back(batch_sweep(b));
   for (const auto& w : workloads) {
     for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-      const std::string suffix = std::string("/") + pass_name(pass) + "/" + w.name;
+      const std::string suffix = fmt::format("/{}/{}", pass_name(pass), w.name);
       add("graph_nce" + suffix, [w, pass](benchmark::State& s) { bm_graph_nce(s, w, pass); });
       add("patch_nce" + suffix, [w, pass](benchmark::State& s) { bm_patch_nce(s, w, pass, false); });
       add("put" + suffix, [w, pass](benchmark::State& s) { bm_patch_nce(s, w, pass, true); });
@@ -407,7 +408,7 @@ void register_all() {
   // The paper setting without the default CPU NaN/Inf scan of the feature maps (the eager
   // reference code has none): what the scan costs.
   for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-    const std::string suffix = std::string("/") + pass_name(pass) + "/paper-noscan";
+    const std::string suffix = fmt::format("/{}/paper-noscan", pass_name(pass));
     add("graph_nce" + suffix, [pass](benchmark::State& s) { bm_graph_nce(s, paper(), pass, false); });
     add("patch_nce" + suffix, [pass](benchmark::State& s) { bm_patch_nce(s, paper(), pass, false, false); });
   }
@@ -417,11 +418,11 @@ void register_all() {
       ->Unit(benchmark::kMillisecond);
 
   for (int64_t n : {256, 1024, 4096}) {
-    const std::string suffix = "/N:" + std::to_string(n);
+    const std::string suffix = fmt::format("/N:{}", n);
     add("block/adjacency/fwd" + suffix, [n](benchmark::State& s) { bm_adjacency(s, n); });
     add("block/topk_pool/fwd" + suffix, [n](benchmark::State& s) { bm_topk_pool(s, n); });
     for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-      const std::string p = std::string("/") + pass_name(pass);
+      const std::string p = fmt::format("/{}", pass_name(pass));
       add("block/tag_conv" + p + suffix, [n, pass](benchmark::State& s) { bm_tag_conv(s, n, pass); });
       add("block/info_nce" + p + suffix, [n, pass](benchmark::State& s) { bm_info_nce(s, n, pass); });
     }
@@ -449,9 +450,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   g_peak_gflops = measure_sgemm_gflops(2048, 5);
   benchmark::AddCustomContext("torch_version", TORCH_VERSION);
-  benchmark::AddCustomContext("torch_threads", std::to_string(torch::get_num_threads()));
+  benchmark::AddCustomContext("torch_threads", fmt::format("{}", torch::get_num_threads()));
   benchmark::AddCustomContext("torch_blas", blas_info());
-  benchmark::AddCustomContext("sgemm_peak_gflops", std::to_string(g_peak_gflops));
+  benchmark::AddCustomContext("sgemm_peak_gflops", fmt::format("{:f}", g_peak_gflops));
   benchmark::AddCustomContext("patchgcl_version", PATCHGCL_VERSION_STRING);
   register_all();
   benchmark::RunSpecifiedBenchmarks();
