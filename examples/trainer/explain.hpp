@@ -9,7 +9,7 @@
 #pragma once
 
 #include "explain_draw.hpp"
-#include "image_io.hpp"
+#include "image_tensor.hpp"
 
 #include <patchgcl/patchgcl.hpp>
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "explain.hpp"
-#include "trainer.hpp"
+#include "checkpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -36,23 +36,23 @@ inline GraphPictures explain_with(Trainer& trainer, const Image& original, const
 }
 
 /// A whole trainer from `checkpoint` (a run folder or its ckpt.pt): G, D and the loss heads.
-inline std::unique_ptr<Trainer> load_trainer(std::filesystem::path checkpoint, torch::Device device,
+inline std::unique_ptr<Trainer> load_trainer(std::filesystem::path ckpt, torch::Device device,
                                              const std::string& vgg_weights) {
-  if (std::filesystem::is_directory(checkpoint)) checkpoint /= "ckpt.pt";
-  auto trainer = std::make_unique<Trainer>(Trainer::read_config(checkpoint), device, vgg_weights);
-  trainer->load(checkpoint);
+  if (std::filesystem::is_directory(ckpt)) ckpt /= "ckpt.pt";
+  auto trainer = std::make_unique<Trainer>(checkpoint::read_config(ckpt), device, vgg_weights);
+  checkpoint::restore(*trainer, ckpt);
   return trainer;
 }
 
 /// `explain`: writes the pictures and index.html to `out`; returns the summary line.
-inline std::string explain(const std::filesystem::path& checkpoint, const std::filesystem::path& image_file,
+inline std::string explain(const std::filesystem::path& ckpt, const std::filesystem::path& image_file,
                            const std::filesystem::path& out, const ExplainOptions& options, torch::Device device,
                            const std::string& vgg_weights = "") {
   std::string error;
   Image original = read_image(image_file, &error);
   if (original.empty())
     throw std::invalid_argument(fmt::format("--image: expected a readable image file, got '{}': {}", image_file.string(), error));
-  auto trainer = load_trainer(checkpoint, device, vgg_weights);
+  auto trainer = load_trainer(ckpt, device, vgg_weights);
   Image used;
   auto pictures = explain_with(*trainer, original, options, &used);
   write_pictures(out, used, pictures,

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -28,21 +29,27 @@ struct GraphPictures {
   std::string summary;  ///< one line: nodes, edges, kept nodes, per-level InfoNCE
 };
 
-/// Every location of an h x w map, or a regular sub-grid of at most `max_side` x `max_side`
-/// locations (row-major ids `r * w + c`), so that the graph's nodes tile the image.
+/// Every location of an h x w map, or every s-th row and column (one s for both, so that cells
+/// stay square) so that at most `max_side` remain per side; row-major ids `r * w + c`.
 inline torch::Tensor grid_patch_ids(int64_t height, int64_t width, int64_t max_side) {
-  auto axis = [&](int64_t n) {
-    const int64_t stride = (n + max_side - 1) / max_side;
-    return torch::arange(stride / 2, n, stride, torch::kLong);
-  };
+  const int64_t stride = (std::max(height, width) + max_side - 1) / max_side;
+  auto axis = [&](int64_t n) { return torch::arange(stride / 2, n, stride, torch::kLong); };
   auto rows = axis(height), cols = axis(width);
   return (rows.unsqueeze(1) * width + cols.unsqueeze(0)).flatten();
+}
+
+/// The nodes' cells: the distinct rows and columns the patches occupy, so that a regular sub-grid
+/// of the map (grid_patch_ids) tiles the image without gaps between its nodes.
+inline render::NodeGrid node_grid(const patchgcl::GraphLayerInspection& layer) {
+  auto rows = at::_unique(layer.rows.cpu(), /*sorted=*/true, /*return_inverse=*/true);
+  auto cols = at::_unique(layer.cols.cpu(), /*sorted=*/true, /*return_inverse=*/true);
+  return {std::get<1>(rows), std::get<1>(cols), std::get<0>(rows).numel(), std::get<0>(cols).numel()};
 }
 
 /// Draws image 0 of `layer` over `image` (the network's input, `[H, W]` of any size).
 inline GraphPictures draw(const Image& image, const patchgcl::GraphLayerInspection& layer, int64_t k) {
   GraphPictures out;
-  render::NodeGrid grid{layer.rows.cpu(), layer.cols.cpu(), layer.height, layer.width};
+  const auto grid = node_grid(layer);
   const auto& level0 = layer.levels.at(0);
   auto adjacency = level0.adjacency[0].cpu();
 

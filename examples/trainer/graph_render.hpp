@@ -7,7 +7,7 @@
 //   neighbourhood  a chosen node (white frame) and the nodes it is connected to in A (filled)
 #pragma once
 
-#include "image_io.hpp"
+#include "image_tensor.hpp"
 
 #include <torch/torch.h>
 

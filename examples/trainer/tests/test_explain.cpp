@@ -40,7 +40,7 @@ fs::path tiny_checkpoint(const fs::path& dir, LossKind loss) {
   UnpairedDataset data(c.data);
   for (int64_t s = 0; s < c.steps; ++s) t.train_step(data.batch(s, c.batch_size));
   fs::create_directories(dir);
-  t.save(dir / "ckpt.pt");
+  checkpoint::save(t, dir / "ckpt.pt");
   return dir / "ckpt.pt";
 }
 
