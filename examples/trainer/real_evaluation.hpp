@@ -18,7 +18,7 @@
 
 #include "feature_network.hpp"
 #include "fid_kid.hpp"
-#include "image_io.hpp"
+#include "image_tensor.hpp"
 
 #include <fmt/format.h>
 
@@ -113,14 +113,16 @@ inline RealScores score(const torch::Tensor& translated, const torch::Tensor& re
   return s;
 }
 
-inline void check_options(const RealDataOptions& o) {
+inline void check_options(const RealDataOptions& o, bool single_image) {
   auto bad = [](const char* option, const std::string& expected, int value) {
     throw std::invalid_argument(fmt::format("{}: expected {}, got {}", option, expected, value));
   };
   if (o.size != 0 && (o.size < 4 || o.size % 4 != 0)) bad("--size", "0 (keep) or a multiple of 4", o.size);
-  if (o.crops < kMinImages) bad("--crops", fmt::format("at least {}", kMinImages), o.crops);
-  if (o.crop_size < 4 || o.crop_size % 4 != 0) bad("--crop-size", "a multiple of 4", o.crop_size);
-  if (o.view_size < o.crop_size) bad("--view-size", fmt::format("at least --crop-size ({})", o.crop_size), o.view_size);
+  if (single_image) {
+    if (o.crops < kMinImages) bad("--crops", fmt::format("at least {}", kMinImages), o.crops);
+    if (o.crop_size < 4 || o.crop_size % 4 != 0) bad("--crop-size", "a multiple of 4", o.crop_size);
+    if (o.view_size < o.crop_size) bad("--view-size", fmt::format("at least --crop-size ({})", o.crop_size), o.view_size);
+  }
   if (o.batch < 1) bad("--batch", "at least 1", o.batch);
   if (o.kid.subsets < 1) bad("--kid-subsets", "at least 1", static_cast<int>(o.kid.subsets));
   if (o.kid.subset_size < 2) bad("--kid-subset-size", "at least 2", static_cast<int>(o.kid.subset_size));
@@ -129,7 +131,7 @@ inline void check_options(const RealDataOptions& o) {
 /// Folders: G(testA) vs testB.
 inline RealScores evaluate_folders(const Translate& translate, metrics::FeatureNetwork& net,
                                    const std::filesystem::path& root, const RealDataOptions& options) {
-  check_options(options);
+  check_options(options, false);
   const auto inputs = load_folder(root / "testA", "testA", options.size);
   const auto reals = load_folder(root / "testB", "testB", options.size);
   std::vector<torch::Tensor> translated, real;
@@ -171,7 +173,7 @@ inline std::filesystem::path first_image(const std::filesystem::path& root, cons
 /// Single image: crops of G(A) vs crops of B.
 inline RealScores evaluate_single_image(const Translate& translate, metrics::FeatureNetwork& net,
                                         const std::filesystem::path& root, const RealDataOptions& options) {
-  check_options(options);
+  check_options(options, true);
   auto view = [&](const std::filesystem::path& file) {
     std::string error;
     Image image = read_image(file, &error);

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -203,3 +204,44 @@ TEST_CASE("evaluate --data rejects bad feature networks and data with errors nam
                       Catch::Contains("--crops") && Catch::Contains("at least 2") && Catch::Contains("got 1"));
   }
 }
+
+#ifdef PATCHGCL_TRAINER_BINARY
+TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite fid and kid", "[evaluate_real]") {
+  Scratch dir("cli");
+  write_folder(dir.path / "data" / "testA", 5, 32, 32, 500);
+  write_folder(dir.path / "data" / "testB", 6, 32, 32, 600);
+  const auto net = write_network(dir.path, 4);
+  const std::string bin = PATCHGCL_TRAINER_BINARY;
+  const auto run = dir.path / "run";
+  REQUIRE(std::system(fmt::format("'{}' train --run '{}' --synthetic-size 32 --ngf 8 --n-blocks 1 --ndf 8 --steps 0 "
+                                  "> /dev/null 2>&1", bin, run.string()).c_str()) == 0);
+  const auto json_file = dir.path / "scores.json";
+  const auto stderr_file = dir.path / "stderr.txt";
+  auto evaluate = [&](const std::string& extra) {
+    return std::system(fmt::format("'{}' evaluate --checkpoint '{}' --data '{}' {} --json '{}' > /dev/null 2> '{}'", bin,
+                                   (run / "ckpt.pt").string(), (dir.path / "data").string(), extra, json_file.string(),
+                                   stderr_file.string()).c_str());
+  };
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  REQUIRE(evaluate(fmt::format("--features '{}' --kid-subsets 10", net.string())) == 0);
+  const auto json = read(json_file);
+  INFO(json);
+  CHECK(json.find("\"mode\":\"folders\"") != std::string::npos);
+  CHECK(std::isfinite(json_number(json, "fid")));
+  CHECK(std::isfinite(json_number(json, "kid")));
+  CHECK(json_number(json, "translated") == 5);
+  CHECK(json_number(json, "real") == 6);
+  // Single-image mode on the same folders: the first image of each, 8 crops of 16 px.
+  REQUIRE(evaluate(fmt::format("--features '{}' --single-image --crops 8 --crop-size 16 --view-size 32", net.string())) == 0);
+  CHECK(read(json_file).find("\"mode\":\"single-image\"") != std::string::npos);
+  CHECK(std::isfinite(json_number(read(json_file), "fid")));
+  // --data without --features, and a features file that is not TorchScript: exit 1 with the reason.
+  CHECK(evaluate("") != 0);
+  CHECK(read(stderr_file).find("--features") != std::string::npos);
+  CHECK(evaluate(fmt::format("--features '{}'", (dir.path / "data" / "testA" / "000.png").string())) != 0);
+  CHECK(read(stderr_file).find("TorchScript") != std::string::npos);
+}
+#endif
