@@ -1,7 +1,7 @@
 """FID and KID reference values for the trainer's evaluation (examples/trainer/fid_kid.hpp).
 
-    /usr/bin/python3 tests/reference/fid_kid_reference.py           # writes tests/fixtures/fid_kid.pgt
-    /usr/bin/python3 tests/reference/fid_kid_reference.py --check   # regenerate to a temp file, compare bytes
+    PYTHONPATH=python /usr/bin/python3 tests/reference/fid_kid_reference.py           # writes tests/fixtures/fid_kid.pgt
+    PYTHONPATH=python /usr/bin/python3 tests/reference/fid_kid_reference.py --check   # regenerate, compare bytes
 
 Needs numpy, scipy and torch (Debian: python3-numpy python3-scipy python3-torch; torch only to
 write the .pgt file). The formulas are restated from the public descriptions, nothing copied:
@@ -36,8 +36,11 @@ import scipy
 import scipy.linalg
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pgt  # noqa: E402
+try:  # the reference package (PYTHONPATH=python, python/README.md) once it exists on this branch
+    from patchgcl_reference import pgt
+except ImportError:  # before: pgt.py next to this script
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pgt  # noqa: E402
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
