@@ -4,6 +4,7 @@
 
 #include "checkpoint.hpp"
 #include "evaluate.hpp"
+#include "real_evaluation.hpp"
 #include "train_command.hpp"
 
 #include <fmt/format.h>
@@ -60,6 +61,23 @@ inline evaluation::Scores evaluate(Trainer& trainer, int count) {
         kSyntheticData, config.data.root));
   return evaluation::evaluate([&](const torch::Tensor& x) { return trainer.translate(x); }, count,
                               config.data.synthetic_size, config.seed);
+}
+
+/// `evaluate --data DIR --features model.pt`: FID and KID of G(testA) vs testB (real_evaluation.hpp),
+/// or of crops of a single-image pair (`single_image`, or a checkpoint trained with --single-image).
+/// `crop_size` / `view_size` 0 take the checkpoint's crop size and twice it (its training view).
+inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesystem::path& data,
+                                           const std::filesystem::path& features, evaluation::RealDataOptions options,
+                                           bool single_image) {
+  if (!std::filesystem::is_directory(data))
+    throw std::invalid_argument(fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
+                                            "for a single-image run), got '{}', which is not a folder", data.string()));
+  metrics::FeatureNetwork net(features, trainer.device());
+  const auto translate = [&](const torch::Tensor& x) { return trainer.translate(x); };
+  if (!single_image && !trainer.config().data.single_image) return evaluation::evaluate_folders(translate, net, data, options);
+  if (options.crop_size == 0) options.crop_size = static_cast<int>(trainer.config().data.crop_size);
+  if (options.view_size == 0) options.view_size = 2 * options.crop_size;
+  return evaluation::evaluate_single_image(translate, net, data, options);
 }
 
 /// `synth`: writes the embedded dataset to disk in the CycleGAN/CUT layout.

@@ -67,10 +67,28 @@ int main(int argc, char** argv) {
   // ---- evaluate ----
   int count = 100;
   std::string json_out;
-  auto* evaluate_cmd = app.add_subcommand("evaluate", "score a model trained on the embedded dataset");
+  std::string eval_data, eval_features;
+  bool eval_single = false;
+  evaluation::RealDataOptions real;
+  real.crop_size = real.view_size = 0;  // the checkpoint's crop size and twice it
+  auto* evaluate_cmd = app.add_subcommand(
+      "evaluate", "score a model: FID/KID on real data (--data --features), or the embedded dataset's test split");
   evaluate_cmd->add_option("--checkpoint", checkpoint_path, "ckpt.pt of a run")->required();
-  evaluate_cmd->add_option("--count", count, "test pairs")->capture_default_str();
+  evaluate_cmd->add_option("--count", count, "embedded dataset: test pairs")->capture_default_str();
   evaluate_cmd->add_option("--json", json_out, "also write the scores to this file");
+  auto* data_opt = evaluate_cmd->add_option("--data", eval_data, "real data: a folder with testA/ testB/ (CycleGAN/CUT)");
+  evaluate_cmd->add_option("--features", eval_features, "TorchScript feature network (scripts/export_inception.py)")
+      ->needs(data_opt);
+  evaluate_cmd->add_flag("--single-image", eval_single, "one image per domain: compare crops (default for a --single-image run)");
+  evaluate_cmd->add_option("--size", real.size, "resize every image to N x N (0: keep; one size per folder)")->capture_default_str();
+  evaluate_cmd->add_option("--crops", real.crops, "single image: crops per side")->capture_default_str();
+  evaluate_cmd->add_option("--crop-size", real.crop_size, "single image: crop side (0: the checkpoint's crop size)");
+  evaluate_cmd->add_option("--view-size", real.view_size, "single image: short side before cropping (0: twice the crop)");
+  evaluate_cmd->add_option("--batch", real.batch, "images per batch through the feature network")->capture_default_str();
+  evaluate_cmd->add_option("--kid-subsets", real.kid.subsets, "KID: random subsets averaged")->capture_default_str();
+  evaluate_cmd->add_option("--kid-subset-size", real.kid.subset_size, "KID: features per subset (capped at the smaller set)")
+      ->capture_default_str();
+  evaluate_cmd->add_option("--seed", real.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
 
   // ---- synth ----
   int synth_count = 100, synth_size = 64;
@@ -102,6 +120,13 @@ int main(int argc, char** argv) {
       auto model = checkpoint::load_model(checkpoint_path, device);
       int n = translate(*model, input, output, size);
       fmt::print("translated {} image(s) into {}\n", n, output);
+    } else if (*evaluate_cmd && !eval_data.empty()) {
+      if (eval_features.empty())
+        bad_option("--features", "a TorchScript feature network with --data (scripts/export_inception.py writes one)", "none");
+      auto model = checkpoint::load_model(checkpoint_path, device);
+      const auto json = evaluation::to_json(evaluate_real(*model, eval_data, eval_features, real, eval_single));
+      fmt::print("{}\n", json);
+      if (!json_out.empty()) std::ofstream(json_out) << json << "\n";
     } else if (*evaluate_cmd) {
       auto model = checkpoint::load_model(checkpoint_path, device);
       auto scores = evaluate(*model, count);

@@ -119,6 +119,9 @@ class Trainer {
     return F.forward((*features_)(translated), (*features_)(source)) * config_.lambda();
   }
 
+  /// The contrastive feature pyramid of `images` (the encoder's or VGG16's), as the loss sees it.
+  std::vector<torch::Tensor> contrastive_features(const torch::Tensor& images) { return (*features_)(images.to(device_)); }
+
   /// Translation in eval mode without gradients.
   torch::Tensor translate(const torch::Tensor& images) {
     torch::NoGradGuard no_grad;

@@ -8,6 +8,7 @@
 ///   Eq. 5-8  graph pooling   TopKPool
 ///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
+///   Fig. 9   diagnostics     functional::laplacian_eigenvectors (the graph's spectrum)
 ///            weights from the Python code  io::read_tensor_file, io::load_parameters
 ///
 /// The two sides of every function are named `output` (the output image G(x): the paper's `V`,
@@ -38,6 +39,7 @@
 
 #include <patchgcl/functional/adjacency.hpp>
 #include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/functional/laplacian.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/functional/patches.hpp>
 #include <patchgcl/functional/tag_conv.hpp>
