@@ -1,0 +1,146 @@
+// The ranks of the multi-process tests: `--worker negatives --rank R --world W --port P --out DIR`.
+// Rank 0 serves the TCPStore; with port 0 the OS picks a free one, which rank 0 prints as
+// "PORT <n>" on stdout for the test to start the other ranks with.
+
+#include "scenarios.hpp"
+
+#include <patchgcl/distributed.hpp>
+
+#include "distributed.hpp"  // examples/trainer
+
+#include <csignal>
+#include <thread>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+
+namespace {
+
+std::map<std::string, std::string> parse(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
+  return a;
+}
+
+int negatives(std::map<std::string, std::string>& a) {
+  const int rank = std::stoi(a.at("--rank")), world = std::stoi(a.at("--world"));
+  const auto port = static_cast<uint16_t>(std::stoi(a.at("--port")));
+  const std::chrono::milliseconds timeout(60000);
+  torch::set_num_threads(1);
+  auto store = patchgcl::distributed::connect_store("127.0.0.1", port, rank, world, timeout);
+  if (rank == 0) {
+    std::printf("PORT %d\n", static_cast<int>(store->getPort()));
+    std::fflush(stdout);
+  }
+  auto group = patchgcl::distributed::make_gloo_group(store, rank, world, timeout, "127.0.0.1");
+  auto keys = patchgcl::distributed::key_all_gather(group);
+  for (const auto& s : patchgcl_test::scenarios()) {
+    auto r = patchgcl_test::run_scenario(s, world, rank, keys.get());
+    std::vector<torch::Tensor> out{r.loss.detach(), r.input_grad};
+    out.insert(out.end(), r.param_grads.begin(), r.param_grads.end());
+    torch::save(out, a.at("--out") + "/" + s + "_rank" + std::to_string(rank) + ".pt");
+  }
+  return 0;
+}
+
+trainer::dist::Env worker_env(std::map<std::string, std::string>& a) {
+  trainer::dist::Env e;
+  e.active = true;
+  e.rank = std::stoi(a.at("--rank"));
+  e.world = std::stoi(a.at("--world"));
+  e.master_addr = "127.0.0.1";
+  e.master_port = static_cast<uint16_t>(std::stoi(a.at("--port")));
+  return e;
+}
+
+/// For rank 0 with port 0: serve the store first and print its port, then build the context
+/// against it (the port is only known once the store listens).
+std::unique_ptr<trainer::dist::Context> worker_context(std::map<std::string, std::string>& a,
+                                                       std::chrono::seconds timeout) {
+  auto env = worker_env(a);
+  c10::intrusive_ptr<c10d::TCPStore> agent;
+  if (env.rank == 0 && env.master_port == 0) {
+    agent = patchgcl::distributed::connect_store("127.0.0.1", 0, 0, env.world,
+                                                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    env.master_port = agent->getPort();
+    env.agent_store = true;
+    std::printf("PORT %d\n", static_cast<int>(env.master_port));
+    std::fflush(stdout);
+  }
+  static c10::intrusive_ptr<c10d::TCPStore> keep;  // the served store lives as long as the worker
+  keep = agent;
+  return std::make_unique<trainer::dist::Context>(env, trainer::dist::Backend::kGloo, torch::kCPU, timeout);
+}
+
+/// Broadcast of rank 0's values and the bucketed average, checked here against the closed form.
+int collectives(std::map<std::string, std::string>& a) {
+  auto ctx = worker_context(a, std::chrono::seconds(60));
+  const int r = ctx->rank(), w = ctx->world();
+  // Three parameters; a 32-byte bucket limit (and the dtype change) gives three buckets.
+  std::vector<torch::Tensor> params{torch::full({4}, 10.0 * (r + 1)), torch::full({2, 3}, 20.0 * (r + 1)),
+                                    torch::full({5}, 30.0 * (r + 1), torch::kFloat64)};
+  ctx->broadcast(params);
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!params[i].eq(10.0 * (i + 1)).all().item<bool>()) throw std::runtime_error("broadcast: not rank 0's values");
+  for (auto& p : params) {
+    p.requires_grad_(true);
+    p.mutable_grad() = torch::full_like(p, static_cast<double>(r + 1));
+  }
+  const auto bytes = ctx->average_gradients(params, 32);
+  const double mean = (w + 1) / 2.0;
+  for (auto& p : params)
+    if (!p.grad().eq(mean).all().item<bool>()) throw std::runtime_error("average_gradients: wrong mean");
+  if (bytes != 4 * 4 + 6 * 4 + 5 * 8) throw std::runtime_error("average_gradients: wrong byte count");
+  return 0;
+}
+
+/// Rank 1 runs with another configuration text: every rank must throw naming rank 1 (exit 3).
+int config(std::map<std::string, std::string>& a) {
+  auto ctx = worker_context(a, std::chrono::seconds(60));
+  try {
+    ctx->check_same_config(ctx->rank() == 1 ? "steps=20\nlr=0.1\n" : "steps=20\nlr=0.2\n");
+  } catch (const std::runtime_error& e) {
+    std::cerr << e.what() << "\n";
+    return std::string(e.what()).find("rank(s) 1 differ from rank 0") != std::string::npos ? 3 : 4;
+  }
+  return 0;
+}
+
+/// Rank 1 kills itself (SIGKILL) after the first barrier; rank 0 keeps reducing and must fail
+/// with a message naming rank 1 (exit 3).
+int lost(std::map<std::string, std::string>& a) {
+  auto ctx = worker_context(a, std::chrono::seconds(30));
+  ctx->barrier();
+  if (ctx->rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::raise(SIGKILL);
+  }
+  try {
+    for (int i = 0; i < 100000; ++i) ctx->barrier();
+  } catch (const std::runtime_error& e) {
+    std::cerr << e.what() << "\n";
+    return std::string(e.what()).find("lost rank(s) 1") != std::string::npos ? 3 : 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_worker(int argc, char** argv) {
+  try {
+    const std::string name = argc > 2 ? argv[2] : "";
+    auto a = parse(argc - 1, argv + 1);  // the pairs after `--worker NAME`
+    if (name == "negatives") return negatives(a);
+    if (name == "collectives") return collectives(a);
+    if (name == "config") return config(a);
+    if (name == "lost") return lost(a);
+    std::cerr << "unknown worker '" << name << "'\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "worker failed: " << e.what() << "\n";
+    return 1;
+  }
+}
