@@ -71,8 +71,6 @@ inline void validate(const LaunchOptions& o) {
   if (o.master_addr.empty()) bad("--master-addr", "a host name or address", "''");
   if (o.grace_s < 0) bad("--grace", "at least 0", o.grace_s);
   if (o.args.empty()) throw std::invalid_argument("launch needs the trainer's command after `--`, e.g. `-- train --steps 20`");
-  if (o.args[0] != "train")
-    throw std::invalid_argument(fmt::format("launch runs `train` on every rank; got `{}` after `--`", o.args[0]));
 }
 
 /// Runs the ranks of this node and returns the launcher's exit code.

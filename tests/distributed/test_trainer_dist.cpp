@@ -5,6 +5,9 @@
 #include "process.hpp"
 
 #include "distributed.hpp"  // examples/trainer
+#include "launch.hpp"       // examples/trainer
+
+#include <cstdlib>
 
 #include <catch2/catch.hpp>
 
@@ -137,4 +140,28 @@ TEST_CASE("When a rank is killed (SIGKILL), the other stops non-zero naming the 
   REQUIRE(WIFEXITED(statuses[0]));
   CHECK(WEXITSTATUS(statuses[0]) == 3);  // rank 0 saw an error naming rank 1 (workers.cpp)
   CHECK(took < 60);                       // --dist-timeout of the worker: 30 s
+}
+
+TEST_CASE("launch starts the ranks with torchrun's variables and exits with a failing rank's code",
+          "[distributed][launch]") {
+  trainer::launch::LaunchOptions o;
+  o.nproc_per_node = 2;
+  o.args = {"--worker", "launched"};
+  CHECK(trainer::launch::run(o, self_exe()) == 0);
+  setenv("PATCHGCL_TEST_FAIL_RANK", "1", 1);
+  CHECK(trainer::launch::run(o, self_exe()) == 7);
+  unsetenv("PATCHGCL_TEST_FAIL_RANK");
+
+  auto bad = o;
+  bad.node_rank = 1;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--node-rank must be in [0, --nnodes = 1) (got 1)"));
+  bad = o;
+  bad.nnodes = 2;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--master-port must be set when --nnodes > 1"));
+  bad = o;
+  bad.nproc_per_node = 0;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--nproc-per-node must be at least 1 (got 0)"));
+  bad = o;
+  bad.args.clear();
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("after `--`"));
 }

@@ -127,6 +127,17 @@ int lost(std::map<std::string, std::string>& a) {
   return 0;
 }
 
+/// A rank started by `launch`: torchrun's variables, the launcher's store, one barrier; the
+/// rank named by PATCHGCL_TEST_FAIL_RANK then exits with code 7.
+int launched() {
+  auto env = trainer::dist::read_env();
+  if (!env.active || !env.agent_store) throw std::runtime_error("launched: torchrun's variables are not set");
+  trainer::dist::Context ctx(env, trainer::dist::Backend::kGloo, torch::kCPU, std::chrono::seconds(30));
+  ctx.barrier();
+  const char* fail = std::getenv("PATCHGCL_TEST_FAIL_RANK");
+  return fail && std::stoi(fail) == ctx.rank() ? 7 : 0;
+}
+
 }  // namespace
 
 int run_worker(int argc, char** argv) {
@@ -137,6 +148,7 @@ int run_worker(int argc, char** argv) {
     if (name == "collectives") return collectives(a);
     if (name == "config") return config(a);
     if (name == "lost") return lost(a);
+    if (name == "launched") return launched();
     std::cerr << "unknown worker '" << name << "'\n";
     return 2;
   } catch (const std::exception& e) {
