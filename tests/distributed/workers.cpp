@@ -138,6 +138,43 @@ int launched() {
   return fail && std::stoi(fail) == ctx.rank() ? 7 : 0;
 }
 
+/// Weak-scaling benchmark rank: `--steps K --batch B`, one thread. Each step is GraphNCELoss's
+/// forward and backward on fixed [B, 128, 32, 32] / [B, 256, 16, 16] features (a trainer's
+/// contrastive term at CUT's encoder sizes), the bucketed gradient average of its heads and an
+/// Adam step. Rank 0 prints "RESULT <steps/s> <bytes all-reduced per step>".
+int bench(std::map<std::string, std::string>& a) {
+  torch::set_num_threads(1);
+  const int64_t steps = std::stoll(a.at("--steps")), batch = std::stoll(a.at("--batch"));
+  auto ctx = worker_context(a, std::chrono::seconds(60));
+  torch::manual_seed(ctx->rank());
+  std::vector<torch::Tensor> out{torch::randn({batch, 128, 32, 32}), torch::randn({batch, 256, 16, 16})};
+  std::vector<torch::Tensor> in{torch::randn({batch, 128, 32, 32}), torch::randn({batch, 256, 16, 16})};
+  for (auto& t : out) t.requires_grad_(true);
+  torch::manual_seed(0);
+  patchgcl::GraphNCELoss loss(patchgcl::GraphNCELossOptions({128, 256}));
+  ctx->broadcast(loss->parameters());
+  torch::optim::Adam opt(loss->parameters(), torch::optim::AdamOptions(2e-4));
+  int64_t bytes = 0;
+  auto step = [&](int64_t s) {
+    torch::manual_seed(1000 + s);
+    opt.zero_grad();
+    loss->forward(out, in).backward();
+    bytes = ctx->average_gradients(loss->parameters());
+    opt.step();
+  };
+  for (int64_t s = 0; s < 2; ++s) step(s);  // warm-up
+  ctx->barrier();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < steps; ++s) step(s);
+  ctx->barrier();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (ctx->rank() == 0) {
+    std::printf("RESULT %.4f %lld\n", static_cast<double>(steps) / secs, static_cast<long long>(bytes));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_worker(int argc, char** argv) {
@@ -149,6 +186,7 @@ int run_worker(int argc, char** argv) {
     if (name == "config") return config(a);
     if (name == "lost") return lost(a);
     if (name == "launched") return launched();
+    if (name == "bench") return bench(a);
     std::cerr << "unknown worker '" << name << "'\n";
     return 2;
   } catch (const std::exception& e) {
