@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # C++ vs eager PyTorch in one command: builds the benchmarks, runs them (JSON), runs the eager
-# timings of tests/reference/reference.py on the same shapes (JSON), prints one table and
+# timings of python/patchgcl_reference/reference.py on the same shapes (JSON), prints one table and
 # redraws docs/benchmarks-time-vs-n.svg.
 #   scripts/bench.sh                         # everything (C++ a few minutes, eager longer)
 #   scripts/bench.sh '/paper'                # one regular expression filters both sides
@@ -27,7 +27,7 @@ echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   --benchmark_out="$out/cpp.json" --benchmark_out_format=json --benchmark_repetitions="$reps" ${BENCH_ARGS:-}
 py_json=""
 if [ -z "${NO_PYTHON:-}" ]; then
-  "$python" "$root/benchmarks/reference/bench_reference.py" --filter "$filter" --repetitions "$reps" --out "$out/py.json"
+  PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}" "$python" "$root/benchmarks/reference/bench_reference.py" --filter "$filter" --repetitions "$reps" --out "$out/py.json"
   py_json="$out/py.json"
 fi
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
