@@ -28,7 +28,7 @@ TEST_CASE("With one process, negatives from all processes equal the plain loss w
   auto group = patchgcl::distributed::make_gloo_group(store, 0, 1, timeout, "127.0.0.1");
   auto keys = patchgcl::distributed::key_all_gather(group);
   for (const auto& s : scenarios()) {
-    auto distributed = run_scenario(s, 1, 0, keys.get());
+    auto distributed = run_scenario(s, 1, 0, keys);
     auto plain = run_scenario(s, 1, 0, nullptr);
     require_close(distributed.loss, plain.loss, s + " loss");
     require_close(distributed.input_grad, plain.input_grad, s + " d loss / d output");

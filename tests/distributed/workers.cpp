@@ -38,7 +38,7 @@ int negatives(std::map<std::string, std::string>& a) {
   auto group = patchgcl::distributed::make_gloo_group(store, rank, world, timeout, "127.0.0.1");
   auto keys = patchgcl::distributed::key_all_gather(group);
   for (const auto& s : patchgcl_test::scenarios()) {
-    auto r = patchgcl_test::run_scenario(s, world, rank, keys.get());
+    auto r = patchgcl_test::run_scenario(s, world, rank, keys);
     std::vector<torch::Tensor> out{r.loss.detach(), r.input_grad};
     out.insert(out.end(), r.param_grads.begin(), r.param_grads.end());
     torch::save(out, a.at("--out") + "/" + s + "_rank" + std::to_string(rank) + ".pt");

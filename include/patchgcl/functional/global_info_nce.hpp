@@ -13,14 +13,15 @@
 #include <limits>
 
 namespace patchgcl {
+namespace functional {
 namespace detail {
 
 /// InfoNCE of this process's `n` anchors against the `M = world * n` keys of all processes,
 /// mean-reduced, with a hand-written backward.
 ///
-/// `S = q K^T / tau` `[n, M]`; the positive of query i is key `offset + i`. Rows (query to
-/// key): `r_i = logaddexp(logsumexp_j S_ij, fill)`, loss `mean_i (r_i - S_i,offset+i)`.
-/// Columns (key to query) run over the queries of *all* processes: each process contributes
+/// `S = q K^T / tau` `[n, M]`; the positive of output i is input `offset + i`. Rows (output to
+/// input): `r_i = logaddexp(logsumexp_j S_ij, fill)`, loss `mean_i (r_i - S_i,offset+i)`.
+/// Columns (input to output) run over the queries of *all* processes: each process contributes
 /// `logsumexp_i S_ij` over its own queries, the partial sums are all-gathered (forward only)
 /// and `c_j = logaddexp(logsumexp over processes, fill)`; the loss is the mean over this
 /// process's columns `mean_j (c_j - S_j-offset,j)`.
@@ -32,11 +33,11 @@ namespace detail {
 /// `(g / n) exp(S_ij - c_j) k_j / tau` over all M columns, which is `world` times this
 /// process's part of the global columns' gradient.
 struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNCE> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& query,
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
                                const torch::Tensor& keys, int64_t offset, double tau, double fill, bool rows,
                                bool cols, KeyAllGather* gather) {
-    const int64_t n = query.size(0);
-    auto logits = torch::mm(query, keys.t()).div_(tau);  // [n, M]
+    const int64_t n = output.size(0);
+    auto logits = torch::mm(output, keys.t()).div_(tau);  // [n, M]
     auto pos = logits.narrow(1, offset, n).diagonal();    // [n]
     const auto with_fill = [&](const torch::Tensor& lse) {
       return std::isfinite(fill) ? torch::logaddexp(lse, torch::full_like(lse, fill)) : lse;
@@ -84,35 +85,33 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
 
 }  // namespace detail
 
-namespace functional {
-
 /// InfoNCE (Eq. 4 / PatchNCE) whose negatives are the keys of the whole global batch: every
 /// node of every image on every process (`Negatives::kWholeBatch` across processes).
 ///
-/// `query` (this process's output-image nodes `v`) and `key` (input-image nodes `z`) are
+/// `output` (this process's output-image nodes `v`) and `input` (input-image nodes `z`) are
 /// `[B, N, C]` or `[N, C]`, the same shape on every process. The keys are gathered with
 /// `gather` (forward only, detached). Anchors are this process's nodes; the loss is their mean
 /// (the sum of the directions' means for `Direction::kBoth`), so the mean over processes is
 /// `info_nce` on the concatenated batch (rank order) with `Negatives::kWholeBatch`, and
 /// averaging the processes' gradients gives that loss's gradient (see GlobalSimilarityNCE).
-/// With one process it is `info_nce(query, key, options)`. Needs `negatives == kWholeBatch`,
+/// With one process it is `info_nce(output, input, options)`. Needs `negatives == kWholeBatch`,
 /// `reduction == kMean` and `pruning == kNone` (PUT's pruning sorts over all anchors).
 ///
 ///   auto loss = global_info_nce(v, z, keys, InfoNCEOptions().negatives(Negatives::kWholeBatch));
-inline torch::Tensor global_info_nce(const torch::Tensor& query, const torch::Tensor& key, KeyAllGather& gather,
+inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::Tensor& input, KeyAllGather& gather,
                                      const InfoNCEOptions& options) {
   constexpr const char* fn = "global_info_nce";
-  ::patchgcl::detail::check_nodes(query, fn, "query");
-  ::patchgcl::detail::check_nodes(key, fn, "key");
-  ::patchgcl::detail::check_same_shape(query, "query", key, "key", fn);
-  ::patchgcl::detail::check_same_device(query, "query", key, "key", fn);
-  ::patchgcl::detail::check_same_dtype(query, "query", key, "key", fn);
-  ::patchgcl::detail::check_info_nce_options(options, fn);
+  ::patchgcl::detail::check_nodes(output, fn, "output");
+  ::patchgcl::detail::check_nodes(input, fn, "input");
+  ::patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
+  ::patchgcl::detail::check_same_device(output, "output", input, "input", fn);
+  ::patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  detail::check_info_nce_options(options, fn);
   TORCH_CHECK(options.negatives() == Negatives::kWholeBatch, fn,
               ": negatives from other processes are the keys of the whole global batch: `negatives` must be "
               "Negatives::kWholeBatch, got Negatives::kSameImage");
   TORCH_CHECK(options.reduction() == Reduction::kMean, fn,
-              ": `reduction` must be Reduction::kMean (the key-to-query direction couples every process's "
+              ": `reduction` must be Reduction::kMean (the input-to-output direction couples every process's "
               "anchors), got Reduction::kNone");
   TORCH_CHECK(options.pruning() == Pruning::kNone, fn,
               ": `pruning` must be Pruning::kNone with negatives from other processes (PUT's pruning ranks "
@@ -120,13 +119,13 @@ inline torch::Tensor global_info_nce(const torch::Tensor& query, const torch::Te
   const int64_t world = gather.world_size(), rank = gather.rank();
   TORCH_CHECK(world >= 1 && rank >= 0 && rank < world, fn, ": the process group's rank must be in [0, world_size = ",
               world, "), got ", rank);
-  ::patchgcl::detail::check_finite(query, options.check_finite(), fn, "query");
-  ::patchgcl::detail::check_finite(key, options.check_finite(), fn, "key");
+  ::patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
+  ::patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
 
   const double tau = options.temperature();
-  const int64_t C = query.size(-1);
-  auto q = ::patchgcl::detail::compute_precision(query).reshape({-1, C});
-  auto k = ::patchgcl::detail::compute_precision(key).detach().reshape({-1, C});
+  const int64_t C = output.size(-1);
+  auto q = ::patchgcl::detail::compute_precision(output).reshape({-1, C});
+  auto k = ::patchgcl::detail::compute_precision(input).detach().reshape({-1, C});
   const int64_t n = q.size(0);
   TORCH_CHECK(n * world >= 2, fn, ": needs at least 2 nodes in the global batch, got ", n * world);
   auto keys = world == 1 ? k : gather.all_gather(k);
@@ -141,8 +140,8 @@ inline torch::Tensor global_info_nce(const torch::Tensor& query, const torch::Te
   const double dv = options.diagonal_value();
   const double fill = std::isinf(dv) ? dv : std::max(-largest, std::min(largest, dv / tau));
   const auto d = options.direction();
-  auto loss = ::patchgcl::detail::GlobalSimilarityNCE::apply(q, keys, rank * n, tau, fill, d != Direction::kKeyToQuery,
-                                                             d != Direction::kQueryToKey, &gather);
+  auto loss = detail::GlobalSimilarityNCE::apply(q, keys, rank * n, tau, fill, d != Direction::kInputToOutput,
+                                                             d != Direction::kOutputToInput, &gather);
   ::patchgcl::detail::check_finite_result(loss, options.check_finite(), fn, "loss");
   return loss;
 }
