@@ -12,6 +12,7 @@ PATCHGCL_DEBS=(
   libstb-dev            # image I/O in the example trainer
   libcli11-dev          # command lines of the examples
   libbenchmark-dev      # micro-benchmarks
+  libgloo-dev           # Gloo headers for c10d's ProcessGroupGloo (PatchGCL::distributed, distributed tests)
 )
 
 missing=()

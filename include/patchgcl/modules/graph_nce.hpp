@@ -2,6 +2,7 @@
 
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/functional/adjacency.hpp>
+#include <patchgcl/functional/global_info_nce.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
@@ -147,6 +148,13 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
+  /// Eq. 4 / 9 on one level: this process's graphs, or with negatives from every process.
+  torch::Tensor contrast(const torch::Tensor& v, const torch::Tensor& z) {
+    if (const auto& all = options.negatives_from_all_processes())
+      return functional::global_info_nce(v, z, *all, options.info_nce());
+    return functional::detail::info_nce(v, z, options.info_nce());
+  }
+
   /// `layer_loss` on checked nodes: every step calls the detail computation of its function or
   /// submodule, with no second check.
   torch::Tensor compute_layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
@@ -164,7 +172,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     auto level = detail::tag_conv_forward_shared(*gnn.lin, gnn.options.hops(), v, z, abar);
     v = unit(level.first);
     z = unit(level.second);
-    auto loss = o.level_weights()[0] * functional::detail::info_nce(v, z, o.info_nce());
+    auto loss = o.level_weights()[0] * contrast(v, z);
 
     for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
       auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
@@ -175,7 +183,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                                               abar);  // Eq. 7-8
       v = unit(level.first);
       z = unit(level.second);
-      loss = loss + o.level_weights()[p] * functional::detail::info_nce(v, z, o.info_nce());  // Eq. 9
+      loss = loss + o.level_weights()[p] * contrast(v, z);  // Eq. 9
       adjacency = pooled.adjacency;
     }
     return o.average_levels() ? loss / static_cast<double>(o.pooling_levels() + 1) : loss;

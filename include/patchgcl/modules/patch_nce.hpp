@@ -1,6 +1,7 @@
 #pragma once
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/functional/global_info_nce.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
@@ -68,7 +69,10 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
             torch::NoGradGuard no_grad;  // CUT detaches the input side: its head output needs no graph
             z = head(l, input, "input_features");
           }
-          return functional::detail::info_nce(head(l, output, "output_features"), z, options.info_nce());
+          auto v = head(l, output, "output_features");
+          if (const auto& all = options.negatives_from_all_processes())
+            return functional::global_info_nce(v, z, *all, options.info_nce());
+          return functional::detail::info_nce(v, z, options.info_nce());
         });
   }
 

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <patchgcl/options/info_nce.hpp>
+#include <patchgcl/options/key_all_gather.hpp>
+
+#include <memory>
 
 #include <utility>
 #include <vector>
@@ -45,6 +48,13 @@ struct MultiLayerLossOptions {
   PATCHGCL_LOSS_ARG(double, init_std) = 0.02;
   /// Eq. 4 / 9 per graph (CUT's PatchNCE, PUT's pruning).
   PATCHGCL_LOSS_ARG(InfoNCEOptions, info_nce);
+  /// Negatives also from the other processes' input nodes (data-parallel training): a forward-only
+  /// all_gather, e.g. `patchgcl::distributed::key_all_gather(group)` of <patchgcl/distributed.hpp>.
+  /// Needs `info_nce.negatives == Negatives::kWholeBatch` and no pruning; then every input node
+  /// of the global batch (all images of all processes, same layer and graph level) is a negative
+  /// and `functional::global_info_nce` replaces `info_nce` (docs/distributed.md). Null: this
+  /// process only.
+  PATCHGCL_LOSS_ARG(std::shared_ptr<KeyAllGather>, negatives_from_all_processes) = nullptr;
 
 #undef PATCHGCL_LOSS_ARG
 

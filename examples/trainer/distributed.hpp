@@ -1,0 +1,335 @@
+// Data-parallel training on c10d for the example trainer: torchrun's environment, rendezvous,
+// rank 0's parameters broadcast, bucketed gradient all-reduce, a configuration check and
+// messages that name a lost rank.
+//
+// With none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set the trainer runs as one process.
+#pragma once
+
+#include <patchgcl/distributed.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace trainer {
+namespace dist {
+
+/// torchrun's variables (docs/distributed.md).
+struct Env {
+  bool active = false;  ///< any of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr;
+  uint16_t master_port = 0;
+  /// `launch` serves the store itself (PATCHGCL_AGENT_STORE=1): rank 0 then connects as a client.
+  bool agent_store = false;
+};
+
+/// A whole decimal integer in [lo, hi], or an error naming the variable.
+inline int64_t parse_int(const std::string& name, const std::string& value, int64_t lo, int64_t hi,
+                         const std::string& expected) {
+  size_t used = 0;
+  long long v = 0;
+  bool ok = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+  if (ok) {
+    try {
+      v = std::stoll(value, &used);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+  }
+  if (!ok || used != value.size() || v < lo || v > hi)
+    throw std::invalid_argument(fmt::format("{} must be {}, got '{}'", name, expected, value));
+  return v;
+}
+
+using GetEnv = std::function<const char*(const char*)>;
+
+inline Env read_env(const GetEnv& get = [](const char* n) { return std::getenv(n); }) {
+  Env e;
+  const char* names[] = {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"};
+  for (const char* n : names) e.active = e.active || get(n) != nullptr;
+  if (!e.active) return e;
+  for (const char* n : names)
+    if (!get(n))
+      throw std::invalid_argument(fmt::format(
+          "{} is not set: a distributed run needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (torchrun and "
+          "`patchgcl-trainer launch` set them); unset all four to train in one process",
+          n));
+  e.world = static_cast<int>(parse_int("WORLD_SIZE", get("WORLD_SIZE"), 1, 1 << 20, "a whole number >= 1"));
+  e.rank = static_cast<int>(parse_int("RANK", get("RANK"), 0, 1 << 20, "a whole number >= 0"));
+  if (e.rank >= e.world)
+    throw std::invalid_argument(
+        fmt::format("RANK must be in [0, WORLD_SIZE = {}), got {} (RANK={}, WORLD_SIZE={})", e.world, e.rank,
+                    get("RANK"), get("WORLD_SIZE")));
+  e.master_port = static_cast<uint16_t>(
+      parse_int("MASTER_PORT", get("MASTER_PORT"), 1, 65535, "a port number in [1, 65535]"));
+  e.master_addr = get("MASTER_ADDR");
+  if (e.master_addr.empty()) throw std::invalid_argument("MASTER_ADDR must be a host name or address, got ''");
+  if (const char* l = get("LOCAL_RANK"))
+    e.local_rank = static_cast<int>(parse_int("LOCAL_RANK", l, 0, 1 << 20, "a whole number >= 0"));
+  if (const char* a = get("PATCHGCL_AGENT_STORE")) e.agent_store = std::string(a) == "1";
+  return e;
+}
+
+enum class Backend { kAuto, kGloo, kNccl };
+
+inline Backend parse_backend(const std::string& s) {
+  if (s == "auto") return Backend::kAuto;
+  if (s == "gloo") return Backend::kGloo;
+  if (s == "nccl") return Backend::kNccl;
+  throw std::invalid_argument(fmt::format("--backend must be auto, gloo or nccl, got '{}'", s));
+}
+
+/// auto: NCCL for CUDA tensors, Gloo otherwise. Refuses what this build cannot do.
+inline Backend resolve_backend(Backend b, const torch::Device& device) {
+  if (b == Backend::kAuto) b = device.is_cuda() ? Backend::kNccl : Backend::kGloo;
+  if (b == Backend::kNccl && !device.is_cuda())
+    throw std::invalid_argument("--backend nccl needs --device cuda (NCCL reduces CUDA tensors only)");
+#ifndef USE_C10D_NCCL
+  if (b == Backend::kNccl)
+    throw std::invalid_argument(
+        "--backend nccl: this build has no NCCL (it needs a CUDA LibTorch and USE_C10D_NCCL); use --backend gloo");
+#endif
+#ifndef USE_C10D_GLOO
+  if (b == Backend::kGloo)
+    throw std::invalid_argument("--backend gloo: this build has no Gloo (install libgloo-dev and reconfigure)");
+#endif
+  return b;
+}
+
+/// 64-bit FNV-1a: the same text gives the same hash on every machine and build.
+inline uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+/// The process group of a run and the collectives the trainer needs.
+class Context {
+ public:
+  using Group = patchgcl::distributed::GroupBase;
+
+  /// Rendezvous (TCPStore at MASTER_ADDR:MASTER_PORT) and the process group; every failure
+  /// names the master and the timeout.
+  Context(const Env& env, Backend backend, const torch::Device& device, std::chrono::seconds timeout)
+      : rank_(env.rank), world_(env.world), timeout_(timeout) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    try {
+      c10d::TCPStoreOptions opts;
+      opts.port = env.master_port;
+      opts.isServer = env.rank == 0 && !env.agent_store;
+      opts.numWorkers = static_cast<std::size_t>(env.world);
+      opts.waitWorkers = false;
+      opts.timeout = ms;
+      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format(
+          "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "
+          "MASTER_ADDR/MASTER_PORT right?",
+          rank_, env.master_addr, env.master_port, timeout.count(), first_line(e.what())));
+    }
+    try {
+      const auto b = resolve_backend(backend, device);
+      if (b == Backend::kGloo) {
+#ifdef USE_C10D_GLOO
+        const bool loopback = env.master_addr == "127.0.0.1" || env.master_addr == "localhost";
+        group_ = patchgcl::distributed::make_gloo_group(store_, rank_, world_, ms, loopback ? "127.0.0.1" : "");
+#endif
+      } else {
+#ifdef USE_C10D_NCCL
+        group_ = patchgcl::distributed::make_nccl_group(store_, rank_, world_, ms);
+#endif
+      }
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("rank {}: the process group of {} ranks did not form within {} s: {}",
+                                           rank_, world_, timeout.count(), first_line(e.what())));
+    }
+  }
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  bool is_main() const { return rank_ == 0; }
+  Group& group() { return *group_; }
+  const c10::intrusive_ptr<Group>& group_ptr() const { return group_; }
+
+  /// Every rank must run the same configuration: the hashes of `text` are all-gathered and
+  /// each differing rank is named.
+  void check_same_config(const std::string& text) {
+    const auto h = static_cast<int64_t>(fnv1a(text));
+    auto all = collective("configuration check", [&] {
+      return patchgcl::distributed::all_gather(*group_, torch::tensor({h}, torch::kInt64), false);
+    });
+    std::vector<int> differ;
+    for (int r = 0; r < world_; ++r)
+      if (all[r].item<int64_t>() != all[0].item<int64_t>()) differ.push_back(r);
+    if (!differ.empty())
+      throw std::runtime_error(fmt::format(
+          "rank {}: the ranks were started with different options: rank(s) {} differ from rank 0 (configuration "
+          "hash {:016x} on rank 0); start every rank with the same command",
+          rank_, fmt::join(differ, ", "), static_cast<uint64_t>(all[0].item<int64_t>())));
+  }
+
+  /// Rank 0's values of `tensors` on every rank (initial parameters), a few flat buckets.
+  void broadcast(const std::vector<torch::Tensor>& tensors) {
+    torch::NoGradGuard no_grad;
+    for_buckets(tensors, [&](std::vector<torch::Tensor>& bucket) {
+      auto flat = flatten(bucket);
+      std::vector<at::Tensor> v{flat};
+      collective("broadcast of rank 0's parameters", [&] {
+        c10d::BroadcastOptions o;
+        o.rootRank = 0;
+        patchgcl::distributed::wait(group_->broadcast(v, o), "broadcast");
+        return torch::Tensor();
+      });
+      unflatten(flat, bucket);
+    });
+  }
+
+  /// Averages the gradients of `params` over the ranks with one all-reduce per bucket of at
+  /// most `bucket_bytes` (DDP's 25 MiB). Parameters without a gradient count as zero. Returns
+  /// the bytes all-reduced.
+  int64_t average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (auto p : params) {
+      if (!p.requires_grad()) continue;
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    int64_t bytes = 0;
+    for_buckets(
+        grads,
+        [&](std::vector<torch::Tensor>& bucket) {
+          auto flat = flatten(bucket);
+          bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
+          std::vector<at::Tensor> v{flat};
+          collective("gradient all-reduce", [&] {
+            patchgcl::distributed::wait(group_->allreduce(v), "allreduce");
+            return torch::Tensor();
+          });
+          flat.div_(world_);
+          unflatten(flat, bucket);
+        },
+        bucket_bytes);
+    return bytes;
+  }
+
+  /// The mean over the ranks of a few numbers (the logged losses): one small all-reduce.
+  std::vector<double> average(const std::vector<double>& values) {
+    auto t = torch::tensor(values, torch::kFloat64);
+    std::vector<at::Tensor> v{t};
+    collective("loss all-reduce", [&] {
+      patchgcl::distributed::wait(group_->allreduce(v), "allreduce");
+      return torch::Tensor();
+    });
+    t.div_(world_);
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+
+  void barrier() {
+    collective("barrier", [&] {
+      auto t = torch::zeros({1});
+      std::vector<at::Tensor> v{t};
+      patchgcl::distributed::wait(group_->allreduce(v), "barrier");
+      return torch::Tensor();
+    });
+  }
+
+  /// Runs a collective; a failure (a lost peer, a timeout) becomes an error naming the lost
+  /// rank(s), found by a census in the store.
+  template <typename F>
+  torch::Tensor collective(const char* what, F&& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("rank {}: {} failed: {}; {}", rank_, what, lost_ranks(),
+                                           first_line(e.what())));
+    }
+  }
+
+ private:
+  /// Who is still there: each survivor checks in under "census/<rank>" and waits a few
+  /// seconds for the others. A store that cannot be reached means rank 0 (which serves it) is gone.
+  std::string lost_ranks() {
+    try {
+      store_->set(fmt::format("census/{}", rank_), std::vector<uint8_t>{1});
+      std::vector<int> lost;
+      const auto wait = std::chrono::milliseconds(std::min<int64_t>(10000, 1000 * timeout_.count()));
+      for (int r = 0; r < world_; ++r) {
+        if (r == rank_) continue;
+        try {
+          store_->wait({fmt::format("census/{}", r)}, wait);
+        } catch (const std::exception&) {
+          lost.push_back(r);
+        }
+      }
+      if (lost.empty()) return "no rank is lost (a timeout: raise --dist-timeout?)";
+      return fmt::format("lost rank(s) {} (no sign of life {} s after the failure)", fmt::join(lost, ", "),
+                         wait.count() / 1000.0);
+    } catch (const std::exception&) {
+      return "lost rank 0 (the master: its rendezvous store is unreachable)";
+    }
+  }
+
+  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+  /// Consecutive tensors of one dtype and device, at most `bucket_bytes` per bucket (a larger
+  /// tensor is a bucket of its own).
+  template <typename F>
+  static void for_buckets(const std::vector<torch::Tensor>& tensors, F&& f, int64_t bucket_bytes = 25 << 20) {
+    std::vector<torch::Tensor> bucket;
+    int64_t bytes = 0;
+    for (const auto& t : tensors) {
+      const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
+      if (!bucket.empty() && (bytes + b > bucket_bytes || t.scalar_type() != bucket[0].scalar_type() ||
+                              t.device() != bucket[0].device())) {
+        f(bucket);
+        bucket.clear();
+        bytes = 0;
+      }
+      bucket.push_back(t);
+      bytes += b;
+    }
+    if (!bucket.empty()) f(bucket);
+  }
+  static torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {
+    std::vector<torch::Tensor> flat;
+    for (const auto& t : ts) flat.push_back(t.reshape({-1}));
+    return torch::cat(flat);
+  }
+  static void unflatten(const torch::Tensor& flat, std::vector<torch::Tensor>& ts) {
+    int64_t offset = 0;
+    for (auto& t : ts) {
+      t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
+
+  int rank_, world_;
+  std::chrono::seconds timeout_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<Group> group_;
+};
+
+/// DistributedSampler's rule on the trainer's sample stream: rank r's j-th image of `step` is
+/// global sample `step * b * world + j * world + r` (rank-strided). The stream shuffles every
+/// epoch from the shared seed and never needs padding: it runs on across epochs, as the
+/// one-process trainer does. The union of the ranks' batches at a step is the one-process
+/// batch of `b * world` images, augmentation included (it is seeded from (seed, sample)).
+inline int64_t global_sample(int64_t step, int64_t b, int64_t j, int rank, int world) {
+  return step * b * world + j * world + rank;
+}
+
+}  // namespace dist
+}  // namespace trainer

@@ -1,0 +1,66 @@
+// Negatives from every process: one process equals the plain loss, and 2 Gloo processes equal
+// one process on the concatenated batch with minibatch-wide negatives (loss and gradients).
+
+#include "process.hpp"
+#include "scenarios.hpp"
+
+#include <patchgcl/distributed.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace patchgcl_test;
+
+namespace {
+
+void require_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+  INFO(what << ": max |difference| " << (actual - expected).abs().max().item<double>() << ", max |expected| "
+            << expected.abs().max().item<double>());
+  REQUIRE(actual.sizes() == expected.sizes());
+  REQUIRE(torch::allclose(actual, expected, /*rtol=*/1e-5, /*atol=*/1e-6));
+}
+
+}  // namespace
+
+TEST_CASE("With one process, negatives from all processes equal the plain loss with minibatch-wide negatives",
+          "[distributed][negatives]") {
+  const std::chrono::milliseconds timeout(30000);
+  auto store = patchgcl::distributed::connect_store("127.0.0.1", 0, 0, 1, timeout);
+  auto group = patchgcl::distributed::make_gloo_group(store, 0, 1, timeout, "127.0.0.1");
+  auto keys = patchgcl::distributed::key_all_gather(group);
+  for (const auto& s : scenarios()) {
+    auto distributed = run_scenario(s, 1, 0, keys);
+    auto plain = run_scenario(s, 1, 0, nullptr);
+    require_close(distributed.loss, plain.loss, s + " loss");
+    require_close(distributed.input_grad, plain.input_grad, s + " d loss / d output");
+    for (size_t p = 0; p < plain.param_grads.size(); ++p)
+      require_close(distributed.param_grads[p], plain.param_grads[p], s + " parameter gradient " + std::to_string(p));
+  }
+}
+
+TEST_CASE("Two Gloo processes with cross-process negatives equal one process on the concatenated batch",
+          "[distributed][negatives]") {
+  constexpr int world = 2;
+  const auto dir = temp_dir("patchgcl_negatives_");
+  const auto exe = self_exe();
+  auto rank0 = spawn({exe, "--worker", "negatives", "--rank", "0", "--world", "2", "--port", "0", "--out", dir}, {}, true);
+  const auto line = read_line(rank0.stdout_fd, std::chrono::seconds(60));
+  REQUIRE(line.rfind("PORT ", 0) == 0);
+  const auto port = line.substr(5);
+  auto rank1 = spawn({exe, "--worker", "negatives", "--rank", "1", "--world", "2", "--port", port, "--out", dir});
+  REQUIRE(exited_ok(wait_for(rank0.pid, std::chrono::seconds(120))));
+  REQUIRE(exited_ok(wait_for(rank1.pid, std::chrono::seconds(120))));
+  close(rank0.stdout_fd);
+
+  for (const auto& s : scenarios()) {
+    auto single = run_scenario(s, world, 0, nullptr);
+    std::vector<std::vector<torch::Tensor>> ranks(world);
+    for (int r = 0; r < world; ++r) torch::load(ranks[r], dir + "/" + s + "_rank" + std::to_string(r) + ".pt");
+    // The global loss is the mean of the processes' losses; data-parallel training averages
+    // the gradients, and each process's d loss / d (its outputs) is world x its share.
+    require_close((ranks[0][0] + ranks[1][0]) / world, single.loss, s + " loss");
+    require_close(torch::cat({ranks[0][1], ranks[1][1]}) / world, single.input_grad, s + " d loss / d output");
+    for (size_t p = 0; p < single.param_grads.size(); ++p)
+      require_close((ranks[0][2 + p] + ranks[1][2 + p]) / world, single.param_grads[p],
+                    s + " parameter gradient " + std::to_string(p));
+  }
+}
