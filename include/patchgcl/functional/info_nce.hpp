@@ -17,7 +17,6 @@ namespace detail_info_nce {
 /// Per-anchor cross-entropy of `logits` `[B, n, n]` whose rows are anchors and whose diagonal
 /// holds the positives: `-log softmax([pos_i, negatives_i])[0]`, with negatives as the options say.
 inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, const InfoNCEOptions& o) {
-  const int64_t n = logits.size(-1);
   auto pos = logits.diagonal(0, -2, -1);  // [B, n]
   switch (o.pruning()) {
     case Pruning::kNone: {
