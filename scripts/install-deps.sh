@@ -12,6 +12,8 @@ PATCHGCL_DEBS=(
   libstb-dev            # image I/O in the example trainer
   libcli11-dev          # command lines of the examples
   libbenchmark-dev      # micro-benchmarks
+  ccache                # compiler cache: scripts/test.sh uses it when present
+  unzip                 # scripts/torch-wheel.sh unpacks PyPI's torch wheel
 )
 
 missing=()

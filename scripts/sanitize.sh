@@ -10,8 +10,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/install-deps.sh"
 build="${BUILD_DIR:-$root/build-sanitize}"
 jobs="${JOBS:-$(nproc)}"
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPATCHGCL_SANITIZE=ON \
-  -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF ${CMAKE_ARGS:-}
+  -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF "${launcher[@]}" ${CMAKE_ARGS:-}
 cmake --build "$build" -j "$jobs" --target patchgcl_tests patchgcl-trainer-tests
 cd "$build"
 # install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize.

@@ -28,12 +28,14 @@ case "$torch" in
       args+=(-DPATCHGCL_TORCH_CPU_ONLY=ON)
       default_build="$root/build-torch-$version"
     fi
-    args+=("-DTorch_DIR=$torch_dir") ;;
+    # The prefix and Caffe2_DIR too: TorchConfig.cmake looks for Caffe2 and its libraries in the
+    # system paths first, and would take Debian's (libtorch-dev) over the wheel's.
+    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2" "-DCMAKE_PREFIX_PATH=$torch_dir/../../..") ;;
   /*)
     torch_dir="$torch/share/cmake/Torch"
     [ -e "$torch_dir/TorchConfig.cmake" ] || torch_dir="$torch"
     [ -e "$torch_dir/TorchConfig.cmake" ] || { echo "test.sh: no TorchConfig.cmake under TORCH=$torch" >&2; exit 1; }
-    args+=("-DTorch_DIR=$torch_dir")
+    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2" "-DCMAKE_PREFIX_PATH=$torch_dir/../../..")
     default_build="$root/build-libtorch" ;;
   *)
     echo "test.sh: TORCH must be debian, pypi:X.Y.Z or an absolute LibTorch folder, got '$torch'" >&2

@@ -8,7 +8,7 @@ function(run)
 endfunction()
 
 # The build's choice of LibTorch target and compiler launcher (ccache), passed on.
-set(_pgcl_forward -DPATCHGCL_TORCH_CPU_ONLY=${PATCHGCL_TORCH_CPU_ONLY} "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
+set(_pgcl_forward -DCaffe2_DIR=${Caffe2_DIR} -DPATCHGCL_TORCH_CPU_ONLY=${PATCHGCL_TORCH_CPU_ONLY} "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
 
 file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY} ${CONSUMER_BINARY}-subdir)
 set(pkg_build ${CONSUMER_BINARY}-package-build)
