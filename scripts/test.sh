@@ -22,6 +22,9 @@ case "$torch" in
     version="${torch#pypi:}"
     if [ -n "${TORCH_CUDA:-}" ]; then
       torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version" --cuda)"
+      # At link time ld looks in the executable's RPATH (CMake puts the CUDA toolkit's lib/ there)
+      # before libtorch_cuda.so's own: the toolkit's older NCCL would win (undefined ncclCommGrow...).
+      args+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$torch_dir/../../../../nvidia/nccl/lib")
       default_build="$root/build-torch-$version-cuda"
     else
       torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version")"

