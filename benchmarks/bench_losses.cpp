@@ -11,7 +11,11 @@
 //   peak_MiB     peak bytes of tensors alive during one call above what was alive before it,
 //                counted by a wrapper around LibTorch's CPU allocator (exact, not RSS)
 // Threads: torch::get_num_threads(), or PATCHGCL_BENCH_THREADS; the Python side uses the same.
+// Device: --device cuda (or PATCHGCL_BENCH_DEVICE=cuda) runs everything on the GPU; each timed
+// call then ends with a device synchronisation, and peak_MiB (CPU allocator) is not reported.
+// Without a CUDA device it exits with status 77 and says so.
 
+#include <patchgcl/compat.hpp>
 #include <patchgcl/patchgcl.hpp>
 
 #include <benchmark/benchmark.h>
@@ -21,6 +25,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <iostream>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -40,7 +46,7 @@ class CountingAllocator final : public c10::Allocator {
  public:
   explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) PATCHGCL_ALLOCATOR_ALLOCATE_CONST override {
     auto inner = base_->allocate(n);
     void* data = inner.get();
     auto* ctx = new Block{std::move(inner), static_cast<int64_t>(n), this};
@@ -50,6 +56,10 @@ class CountingAllocator final : public c10::Allocator {
     }
     return {data, ctx, &release, c10::Device(c10::DeviceType::CPU)};
   }
+
+#if PATCHGCL_ALLOCATOR_HAS_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+#endif
 
   int64_t live() const { return live_.load(); }
   int64_t peak() const { return peak_.load(); }
@@ -83,6 +93,17 @@ int64_t proc_status_kib(const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
   }
   return -1;
+}
+
+// --------------------------------------------------------------------------- device
+
+torch::Device g_device(torch::kCPU);  // --device / PATCHGCL_BENCH_DEVICE, set in main()
+
+torch::TensorOptions on_device() { return torch::TensorOptions().device(g_device); }
+
+/// Waits for the queued GPU work: a CUDA call returns before its kernels ran.
+void sync_device() {
+  if (g_device.is_cuda()) torch::cuda::synchronize();
 }
 
 // --------------------------------------------------------------------------- workloads
@@ -119,8 +140,8 @@ Inputs make_inputs(const Workload& w) {
   const auto sides = w.sides();
   for (size_t l = 0; l < w.channels.size(); ++l) {
     const auto shape = std::vector<int64_t>{w.batch, w.channels[l], sides[l], sides[l]};
-    in.input_features.push_back(torch::relu(torch::randn(shape)));
-    in.output_features.push_back(torch::relu(torch::randn(shape)).requires_grad_(true));
+    in.input_features.push_back(torch::relu(torch::randn(shape, on_device())));
+    in.output_features.push_back(torch::relu(torch::randn(shape, on_device())).requires_grad_(true));
     in.patch_ids.push_back(functional::random_patch_ids(in.input_features.back(), w.patches));
   }
   return in;
@@ -200,12 +221,14 @@ double g_peak_gflops = 0;  // sgemm peak of this run, measured in main() before 
 /// Best GFLOP/s of `reps` float32 products [n, n] x [n, n] (torch::mm_out: LibTorch's BLAS).
 double measure_sgemm_gflops(int64_t n, int reps) {
   torch::manual_seed(1);
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()), c = torch::empty({n, n}, on_device());
   torch::mm_out(c, a, b);  // warm-up: BLAS threads, page faults
+  sync_device();
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     torch::mm_out(c, a, b);
+    sync_device();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, 2.0 * n * n * n / s * 1e-9);
   }
@@ -214,7 +237,11 @@ double measure_sgemm_gflops(int64_t n, int reps) {
 
 /// Times `step` (one call), reporting GFLOP/s, the fraction of the sgemm peak and the peak
 /// tensor memory of one call (measured on the warm-up call, outside the timed loop).
-void run_timed(benchmark::State& state, const std::function<void()>& step, double flops) {
+void run_timed(benchmark::State& state, const std::function<void()>& device_step, double flops) {
+  auto step = [&] {
+    device_step();
+    sync_device();
+  };
   auto& memory = counting_allocator();
   step();  // warm-up (first-touch allocations, BLAS threads)
   const int64_t before = memory.live();
@@ -229,7 +256,7 @@ void run_timed(benchmark::State& state, const std::function<void()>& step, doubl
 
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_frac"] = g_peak_gflops > 0 ? gflops / g_peak_gflops : 0.0;
-  state.counters["peak_MiB"] = peak_bytes / (1024.0 * 1024.0);
+  if (g_device.is_cpu()) state.counters["peak_MiB"] = peak_bytes / (1024.0 * 1024.0);
   state.counters["GFLOP"] = flops * 1e-9;
 }
 
@@ -265,6 +292,7 @@ void bm_graph_nce(benchmark::State& state, Workload w, Pass pass, bool scan = tr
   auto options = graph_options(w);
   if (!scan) options.check_finite(FiniteCheck::kNever);
   GraphNCELoss loss(options);
+  loss->to(g_device);
   const auto f = graph_nce_flops(w, options);
   run_timed(state, loss_step(loss, in, pass), f.forward + (pass == Pass::kForwardBackward ? f.backward : 0.0));
 }
@@ -274,6 +302,7 @@ void bm_patch_nce(benchmark::State& state, Workload w, Pass pass, bool put, bool
   auto options = put ? PatchNCELossOptions::put(w.channels) : PatchNCELossOptions(w.channels);
   if (!scan) options.info_nce().check_finite(FiniteCheck::kNever);
   PatchNCELoss loss(options.num_patches(w.patches).nc(kNc));
+  loss->to(g_device);
   const auto f = patch_nce_flops(w, kNc);
   run_timed(state, loss_step(loss, in, pass), f.forward + (pass == Pass::kForwardBackward ? f.backward : 0.0));
 }
@@ -284,11 +313,13 @@ void bm_graph_nce_growth(benchmark::State& state) {
   auto w = paper();
   auto in = make_inputs(w);
   GraphNCELoss loss(graph_options(w));
+  loss->to(g_device);
   auto step = loss_step(loss, in, Pass::kForwardBackward);
   auto& memory = counting_allocator();
   int64_t calls = 0, live10 = 0, rss10 = 0;
   for (auto _ : state) {
     step();
+    sync_device();
     if (++calls == 10) {
       live10 = memory.live();
       rss10 = proc_status_kib("VmRSS");
@@ -309,8 +340,8 @@ struct Graph {
 Graph make_graph(int64_t n, int64_t d) {
   torch::manual_seed(2);
   Graph g;
-  g.input = functional::l2_normalize(torch::randn({1, n, d}));
-  g.output = functional::l2_normalize(g.input + 0.5 * torch::randn({1, n, d})).requires_grad_(true);
+  g.input = functional::l2_normalize(torch::randn({1, n, d}, on_device()));
+  g.output = functional::l2_normalize(g.input + 0.5 * torch::randn({1, n, d}, on_device())).requires_grad_(true);
   const auto o = GraphNCELossOptions({d});
   g.adjacency = functional::cosine_adjacency(g.input, o.adjacency());
   g.abar = functional::normalize_adjacency(g.adjacency, o.normalize());
@@ -332,6 +363,7 @@ void bm_adjacency(benchmark::State& state, int64_t n) {
 void bm_tag_conv(benchmark::State& state, int64_t n, Pass pass) {
   auto g = make_graph(n, kNc);
   TAGConv conv(TAGConvOptions(kNc, kNc).hops(2));
+  conv->to(g_device);
   const auto f = graph_level_flops(static_cast<double>(n), kNc, 2);
   // graph_level_flops includes the similarity; the convolution alone has no V Z^T.
   const double sim = 2.0 * n * n * kNc;
@@ -352,6 +384,7 @@ void bm_tag_conv(benchmark::State& state, int64_t n, Pass pass) {
 void bm_topk_pool(benchmark::State& state, int64_t n) {
   auto g = make_graph(n, kNc);
   TopKPool pool(TopKPoolOptions(kNc).ratio(0.25));
+  pool->to(g_device);
   const double k = std::floor(n * 0.25);
   run_timed(
       state,
@@ -380,7 +413,7 @@ void bm_info_nce(benchmark::State& state, int64_t n, Pass pass) {
 
 void bm_sgemm(benchmark::State& state, int64_t n) {
   torch::manual_seed(1);
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()), c = torch::empty({n, n}, on_device());
   run_timed(state, [&] { torch::mm_out(c, a, b); }, 2.0 * n * n * n);
 }
 
@@ -439,9 +472,44 @@ std::string blas_info() {
   return "unknown";
 }
 
+/// The device from `--device NAME` / `--device=NAME` (removed from argv) or PATCHGCL_BENCH_DEVICE.
+std::string device_argument(int& argc, char** argv) {
+  std::string name;
+  if (const char* env = std::getenv("PATCHGCL_BENCH_DEVICE")) name = env;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--device" && i + 1 < argc) {
+      name = argv[++i];
+    } else if (arg.rfind("--device=", 0) == 0) {
+      name = arg.substr(9);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  return name.empty() ? "cpu" : name;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string device = device_argument(argc, argv);
+  try {
+    g_device = torch::Device(device);
+  } catch (const std::exception& e) {
+    std::cerr << "patchgcl_benchmarks: bad --device '" << device << "': " << e.what() << "\n";
+    return 2;
+  }
+  if (g_device.is_cuda() && !torch::cuda::is_available()) {
+    std::cerr << "patchgcl_benchmarks: SKIPPED, --device " << device
+              << " but no CUDA device is available (torch::cuda::device_count() = 0, or LibTorch without CUDA)\n";
+    return 77;
+  }
+  if (!g_device.is_cpu() && !g_device.is_cuda()) {
+    std::cerr << "patchgcl_benchmarks: --device must be cpu or cuda[:N], got '" << device << "'\n";
+    return 2;
+  }
   c10::SetCPUAllocator(&counting_allocator(), /*priority=*/100);
   if (const char* threads = std::getenv("PATCHGCL_BENCH_THREADS")) torch::set_num_threads(std::atoi(threads));
   torch::set_num_interop_threads(1);
@@ -450,6 +518,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   g_peak_gflops = measure_sgemm_gflops(2048, 5);
   benchmark::AddCustomContext("torch_version", TORCH_VERSION);
+  benchmark::AddCustomContext("device", g_device.str());
   benchmark::AddCustomContext("torch_threads", fmt::format("{}", torch::get_num_threads()));
   benchmark::AddCustomContext("torch_blas", blas_info());
   benchmark::AddCustomContext("sgemm_peak_gflops", fmt::format("{:f}", g_peak_gflops));

@@ -13,6 +13,8 @@ PATCHGCL_DEBS=(
   libcli11-dev          # command lines of the examples
   libbenchmark-dev      # micro-benchmarks
   libgloo-dev           # Gloo headers for c10d's ProcessGroupGloo (PatchGCL::distributed, distributed tests)
+  ccache                # compiler cache: scripts/test.sh uses it when present
+  unzip                 # scripts/torch-wheel.sh unpacks PyPI's torch wheel
 )
 
 missing=()

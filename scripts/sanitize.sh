@@ -7,11 +7,17 @@
 #   PATCHGCL_PROPERTY_CASES=30000 scripts/sanitize.sh -R properties
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# ccache: paths relative to the checkout, and LibTorch's precompiled header cacheable, so that a
+# second clone (CI) reuses the first one's objects.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 bash "$root/scripts/install-deps.sh"
 build="${BUILD_DIR:-$root/build-sanitize}"
 jobs="${JOBS:-$(nproc)}"
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPATCHGCL_SANITIZE=ON \
-  -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF ${CMAKE_ARGS:-}
+  -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF "${launcher[@]}" ${CMAKE_ARGS:-}
 cmake --build "$build" -j "$jobs" --target patchgcl_tests patchgcl-trainer-tests
 cd "$build"
 # install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize.

@@ -1,13 +1,60 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, configures, builds, runs ctest.
-#   scripts/test.sh            # build/ in the repository root
-#   BUILD_DIR=/tmp/b scripts/test.sh -R parity   # extra arguments go to ctest
+#   scripts/test.sh                                  # Debian's LibTorch 1.13, build/
+#   TORCH=pypi:2.15.0 scripts/test.sh                # PyPI's torch wheel (CPU libraries), build-torch-2.15.0/
+#   TORCH=/opt/libtorch scripts/test.sh              # a pytorch.org LibTorch folder, build-libtorch/
+#   BUILD_DIR=/tmp/b scripts/test.sh -R parity       # extra arguments go to ctest
+# Other settings:
+#   TORCH_CUDA=1          with pypi:, link the wheel's CUDA libraries (torch-wheel.sh --cuda) instead
+#                         of the CPU ones only (-DPATCHGCL_TORCH_CPU_ONLY=ON, the default)
+#   CXX_STANDARD=17|20    C++ standard (default: the compiler's, at least 17; LibTorch >= 2.14 forces 20)
+#   TARGETS="a b"         build only these targets (default: all)
+#   JOBS, BUILD_TYPE, CMAKE_ARGS as their names say. ccache is used when installed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# ccache: paths relative to the checkout, and LibTorch's precompiled header cacheable, so that a
+# second clone (CI) reuses the first one's objects.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 bash "$root/scripts/install-deps.sh"
-build="${BUILD_DIR:-$root/build}"
+torch="${TORCH:-debian}"
+args=()
+case "$torch" in
+  debian)
+    default_build="$root/build" ;;
+  pypi:*)
+    version="${torch#pypi:}"
+    if [ -n "${TORCH_CUDA:-}" ]; then
+      torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version" --cuda)"
+      # At link time ld looks in the executable's RPATH (CMake puts the CUDA toolkit's lib/ there)
+      # before libtorch_cuda.so's own: the toolkit's older NCCL would win (undefined ncclCommGrow...).
+      args+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$torch_dir/../../../../nvidia/nccl/lib")
+      default_build="$root/build-torch-$version-cuda"
+    else
+      torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version")"
+      args+=(-DPATCHGCL_TORCH_CPU_ONLY=ON)
+      default_build="$root/build-torch-$version"
+    fi
+    # The prefix and Caffe2_DIR too: TorchConfig.cmake looks for Caffe2 and its libraries in the
+    # system paths first, and would take Debian's (libtorch-dev) over the wheel's.
+    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2" "-DCMAKE_PREFIX_PATH=$torch_dir/../../..") ;;
+  /*)
+    torch_dir="$torch/share/cmake/Torch"
+    [ -e "$torch_dir/TorchConfig.cmake" ] || torch_dir="$torch"
+    [ -e "$torch_dir/TorchConfig.cmake" ] || { echo "test.sh: no TorchConfig.cmake under TORCH=$torch" >&2; exit 1; }
+    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2" "-DCMAKE_PREFIX_PATH=$torch_dir/../../..")
+    default_build="$root/build-libtorch" ;;
+  *)
+    echo "test.sh: TORCH must be debian, pypi:X.Y.Z or an absolute LibTorch folder, got '$torch'" >&2
+    exit 1 ;;
+esac
+if [ -n "${CXX_STANDARD:-}" ]; then args+=("-DCMAKE_CXX_STANDARD=$CXX_STANDARD" -DCMAKE_CXX_EXTENSIONS=OFF); fi
+if command -v ccache >/dev/null; then args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+build="${BUILD_DIR:-$default_build}"
 jobs="${JOBS:-$(nproc)}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-}
-cmake --build "$build" -j "$jobs"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" "${args[@]}" ${CMAKE_ARGS:-}
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$jobs" "${targets[@]}"
 cd "$build"
 ctest --output-on-failure -j "$jobs" "$@"

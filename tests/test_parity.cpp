@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/device.hpp"
 #include "support/fixture.hpp"
 
 #include <cstdio>
@@ -26,13 +27,15 @@ struct LossInputs {
   std::vector<torch::Tensor> output_features, input_features, patch_ids;
 };
 
+/// The fixture's loss inputs in `dtype` on the test device (PATCHGCL_TEST_DEVICE).
 LossInputs loss_inputs(const TensorFile& f, c10::ScalarType dtype) {
+  const auto device = patchgcl_test::device();
   LossInputs in;
   for (int64_t l = 0; l < f.config_int("num_layers"); ++l) {
     const auto i = std::to_string(l);
-    in.output_features.push_back(f.at("output_features." + i).to(dtype).requires_grad_(true));
-    in.input_features.push_back(f.at("input_features." + i).to(dtype).requires_grad_(true));
-    in.patch_ids.push_back(f.at("patch_ids." + i));
+    in.output_features.push_back(f.at("output_features." + i).to(device, dtype).requires_grad_(true));
+    in.input_features.push_back(f.at("input_features." + i).to(device, dtype).requires_grad_(true));
+    in.patch_ids.push_back(f.at("patch_ids." + i).to(device));
   }
   return in;
 }
@@ -41,8 +44,8 @@ LossInputs loss_inputs(const TensorFile& f, c10::ScalarType dtype) {
 /// and compares the loss and the gradients w.r.t. the output features and every parameter.
 template <typename Module>
 void check_loss_parity(const TensorFile& f, Module& module, const Precision& p) {
-  INFO("case " << f.config_string("case") << ", " << p.name);
-  module->to(p.dtype);
+  INFO("case " << f.config_string("case") << ", " << p.name << ", " << patchgcl_test::device());
+  module->to(patchgcl_test::device(), p.dtype);
   io::load_parameters(*module, f, "param.");
   auto in = loss_inputs(f, p.dtype);
   auto loss = module->forward(in.output_features, in.input_features, in.patch_ids);
@@ -89,8 +92,9 @@ TEST_CASE("The reference graph preset builds the released adjacency: strict > 0.
   for (int64_t l = 0; l < f.config_int("num_layers"); ++l) {
     const auto i = std::to_string(l);
     INFO("layer " << l);
-    auto adjacency = functional::cosine_adjacency(f.at("trace.input_embedding_" + i), options.adjacency());
-    CHECK(torch::equal(adjacency.to(torch::kFloat64), f.at("trace.adjacency_" + i)));
+    auto adjacency =
+        functional::cosine_adjacency(f.at("trace.input_embedding_" + i).to(patchgcl_test::device()), options.adjacency());
+    CHECK(torch::equal(adjacency.to(torch::kCPU, torch::kFloat64), f.at("trace.adjacency_" + i)));
   }
 }
 
@@ -129,18 +133,19 @@ namespace {
 
 /// TAGConv on the fixture's graph with `self_loops`; compares output and gradients of <out, cotangent>.
 void check_tagconv_parity(const TensorFile& f, SelfLoops self_loops, const Precision& p) {
-  INFO("case " << f.config_string("case") << ", " << p.name);
+  const auto device = patchgcl_test::device();
+  INFO("case " << f.config_string("case") << ", " << p.name << ", " << device);
   TAGConv conv(TAGConvOptions(f.config_int("in_channels"), f.config_int("out_channels")).hops(f.config_int("hops")));
-  conv->to(p.dtype);
+  conv->to(device, p.dtype);
   io::load_parameters(*conv, f, "param.");
-  auto abar = functional::normalize_adjacency(f.at("adjacency").to(p.dtype),
+  auto abar = functional::normalize_adjacency(f.at("adjacency").to(device, p.dtype),
                                               NormalizeAdjacencyOptions().self_loops(self_loops));
   if (f.contains("expected.normalized_adjacency"))
     check_close(abar, f.at("expected.normalized_adjacency"), p.rel, "normalised adjacency");
-  auto x = f.at("x").to(p.dtype).requires_grad_(true);
+  auto x = f.at("x").to(device, p.dtype).requires_grad_(true);
   auto out = conv->forward(x, abar);
   check_close(out, f.at("expected.output"), p.rel, "output");
-  (out * f.at("cotangent").to(p.dtype)).sum().backward();
+  (out * f.at("cotangent").to(device, p.dtype)).sum().backward();
   check_close(x.grad(), f.at("grad.x"), p.rel, "d / d x");
   check_close(conv->lin->weight.grad(), f.at("grad.lin.weight"), p.rel, "d / d lin.weight");
   check_close(conv->lin->bias.grad(), f.at("grad.lin.bias"), p.rel, "d / d lin.bias");
@@ -165,24 +170,25 @@ TEST_CASE("TAGConv with the concatenated weight reproduces PyG's TAGConv, isolat
 TEST_CASE("TopKPool with tanh, score / ||p|| and no bias reproduces PyG's TopKPooling", "[parity][layers]") {
   const auto p = GENERATE(from_range(patchgcl_test::precisions()));
   const auto f = patchgcl_test::load_fixture("topk_pool_pyg");
-  INFO(p.name);
+  const auto device = patchgcl_test::device();
+  INFO(p.name << ", " << device);
   TopKPool pool(TopKPoolOptions(f.config_int("in_channels"))
                     .k(f.config_int("k"))
                     .activation(ScoreActivation::kTanh)
                     .bias(false)
                     .divide_by_norm(true)
                     .pooled_adjacency(PooledAdjacency::kInduced));
-  pool->to(p.dtype);
+  pool->to(device, p.dtype);
   io::load_parameters(*pool, f, "param.");
-  auto x = f.at("x").to(p.dtype).requires_grad_(true);
+  auto x = f.at("x").to(device, p.dtype).requires_grad_(true);
   // PyG scores and pools the same features: output and input are one tensor.
-  auto out = pool->forward(x, x, f.at("adjacency").to(p.dtype));
-  CHECK(torch::equal(out.indices, f.at("expected.indices")));
+  auto out = pool->forward(x, x, f.at("adjacency").to(device, p.dtype));
+  CHECK(torch::equal(out.indices.cpu(), f.at("expected.indices")));
   check_close(out.scores, f.at("expected.scores"), p.rel, "scores");
   check_close(out.output, f.at("expected.pooled"), p.rel, "pooled output features");
   check_close(out.input, f.at("expected.pooled"), p.rel, "pooled input features");
-  CHECK(torch::equal(out.adjacency.to(torch::kFloat64), f.at("expected.pooled_adjacency")));
-  (out.output * f.at("cotangent").to(p.dtype)).sum().backward();
+  CHECK(torch::equal(out.adjacency.to(torch::kCPU, torch::kFloat64), f.at("expected.pooled_adjacency")));
+  (out.output * f.at("cotangent").to(device, p.dtype)).sum().backward();
   check_close(x.grad(), f.at("grad.x"), p.rel, "d / d x");
   check_close(pool->proj->weight.grad(), f.at("grad.proj.weight"), p.rel, "d / d proj.weight");
 }
@@ -196,10 +202,10 @@ TEST_CASE("A PatchGCL checkpoint converted by convert_reference_weights.py loads
                         .nc(converted.config_int("nc"))
                         .num_patches(f.config_int("num_patches"))
                         .pooling_levels(converted.config_int("pooling_levels")));
-  loss->to(torch::kFloat64);
+  loss->to(patchgcl_test::device(), torch::kFloat64);
   io::load_parameters(*loss, converted);
   for (const auto& param : loss->named_parameters())
-    CHECK(torch::equal(param.value(), f.at("param." + param.key())));
+    CHECK(torch::equal(param.value().cpu(), f.at("param." + param.key())));
   auto in = loss_inputs(f, torch::kFloat64);
   check_close(loss->forward(in.output_features, in.input_features, in.patch_ids), f.at("expected.loss"), 1e-9, "loss");
 }

@@ -7,9 +7,12 @@ function(run)
   endif()
 endfunction()
 
+# The build's choice of LibTorch target and compiler launcher (ccache), passed on.
+set(_pgcl_forward -DCaffe2_DIR=${Caffe2_DIR} -DPATCHGCL_TORCH_CPU_ONLY=${PATCHGCL_TORCH_CPU_ONLY} "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
+
 file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY} ${CONSUMER_BINARY}-subdir)
 set(pkg_build ${CONSUMER_BINARY}-package-build)
-run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${pkg_build} -DCMAKE_INSTALL_PREFIX=${PREFIX} -DTorch_DIR=${Torch_DIR}
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${pkg_build} -DCMAKE_INSTALL_PREFIX=${PREFIX} -DTorch_DIR=${Torch_DIR} ${_pgcl_forward}
     -DPATCHGCL_BUILD_TESTS=OFF -DPATCHGCL_BUILD_EXAMPLES=OFF -DPATCHGCL_BUILD_BENCHMARKS=OFF)
 run(${CMAKE_COMMAND} --install ${pkg_build})
 if(NOT EXISTS ${PREFIX}/lib/cmake/PatchGCL/PatchGCLConfigVersion.cmake AND
@@ -17,12 +20,12 @@ if(NOT EXISTS ${PREFIX}/lib/cmake/PatchGCL/PatchGCLConfigVersion.cmake AND
   message(FATAL_ERROR "install did not produce PatchGCLConfigVersion.cmake under ${PREFIX}")
 endif()
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY} -DCMAKE_PREFIX_PATH=${PREFIX}
-    -DTorch_DIR=${Torch_DIR} -DCMAKE_BUILD_TYPE=Release)
+    -DTorch_DIR=${Torch_DIR} ${_pgcl_forward} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY})
 run(${CONSUMER_BINARY}/consumer)
 
 # The same consumer with the source tree vendored through add_subdirectory.
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY}-subdir -DPATCHGCL_SOURCE_DIR=${SOURCE_DIR}
-    -DTorch_DIR=${Torch_DIR} -DCMAKE_BUILD_TYPE=Release)
+    -DTorch_DIR=${Torch_DIR} ${_pgcl_forward} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY}-subdir)
 run(${CONSUMER_BINARY}-subdir/consumer)

@@ -1,0 +1,6 @@
+// Every public header, compiled on its own with -Wall -Wextra -Wpedantic -Werror in the C++
+// standard of the build (tests/CMakeLists.txt): include/ must stay warning-free in C++17 and
+// C++20 on every LibTorch of CI. LibTorch's own headers are system headers (imported target).
+#include <patchgcl/patchgcl.hpp>
+
+int main() { return patchgcl::compat::kTorch2 ? 0 : 0; }
