@@ -14,6 +14,10 @@ PATCHGCL_DEBS=(
   libbenchmark-dev      # micro-benchmarks
 )
 
+# Callers needing more (scripts/bench.sh: the Python sides) name them here, space-separated.
+# shellcheck disable=SC2206
+PATCHGCL_DEBS+=(${PATCHGCL_EXTRA_DEBS:-})
+
 missing=()
 for pkg in "${PATCHGCL_DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
