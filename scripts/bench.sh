@@ -77,5 +77,5 @@ join() { local IFS=,; echo "$*"; }
 args=("$(join "${cpp_json[@]}")")
 ((${#py_json[@]})) && args+=("$(join "${py_json[@]}")")
 ((${#rel_json[@]})) && args+=(--released "$(join "${rel_json[@]}")")
-"$python" "$root/scripts/bench_report.py" "${args[@]}" \
+"$python" "$root/scripts/bench_report.py" "${args[@]}" --time "${TIME:-wall}" \
   --svg "${SVG:-$root/docs/benchmarks-time-vs-n.svg}" --markdown "$out/report.md"

@@ -915,3 +915,17 @@ TEST_CASE("TopKPool with tied scores keeps k distinct nodes and PyG's scores of 
   CHECK(distinct(out.indices));
   CHECK(torch::isfinite(out.scores).all().item<bool>());
 }
+
+TEST_CASE("patchgcl::set_num_threads sizes LibTorch's pool and OpenBLAS's where OpenBLAS is loaded", "[properties]") {
+  const int before = at::get_num_threads();
+  const bool told = patchgcl::set_num_threads(2);
+  CHECK(at::get_num_threads() == 2);
+  // Loaded iff its symbols resolve; then it must report what it was told.
+  CHECK(told == (patchgcl::blas_num_threads() != -1));
+  if (told) CHECK(patchgcl::blas_num_threads() == 2);
+  patchgcl::set_num_threads(1);
+  CHECK(at::get_num_threads() == 1);
+  if (told) CHECK(patchgcl::blas_num_threads() == 1);
+  CHECK_THROWS_WITH(patchgcl::set_num_threads(0), Catch::Contains("patchgcl::set_num_threads: threads must be >= 1, got 0"));
+  patchgcl::set_num_threads(before);
+}

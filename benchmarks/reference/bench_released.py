@@ -220,9 +220,9 @@ def main():
                             t.grad = None
 
                 for _ in range(max(1, args.repetitions)):
-                    seconds, iterations = common.time_call(step, args.min_time)
-                    results.append({"name": bench, "real_time": seconds * 1e3, "time_unit": "ms",
-                                    "iterations": iterations})
+                    seconds, iterations, cpu = common.time_call(step, args.min_time)
+                    results.append({"name": bench, "real_time": seconds * 1e3, "cpu_time": cpu * 1e3,
+                                    "time_unit": "ms", "iterations": iterations})
                     print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
 
     report = {

@@ -9,6 +9,7 @@
 ///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
 ///            weights from the Python code  io::read_tensor_file, io::load_parameters
+///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
 
 #include <patchgcl/version.hpp>
 #include <patchgcl/compat.hpp>
@@ -32,3 +33,4 @@
 #include <patchgcl/modules/topk_pool.hpp>
 
 #include <patchgcl/io/tensor_file.hpp>
+#include <patchgcl/threads.hpp>
