@@ -3,7 +3,7 @@
 //   build/benchmarks/patchgcl_step_profile                          # demo setting, graph/patchnce/put
 //   build/benchmarks/patchgcl_step_profile --size 256 --ngf 64 --blocks 9 --ndf 64 --steps 5   # CUT's defaults
 //   options: --loss graph|patchnce|put|all  --size N  --ngf N  --blocks N  --ndf N  --steps N  --warmup N
-//            --threads N (LibTorch and OpenBLAS, patchgcl::set_num_threads)
+//            --threads N (LibTorch and OpenBLAS, patchgcl::set_num_threads)  --time wall|cpu
 //
 // It runs the example trainer's iteration (examples/trainer/trainer.hpp, Trainer::train_step: CUT's
 // optimize_parameters with the generator-encoder features, the identity term, LSGAN) in two ways:
@@ -21,6 +21,11 @@
 //   The gradients are the same as the whole step's (the chain rule applied in pieces); the staged
 //   total is reported next to the whole step so the cost of cutting the graph shows.
 // Medians over --steps timed steps after --warmup untimed ones.
+//
+//   build/benchmarks/patchgcl_step_profile --paper-trace trace.json [--steps 20]
+// instead records LibTorch's autograd profiler (legacy, chrome-trace JSON) over --steps
+// forward+backward calls of GraphNCELoss in the paper setting (the `paper` workload of
+// bench_losses.cpp); scripts/op_profile.py sums it by op (self time).
 
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // this binary's one definition of the image codecs
 #include "dataset.hpp"
@@ -28,11 +33,14 @@
 
 #include <patchgcl/threads.hpp>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -57,9 +65,19 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-double ms_since(Clock::time_point& t0) {
-  auto now = Clock::now();
-  double ms = std::chrono::duration<double, std::milli>(now - t0).count();
+/// --time cpu: the process's CPU time instead of wall time. With 1 thread it is the work done,
+/// without the time spent waiting for a core on a loaded machine (with more threads it sums them).
+bool g_cpu_time = false;
+
+struct Stamp {
+  Clock::time_point wall = Clock::now();
+  std::clock_t cpu = std::clock();
+};
+
+double ms_since(Stamp& t0) {
+  Stamp now;
+  const double ms = g_cpu_time ? 1e3 * double(now.cpu - t0.cpu) / CLOCKS_PER_SEC
+                               : std::chrono::duration<double, std::milli>(now.wall - t0.wall).count();
   t0 = now;
   return ms;
 }
@@ -118,7 +136,7 @@ struct Staged {
 
   /// One iteration; adds each phase's milliseconds to `ms`.
   void step(const trainer::UnpairedDataset& data, int64_t index, std::map<std::string, double>& ms) {
-    auto t0 = Clock::now();
+    Stamp t0;
     trainer::Batch batch = data.batch(index, config.batch_size);
     ms["data"] += ms_since(t0);
 
@@ -180,7 +198,7 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
     trainer::Trainer t(config, torch::kCPU);
     for (int i = 0; i < s.warmup + s.steps; ++i) {
       auto batch = data.batch(i, config.batch_size);
-      auto t0 = Clock::now();
+      Stamp t0;
       t.train_step(batch);
       if (i >= s.warmup) whole.push_back(ms_since(t0));
     }
@@ -191,7 +209,7 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
   std::vector<double> totals;
   for (int i = 0; i < s.warmup + s.steps; ++i) {
     std::map<std::string, double> ms;
-    auto t0 = Clock::now();
+    Stamp t0;
     staged.step(data, i, ms);
     const double total = ms_since(t0);
     if (i < s.warmup) continue;
@@ -206,6 +224,32 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
   fmt::print("{}\n", row);
 }
 
+/// GraphNCELoss fwd+bwd in the paper setting (relu3_1, relu4_1, relu4_3 of a 256x256 image,
+/// N = 256, nc = 256), `calls` times under the autograd profiler, after two unprofiled calls.
+void paper_trace(int calls, const std::string& path) {
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> out, in;
+  for (auto [c, side] : {std::pair<int64_t, int64_t>{256, 64}, {512, 32}, {512, 32}}) {
+    in.push_back(torch::relu(torch::randn({1, c, side, side})));
+    out.push_back(torch::relu(torch::randn({1, c, side, side})).requires_grad_(true));
+  }
+  patchgcl::GraphNCELoss loss(patchgcl::GraphNCELossOptions::reference({256, 512, 512}).num_patches(256).nc(256));
+  auto step = [&] {
+    loss->forward(out, in).backward();
+    for (auto& p : loss->parameters()) p.mutable_grad() = torch::Tensor();
+    for (auto& o : out) o.mutable_grad() = torch::Tensor();
+  };
+  step();
+  step();
+  Stamp t0;
+  {
+    torch::autograd::profiler::RecordProfile guard(path);
+    for (int i = 0; i < calls; ++i) step();
+  }
+  fmt::print("{} profiled paper-setting GraphNCELoss fwd+bwd calls ({:.1f} ms each with the profiler on) -> {}\n",
+             calls, ms_since(t0) / calls, path);
+}
+
 int parse_int(const std::string& option, const char* value) {
   char* end = nullptr;
   const long v = std::strtol(value, &end, 10);
@@ -218,11 +262,13 @@ int parse_int(const std::string& option, const char* value) {
 
 int main(int argc, char** argv) try {
   Settings s;
+  std::string trace;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) throw std::invalid_argument(fmt::format("{} needs a value", a));
     const char* v = argv[++i];
     if (a == "--loss") s.loss = v;
+    else if (a == "--paper-trace") trace = v;
     else if (a == "--size") s.size = parse_int(a, v);
     else if (a == "--ngf") s.ngf = parse_int(a, v);
     else if (a == "--blocks") s.blocks = parse_int(a, v);
@@ -230,14 +276,24 @@ int main(int argc, char** argv) try {
     else if (a == "--steps") s.steps = parse_int(a, v);
     else if (a == "--warmup") s.warmup = parse_int(a, v);
     else if (a == "--threads") s.threads = parse_int(a, v);
+    else if (a == "--time") {
+      if (std::string(v) != "wall" && std::string(v) != "cpu")
+        throw std::invalid_argument(fmt::format("--time must be wall or cpu (got '{}')", v));
+      g_cpu_time = std::string(v) == "cpu";
+    }
     else throw std::invalid_argument(fmt::format("unknown option '{}'", a));
   }
   if (s.steps < 1) throw std::invalid_argument("--steps must be at least 1 (got 0)");
   if (s.threads > 0) patchgcl::set_num_threads(s.threads);
   torch::set_num_interop_threads(1);
+  if (!trace.empty()) {
+    paper_trace(s.steps, trace);
+    return 0;
+  }
   fmt::print("size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "
-             "(OpenBLAS {}); medians of {} steps after {} warm-up\n\n",
-             s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(), s.steps, s.warmup);
+             "(OpenBLAS {}); {} time, medians of {} steps after {} warm-up\n\n",
+             s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(),
+             g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
   std::string head = "| loss | whole step ms | staged ms |", rule = "|---|---:|---:|";
   for (const auto& p : kPhases) {
     head += fmt::format(" {} ms |", p);

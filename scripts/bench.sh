@@ -9,6 +9,8 @@
 #   NO_PYTHON=1 scripts/bench.sh             # C++ only
 #   NO_RELEASED=1 scripts/bench.sh           # C++ and eager only (no DGL environment)
 #   REPETITIONS=7 scripts/bench.sh '/paper'  # 7 rounds of C++, eager, released, interleaved; medians
+#   TIME=cpu scripts/bench.sh '/paper'       # compare CPU time instead of wall time (1 thread, loaded machine)
+#   NO_BUILD=1 scripts/bench.sh              # use the benchmark binary already in $BUILD_DIR
 # Results: $BUILD_DIR/bench/{cpp,py,released}.<round>.json and report.md.
 #
 # The released column runs in a virtual environment made here ($BENCH_VENV, default
@@ -38,8 +40,10 @@ if [ -z "${NO_PYTHON:-}" ]; then
 fi
 PATCHGCL_EXTRA_DEBS="$debs" bash "$root/scripts/install-deps.sh"
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DPATCHGCL_BUILD_BENCHMARKS=ON ${CMAKE_ARGS:-}
-cmake --build "$build" -j "${JOBS:-2}" --target patchgcl_benchmarks
+if [ -z "${NO_BUILD:-}" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DPATCHGCL_BUILD_BENCHMARKS=ON ${CMAKE_ARGS:-}
+  cmake --build "$build" -j "${JOBS:-2}" --target patchgcl_benchmarks
+fi
 out="$build/bench"
 mkdir -p "$out"
 rm -f "$out"/cpp.*.json "$out"/py.*.json "$out"/released.*.json

@@ -24,6 +24,12 @@ def load(paths):
         with open(path) as f:
             files.append(json.load(f))
     data = dict(files[0], benchmarks=[b for d in files for b in d.get("benchmarks", [])])
+    context = dict(data.get("context", {}))
+    for key in ("sgemm_peak_gflops", "sgemm_peak_gflops_cpu"):  # one per round: their median
+        peaks = sorted(float(d["context"][key]) for d in files if key in d.get("context", {}))
+        if peaks:
+            context[key] = peaks[len(peaks) // 2]
+    data["context"] = context
     rows = {}
     for b in data.get("benchmarks", []):
         if b.get("run_type", "iteration") != "iteration":
