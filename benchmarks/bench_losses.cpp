@@ -196,9 +196,9 @@ Flops patch_nce_flops(const Workload& w, int64_t nc) {
 // --------------------------------------------------------------------------- timing
 
 double g_peak_gflops = 0;  // sgemm peak of this run, measured in main() before any benchmark
+double g_peak_gflops_cpu = 0;  // the same per second of process CPU time (scripts/bench.sh TIME=cpu)
 
 /// Best GFLOP/s of `reps` float32 products [n, n] x [n, n] (torch::mm_out: LibTorch's BLAS).
-double g_peak_gflops_cpu = 0;
 double measure_sgemm_gflops(int64_t n, int reps) {
   torch::manual_seed(1);
   auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
@@ -206,7 +206,7 @@ double measure_sgemm_gflops(int64_t n, int reps) {
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
-    const std::clock_t c0 = std::clock();  // process CPU time: the peak for --time cpu reports
+    const std::clock_t c0 = std::clock();
     torch::mm_out(c, a, b);
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, 2.0 * n * n * n / s * 1e-9);
