@@ -16,6 +16,7 @@
 
 #include <benchmark/benchmark.h>
 #include <c10/core/CPUAllocator.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,7 +25,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
-#include <sstream>
+#include <sstream>  // std::istringstream: blas_info reads lines
 #include <string>
 #include <vector>
 
@@ -102,9 +103,9 @@ struct Workload {
 /// The paper's setting: a 256x256 image (maps 256x64x64, 512x32x32, 512x32x32), 256 patches.
 Workload paper() { return {"paper"}; }
 /// Patch sweep on a 512x512 image (maps 256x128x128, 512x64x64, 512x64x64: up to 4096 locations).
-Workload patches_sweep(int64_t n) { return {"N:" + std::to_string(n), 1, n, 512}; }
+Workload patches_sweep(int64_t n) { return {fmt::format("N:{}", n), 1, n, 512}; }
 /// Batch sweep in the paper's setting.
-Workload batch_sweep(int64_t b) { return {"B:" + std::to_string(b), b, 256, 256}; }
+Workload batch_sweep(int64_t b) { return {fmt::format("B:{}", b), b, 256, 256}; }
 
 constexpr int64_t kNc = 256;  // nc: embedding / TAGConv width, as in the paper
 
@@ -132,7 +133,7 @@ Inputs make_inputs(const Workload& w) {
 // O(N d) or O(N^2) and ignored. Per feature layer and image, with N patches, C input
 // channels, d = nc, L hops, K pooled nodes and Lp pooled hops:
 //
-//   GraphNCELoss forward                          backward (the query side only: the key
+//   GraphNCELoss forward                          backward (the output side only: the input
 //     embed h, both images   2 * 2 N C d            branch is detached)
 //     A = z z^T              2 N^2 d                  embed       2 * 2 N C d  (dX, dW)
 //     Abar [V|Z], L hops     L * 2 N^2 (2d)           Abar^T dV   L * 2 N^2 d
@@ -305,17 +306,17 @@ void bm_graph_nce_growth(benchmark::State& state) {
 // --------------------------------------------------------------------------- building blocks
 
 struct Graph {
-  torch::Tensor query, key, adjacency, abar;
+  torch::Tensor output, input, adjacency, abar;
 };
 
-/// Unit node features `[1, N, d]` of two images and the paper's adjacency of the key.
+/// Unit node features `[1, N, d]` of two images and the paper's adjacency of the input image.
 Graph make_graph(int64_t n, int64_t d) {
   torch::manual_seed(2);
   Graph g;
-  g.key = functional::l2_normalize(torch::randn({1, n, d}));
-  g.query = functional::l2_normalize(g.key + 0.5 * torch::randn({1, n, d})).requires_grad_(true);
+  g.input = functional::l2_normalize(torch::randn({1, n, d}));
+  g.output = functional::l2_normalize(g.input + 0.5 * torch::randn({1, n, d})).requires_grad_(true);
   const auto o = GraphNCELossOptions({d});
-  g.adjacency = functional::cosine_adjacency(g.key, o.adjacency());
+  g.adjacency = functional::cosine_adjacency(g.input, o.adjacency());
   g.abar = functional::normalize_adjacency(g.adjacency, o.normalize());
   return g;
 }
@@ -326,7 +327,7 @@ void bm_adjacency(benchmark::State& state, int64_t n) {
   run_timed(
       state,
       [&] {
-        auto a = functional::normalize_adjacency(functional::cosine_adjacency(g.key, o.adjacency()), o.normalize());
+        auto a = functional::normalize_adjacency(functional::cosine_adjacency(g.input, o.adjacency()), o.normalize());
         benchmark::DoNotOptimize(a.data_ptr());
       },
       2.0 * n * n * kNc);
@@ -341,11 +342,11 @@ void bm_tag_conv(benchmark::State& state, int64_t n, Pass pass) {
   run_timed(
       state,
       [&] {
-        auto out = conv->forward_shared(g.query, g.key, g.abar);
+        auto out = conv->forward_shared(g.output, g.input, g.abar);
         if (pass == Pass::kForwardBackward) {
           out.first.sum().backward();
           for (auto& p : conv->parameters()) p.mutable_grad().reset();
-          g.query.mutable_grad().reset();
+          g.output.mutable_grad().reset();
         }
         benchmark::DoNotOptimize(out.first.data_ptr());
       },
@@ -359,7 +360,7 @@ void bm_topk_pool(benchmark::State& state, int64_t n) {
   run_timed(
       state,
       [&] {
-        auto out = pool->forward(g.key, g.query, g.adjacency);
+        auto out = pool->forward(g.output, g.input, g.adjacency);
         benchmark::DoNotOptimize(out.adjacency.data_ptr());
       },
       2.0 * k * n * k);
@@ -371,10 +372,10 @@ void bm_info_nce(benchmark::State& state, int64_t n, Pass pass) {
   run_timed(
       state,
       [&] {
-        auto loss = functional::info_nce(g.query, g.key, o);
+        auto loss = functional::info_nce(g.output, g.input, o);
         if (pass == Pass::kForwardBackward) {
           loss.backward();
-          g.query.mutable_grad().reset();
+          g.output.mutable_grad().reset();
         }
         benchmark::DoNotOptimize(loss.data_ptr());
       },
@@ -402,7 +403,7 @@ void register_all() {
   for (int64_t b : {1, 2, 4, 8}) workloads.push_back(batch_sweep(b));
   for (const auto& w : workloads) {
     for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-      const std::string suffix = std::string("/") + pass_name(pass) + "/" + w.name;
+      const std::string suffix = fmt::format("/{}/{}", pass_name(pass), w.name);
       add("graph_nce" + suffix, [w, pass](benchmark::State& s) { bm_graph_nce(s, w, pass); });
       add("patch_nce" + suffix, [w, pass](benchmark::State& s) { bm_patch_nce(s, w, pass, false); });
       add("put" + suffix, [w, pass](benchmark::State& s) { bm_patch_nce(s, w, pass, true); });
@@ -411,7 +412,7 @@ void register_all() {
   // The paper setting without the default CPU NaN/Inf scan of the feature maps (the eager
   // reference code has none): what the scan costs.
   for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-    const std::string suffix = std::string("/") + pass_name(pass) + "/paper-noscan";
+    const std::string suffix = fmt::format("/{}/paper-noscan", pass_name(pass));
     add("graph_nce" + suffix, [pass](benchmark::State& s) { bm_graph_nce(s, paper(), pass, false); });
     add("patch_nce" + suffix, [pass](benchmark::State& s) { bm_patch_nce(s, paper(), pass, false, false); });
   }
@@ -421,11 +422,11 @@ void register_all() {
       ->Unit(benchmark::kMillisecond);
 
   for (int64_t n : {256, 1024, 4096}) {
-    const std::string suffix = "/N:" + std::to_string(n);
+    const std::string suffix = fmt::format("/N:{}", n);
     add("block/adjacency/fwd" + suffix, [n](benchmark::State& s) { bm_adjacency(s, n); });
     add("block/topk_pool/fwd" + suffix, [n](benchmark::State& s) { bm_topk_pool(s, n); });
     for (Pass pass : {Pass::kForward, Pass::kForwardBackward}) {
-      const std::string p = std::string("/") + pass_name(pass);
+      const std::string p = fmt::format("/{}", pass_name(pass));
       add("block/tag_conv" + p + suffix, [n, pass](benchmark::State& s) { bm_tag_conv(s, n, pass); });
       add("block/info_nce" + p + suffix, [n, pass](benchmark::State& s) { bm_info_nce(s, n, pass); });
     }
@@ -454,11 +455,11 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   g_peak_gflops = measure_sgemm_gflops(2048, 5);
   benchmark::AddCustomContext("torch_version", TORCH_VERSION);
-  benchmark::AddCustomContext("torch_threads", std::to_string(torch::get_num_threads()));
+  benchmark::AddCustomContext("torch_threads", fmt::format("{}", torch::get_num_threads()));
   benchmark::AddCustomContext("torch_blas", blas_info());
-  benchmark::AddCustomContext("openblas_threads", std::to_string(patchgcl::blas_num_threads()));
-  benchmark::AddCustomContext("sgemm_peak_gflops", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("sgemm_peak_gflops_cpu", std::to_string(g_peak_gflops_cpu));
+  benchmark::AddCustomContext("openblas_threads", fmt::format("{}", patchgcl::blas_num_threads()));
+  benchmark::AddCustomContext("sgemm_peak_gflops", fmt::format("{:f}", g_peak_gflops));
+  benchmark::AddCustomContext("sgemm_peak_gflops_cpu", fmt::format("{:f}", g_peak_gflops_cpu));
   benchmark::AddCustomContext("patchgcl_version", PATCHGCL_VERSION_STRING);
   register_all();
   benchmark::RunSpecifiedBenchmarks();

@@ -4,7 +4,7 @@
 // generator and the loss heads are in training. Prints the loss every few steps.
 #include <patchgcl/patchgcl.hpp>
 
-#include <cstdio>
+#include <fmt/format.h>
 
 int main() {
   torch::manual_seed(0);
@@ -24,7 +24,7 @@ int main() {
     auto loss = graph_loss(output_features, input_features);
     loss.backward();
     adam.step();
-    if (step % 20 == 0) std::printf("step %3d  graph loss %.4f\n", step, loss.item<double>());
+    if (step % 20 == 0) fmt::print("step {:3}  graph loss {:.4f}\n", step, loss.item<double>());
   }
   return 0;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # C++ vs eager PyTorch vs the released implementations in one command: builds the benchmarks, runs
-# the C++ suite (JSON), the eager timings of tests/reference/reference.py (JSON) and the released
-# code paths (PatchGCL's GNNLoss on DGL 1.1.3 + scipy, CUT's PatchNCELoss; JSON) on the same
-# shapes, prints one table and redraws docs/benchmarks-time-vs-n.svg.
+# the C++ suite (JSON), the eager timings of python/patchgcl_reference/reference.py (JSON) and the
+# released code paths (PatchGCL's GNNLoss on DGL 1.1.3 + scipy, CUT's PatchNCELoss; JSON) on the
+# same shapes, prints one table and redraws docs/benchmarks-time-vs-n.svg.
 #   scripts/bench.sh                         # everything (C++ a few minutes, Python longer)
 #   scripts/bench.sh '/paper'                # one regular expression filters all sides
 #   THREADS=2 scripts/bench.sh               # intra-op threads on all sides (default 1)
@@ -32,6 +32,7 @@ export OPENBLAS_NUM_THREADS="$PATCHGCL_BENCH_THREADS"
 # Idle OpenMP workers sleep instead of spinning (spinning hurts on a shared or small machine).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 python="${PYTHON:-/usr/bin/python3}"
+export PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"  # python/patchgcl_reference
 
 debs=""
 if [ -z "${NO_PYTHON:-}" ]; then

@@ -2,11 +2,12 @@
 """Converts weights trained with the authors' Python code into a `.pgt` file that
 `patchgcl::io::load_parameters` loads into the C++ modules by name.
 
-    python scripts/convert_reference_weights.py CHECKPOINT.pth OUT.pgt [--kind auto|patchgcl|cut|dgl_tagconv|pyg_tagconv|pyg_topk]
+    PYTHONPATH=python python3 scripts/convert_reference_weights.py CHECKPOINT.pth OUT.pgt [--kind auto|patchgcl|cut|dgl_tagconv|pyg_tagconv|pyg_topk]
 
 CHECKPOINT is anything torch.load returns a state dict (or module) from: PatchGCL's GNNLoss
 (netF of jcy132/PatchGCL), CUT/PUT's PatchSampleF (latest_net_F.pth), a DGL or PyG TAGConv, a PyG
-TopKPooling. A leading `module.` (DataParallel) is stripped. Name mapping (docs/reference-compatibility.md):
+TopKPooling. A leading `module.` (DataParallel) is stripped. The conversion itself is
+python/patchgcl_reference/convert.py; name mapping (docs/reference-compatibility.md):
 
   PatchGCL GNNLoss                      patchgcl::GraphNCELoss
     embed_i.linear.{weight,bias}          embed_i.{weight,bias}
@@ -18,81 +19,15 @@ TopKPooling. A leading `module.` (DataParallel) is stripped. Name mapping (docs/
   PyG TAGConv lins.l.weight, bias             -> lin.weight = cat_l(lins.l.weight, dim=1), lin.bias
   PyG TopKPooling weight (or select.weight)   -> proj.weight (TopKPool: tanh, divide_by_norm, no bias)
 
-Needs only torch and numpy.
+Needs only torch and numpy, and `PYTHONPATH=python` (python/README.md).
 """
 import argparse
-import os
-import re
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
-import pgt  # noqa: E402
-
-_PATCHGCL = [
-    (re.compile(r"^embed_(\d+)\.linear\.(weight|bias)$"), r"embed_\1.\2"),
-    (re.compile(r"^gnn_(\d+)\.conv1\.lin\.(weight|bias)$"), r"gnn_\1.lin.\2"),
-    (re.compile(r"^pools_(\d+)\.(\d+)\.proj\.(weight|bias)$"), r"pools_\1.\2.proj.\3"),
-    (re.compile(r"^gnn_pools_(\d+)\.(\d+)\.conv1\.lin\.(weight|bias)$"), r"gnn_pools_\1.\2.lin.\3"),
-]
-_CUT = re.compile(r"^mlp_(\d+)\.(0|2)\.(weight|bias)$")
-
-
-def detect(state):
-    keys = set(state)
-    if any(k.startswith("embed_") for k in keys):
-        return "patchgcl"
-    if any(k.startswith("mlp_") for k in keys):
-        return "cut"
-    if any(k.startswith("lins.") for k in keys):
-        return "pyg_tagconv"
-    if keys <= {"lin.weight", "lin.bias"}:
-        return "dgl_tagconv"
-    if keys in ({"weight"}, {"select.weight"}):
-        return "pyg_topk"
-    raise ValueError("cannot tell which reference module these weights are from: " + ", ".join(sorted(keys)))
-
-
-def convert(state, kind="auto"):
-    """Returns (tensors with patchgcl names, config) for a reference state dict."""
-    state = {re.sub(r"^module\.", "", k): v.detach().cpu() for k, v in state.items()}
-    kind = detect(state) if kind == "auto" else kind
-    out, config = {}, {"source": kind}
-    if kind == "patchgcl":
-        for k, v in state.items():
-            for pattern, repl in _PATCHGCL:
-                if pattern.match(k):
-                    out[pattern.sub(repl, k)] = v
-                    break
-            else:
-                raise ValueError(f"unexpected PatchGCL GNNLoss tensor {k!r}")
-        layers = sorted(int(m.group(1)) for k in out for m in [re.match(r"^embed_(\d+)\.weight$", k)] if m)
-        config["in_channels"] = ",".join(str(out[f"embed_{i}.weight"].shape[1]) for i in layers)
-        config["nc"] = out["embed_0.weight"].shape[0]
-        config["pooling_levels"] = len({k.split(".")[1] for k in out if k.startswith("pools_0.")})
-    elif kind == "cut":
-        for k, v in state.items():
-            if not _CUT.match(k):
-                raise ValueError(f"unexpected PatchSampleF tensor {k!r}")
-            out[k] = v
-        layers = sorted(int(_CUT.match(k).group(1)) for k in out if k.endswith(".0.weight"))
-        config["in_channels"] = ",".join(str(out[f"mlp_{i}.0.weight"].shape[1]) for i in layers)
-        config["nc"] = out["mlp_0.2.weight"].shape[0]
-    elif kind == "dgl_tagconv":
-        out = dict(state)
-    elif kind == "pyg_tagconv":
-        hops = len([k for k in state if re.match(r"^lins\.\d+\.weight$", k)])
-        out["lin.weight"] = torch.cat([state[f"lins.{l}.weight"] for l in range(hops)], dim=1)
-        if "bias" in state:
-            out["lin.bias"] = state["bias"]
-        config["hops"] = hops - 1
-    elif kind == "pyg_topk":
-        out["proj.weight"] = state.get("select.weight", state.get("weight")).reshape(1, -1)
-        config["activation"], config["bias"], config["divide_by_norm"] = "tanh", "false", "true"
-    else:
-        raise ValueError(kind)
-    return out, config
+from patchgcl_reference import pgt
+from patchgcl_reference.convert import KINDS, convert
 
 
 def main():
@@ -100,7 +35,7 @@ def main():
     parser.add_argument("checkpoint")
     parser.add_argument("output")
     parser.add_argument("--kind", default="auto",
-                        choices=["auto", "patchgcl", "cut", "dgl_tagconv", "pyg_tagconv", "pyg_topk"])
+                        choices=KINDS)
     args = parser.parse_args()
     state = torch.load(args.checkpoint, map_location="cpu")
     if isinstance(state, torch.nn.Module):

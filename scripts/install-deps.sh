@@ -8,7 +8,7 @@ PATCHGCL_DEBS=(
   libtorch-dev          # LibTorch 1.13
   libopenblas0-pthread  # without it LibTorch falls back to reference BLAS (~40x slower matmul)
   catch2                # v2, tests
-  libfmt-dev
+  libfmt-dev            # formatting in the examples and benchmarks (the library needs only LibTorch)
   libstb-dev            # image I/O in the example trainer
   libcli11-dev          # command lines of the examples
   libbenchmark-dev      # micro-benchmarks

@@ -125,9 +125,9 @@ TEST_CASE("PatchNCELoss::put prunes with the released dimension-0 sort", "[patch
   PatchNCELoss put(o);
   put->to(torch::kFloat64);
   auto p = random_pyramid(1, {4}, {5}, 12, 22);
-  auto q = put->project(0, F::sample_patches(p.out[0], p.ids[0]));
-  auto k = put->project(0, F::sample_patches(p.in[0], p.ids[0]));
-  CHECK(put(p.out, p.in, p.ids).item<double>() == Approx(F::info_nce(q, k, o.info_nce()).item<double>()).epsilon(1e-13));
+  auto v = put->project(0, F::sample_patches(p.out[0], p.ids[0]));
+  auto z = put->project(0, F::sample_patches(p.in[0], p.ids[0]));
+  CHECK(put(p.out, p.in, p.ids).item<double>() == Approx(F::info_nce(v, z, o.info_nce()).item<double>()).epsilon(1e-13));
 }
 
 TEST_CASE("GraphNCELoss reproduces the released PatchGCL loss restated step by step", "[graph_nce]") {
@@ -195,7 +195,7 @@ TEST_CASE("GraphNCELoss presets: reference is the default, paper follows the tex
   auto paper = GraphNCELossOptions::paper({8});
   CHECK(paper.adjacency().comparison() == Comparison::kGreaterEqual);
   CHECK(paper.pooled_adjacency() == PooledAdjacency::kInduced);
-  CHECK(paper.info_nce().direction() == Direction::kKeyToQuery);
+  CHECK(paper.info_nce().direction() == Direction::kInputToOutput);
   auto a = small_graph_loss(GraphNCELossOptions::reference({4}).num_patches(12).nc(6));
   auto b = small_graph_loss(GraphNCELossOptions::paper({4}).num_patches(12).nc(6));
   auto p = random_pyramid(1, {4}, {5}, 12, 26);

@@ -53,7 +53,7 @@ void check_loss_parity(const TensorFile& f, Module& module, const Precision& p) 
     check_close(in.output_features[l].grad(), f.at("grad.output_features." + std::to_string(l)), p.rel,
                 "d loss / d output_features." + std::to_string(l));
     patchgcl_test::check_no_gradient(in.input_features[l].grad(),
-                                     "input_features." + std::to_string(l) + " is the detached key side");
+                                     "input_features." + std::to_string(l) + " is the detached input side");
   }
   for (const auto& param : module->named_parameters()) {
     check_close(param.value().grad(), f.at("grad." + param.key()), p.rel, "d loss / d " + param.key());
@@ -114,13 +114,13 @@ TEST_CASE("PatchNCELossOptions::put reproduces PUT's released pruning (sort alon
   check_loss_parity(f, loss, p);
 }
 
-TEST_CASE("Pruning::kHardestPerQuery keeps each query's k hardest negatives as the PUT paper describes",
+TEST_CASE("Pruning::kHardestPerAnchor keeps each anchor's k hardest negatives as the PUT paper describes",
           "[parity][patchnce][put]") {
   const auto p = GENERATE(from_range(patchgcl_test::precisions()));
   const auto f = patchgcl_test::load_fixture("patchnce_put_paper");
   REQUIRE(f.config_string("pruning") == "hardest_per_query");
   auto options = patch_nce_options(f);
-  options.info_nce().pruning(Pruning::kHardestPerQuery).hard_negatives(f.config_int("hard_negatives"));
+  options.info_nce().pruning(Pruning::kHardestPerAnchor).hard_negatives(f.config_int("hard_negatives"));
   PatchNCELoss loss(options);
   check_loss_parity(f, loss, p);
 }
@@ -175,14 +175,14 @@ TEST_CASE("TopKPool with tanh, score / ||p|| and no bias reproduces PyG's TopKPo
   pool->to(p.dtype);
   io::load_parameters(*pool, f, "param.");
   auto x = f.at("x").to(p.dtype).requires_grad_(true);
-  // PyG scores and pools the same features: key and query are one tensor.
+  // PyG scores and pools the same features: output and input are one tensor.
   auto out = pool->forward(x, x, f.at("adjacency").to(p.dtype));
   CHECK(torch::equal(out.indices, f.at("expected.indices")));
   check_close(out.scores, f.at("expected.scores"), p.rel, "scores");
-  check_close(out.query, f.at("expected.pooled"), p.rel, "pooled features");
-  check_close(out.key, f.at("expected.pooled"), p.rel, "pooled key features");
+  check_close(out.output, f.at("expected.pooled"), p.rel, "pooled output features");
+  check_close(out.input, f.at("expected.pooled"), p.rel, "pooled input features");
   CHECK(torch::equal(out.adjacency.to(torch::kFloat64), f.at("expected.pooled_adjacency")));
-  (out.query * f.at("cotangent").to(p.dtype)).sum().backward();
+  (out.output * f.at("cotangent").to(p.dtype)).sum().backward();
   check_close(x.grad(), f.at("grad.x"), p.rel, "d / d x");
   check_close(pool->proj->weight.grad(), f.at("grad.proj.weight"), p.rel, "d / d proj.weight");
 }

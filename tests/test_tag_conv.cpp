@@ -60,27 +60,27 @@ TEST_CASE("TAGConv on a batch equals one graph per image", "[tag_conv]") {
   for (int64_t b = 0; b < 3; ++b) CHECK(patchgcl_test::max_abs(batched[b], conv(x[b], abar[b])) < 1e-14);
 }
 
-TEST_CASE("TAGConv::forward_shared propagates both graphs like two forward calls, key detached", "[tag_conv]") {
+TEST_CASE("TAGConv::forward_shared propagates both graphs like two forward calls, input side detached", "[tag_conv]") {
   TAGConv conv(TAGConvOptions(4, 3).hops(2).init_std(0.3));
   conv->to(torch::kFloat64);
   auto abar = random_abar(2, 9, 7);
-  auto q = torch::randn({2, 9, 4}, f64()).requires_grad_();
-  auto k = torch::randn({2, 9, 4}, f64()).requires_grad_();
-  auto shared = conv->forward_shared(q, k, abar);
-  CHECK(patchgcl_test::max_abs(shared.first, conv(q, abar)) < 1e-14);
-  CHECK(patchgcl_test::max_abs(shared.second, conv(k, abar)) < 1e-14);
+  auto v = torch::randn({2, 9, 4}, f64()).requires_grad_();
+  auto z = torch::randn({2, 9, 4}, f64()).requires_grad_();
+  auto shared = conv->forward_shared(v, z, abar);
+  CHECK(patchgcl_test::max_abs(shared.first, conv(v, abar)) < 1e-14);
+  CHECK(patchgcl_test::max_abs(shared.second, conv(z, abar)) < 1e-14);
   CHECK_FALSE(shared.second.requires_grad());
 
   auto w = torch::randn({2, 9, 3}, f64());
   (shared.first * w).sum().backward();
-  auto grad_shared = q.grad().clone();
+  auto grad_shared = v.grad().clone();
   auto grad_w_shared = conv->lin->weight.grad().clone();
-  q.mutable_grad().zero_();
+  v.mutable_grad().zero_();
   conv->lin->weight.mutable_grad().zero_();
-  (conv(q, abar) * w).sum().backward();
-  CHECK(patchgcl_test::max_abs(grad_shared, q.grad()) < 1e-13);
+  (conv(v, abar) * w).sum().backward();
+  CHECK(patchgcl_test::max_abs(grad_shared, v.grad()) < 1e-13);
   CHECK(patchgcl_test::max_abs(grad_w_shared, conv->lin->weight.grad()) < 1e-13);
-  CHECK_FALSE(k.grad().defined());
+  CHECK_FALSE(z.grad().defined());
 }
 
 TEST_CASE("TAGConv gradients match finite differences", "[tag_conv]") {

@@ -30,13 +30,13 @@ TEST_CASE("TopKPool keeps the K best-scored input nodes in both graphs, weighted
   set_p(pool, {1.0, -1.0}, 0.25);
   auto z = torch::tensor({0.0, 1.0, 2.0, 0.0, 1.0, 1.0, 0.5, -1.0, -1.0, 0.0}, f64()).view({5, 2});
   auto v = torch::arange(10, f64()).view({5, 2});
-  auto out = pool(z, v, path5());
+  auto out = pool(v, z, path5());
   // S = z0 - z1 + 0.25 = [-0.75, 2.25, 0.25, 1.75, -0.75]: nodes 1 and 3, in that order
   CHECK(torch::equal(out.indices, torch::tensor({1, 3}, torch::kLong)));
   auto sig = torch::sigmoid(torch::tensor({2.25, 1.75}, f64()));
   CHECK(patchgcl_test::max_abs(out.scores, sig) < 1e-15);
-  CHECK(patchgcl_test::max_abs(out.key, z.index_select(0, out.indices) * sig.unsqueeze(1)) < 1e-15);
-  CHECK(patchgcl_test::max_abs(out.query, v.index_select(0, out.indices) * sig.unsqueeze(1)) < 1e-15);
+  CHECK(patchgcl_test::max_abs(out.input, z.index_select(0, out.indices) * sig.unsqueeze(1)) < 1e-15);
+  CHECK(patchgcl_test::max_abs(out.output, v.index_select(0, out.indices) * sig.unsqueeze(1)) < 1e-15);
   // induced subgraph of the path on {1, 3}: no edge between them
   CHECK(torch::equal(out.adjacency, torch::eye(2, f64())));
 }
@@ -79,13 +79,13 @@ TEST_CASE("TopKPool on a batch equals one call per image", "[topk_pool]") {
   torch::manual_seed(3);
   auto z = torch::randn({3, 8, 4}, f64()), v = torch::randn({3, 8, 4}, f64());
   auto a = functional::cosine_adjacency(z);
-  auto batched = pool(z, v, a);
-  CHECK(batched.query.sizes() == torch::IntArrayRef({3, 4, 4}));
+  auto batched = pool(v, z, a);
+  CHECK(batched.output.sizes() == torch::IntArrayRef({3, 4, 4}));
   for (int64_t b = 0; b < 3; ++b) {
-    auto single = pool(z[b], v[b], a[b]);
+    auto single = pool(v[b], z[b], a[b]);
     CHECK(torch::equal(batched.indices[b], single.indices));
     CHECK(torch::equal(batched.adjacency[b], single.adjacency));
-    CHECK(patchgcl_test::max_abs(batched.query[b], single.query) < 1e-15);
+    CHECK(patchgcl_test::max_abs(batched.output[b], single.output) < 1e-15);
   }
 }
 
@@ -97,8 +97,8 @@ TEST_CASE("TopKPool gradients w.r.t. the features and p match finite differences
   auto a = functional::cosine_adjacency(z);
   auto w = torch::randn({3, 3}, f64());
   auto f = [&] {
-    auto out = pool(z, v, a);
-    return ((out.query + 0.5 * out.key) * w).sum();
+    auto out = pool(v, z, a);
+    return ((out.output + 0.5 * out.input) * w).sum();
   };
   CHECK(patchgcl_test::gradient_error(f, v) < 1e-7);
   CHECK(patchgcl_test::gradient_error(f, z) < 1e-7);

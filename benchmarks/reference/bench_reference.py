@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Eager PyTorch timings of the same losses on the same shapes as benchmarks/bench_losses.cpp.
 
-The losses are tests/reference/reference.py (the plain-torch restatement of the released
-PatchGCL, CUT and PUT code that the parity tests use), imported by path, not copied. That code
+The losses are patchgcl_reference.reference (python/: the plain-torch restatement of the released
+PatchGCL, CUT and PUT code that the parity fixtures come from), imported, not copied. That code
 handles one image at a time, as the released implementations do; for B > 1 this script loops
 over the images and averages (the same mean over B*N anchors as patchgcl; PUT's column sort
 then runs per image rather than over the batch, which changes its value but not its cost).
 
-    python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2] [--repetitions 5]
+    PYTHONPATH=python python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2] [--repetitions 5]
 
 Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time", "cpu_time"
 (of the whole process), "time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
@@ -19,15 +19,11 @@ import json
 import os
 import platform
 import re
-import sys
 import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REFERENCE_DIR = os.environ.get("PATCHGCL_REFERENCE_DIR", os.path.join(ROOT, "tests", "reference"))
-sys.path.insert(0, REFERENCE_DIR)
-import reference  # noqa: E402  (tests/reference/reference.py)
+from patchgcl_reference import reference
 
 NC = 256
 CHANNELS = (256, 512, 512)
@@ -147,7 +143,7 @@ def main():
 
     report = {
         "context": {
-            "implementation": "eager PyTorch (tests/reference/reference.py)",
+            "implementation": "eager PyTorch (python/patchgcl_reference/reference.py)",
             "torch_version": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),

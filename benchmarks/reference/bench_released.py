@@ -14,9 +14,9 @@ What a user runs instead of patchgcl:
     two-layer MLP head, x/(||x|| + 1e-7), positives and negatives by bmm over the batch dimension
     (nce_includes_all_negatives_from_minibatch off), diagonal -10, cross-entropy, mean per layer.
 
-Written from tests/reference (reference.py and the DGL-built flow of check_against_libraries.py,
-which was checked against the released GNNLoss run with DGL 1.1.3 to 1e-15: see
-tests/reference/README.md) and the papers; nothing is copied from the released files. The
+Written from python/patchgcl_reference/reference.py and the DGL-built flow of
+tests/reference/check_against_libraries.py (checked against the released GNNLoss run with DGL 1.1.3
+to 1e-15: see tests/reference/README.md) and the papers; nothing is copied from the released files. The
 released code calls .cuda() on its graphs and tensors; on CPU those are the .to(device) calls
 below with device = cpu, i.e. no-ops. Only the patch ids are fixed (the released samplers draw
 them with randperm each step; here both sides use the same ids).
@@ -24,7 +24,7 @@ them with randperm each step; here both sides use the same ids).
 The released GNNLoss handles one image per call; for B > 1 this script loops over the images and
 averages, as bench_reference.py does. CUT's loss takes the batch as it is.
 
-    python bench_released.py --out released.json [--filter paper] [--threads 2] [--repetitions 7]
+    PYTHONPATH=python python benchmarks/reference/bench_released.py --out released.json [--filter paper] [--threads 2] [--repetitions 7]
 
 Needs DGL 1.1.3 and scipy (scripts/bench.sh makes a virtual environment with them). Debian's
 python3-torch reports its version as "1.13.0a0" (a build of 1.13.1), which DGL 1.1.3's import-time

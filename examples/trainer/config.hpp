@@ -5,9 +5,11 @@
 #include "dataset.hpp"
 #include "discriminator.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
-#include <sstream>
+#include <sstream>  // std::istringstream: deserialize reads lines
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,13 +42,9 @@ inline FeatureKind parse_features(const std::string& s) {
 [[noreturn]] inline void bad_option(const std::string& option, const std::string& expected, const std::string& actual) {
   throw std::invalid_argument(option + " must be " + expected + " (got " + actual + ")");
 }
-/// Shortest text that reads back as `v` (17 significant digits at most).
-inline std::string format_number(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
+/// The shortest text that reads back as exactly `v` ("0.0002", not "0.00020000000000000001"):
+/// what a user wrote on the command line comes back as written, in config.txt and in messages.
+inline std::string format_number(double v) { return fmt::format("{}", v); }
 
 struct TrainConfig {
   DataOptions data;
@@ -82,19 +80,18 @@ struct TrainConfig {
 
   /// `key=value` lines; every field that changes what a step computes.
   std::map<std::string, std::string> fields() const {
-    auto num = [](double v) { std::ostringstream s; s.precision(17); s << v; return s.str(); };
     return {{"data", data.root}, {"load_size", std::to_string(data.load_size)},
             {"crop_size", std::to_string(data.crop_size)}, {"flip", std::to_string(data.flip)},
-            {"single_image", std::to_string(data.single_image)}, {"min_zoom", num(data.min_zoom)},
+            {"single_image", std::to_string(data.single_image)}, {"min_zoom", format_number(data.min_zoom)},
             {"synthetic_size", std::to_string(data.synthetic_size)},
             {"synthetic_count", std::to_string(data.synthetic_count)},
-            {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", num(lambda())},
-            {"lambda_gan", num(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
+            {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", format_number(lambda())},
+            {"lambda_gan", format_number(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
             {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
             {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
             {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
-            {"decay_steps", std::to_string(decay())}, {"lr", num(lr)}, {"beta1", num(beta1)},
-            {"beta2", num(beta2)}, {"seed", std::to_string(seed)}};
+            {"decay_steps", std::to_string(decay())}, {"lr", format_number(lr)}, {"beta1", format_number(beta1)},
+            {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}};
   }
 
   std::string serialize() const {

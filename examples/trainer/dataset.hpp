@@ -6,7 +6,11 @@
 #include "image_io.hpp"
 #include "synthetic.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -55,8 +59,8 @@ class UnpairedDataset {
  public:
   explicit UnpairedDataset(DataOptions options) : options_(std::move(options)) {
     if (options_.crop_size < 16 || options_.crop_size % 4 != 0)
-      throw std::invalid_argument("crop size must be a multiple of 4 and at least 16 (got " +
-                                  std::to_string(options_.crop_size) + ")");
+      throw std::invalid_argument(
+          fmt::format("crop size must be a multiple of 4 and at least 16 (got {})", options_.crop_size));
     if (options_.root == kSyntheticData) {
       load_synthetic();
     } else {
@@ -195,8 +199,8 @@ class UnpairedDataset {
     if (fs::is_directory(root / "testA")) test_A_ = load_domain(root / "testA", false);
     if (fs::is_directory(root / "testB")) test_B_ = load_domain(root / "testB", false);
     if (options_.single_image && (A_.size() != 1 || B_.size() != 1))
-      std::cerr << "warning: single-image mode uses the first image of each domain (found " << A_.size() << " and "
-                << B_.size() << ")\n";
+      std::cerr << fmt::format("warning: single-image mode uses the first image of each domain (found {} and {})\n",
+                               A_.size(), B_.size());
     if (options_.single_image) {
       A_.resize(1);
       B_.resize(1);
@@ -223,9 +227,8 @@ class UnpairedDataset {
       }
     }
     if (images.empty() && required)
-      throw std::runtime_error("domain folder '" + dir.string() + "' has no readable images (" +
-                               std::to_string(files.size()) + " image files, " + std::to_string(skipped_ - skipped_before) +
-                               " skipped as unreadable)");
+      throw std::runtime_error(fmt::format("domain folder '{}' has no readable images ({} image files, {} skipped as unreadable)",
+                                           dir.string(), files.size(), skipped_ - skipped_before));
     return images;
   }
 

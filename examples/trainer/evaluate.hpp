@@ -12,6 +12,8 @@
 
 #include "synthetic.hpp"
 
+#include <fmt/format.h>
+
 #include <functional>
 
 namespace trainer::evaluation {
@@ -84,10 +86,8 @@ inline Scores evaluate(const std::function<torch::Tensor(const torch::Tensor&)>&
 }
 
 inline std::string to_json(const Scores& s) {
-  char buf[160];
-  std::snprintf(buf, sizeof(buf), "{\"structure_iou\":%.4f,\"stripe_texture\":%.4f,\"score\":%.4f,\"count\":%d}",
-                s.structure, s.texture, s.score, s.count);
-  return buf;
+  return fmt::format("{{\"structure_iou\":{:.4f},\"stripe_texture\":{:.4f},\"score\":{:.4f},\"count\":{}}}", s.structure,
+                     s.texture, s.score, s.count);
 }
 
 }  // namespace trainer::evaluation

@@ -1,12 +1,16 @@
-// Image files <-> tensors for the example trainer (stb_image, stb_image_write, stb_image_resize).
+// Image files of the example trainer: reading (every file from outside is hostile), PNG writing
+// and resampling, on stb_image, stb_image_write and stb_image_resize. No LibTorch here, so a fuzz
+// target of the reader builds in seconds; image_tensor.hpp converts to and from tensors.
 //
 // The trainer keeps decoded images as 8-bit RGB (`Image`) and converts to float tensors only
 // when a batch is assembled: a whole unpaired dataset then costs 3 bytes a pixel in memory.
 // Exactly one translation unit defines PATCHGCL_TRAINER_STB_IMPLEMENTATION before including this.
 #pragma once
 
-#include <torch/torch.h>
+#include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -34,11 +38,6 @@ void write_png(const std::filesystem::path& path, const Image& image);
 /// Resamples to exactly `width` x `height` (stb's Mitchell/Catmull-Rom filters, so downscaling is anti-aliased).
 Image resize(const Image& image, int width, int height);
 
-/// `[3,H,W]` float in [-1, 1], the generator's range.
-torch::Tensor to_tensor(const Image& image);
-/// Inverse of to_tensor; accepts `[3,H,W]` or `[1,3,H,W]` on any device, clamps to [-1, 1].
-Image from_tensor(const torch::Tensor& tensor);
-
 /// True for the file extensions the loaders understand (case-insensitive).
 inline bool is_image_file(const std::filesystem::path& path) {
   std::string ext = path.extension().string();
@@ -55,26 +54,6 @@ inline std::vector<std::filesystem::path> list_images(const std::filesystem::pat
     if (is_image_file(entry.path())) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   return files;
-}
-
-inline torch::Tensor to_tensor(const Image& image) {
-  auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                                {image.height, image.width, 3}, torch::kUInt8);
-  return bytes.permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0).contiguous();
-}
-
-inline Image from_tensor(const torch::Tensor& tensor) {
-  auto t = tensor.detach();
-  if (t.dim() == 4) t = t[0];
-  if (t.dim() != 3 || t.size(0) != 3)
-    throw std::invalid_argument("from_tensor: expected [3,H,W], got " + std::to_string(t.dim()) + " dims");
-  t = t.to(torch::kCPU, torch::kFloat32).clamp(-1.0, 1.0).add(1.0).mul(127.5).round()
-       .to(torch::kUInt8).permute({1, 2, 0}).contiguous();
-  Image image;
-  image.height = static_cast<int>(t.size(0));
-  image.width = static_cast<int>(t.size(1));
-  image.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
-  return image;
 }
 
 }  // namespace trainer
@@ -120,7 +99,7 @@ inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped)
   std::string error;
   Image image = read_image(path, &error);
   if (image.empty()) {
-    std::cerr << "warning: skipping unreadable image " << path.string() << " (" << error << ")\n";
+    std::cerr << fmt::format("warning: skipping unreadable image {} ({})\n", path.string(), error);
     ++skipped;
   }
   return image;

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 int main(int argc, char** argv) {
   using namespace trainer;
@@ -17,7 +18,7 @@ int main(int argc, char** argv) {
   std::string device_name = "cpu";
   int threads = 0;
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads for LibTorch (0: LibTorch's default)");
+  app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (0: their defaults)");
 
   // ---- train ----
   TrainConfig config;
@@ -55,10 +56,10 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--checkpoint-every", run.checkpoint_every, "steps between checkpoints")->capture_default_str();
 
   // ---- translate ----
-  std::string checkpoint, input, output, vgg_eval;
+  std::string checkpoint_path, input, output, vgg_eval;
   int size = 0;
   auto* translate_cmd = app.add_subcommand("translate", "translate an image or a folder of images");
-  translate_cmd->add_option("--checkpoint", checkpoint, "ckpt.pt of a run")->required();
+  translate_cmd->add_option("--checkpoint", checkpoint_path, "ckpt.pt of a run")->required();
   translate_cmd->add_option("--input", input, "image file or folder")->required();
   translate_cmd->add_option("--output", output, "output folder")->required();
   translate_cmd->add_option("--size", size, "resize the short side to this first (0: keep)");
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   int count = 100;
   std::string json_out;
   auto* evaluate_cmd = app.add_subcommand("evaluate", "score a model trained on the embedded dataset");
-  evaluate_cmd->add_option("--checkpoint", checkpoint, "ckpt.pt of a run")->required();
+  evaluate_cmd->add_option("--checkpoint", checkpoint_path, "ckpt.pt of a run")->required();
   evaluate_cmd->add_option("--count", count, "test pairs")->capture_default_str();
   evaluate_cmd->add_option("--json", json_out, "also write the scores to this file");
 
@@ -83,10 +84,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
-    if (threads > 0) torch::set_num_threads(threads);
+    // LibTorch's pool and, where Debian's LibTorch (BLAS_INFO=generic) leaves it alone, OpenBLAS's.
+    if (threads > 0) patchgcl::set_num_threads(threads);
     if (*synth_cmd) {
       write_synthetic(output, synth_count, synth_size, synth_seed);
-      std::cout << "wrote " << 4 * synth_count << " images to " << output << "\n";
+      fmt::print("wrote {} images to {}\n", 4 * synth_count, output);
       return 0;
     }
     const torch::Device device = parse_device(device_name);
@@ -96,22 +98,22 @@ int main(int argc, char** argv) {
       config.data.seed = config.seed;
       if (config.data.root == kSyntheticData) config.data.load_size = config.data.crop_size = config.data.synthetic_size;
       train(config, run, device);
-      std::cout << "run folder: " << run.run_dir.string() << " (open " << (run.run_dir / "index.html").string() << ")\n";
+      fmt::print("run folder: {} (open {})\n", run.run_dir.string(), (run.run_dir / "index.html").string());
     } else if (*translate_cmd) {
-      auto model = load_checkpoint(checkpoint, device);
+      auto model = checkpoint::load_model(checkpoint_path, device);
       int n = translate(*model, input, output, size);
-      std::cout << "translated " << n << " image(s) into " << output << "\n";
+      fmt::print("translated {} image(s) into {}\n", n, output);
     } else if (*evaluate_cmd) {
-      auto model = load_checkpoint(checkpoint, device);
+      auto model = checkpoint::load_model(checkpoint_path, device);
       auto scores = evaluate(*model, count);
-      std::cout << evaluation::to_json(scores) << "\n";
+      fmt::print("{}\n", evaluation::to_json(scores));
       if (!json_out.empty()) std::ofstream(json_out) << evaluation::to_json(scores) << "\n";
     }
   } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    fmt::print(stderr, "error: {}\n", e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
   return 0;

@@ -8,7 +8,7 @@
 // testA_i and testB_i share the shape, so `evaluate` knows the mask the output must keep.
 #pragma once
 
-#include "image_io.hpp"
+#include "image_tensor.hpp"
 
 #include <array>
 #include <cmath>

@@ -10,13 +10,30 @@
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
 ///            weights from the Python code  io::read_tensor_file, io::load_parameters
 ///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
+///
+/// The two sides of every function are named `output` (the output image G(x): the paper's `V`,
+/// `v_i`; CUT's queries) and `input` (the input image x: `Z`, `z_i`; CUT's keys), in that order.
+///
+/// Layers, lowest first; every include points to the same or a lower layer:
+///   version.hpp, compat.hpp   the version; the one place LibTorch 1.13 and 2.x differ
+///   options/                  option structs and enums (FiniteCheck in options/finite_check.hpp)
+///   detail/checks.hpp         argument checks shared by functional/ and modules/ (patchgcl::detail)
+///   functional/               public functions check their arguments once, then call their
+///                             `functional::detail` function, which computes
+///   modules/                  torch::nn modules; they check once and call the detail functions
+///                             (modules/detail/layers.hpp: the loop shared by the two losses)
+///   io/                       .pgt files (LibTorch only)
+///   threads.hpp               set_num_threads: LibTorch's and OpenBLAS's thread pools
+///   patchgcl.hpp              everything
 
 #include <patchgcl/version.hpp>
 #include <patchgcl/compat.hpp>
 
 #include <patchgcl/options/adjacency.hpp>
+#include <patchgcl/options/finite_check.hpp>
 #include <patchgcl/options/graph_nce.hpp>
 #include <patchgcl/options/info_nce.hpp>
+#include <patchgcl/options/multi_layer_loss.hpp>
 #include <patchgcl/options/patch_nce.hpp>
 #include <patchgcl/options/tag_conv.hpp>
 #include <patchgcl/options/topk_pool.hpp>

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Cross-checks the committed fixtures (made by reference.py) against the real libraries.
 
-    python tests/reference/check_against_libraries.py            # needs dgl and/or torch_geometric
-    python tests/reference/check_against_libraries.py --float32  # float32 replay of the reference
+    PYTHONPATH=python python tests/reference/check_against_libraries.py            # needs dgl and/or torch_geometric
+    PYTHONPATH=python python tests/reference/check_against_libraries.py --float32  # float32 replay of the reference
 
 Each check loads a fixture, rebuilds the computation with the library's own modules and weights
 set from the fixture, and reports the largest relative difference of the outputs and gradients.
@@ -14,10 +14,10 @@ import sys
 
 import torch
 
+from patchgcl_reference import pgt
+from patchgcl_reference import reference as ref
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import pgt  # noqa: E402
-import reference as ref  # noqa: E402
 
 FIX = os.path.join(HERE, "..", "fixtures")
 failures = []

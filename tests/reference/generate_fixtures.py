@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/*.pgt from the plain-torch reference (reference.py).
+"""Writes tests/fixtures/*.pgt from the plain-torch reference (patchgcl_reference.reference, python/).
 
-    /usr/bin/python3 tests/reference/generate_fixtures.py [--out tests/fixtures] [--check]
+    PYTHONPATH=python /usr/bin/python3 tests/reference/generate_fixtures.py [--out tests/fixtures] [--check]
 
 Deterministic: CPU, float64, one thread, fixed seeds, fixed file layout (pgt.py). With the same
 torch build (Debian python3-torch 1.13.1) the output is bit-for-bit identical to the committed
@@ -23,9 +23,9 @@ import tempfile
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pgt  # noqa: E402
-import reference as ref  # noqa: E402
+from patchgcl_reference import convert as conv
+from patchgcl_reference import pgt
+from patchgcl_reference import reference as ref
 
 torch.set_num_threads(1)
 DT = torch.float64
@@ -260,8 +260,6 @@ def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 
 def case_converted_patchgcl():
     """A GNNLoss state dict under the released code's names, run through the converter, as a
     user would: the C++ test loads it by name and must reproduce graph_nce_small's loss."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-    import convert_reference_weights as conv
     tensors, _ = graph_case(404, (3, 5, 8), ((8, 8), (8, 8), (6, 6)), num_patches=16, nc=16)
     released_names = {}
     for k, v in tensors.items():

@@ -1,19 +1,17 @@
 #pragma once
 
-// Input validation shared by every public function and module. Each message names the
-// argument, what was expected and what was given (DEVELOPERS.md: "bad input gets a clear error").
+// Argument checks shared by functional/ and modules/ (the `patchgcl::detail` namespace). Each
+// message starts with the function or module, names the argument, what was expected and what
+// was given (docs/reliability.md, "Reliability: what bad input gets"). Layer: above options/
+// (FiniteCheck), below functional/.
 
 #include <patchgcl/compat.hpp>
+#include <patchgcl/options/finite_check.hpp>
 
 #include <cmath>
 #include <string>
 
 namespace patchgcl {
-
-/// When to scan inputs for NaN/Inf. The scan reads a flag back to the host, i.e. it
-/// synchronises with a CUDA device, so `kAuto` checks on CPU only; CUDA users opt in
-/// with `kAlways` (e.g. while debugging) and leave it off in production.
-enum class FiniteCheck { kAuto, kAlways, kNever };
 
 namespace detail {
 

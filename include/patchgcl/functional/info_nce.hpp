@@ -12,12 +12,20 @@
 
 namespace patchgcl {
 namespace functional {
-namespace detail_info_nce {
+namespace detail {
+
+/// The scalar options of InfoNCE, checked by info_nce and at construction of the losses.
+inline void check_info_nce_options(const InfoNCEOptions& o, const char* fn) {
+  patchgcl::detail::check_positive(o.temperature(), fn, "temperature");
+  TORCH_CHECK(!std::isnan(o.diagonal_value()) && o.diagonal_value() != std::numeric_limits<double>::infinity(), fn,
+              ": `diagonal_value` must be finite or -infinity, got ", o.diagonal_value());
+  if (o.pruning() != Pruning::kNone) patchgcl::detail::check_at_least(o.hard_negatives(), 1, fn, "hard_negatives");
+}
+
 
 /// Per-anchor cross-entropy of `logits` `[B, n, n]` whose rows are anchors and whose diagonal
 /// holds the positives: `-log softmax([pos_i, negatives_i])[0]`, with negatives as the options say.
 inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, const InfoNCEOptions& o) {
-  const int64_t n = logits.size(-1);
   auto pos = logits.diagonal(0, -2, -1);  // [B, n]
   switch (o.pruning()) {
     case Pruning::kNone: {
@@ -27,7 +35,7 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
       if (std::isfinite(fill)) lse = torch::logaddexp(lse, torch::full_like(lse, fill));
       return lse - pos;
     }
-    case Pruning::kHardestPerQuery: {
+    case Pruning::kHardestPerAnchor: {
       auto negatives = logits.clone();
       negatives.diagonal(0, -2, -1).fill_(-std::numeric_limits<double>::infinity());
       auto hardest = std::get<0>(negatives.topk(o.hard_negatives(), -1));
@@ -48,18 +56,18 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
 
 /// InfoNCE without pruning on one similarity matrix, with a hand-written backward.
 ///
-/// Forward: `L = q k^T / tau` and the per-anchor losses of the requested directions, exactly as
+/// Forward: `L = V Z^T / tau` (rows: output nodes `v_i`, columns: input nodes `z_j`) and the per-anchor losses of the requested directions, exactly as
 /// `anchor_losses` computes them (same ops, same numbers): row i `r_i - L_ii` with
 /// `r_i = logaddexp(logsumexp_j L_ij, fill)`, column j `c_j - L_jj` likewise over i.
 /// Backward, for upstream `g` per anchor (the directions' losses are summed per node):
-///   dL_ij = g_i exp(L_ij - r_i) + g_j exp(L_ij - c_j) - [i = j] (directions) g_i,   dq = dL k / tau.
+///   dL_ij = g_i exp(L_ij - r_i) + g_j exp(L_ij - c_j) - [i = j] (directions) g_i,   dV = dL Z / tau.
 /// Autograd through logsumexp, diagonal, logaddexp and the sum would build and add several
-/// `[n, n]` gradients per direction; this makes two exponentials and one product. The key is
-/// detached, so no `dk`.
+/// `[n, n]` gradients per direction; this makes two exponentials and one product. The input
+/// side is detached, so no `dZ`.
 struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNCE> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& query,
-                               const torch::Tensor& key, double tau, double fill, bool rows, bool cols) {
-    auto logits = torch::bmm(query, key.transpose(1, 2)).div_(tau);  // [B', n, n]: rows queries, columns keys
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
+                               const torch::Tensor& input, double tau, double fill, bool rows, bool cols) {
+    auto logits = torch::bmm(output, input.transpose(1, 2)).div_(tau);  // [B', n, n]: rows output, columns input
     const auto normaliser = [&](const torch::Tensor& l) {
       auto lse = l.logsumexp(-1);
       return std::isfinite(fill) ? torch::logaddexp(lse, torch::full_like(lse, fill)) : lse;
@@ -74,7 +82,7 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
       c = normaliser(logits.transpose(1, 2));
       loss = loss.defined() ? loss + (c - pos) : c - pos;
     }
-    ctx->save_for_backward({logits, key, r, c});
+    ctx->save_for_backward({logits, input, r, c});
     ctx->saved_data["tau"] = tau;
     return loss;
   }
@@ -82,7 +90,7 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &logits = saved[0], &key = saved[1], &r = saved[2], &c = saved[3];
+    const auto &logits = saved[0], &input = saved[1], &r = saved[2], &c = saved[3];
     auto g = grads[0] / ctx->saved_data["tau"].toDouble();  // [B', n]: 1/tau of dL/dS folded in
     torch::Tensor dl;
     double directions = 0;
@@ -96,47 +104,29 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
       directions += 1;
     }
     dl.diagonal(0, -2, -1).sub_(g * directions);
-    return {torch::bmm(dl, key), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {torch::bmm(dl, input), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
-}  // namespace detail_info_nce
-
-/// InfoNCE between corresponding nodes of two graphs (Eq. 4), CUT's PatchNCE and PUT.
-///
-/// `query` (the output image's nodes, `v` in Eq. 4) and `key` (the input image's nodes, `z`)
-/// are `[B, N, C]` (one graph per image) or `[N, C]`, usually unit vectors. The key is
-/// detached. With `S_ij = <q_i, k_j> / tau`, the anchor i of the query-to-key direction has
-///   loss_i = -log( exp(S_ii) / (exp(S_ii) + sum_{j != i} exp(S_ij) + exp(diagonal_value / tau)) )
-/// and the key-to-query direction is the same on `S^T` (both share one matrix per image).
-/// Half/bfloat16 inputs are computed in float32.
-///
-///   auto loss = info_nce(v, z, InfoNCEOptions().direction(Direction::kBoth));  // PatchGCL code
-///   auto put  = info_nce(q, k, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort));  // PUT code
-inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& key, const InfoNCEOptions& options = {}) {
+/// `info_nce` on checked tensors and options (`options.check_finite()` is not read). The checks
+/// that depend on the graph size (nodes per graph, `hard_negatives`, `1 / temperature` in the
+/// computation's dtype) are made here, for the losses' pooled graphs too.
+inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input, const InfoNCEOptions& options) {
   constexpr const char* fn = "info_nce";
-  detail::check_nodes(query, fn, "query");
-  detail::check_nodes(key, fn, "key");
-  detail::check_same_shape(query, "query", key, "key", fn);
-  detail::check_same_device(query, "query", key, "key", fn);
-  detail::check_same_dtype(query, "query", key, "key", fn);
-  detail::check_info_nce_options(options, fn);
   const double tau = options.temperature();
   const double diagonal_value = options.diagonal_value();
-  detail::check_finite(query, options.check_finite(), fn, "query");
-  detail::check_finite(key, options.check_finite(), fn, "key");
 
-  const bool batched = query.dim() == 3;
-  auto q = detail::compute_precision(batched ? query : query.unsqueeze(0));
-  auto k = detail::compute_precision(batched ? key : key.unsqueeze(0)).detach();
-  const int64_t B = q.size(0), N = q.size(1), C = q.size(2);
+  const bool batched = output.dim() == 3;
+  auto v = patchgcl::detail::compute_precision(batched ? output : output.unsqueeze(0));
+  auto z = patchgcl::detail::compute_precision(batched ? input : input.unsqueeze(0)).detach();
+  const int64_t B = v.size(0), N = v.size(1), C = v.size(2);
   if (options.negatives() == Negatives::kWholeBatch) {
-    q = q.reshape({1, B * N, C});
-    k = k.reshape({1, B * N, C});
+    v = v.reshape({1, B * N, C});
+    z = z.reshape({1, B * N, C});
   }
-  const int64_t n = q.size(1);
+  const int64_t n = v.size(1);
   TORCH_CHECK(n >= 2, fn, ": needs at least 2 nodes per graph (one positive and one negative), got N = ", n);
-  if (options.pruning() == Pruning::kHardestPerQuery) {
+  if (options.pruning() == Pruning::kHardestPerAnchor) {
     TORCH_CHECK(options.hard_negatives() >= 1 && options.hard_negatives() <= n - 1, fn,
                 ": `hard_negatives` must be in [1, N - 1 = ", n - 1, "] for N = ", n,
                 " nodes per graph, got ", options.hard_negatives());
@@ -147,36 +137,63 @@ inline torch::Tensor info_nce(const torch::Tensor& query, const torch::Tensor& k
   }
 
   // 1 / tau and the filled diagonal are scalars of the computation's dtype: they must fit it.
-  const double largest = q.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
+  const double largest = v.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
                                                              : static_cast<double>(std::numeric_limits<float>::max());
-  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", q.scalar_type(),
+  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", v.scalar_type(),
               " computation (1 / temperature must be representable), got ", tau);
   const double fill = std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
   torch::Tensor loss;
   if (options.pruning() == Pruning::kNone) {
     const auto d = options.direction();
-    loss = detail_info_nce::SharedSimilarityNCE::apply(q, k, tau, fill, d != Direction::kKeyToQuery,
-                                                       d != Direction::kQueryToKey);
+    loss = SharedSimilarityNCE::apply(v, z, tau, fill, d != Direction::kInputToOutput,
+                                      d != Direction::kOutputToInput);
   } else {
-    auto logits = torch::bmm(q, k.transpose(1, 2)) / tau;  // [B', n, n]: rows queries, columns keys
+    auto logits = torch::bmm(v, z.transpose(1, 2)) / tau;  // [B', n, n]: rows output, columns input
     switch (options.direction()) {
-      case Direction::kQueryToKey:
-        loss = detail_info_nce::anchor_losses(logits, fill, options);
+      case Direction::kOutputToInput:
+        loss = anchor_losses(logits, fill, options);
         break;
-      case Direction::kKeyToQuery:
-        loss = detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+      case Direction::kInputToOutput:
+        loss = anchor_losses(logits.transpose(1, 2), fill, options);
         break;
       case Direction::kBoth:
-        loss = detail_info_nce::anchor_losses(logits, fill, options) +
-               detail_info_nce::anchor_losses(logits.transpose(1, 2), fill, options);
+        loss = anchor_losses(logits, fill, options) + anchor_losses(logits.transpose(1, 2), fill, options);
         break;
     }
   }
   loss = options.reduction() == Reduction::kMean ? loss.mean() : loss.reshape({B, N});
-  // Finite unit-scale inputs never get here with NaN; raw features of huge magnitude (or a tiny
-  // temperature) overflow the similarities.
-  detail::check_finite_result(loss, options.check_finite(), fn, "loss");
   return batched || options.reduction() == Reduction::kMean ? loss : loss.squeeze(0);
+}
+
+}  // namespace detail
+
+/// InfoNCE between corresponding nodes of two graphs (Eq. 4), CUT's PatchNCE and PUT.
+///
+/// `output` (the output image G(x)'s nodes: the paper's `v_i`, CUT's queries `q_i`) and `input`
+/// (the input image x's nodes: `z_i`, CUT's keys `k_i`) are `[B, N, C]` (one graph per image) or
+/// `[N, C]`, usually unit vectors. The input side is detached. With `S_ij = <v_i, z_j> / tau`,
+/// the anchor i of the output-to-input direction has
+///   loss_i = -log( exp(S_ii) / (exp(S_ii) + sum_{j != i} exp(S_ij) + exp(diagonal_value / tau)) )
+/// and the input-to-output direction (Eq. 4 as written) is the same on `S^T` (both share one
+/// matrix per image). Half/bfloat16 inputs are computed in float32.
+///
+///   auto loss = info_nce(v, z, InfoNCEOptions().direction(Direction::kBoth));  // PatchGCL code
+///   auto put  = info_nce(v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort));  // PUT code
+inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input, const InfoNCEOptions& options = {}) {
+  constexpr const char* fn = "info_nce";
+  patchgcl::detail::check_nodes(output, fn, "output");
+  patchgcl::detail::check_nodes(input, fn, "input");
+  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  detail::check_info_nce_options(options, fn);
+  patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
+  patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
+  auto loss = detail::info_nce(output, input, options);
+  // Finite unit-scale inputs never give NaN; raw features of huge magnitude (or a tiny
+  // temperature) overflow the similarities.
+  patchgcl::detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+  return loss;
 }
 
 }  // namespace functional

@@ -14,7 +14,7 @@ enum class L2Eps {
   kAdd,    ///< `x / (||x|| + eps)` (CUT's Normalize, eps = 1e-7).
 };
 
-namespace detail_normalize {
+namespace detail {
 
 /// The scaled quantities of `l2_normalize`: `x = scale * y` (`scale` a power of two, exact),
 /// `norm = ||y||`, `denom` the divisor of `y` (`max(norm, eps/scale)` or `norm + eps/scale`).
@@ -24,7 +24,7 @@ struct Scaled {
 
 inline Scaled scaled_forward(const torch::Tensor& x, double eps, L2Eps mode) {
   Scaled r;
-  r.scale = detail::power_of_two_scale(x);
+  r.scale = patchgcl::detail::power_of_two_scale(x);
   auto y = x / r.scale;
   r.norm = y.norm(2, /*dim=*/{-1}, /*keepdim=*/true);
   auto scaled_eps = r.scale.reciprocal().mul_(eps);
@@ -35,7 +35,7 @@ inline Scaled scaled_forward(const torch::Tensor& x, double eps, L2Eps mode) {
 
 /// The formula written with differentiable ops, for gradients of gradients (create_graph).
 inline torch::Tensor composite(const torch::Tensor& x, double eps, L2Eps mode) {
-  auto scale = detail::power_of_two_scale(x);
+  auto scale = patchgcl::detail::power_of_two_scale(x);
   auto y = x / scale;
   auto norm = y.norm(2, /*dim=*/{-1}, /*keepdim=*/true);
   auto scaled_eps = scale.reciprocal() * eps;
@@ -79,7 +79,21 @@ struct L2Normalize : public torch::autograd::Function<L2Normalize> {
   }
 };
 
-}  // namespace detail_normalize
+/// `l2_normalize` on checked arguments: one autograd node when `x` needs a gradient, no graph
+/// otherwise. Half/bfloat16 are computed in float32 and returned in their dtype.
+inline torch::Tensor l2_normalize(const torch::Tensor& x, double eps, L2Eps mode) {
+  auto y = patchgcl::detail::compute_precision(x);
+  torch::Tensor out;
+  if (torch::GradMode::is_enabled() && y.requires_grad()) {
+    out = L2Normalize::apply(y, eps, static_cast<int64_t>(mode));
+  } else {
+    torch::NoGradGuard no_grad;
+    out = scaled_forward(y, eps, mode).out;
+  }
+  return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
+}
+
+}  // namespace detail
 
 /// Unit vectors along the last dimension. Zero vectors stay zero, with zero gradient (the
 /// formula's own gradient there is I / eps, 1e12 for the default eps: chained through a few
@@ -95,18 +109,10 @@ struct L2Normalize : public torch::autograd::Function<L2Normalize> {
 inline torch::Tensor l2_normalize(const torch::Tensor& x, double eps = 1e-12, L2Eps mode = L2Eps::kClamp,
                                   FiniteCheck check_finite = FiniteCheck::kAuto) {
   constexpr const char* fn = "l2_normalize";
-  detail::check_vectors(x, fn, "x");
-  detail::check_positive(eps, fn, "eps");
-  detail::check_finite(x, check_finite, fn, "x");
-  auto y = detail::compute_precision(x);
-  torch::Tensor out;
-  if (torch::GradMode::is_enabled() && y.requires_grad()) {
-    out = detail_normalize::L2Normalize::apply(y, eps, static_cast<int64_t>(mode));
-  } else {
-    torch::NoGradGuard no_grad;
-    out = detail_normalize::scaled_forward(y, eps, mode).out;
-  }
-  return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
+  patchgcl::detail::check_vectors(x, fn, "x");
+  patchgcl::detail::check_positive(eps, fn, "eps");
+  patchgcl::detail::check_finite(x, check_finite, fn, "x");
+  return detail::l2_normalize(x, eps, mode);
 }
 
 }  // namespace functional

@@ -9,7 +9,7 @@
 
 namespace patchgcl {
 namespace functional {
-namespace detail_tag_conv {
+namespace detail {
 
 /// `C = A B` into the preallocated (possibly column-sliced) `out`, batched or not.
 inline void matmul_into(torch::Tensor out, const torch::Tensor& a, const torch::Tensor& b) {
@@ -58,27 +58,20 @@ struct HopStack : public torch::autograd::Function<HopStack> {
 /// Node features `x` and a normalised adjacency `abar` of the same graph(s), dtype and device.
 inline void check_hop_inputs(const torch::Tensor& x, const char* x_name, const torch::Tensor& abar, int64_t hops,
                              FiniteCheck check_finite, const char* fn) {
-  detail::check_nodes(x, fn, x_name);
-  detail::check_adjacency(abar, fn, "abar");
-  detail::check_adjacency_matches(abar, "abar", x, x_name, fn);
-  detail::check_same_dtype(x, x_name, abar, "abar", fn);
-  detail::check_at_least(hops, 0, fn, "hops");
-  detail::check_finite(x, check_finite, fn, x_name);
-  detail::check_finite(abar, check_finite, fn, "abar");
+  patchgcl::detail::check_nodes(x, fn, x_name);
+  patchgcl::detail::check_adjacency(abar, fn, "abar");
+  patchgcl::detail::check_adjacency_matches(abar, "abar", x, x_name, fn);
+  patchgcl::detail::check_same_dtype(x, x_name, abar, "abar", fn);
+  patchgcl::detail::check_at_least(hops, 0, fn, "hops");
+  patchgcl::detail::check_finite(x, check_finite, fn, x_name);
+  patchgcl::detail::check_finite(abar, check_finite, fn, "abar");
 }
 
-}  // namespace detail_tag_conv
-
-/// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`. `x` is
-/// `[B, N, C]` or `[N, C]`, `abar` `[B, N, N]` or `[N, N]` of the same floating dtype; half and
-/// bfloat16 are propagated in float32 and returned in their dtype.
-/// `check_finite`: NaN/Inf scan of both (see FiniteCheck).
-inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& abar, int64_t hops,
-                                  FiniteCheck check_finite = FiniteCheck::kAuto) {
-  detail_tag_conv::check_hop_inputs(x, "x", abar, hops, check_finite, "hop_features");
+/// `hop_features` on checked arguments.
+inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& abar, int64_t hops) {
   if (hops == 0) return x;
-  const auto xc = detail::compute_precision(x);
-  const auto a = detail::compute_precision(abar);
+  const auto xc = patchgcl::detail::compute_precision(x);
+  const auto a = patchgcl::detail::compute_precision(abar);
   const bool grad = torch::GradMode::is_enabled();
   torch::Tensor out;
   if (grad && a.requires_grad()) {  // a learnt adjacency: plain autograd through every product
@@ -86,38 +79,55 @@ inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& a
     for (int64_t l = 1; l <= hops; ++l) stack.push_back(torch::matmul(a, stack.back()));
     out = torch::cat(stack, -1);
   } else {
-    out = grad && xc.requires_grad() ? detail_tag_conv::HopStack::apply(a, xc, hops)
-                                     : detail_tag_conv::stack_hops(a, xc.detach(), hops);
+    out = grad && xc.requires_grad() ? HopStack::apply(a, xc, hops) : stack_hops(a, xc.detach(), hops);
   }
   return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }
 
-/// Hop features of two graphs that share `Abar` (a constant here): the output graph `query`,
-/// differentiable, and the input graph `key`, detached, each written hop by hop into one buffer.
-/// `query` and `key` have the same shape, dtype and device.
-inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& query, const torch::Tensor& key,
+/// `shared_hop_features` on checked arguments.
+inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& output,
+                                                                   const torch::Tensor& input,
+                                                                   const torch::Tensor& abar, int64_t hops) {
+  const auto dtype = output.scalar_type();
+  if (compat::is_reduced_float(dtype)) {  // propagated in float32, returned in the inputs' dtype
+    auto out = shared_hop_features(output.to(torch::kFloat32), input.to(torch::kFloat32), abar.to(torch::kFloat32), hops);
+    return {out.first.to(dtype), out.second.to(dtype)};
+  }
+  if (hops == 0) return {output, input.detach()};
+  const auto abar_const = abar.detach();
+  auto v = torch::GradMode::is_enabled() && output.requires_grad() ? HopStack::apply(abar_const, output, hops)
+                                                                   : stack_hops(abar_const, output.detach(), hops);
+  torch::NoGradGuard no_grad;
+  return {v, stack_hops(abar_const, input.detach(), hops)};
+}
+
+}  // namespace detail
+
+/// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`. `x` is
+/// `[B, N, C]` or `[N, C]`, `abar` `[B, N, N]` or `[N, N]` of the same floating dtype; half and
+/// bfloat16 are propagated in float32 and returned in their dtype.
+/// `check_finite`: NaN/Inf scan of both (see FiniteCheck).
+inline torch::Tensor hop_features(const torch::Tensor& x, const torch::Tensor& abar, int64_t hops,
+                                  FiniteCheck check_finite = FiniteCheck::kAuto) {
+  detail::check_hop_inputs(x, "x", abar, hops, check_finite, "hop_features");
+  return detail::hop_features(x, abar, hops);
+}
+
+/// Hop features of two graphs that share `Abar` (a constant here), each written hop by hop into
+/// one buffer: the output graph (`output`, G(x)'s nodes `V`, differentiable) and the input graph
+/// (`input`, x's nodes `Z`, detached). `output` and `input` have the same shape, dtype and device.
+inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::Tensor& output,
+                                                                   const torch::Tensor& input,
                                                                    const torch::Tensor& abar, int64_t hops,
                                                                    FiniteCheck check_finite = FiniteCheck::kAuto) {
   constexpr const char* fn = "shared_hop_features";
-  detail_tag_conv::check_hop_inputs(query, "query", abar, hops, check_finite, fn);
-  TORCH_CHECK(key.defined(), fn, ": `key` is an undefined tensor");
-  detail::check_same_shape(query, "query", key, "key", fn);
-  detail::check_same_device(query, "query", key, "key", fn);
-  detail::check_same_dtype(query, "query", key, "key", fn);
-  detail::check_finite(key, check_finite, fn, "key");
-  const auto dtype = query.scalar_type();
-  if (compat::is_reduced_float(dtype)) {  // propagated in float32, returned in the inputs' dtype
-    auto out = shared_hop_features(query.to(torch::kFloat32), key.to(torch::kFloat32), abar.to(torch::kFloat32), hops,
-                                   FiniteCheck::kNever);
-    return {out.first.to(dtype), out.second.to(dtype)};
-  }
-  if (hops == 0) return {query, key.detach()};
-  const auto abar_const = abar.detach();
-  auto q = torch::GradMode::is_enabled() && query.requires_grad()
-               ? detail_tag_conv::HopStack::apply(abar_const, query, hops)
-               : detail_tag_conv::stack_hops(abar_const, query.detach(), hops);
-  torch::NoGradGuard no_grad;
-  return {q, detail_tag_conv::stack_hops(abar_const, key.detach(), hops)};
+  detail::check_hop_inputs(output, "output", abar, hops, check_finite, fn);
+  TORCH_CHECK(input.defined(), fn, ": `input` is an undefined tensor");
+  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  patchgcl::detail::check_finite(input, check_finite, fn, "input");
+  return detail::shared_hop_features(output, input, abar, hops);
 }
 
 }  // namespace functional

@@ -1,9 +1,10 @@
 #pragma once
 
-#include <patchgcl/detail/layers.hpp>
+#include <patchgcl/detail/checks.hpp>
 #include <patchgcl/functional/adjacency.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/modules/tag_conv.hpp>
 #include <patchgcl/modules/topk_pool.hpp>
 #include <patchgcl/options/graph_nce.hpp>
@@ -19,9 +20,9 @@ namespace patchgcl {
 /// Per feature layer l, with `N = num_patches` locations shared by the input x and the output G(x):
 ///  1. sampled features go through the embedding head `h_l` (`embed_l`, Linear(C_l, nc) + L2);
 ///  2. `A` = Eq. 1 on the input's embedded nodes (no gradient), `Abar` = normalised `A`;
-///  3. one TAGConv (`gnn_l`, Eq. 2-3, `hops`) + L2 gives `Z` (input, detached: the keys) and
-///     `V` (output: the queries), through the shared `Abar`;
-///  4. InfoNCE between corresponding nodes (Eq. 4), weighted by `level_weights[0]`;
+///  3. one TAGConv (`gnn_l`, Eq. 2-3, `hops`) + L2 gives `V` (the output graph, G(x)'s nodes)
+///     and `Z` (the input graph, x's nodes, detached), through the shared `Abar`;
+///  4. InfoNCE between corresponding nodes `v_i`, `z_i` (Eq. 4), weighted by `level_weights[0]`;
 ///  5. for each pooling level p = 1..P: `pools_l[p-1]` (TopKPool, Eq. 5-6) keeps
 ///     `max(2, N / (down_scale 2^(p-1)))` nodes of both graphs, `gnn_pools_l[p-1]` (TAGConv,
 ///     `pooled_hops`, Eq. 7-8) + L2, InfoNCE (Eq. 9) weighted by `level_weights[p]`;
@@ -41,7 +42,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   void reset() override {
     constexpr const char* fn = "GraphNCELoss";
     const auto& o = options;
-    detail::check_loss_options(o.in_channels(), o.num_patches(), o.nc(), o.l2_eps(), o.init_std(), o.info_nce(), fn);
+    detail::check_loss_options(o, fn);
     TORCH_CHECK(o.hops() >= 0 && o.pooled_hops() >= 0, fn, ": `hops` and `pooled_hops` must be >= 0, got ", o.hops(),
                 " and ", o.pooled_hops());
     detail::check_at_least(o.pooling_levels(), 0, fn, "pooling_levels");
@@ -59,15 +60,16 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     gnns.clear();
     pools.clear();
     gnn_pools.clear();
+    // forward() calls the submodules' computations directly (their inputs are checked once, in
+    // forward); a submodule called on its own scans for NaN/Inf as the loss does.
+    const auto conv_options = [&](int64_t hops) {
+      return TAGConvOptions(o.nc(), o.nc()).hops(hops).bias(o.conv_bias()).init_std(o.init_std()).check_finite(
+          o.check_finite());
+    };
     for (size_t l = 0; l < o.in_channels().size(); ++l) {
       const auto id = std::to_string(l);
       embeds.push_back(register_module("embed_" + id, torch::nn::Linear(o.in_channels()[l], o.nc())));
-      // The feature maps are scanned once in forward(); the submodules need not scan again.
-      gnns.push_back(register_module("gnn_" + id, TAGConv(TAGConvOptions(o.nc(), o.nc())
-                                                              .hops(o.hops())
-                                                              .bias(o.conv_bias())
-                                                              .init_std(o.init_std())
-                                                              .check_finite(FiniteCheck::kNever))));
+      gnns.push_back(register_module("gnn_" + id, TAGConv(conv_options(o.hops()))));
       torch::nn::ModuleList level_pools, level_gnns;
       for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
         level_pools->push_back(TopKPool(TopKPoolOptions(o.nc())
@@ -76,12 +78,8 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                                             .bias(o.score_bias())
                                             .pooled_adjacency(o.pooled_adjacency())
                                             .init_std(o.init_std())
-                                            .check_finite(FiniteCheck::kNever)));
-        level_gnns->push_back(TAGConv(TAGConvOptions(o.nc(), o.nc())
-                                          .hops(o.pooled_hops())
-                                          .bias(o.conv_bias())
-                                          .init_std(o.init_std())
-                                          .check_finite(FiniteCheck::kNever)));
+                                            .check_finite(o.check_finite())));
+        level_gnns->push_back(TAGConv(conv_options(o.pooled_hops())));
       }
       pools.push_back(register_module("pools_" + id, level_pools));
       gnn_pools.push_back(register_module("gnn_pools_" + id, level_gnns));
@@ -117,47 +115,29 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   torch::Tensor forward(const std::vector<torch::Tensor>& output_features,
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
-    return detail::mean_over_layers("GraphNCELoss", options.in_channels(), options.num_patches(), output_features,
-                                    input_features, patch_ids, options.check_finite(),
-                                    [&](size_t l, const torch::Tensor& q, const torch::Tensor& k) {
-                                      return layer_loss(l, q, k);
+    return detail::mean_over_layers("GraphNCELoss", options, output_features, input_features, patch_ids,
+                                    options.check_finite(),
+                                    [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+                                      return compute_layer_loss(l, output, input);
                                     });
   }
 
-  /// Steps 1-6 for layer `l` on sampled nodes `[B, N, C_l]` of the output (`query`) and input (`key`) image.
-  torch::Tensor layer_loss(size_t l, const torch::Tensor& query, const torch::Tensor& key) {
-    TORCH_CHECK(l < embeds.size(), "GraphNCELoss::layer_loss: layer ", l, " out of range [0, ", embeds.size(), ")");
-    const auto& o = options;
-    auto nce = o.info_nce();
-    nce.check_finite(FiniteCheck::kNever);  // the feature maps were scanned; their projections need not be
-
-    auto& embed = embeds[l];
-    auto v = embed_nodes(embed, detail::to_parameter_dtype(query, embed->weight, "GraphNCELoss", "output_features"));
-    torch::Tensor z;
-    {
-      torch::NoGradGuard no_grad;  // the input graph is the key: no gradient, no autograd graph
-      z = embed_nodes(embed, detail::to_parameter_dtype(key, embed->weight, "GraphNCELoss", "input_features"));
-    }
-    auto adjacency_options = o.adjacency();
-    adjacency_options.check_finite(FiniteCheck::kNever);
-    auto normalize_options = o.normalize();
-    normalize_options.check_finite(FiniteCheck::kNever);
-    auto adjacency = functional::cosine_adjacency(z, adjacency_options);
-    auto level = gnns[l]->forward_shared(v, z, functional::normalize_adjacency(adjacency, normalize_options));
-    v = unit(level.first);
-    z = unit(level.second);
-    auto loss = o.level_weights()[0] * functional::info_nce(v, z, nce);
-
-    for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
-      auto pooled = pools[l]->ptr<TopKPoolImpl>(p - 1)->forward(z, v, adjacency);
-      auto abar = functional::normalize_adjacency(pooled.adjacency, normalize_options);
-      level = gnn_pools[l]->ptr<TAGConvImpl>(p - 1)->forward_shared(pooled.query, pooled.key, abar);
-      v = unit(level.first);
-      z = unit(level.second);
-      loss = loss + o.level_weights()[p] * functional::info_nce(v, z, nce);
-      adjacency = pooled.adjacency;
-    }
-    return o.average_levels() ? loss / static_cast<double>(o.pooling_levels() + 1) : loss;
+  /// Steps 1-6 for layer `l` on sampled nodes `[B, N, C_l]` (or `[N, C_l]`) of the output image
+  /// G(x) (`output`) and of the input image x (`input`).
+  torch::Tensor layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+    constexpr const char* fn = "GraphNCELoss::layer_loss";
+    TORCH_CHECK(l < embeds.size(), fn, ": layer ", l, " out of range [0, ", embeds.size(), ")");
+    detail::check_nodes(output, fn, "output");
+    detail::check_nodes(input, fn, "input");
+    detail::check_same_shape(output, "output", input, "input", fn);
+    detail::check_same_device(output, "output", input, "input", fn);
+    TORCH_CHECK(output.size(-1) == options.in_channels()[l], fn, ": `output` must have ", options.in_channels()[l],
+                " channels (in_channels[", l, "]), got shape ", detail::shape_str(output));
+    detail::check_finite(output, options.check_finite(), fn, "output");
+    detail::check_finite(input, options.check_finite(), fn, "input");
+    auto loss = compute_layer_loss(l, output, input);
+    detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+    return loss;
   }
 
   GraphNCELossOptions options;
@@ -167,8 +147,42 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
+  /// `layer_loss` on checked nodes: every step calls the detail computation of its function or
+  /// submodule, with no second check.
+  torch::Tensor compute_layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+    const auto& o = options;
+    auto& embed = embeds[l];
+    auto v = embed_nodes(embed, detail::to_parameter_dtype(output, embed->weight, "GraphNCELoss", "output_features"));
+    torch::Tensor z;
+    {
+      torch::NoGradGuard no_grad;  // the input graph is InfoNCE's detached side: no autograd graph
+      z = embed_nodes(embed, detail::to_parameter_dtype(input, embed->weight, "GraphNCELoss", "input_features"));
+    }
+    auto adjacency = functional::detail::cosine_adjacency(z, o.adjacency());  // Eq. 1, from the input graph
+    auto abar = functional::detail::normalize_adjacency(adjacency, o.normalize());
+    auto& gnn = *gnns[l];
+    auto level = detail::tag_conv_forward_shared(*gnn.lin, gnn.options.hops(), v, z, abar);
+    v = unit(level.first);
+    z = unit(level.second);
+    auto loss = o.level_weights()[0] * functional::detail::info_nce(v, z, o.info_nce());
+
+    for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
+      auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
+      auto pooled = detail::topk_pool_forward(*pool.proj, pool.options, v, z, adjacency);  // Eq. 5-6
+      abar = functional::detail::normalize_adjacency(pooled.adjacency, o.normalize());
+      auto& gnn_pool = *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
+      level = detail::tag_conv_forward_shared(*gnn_pool.lin, gnn_pool.options.hops(), pooled.output, pooled.input,
+                                              abar);  // Eq. 7-8
+      v = unit(level.first);
+      z = unit(level.second);
+      loss = loss + o.level_weights()[p] * functional::detail::info_nce(v, z, o.info_nce());  // Eq. 9
+      adjacency = pooled.adjacency;
+    }
+    return o.average_levels() ? loss / static_cast<double>(o.pooling_levels() + 1) : loss;
+  }
+
   torch::Tensor unit(const torch::Tensor& x) const {
-    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kClamp, FiniteCheck::kNever);
+    return functional::detail::l2_normalize(x, options.l2_eps(), functional::L2Eps::kClamp);
   }
   torch::Tensor embed_nodes(torch::nn::Linear& embed, const torch::Tensor& x) const { return unit(embed(x)); }
 };

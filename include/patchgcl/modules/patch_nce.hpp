@@ -1,8 +1,9 @@
 #pragma once
 
-#include <patchgcl/detail/layers.hpp>
+#include <patchgcl/detail/checks.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/options/patch_nce.hpp>
 
 #include <string>
@@ -15,7 +16,8 @@ namespace patchgcl {
 ///
 /// Per layer l: `num_patches` locations shared by both images are sampled, each feature goes
 /// through `mlp_l = Linear(C_l, nc) -> ReLU -> Linear(nc, nc)` and `x / (||x|| + 1e-7)`, and
-/// `functional::info_nce(query = G(x)'s, key = x's)` (key detached) is taken; the result is
+/// `functional::info_nce(output = G(x)'s, input = x's)` (CUT's queries and keys, the input side
+/// detached) is taken; the result is
 /// the mean over layers. The head's parameters are created at construction and named as in
 /// CUT's PatchSampleF (`mlp_0.0.weight`, `mlp_0.2.weight`, ...).
 ///
@@ -28,8 +30,7 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   explicit PatchNCELossImpl(const PatchNCELossOptions& options_) : options(options_) { reset(); }
 
   void reset() override {
-    detail::check_loss_options(options.in_channels(), options.num_patches(), options.nc(), options.l2_eps(),
-                               options.init_std(), options.info_nce(), "PatchNCELoss");
+    detail::check_loss_options(options, "PatchNCELoss");
     mlps.clear();
     if (!options.use_mlp()) return;
     for (size_t l = 0; l < options.in_channels().size(); ++l) {
@@ -53,29 +54,41 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
            << ", nc=" << options.nc() << ", tau=" << options.info_nce().temperature() << ")";
   }
 
-  /// The loss of `output_features` (G(x)'s feature maps, the queries) against
-  /// `input_features` (x's, the keys), one `[B, C_l, H_l, W_l]` map per layer. `patch_ids`
+  /// The loss of `output_features` (G(x)'s feature maps, CUT's queries) against
+  /// `input_features` (x's, CUT's keys), one `[B, C_l, H_l, W_l]` map per layer. `patch_ids`
   /// (one `[N]` int64 tensor per layer) fixes the sampled locations; by default they are drawn.
   torch::Tensor forward(const std::vector<torch::Tensor>& output_features,
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
     return detail::mean_over_layers(
-        "PatchNCELoss", options.in_channels(), options.num_patches(), output_features, input_features, patch_ids,
-        options.info_nce().check_finite(), [&](size_t l, const torch::Tensor& q, const torch::Tensor& k) {
-          torch::Tensor key;
+        "PatchNCELoss", options, output_features, input_features, patch_ids, options.info_nce().check_finite(),
+        [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+          torch::Tensor z;
           {
-            torch::NoGradGuard no_grad;  // CUT detaches the key: its head output needs no graph
-            key = project(l, k, "input_features");
+            torch::NoGradGuard no_grad;  // CUT detaches the input side: its head output needs no graph
+            z = head(l, input, "input_features");
           }
-          // The inputs were scanned above; info_nce need not scan the projections again.
-          auto nce = options.info_nce();
-          nce.check_finite(FiniteCheck::kNever);
-          return functional::info_nce(project(l, q, "output_features"), key, nce);
+          return functional::detail::info_nce(head(l, output, "output_features"), z, options.info_nce());
         });
   }
 
-  /// Head + normalisation of sampled nodes `[B, N, C_l]` of layer `l`.
+  /// Head + normalisation of sampled nodes `[B, N, C_l]` (or `[N, C_l]`) of layer `l`.
   torch::Tensor project(size_t l, const torch::Tensor& nodes, const char* name = "nodes") {
+    constexpr const char* fn = "PatchNCELoss::project";
+    TORCH_CHECK(l < options.in_channels().size(), fn, ": layer ", l, " out of range [0, ",
+                options.in_channels().size(), ")");
+    detail::check_nodes(nodes, fn, name);
+    TORCH_CHECK(nodes.size(-1) == options.in_channels()[l], fn, ": `", name, "` must have ",
+                options.in_channels()[l], " channels (in_channels[", l, "]), got shape ", detail::shape_str(nodes));
+    return head(l, nodes, name);
+  }
+
+  PatchNCELossOptions options;
+  std::vector<torch::nn::Sequential> mlps;
+
+ private:
+  /// `project` on checked nodes.
+  torch::Tensor head(size_t l, const torch::Tensor& nodes, const char* name) {
     auto x = nodes;
     if (options.use_mlp()) {
       auto& first = mlps[l]->ptr<torch::nn::LinearImpl>(0)->weight;
@@ -83,11 +96,8 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
     } else {
       x = detail::compute_precision(x);
     }
-    return functional::l2_normalize(x, options.l2_eps(), functional::L2Eps::kAdd, FiniteCheck::kNever);
+    return functional::detail::l2_normalize(x, options.l2_eps(), functional::L2Eps::kAdd);
   }
-
-  PatchNCELossOptions options;
-  std::vector<torch::nn::Sequential> mlps;
 };
 TORCH_MODULE(PatchNCELoss);
 

@@ -7,6 +7,34 @@
 #include <utility>
 
 namespace patchgcl {
+namespace detail {
+
+/// TAGConv's `Z = sum_l Abar^l X W_l + b` on checked arguments: `lin` holds `[W_0^T | ... | W_L^T]`
+/// (and `b`), `hops` is `L`.
+inline torch::Tensor tag_conv_forward(torch::nn::LinearImpl& lin, int64_t hops, const torch::Tensor& x,
+                                      const torch::Tensor& abar) {
+  auto nodes = to_parameter_dtype(x, lin.weight, "TAGConv", "x");
+  return lin.forward(functional::detail::hop_features(nodes, abar.to(nodes.scalar_type()), hops));
+}
+
+/// TAGConv of both graphs through one `Abar` on checked arguments: `(V, Z)`, the output graph
+/// differentiable, the input graph detached (its `lin` records no autograd graph).
+inline std::pair<torch::Tensor, torch::Tensor> tag_conv_forward_shared(torch::nn::LinearImpl& lin, int64_t hops,
+                                                                       const torch::Tensor& output,
+                                                                       const torch::Tensor& input,
+                                                                       const torch::Tensor& abar) {
+  auto v = to_parameter_dtype(output, lin.weight, "TAGConv", "output");
+  auto z = to_parameter_dtype(input, lin.weight, "TAGConv", "input");
+  auto stacked = functional::detail::shared_hop_features(v, z, abar.to(v.scalar_type()), hops);
+  torch::Tensor input_out;
+  {
+    torch::NoGradGuard no_grad;
+    input_out = lin.forward(stacked.second);
+  }
+  return {lin.forward(stacked.first), input_out};
+}
+
+}  // namespace detail
 
 /// Topology Adaptive Graph Convolution (Du et al. 2017), Eq. 2-3 of the paper:
 ///
@@ -52,29 +80,20 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   /// `Z` for one graph (or one graph per batch entry).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& abar) {
     check_inputs(x, "x", abar);
-    auto input = detail::to_parameter_dtype(x, lin->weight, "TAGConv", "x");
-    return lin(functional::hop_features(input, abar.to(input.scalar_type()), options.hops(), FiniteCheck::kNever));
+    return detail::tag_conv_forward(*lin, options.hops(), x, abar);
   }
 
-  /// `(V, Z)` of Eq. 3 and Eq. 2: the output graph (`query`, differentiable) and the input
-  /// graph (`key`, detached: it is InfoNCE's key) through the same `Abar` and weights
-  /// (`functional::shared_hop_features`; the key side records no autograd graph).
-  std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& query, const torch::Tensor& key,
+  /// `(V, Z)` of Eq. 3 and Eq. 2: the output graph (`output`, G(x)'s nodes, differentiable) and
+  /// the input graph (`input`, x's nodes, detached: InfoNCE's other side) through the same `Abar`
+  /// and weights (`functional::shared_hop_features`; the input side records no autograd graph).
+  std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& output, const torch::Tensor& input,
                                                          const torch::Tensor& abar) {
-    check_inputs(query, "query", abar);
-    TORCH_CHECK(key.defined(), "TAGConv: `key` is an undefined tensor");
-    detail::check_same_shape(query, "query", key, "key", "TAGConv");
-    detail::check_same_device(query, "query", key, "key", "TAGConv");
-    detail::check_finite(key, options.check_finite(), "TAGConv", "key");
-    auto q = detail::to_parameter_dtype(query, lin->weight, "TAGConv", "query");
-    auto k = detail::to_parameter_dtype(key, lin->weight, "TAGConv", "key");
-    auto hops = functional::shared_hop_features(q, k, abar.to(q.scalar_type()), options.hops(), FiniteCheck::kNever);
-    torch::Tensor key_out;
-    {
-      torch::NoGradGuard no_grad;
-      key_out = lin(hops.second);
-    }
-    return {lin(hops.first), key_out};
+    check_inputs(output, "output", abar);
+    TORCH_CHECK(input.defined(), "TAGConv: `input` is an undefined tensor");
+    detail::check_same_shape(output, "output", input, "input", "TAGConv");
+    detail::check_same_device(output, "output", input, "input", "TAGConv");
+    detail::check_finite(input, options.check_finite(), "TAGConv", "input");
+    return detail::tag_conv_forward_shared(*lin, options.hops(), output, input, abar);
   }
 
   /// `W_l` of Eq. 2, `[C_in, C_out]` (a view of `lin->weight`).

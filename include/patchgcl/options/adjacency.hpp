@@ -1,7 +1,7 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
-#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/finite_check.hpp>
 
 namespace patchgcl {
 

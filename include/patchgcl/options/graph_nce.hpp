@@ -1,7 +1,7 @@
 #pragma once
 
 #include <patchgcl/options/adjacency.hpp>
-#include <patchgcl/options/info_nce.hpp>
+#include <patchgcl/options/multi_layer_loss.hpp>
 #include <patchgcl/options/topk_pool.hpp>
 
 #include <utility>
@@ -10,18 +10,19 @@
 namespace patchgcl {
 
 /// Options of `GraphNCELoss`, the paper's graph loss (Eq. 1-10) over several feature layers.
-/// The defaults are the released code's run settings (`reference()`); `paper()` follows the text.
+/// The fields shared with `PatchNCELossOptions` (in_channels, num_patches, nc, l2_eps, init_std,
+/// info_nce) are in `MultiLayerLossOptions`. The defaults are the released code's run settings
+/// (`reference()`); `paper()` follows the text.
 ///
 ///   GraphNCELoss gcl(GraphNCELossOptions::reference({256, 512, 512}));  // VGG16 relu3_1, relu4_1, relu4_3
-struct GraphNCELossOptions {
-  explicit GraphNCELossOptions(std::vector<int64_t> in_channels) : in_channels_(std::move(in_channels)) {}
+struct GraphNCELossOptions : MultiLayerLossOptions<GraphNCELossOptions> {
+  /// `l2_eps`: the embedding head and the TAGConv outputs are `x / max(||x||, l2_eps)`; the
+  /// released code divides by the bare norm, which only differs for zero vectors (where it gives
+  /// NaN). `info_nce`: both directions summed, as the released code computes Eq. 4 / 9.
+  explicit GraphNCELossOptions(std::vector<int64_t> in_channels)
+      : MultiLayerLossOptions(std::move(in_channels), /*l2_eps=*/1e-12,
+                              InfoNCEOptions().direction(Direction::kBoth)) {}
 
-  /// Channels of each feature layer, in the order the feature maps are passed to forward().
-  TORCH_ARG(std::vector<int64_t>, in_channels);
-  /// `N`: nodes per graph = locations sampled per layer, shared by input and output image.
-  TORCH_ARG(int64_t, num_patches) = 256;
-  /// Width of the embedding head `h` (Linear + L2) and of every TAGConv.
-  TORCH_ARG(int64_t, nc) = 256;
   /// Eq. 1 on the input image's embedded features (never differentiated).
   TORCH_ARG(CosineAdjacencyOptions, adjacency) =
       CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater).normalize(false);
@@ -46,12 +47,6 @@ struct GraphNCELossOptions {
   TORCH_ARG(ScoreActivation, score_activation) = ScoreActivation::kSigmoid;
   TORCH_ARG(bool, score_bias) = true;
   TORCH_ARG(PooledAdjacency, pooled_adjacency) = PooledAdjacency::kTwoHop;
-  /// Eq. 4 / 9 per graph.
-  TORCH_ARG(InfoNCEOptions, info_nce) = InfoNCEOptions().direction(Direction::kBoth);
-  /// The embedding head and the TAGConv outputs are `x / max(||x||, l2_eps)`; the released
-  /// code divides by the bare norm, which only differs for zero vectors (where it gives NaN).
-  TORCH_ARG(double, l2_eps) = 1e-12;
-  TORCH_ARG(double, init_std) = 0.02;
   /// NaN/Inf scan of the feature maps: on by default on CPU, opt-in on CUDA (see FiniteCheck).
   TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 
@@ -73,7 +68,7 @@ struct GraphNCELossOptions {
     o.conv_bias(false).score_bias(false).pooled_adjacency(PooledAdjacency::kInduced);
     o.pooled_hops(o.hops()).level_weights({1.0, 1.0}).average_levels(false);
     o.info_nce()
-        .direction(Direction::kKeyToQuery)
+        .direction(Direction::kInputToOutput)
         .temperature(1.0)
         .diagonal_value(InfoNCEOptions::kNoDiagonal);
     return o;

@@ -1,18 +1,19 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
-#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/finite_check.hpp>
 
-#include <cmath>
 #include <limits>
 
 namespace patchgcl {
 
-/// Which side's nodes are the rows (the anchors) of the InfoNCE softmax.
+/// Which side's nodes are the rows (the anchors) of the InfoNCE softmax. The two sides are the
+/// `output` image's nodes (G(x): the paper's `v_i`, CUT's queries `q_i`) and the `input` image's
+/// (x: the paper's `z_i`, CUT's keys `k_i`).
 enum class Direction {
-  kQueryToKey,  ///< row i: `q_i` against keys `k_j` (CUT's PatchNCE).
-  kKeyToQuery,  ///< row i: `k_i` (= z_i of the input) against queries `q_j` (= v_j): Eq. 4 as written.
-  kBoth,        ///< the sum of the two, as the released PatchGCL code computes it.
+  kOutputToInput,  ///< row i: `v_i` against the input nodes `z_j` (CUT's PatchNCE, `q_i` against `k_j`).
+  kInputToOutput,  ///< row i: `z_i` against the output nodes `v_j`: Eq. 4 as written.
+  kBoth,           ///< the sum of the two, as the released PatchGCL code computes it.
 };
 
 /// Where negatives come from.
@@ -25,7 +26,7 @@ enum class Negatives {
 enum class Pruning {
   kNone,
   /// Each anchor keeps its `hard_negatives` most similar negatives (the PUT paper's description).
-  kHardestPerQuery,
+  kHardestPerAnchor,
   /// Exactly what PUT's released code computes: the `[B*N, N]` negative block (diagonal
   /// filled) is sorted *along dimension 0* (each column over the anchors, descending) and the
   /// first `hard_negatives` columns are kept. Row i then no longer holds i's own negatives,
@@ -40,15 +41,15 @@ enum class Reduction {
 
 /// Options of `functional::info_nce` (Eq. 4, PatchNCE, PUT).
 ///
-///   auto loss = functional::info_nce(q, k, InfoNCEOptions().direction(Direction::kBoth));
+///   auto loss = functional::info_nce(v, z, InfoNCEOptions().direction(Direction::kBoth));
 struct InfoNCEOptions {
   /// tau > 0: logits are similarities divided by tau (0.07 in CUT and PatchGCL's code; Eq. 4 has none, i.e. 1).
   TORCH_ARG(double, temperature) = 0.07;
   /// The value the positive's duplicate in the negative block is replaced with before dividing
   /// by tau: -10 in CUT/PatchGCL/PUT code (exp(-10/tau) stays in the denominator), or
-  /// -infinity to drop it (plain cross-entropy over `q k^T`, Eq. 4 exactly).
+  /// -infinity to drop it (plain cross-entropy over `V Z^T`, Eq. 4 exactly).
   TORCH_ARG(double, diagonal_value) = -10.0;
-  TORCH_ARG(Direction, direction) = Direction::kQueryToKey;
+  TORCH_ARG(Direction, direction) = Direction::kOutputToInput;
   TORCH_ARG(Negatives, negatives) = Negatives::kSameImage;
   TORCH_ARG(Pruning, pruning) = Pruning::kNone;
   /// `k` of PUT: negatives kept per anchor by pruning (5 in the published runs).
@@ -60,17 +61,5 @@ struct InfoNCEOptions {
  public:
   static constexpr double kNoDiagonal = -std::numeric_limits<double>::infinity();
 };
-
-namespace detail {
-
-/// The scalar options of InfoNCE, checked by info_nce and at construction of the losses.
-inline void check_info_nce_options(const InfoNCEOptions& o, const char* fn) {
-  check_positive(o.temperature(), fn, "temperature");
-  TORCH_CHECK(!std::isnan(o.diagonal_value()) && o.diagonal_value() != std::numeric_limits<double>::infinity(), fn,
-              ": `diagonal_value` must be finite or -infinity, got ", o.diagonal_value());
-  if (o.pruning() != Pruning::kNone) check_at_least(o.hard_negatives(), 1, fn, "hard_negatives");
-}
-
-}  // namespace detail
 
 }  // namespace patchgcl

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
-#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/finite_check.hpp>
 
 namespace patchgcl {
 
@@ -20,7 +20,7 @@ struct TAGConvOptions {
   /// Weights are drawn from N(0, init_std^2) and the bias is zero, as the released code's
   /// `init_net(..., 'normal', 0.02)` does.
   TORCH_ARG(double, init_std) = 0.02;
-  /// NaN/Inf scan of `X` and `Abar`: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  /// NaN/Inf scan of `X` (or of both sides) and `Abar`: on by default on CPU, opt-in on CUDA (see FiniteCheck).
   TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 };
 

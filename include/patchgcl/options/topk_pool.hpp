@@ -1,11 +1,11 @@
 #pragma once
 
 #include <patchgcl/compat.hpp>
-#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/options/finite_check.hpp>
 
 namespace patchgcl {
 
-/// The nonlinearity applied to the projection score `p^T z_i` (Eq. 5-6).
+/// The nonlinearity applied to the projection score `p^T z_i` of an input node (Eq. 5-6).
 enum class ScoreActivation {
   kSigmoid,  ///< sigma(p^T z + b): the paper and the released code.
   kTanh,     ///< tanh(p^T z / ||p||): PyTorch Geometric's TopKPooling (with divide_by_norm).
@@ -34,7 +34,7 @@ struct TopKPoolOptions {
   TORCH_ARG(PooledAdjacency, pooled_adjacency) = PooledAdjacency::kTwoHop;
   /// N(0, init_std^2) weights and zero bias, as the released code initialises `proj`.
   TORCH_ARG(double, init_std) = 0.02;
-  /// NaN/Inf scan of `key` and `query`: on by default on CPU, opt-in on CUDA (see FiniteCheck).
+  /// NaN/Inf scan of `output` and `input`: on by default on CPU, opt-in on CUDA (see FiniteCheck).
   TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 };
 

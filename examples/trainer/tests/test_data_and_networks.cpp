@@ -1,0 +1,273 @@
+// Tests of the trainer's data (folders, single images, the embedded shapes and their scores) and
+// networks (generator, discriminator, upsampling, VGG16 weights).
+#include "helpers.hpp"
+
+#include <optional>
+#include <sstream>
+
+using namespace trainer_tests;
+
+TEST_CASE("Folder datasets load, skip unreadable images and augment reproducibly", "[data]") {
+  torch::set_num_threads(1);
+  TempDir dir("data");
+  write_synthetic(dir.path, 6, 40, 3);
+  // Unreadable entries of every kind, each skipped with a warning and counted:
+  write_garbage(dir.path / "trainA" / "broken.jpg");                                   // text named .jpg
+  write_garbage(dir.path / "trainA" / "text.png");                                     // text named .png
+  std::ofstream(dir.path / "trainA" / "empty.png");                                    // zero bytes
+  fs::create_directories(dir.path / "trainA" / "folder.jpg");                          // a directory
+  write_truncated(dir.path / "trainA" / "00000.png", dir.path / "trainA" / "half.png",  // a PNG cut in half
+                  fs::file_size(dir.path / "trainA" / "00000.png") / 2);
+  write_truncated(dir.path / "trainB" / "00000.png", dir.path / "trainB" / "header.png", 40);  // header only
+  DataOptions o;
+  o.root = dir.path.string();
+  o.load_size = 40;
+  o.crop_size = 32;
+  o.seed = 11;
+  std::stringbuf warnings;  // what the loader prints to std::cerr
+  std::optional<UnpairedDataset> loaded;
+  {
+    struct CaptureCerr {  // restores std::cerr even if the constructor throws
+      std::streambuf* old;
+      ~CaptureCerr() { std::cerr.rdbuf(old); }
+    } capture{std::cerr.rdbuf(&warnings)};
+    loaded.emplace(o);
+  }
+  const UnpairedDataset& data = *loaded;
+  CHECK(data.skipped() == 6);
+  for (const char* name : {"broken.jpg", "text.png", "half.png", "header.png"})
+    CHECK_THAT(warnings.str(), Catch::Contains(std::string("skipping unreadable image ")) && Catch::Contains(name));
+  CHECK_THAT(warnings.str(), Catch::Contains("empty.png (empty file (0 bytes))"));
+  CHECK_THAT(warnings.str(), Catch::Contains("folder.jpg (a directory, not an image file)"));
+  CHECK(data.domain_A().size() == 6);
+  CHECK(data.domain_B().size() == 6);
+  CHECK(data.size() == 6);
+
+  auto b = data.batch(5, 3);
+  CHECK(b.real_A.sizes() == torch::IntArrayRef({3, 3, 32, 32}));
+  CHECK(b.real_B.sizes() == torch::IntArrayRef({3, 3, 32, 32}));
+  CHECK(b.real_A.min().item<float>() >= -1.0f);
+  CHECK(b.real_A.max().item<float>() <= 1.0f);
+
+  SECTION("a step's batch depends only on (seed, step)") {
+    auto again = UnpairedDataset(o).batch(5, 3);
+    CHECK(torch::equal(b.real_A, again.real_A));
+    CHECK(torch::equal(b.real_B, again.real_B));
+    CHECK_FALSE(torch::equal(b.real_A, data.batch(6, 3).real_A));
+  }
+  SECTION("an epoch visits every A image once") {
+    std::set<int64_t> seen;
+    DataOptions exact = o;
+    exact.load_size = exact.crop_size = 40;
+    exact.flip = false;
+    UnpairedDataset d(exact);
+    for (int64_t step = 0; step < 6; ++step) {
+      auto a = d.batch(step, 1).real_A[0];
+      for (size_t i = 0; i < d.domain_A().size(); ++i)
+        if (torch::equal(a, to_tensor(d.domain_A()[i]))) seen.insert(static_cast<int64_t>(i));
+    }
+    CHECK(seen.size() == 6);
+  }
+  SECTION("a crop of the full size is the image or its mirror") {
+    DataOptions full = o;
+    full.load_size = full.crop_size = 40;
+    UnpairedDataset d(full);
+    int mirrored = 0;
+    for (int64_t step = 0; step < 12; ++step) {
+      auto a = d.batch(step, 1).real_A[0];
+      bool found = false;
+      for (const auto& img : d.domain_A()) {
+        auto t = to_tensor(img);
+        if (torch::equal(a, t)) found = true;
+        if (torch::equal(a, t.flip({2}))) found = true, ++mirrored;
+      }
+      CHECK(found);
+    }
+    CHECK(mirrored > 0);
+    CHECK(mirrored < 12);
+  }
+}
+
+TEST_CASE("Dataset errors name the problem", "[data]") {
+  TempDir dir("errors");
+  DataOptions o;
+  o.root = (dir.path / "missing").string();
+  CHECK_THROWS_WITH(UnpairedDataset(o), Catch::Contains("does not exist"));
+  o.root = dir.path.string();
+  CHECK_THROWS_WITH(UnpairedDataset(o), Catch::Contains("trainA"));
+  fs::create_directories(dir.path / "trainA");
+  fs::create_directories(dir.path / "trainB");
+  write_garbage(dir.path / "trainA" / "x.png");
+  CHECK_THROWS_WITH(UnpairedDataset(o), Catch::Contains("no readable images") && Catch::Contains("1 skipped"));
+  o.crop_size = 30;
+  CHECK_THROWS_WITH(UnpairedDataset(o), Catch::Contains("multiple of 4"));
+}
+
+TEST_CASE("Single-image mode crops at several scales", "[data]") {
+  TempDir dir("single");
+  fs::create_directories(dir.path / "trainA");
+  fs::create_directories(dir.path / "trainB");
+  // A horizontal ramp: the spread of values inside a crop grows with the crop's scale.
+  Image ramp;
+  ramp.width = 200, ramp.height = 120;
+  for (int y = 0; y < ramp.height; ++y)
+    for (int x = 0; x < ramp.width; ++x)
+      for (int k = 0; k < 3; ++k) ramp.pixels.push_back(static_cast<uint8_t>(x * 255 / 199));
+  write_png(dir.path / "trainA" / "a.png", ramp);
+  write_png(dir.path / "trainB" / "b.png", ramp);
+  DataOptions o;
+  o.root = dir.path.string();
+  o.single_image = true;
+  o.crop_size = 32;
+  o.flip = false;
+  UnpairedDataset data(o);
+  double lo = 1e9, hi = 0;
+  for (int64_t step = 0; step < 20; ++step) {
+    auto a = data.batch(step, 1).real_A;
+    CHECK(a.sizes() == torch::IntArrayRef({1, 3, 32, 32}));
+    double spread = (a.max() - a.min()).item<double>();
+    lo = std::min(lo, spread), hi = std::max(hi, spread);
+  }
+  CHECK(hi > 2.0 * lo);
+}
+
+TEST_CASE("Synthetic domains share the mask and differ only by stripes", "[data]") {
+  auto spec = synthetic::make_spec(synthetic::Split::kTest, Domain::kA, 3, 64, 0);
+  auto a = to_tensor(synthetic::render(spec, Domain::kA, 64));
+  auto b = to_tensor(synthetic::render(spec, Domain::kB, 64));
+  auto m = synthetic::mask(spec, 64);
+  CHECK(evaluation::iou(evaluation::shape_mask(a), m) > 0.95);
+  CHECK(evaluation::iou(evaluation::shape_mask(b), m) > 0.95);
+  auto interior = evaluation::erode(m, 2);
+  CHECK(evaluation::gradient_energy(a, interior) < 1e-3);
+  CHECK(evaluation::gradient_energy(b, interior) > 0.05);
+  // Train split is unpaired: A_i and B_i are different shapes in general.
+  int differ = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto sa = synthetic::make_spec(synthetic::Split::kTrain, Domain::kA, i, 64, 0);
+    auto sb = synthetic::make_spec(synthetic::Split::kTrain, Domain::kB, i, 64, 0);
+    differ += sa.cx != sb.cx;
+  }
+  CHECK(differ >= 9);
+}
+
+TEST_CASE("Upsample equals CUT's transposed-convolution definition", "[networks]") {
+  namespace F = torch::nn::functional;
+  auto x = torch::randn({2, 3, 5, 7});
+  auto f = torch::tensor({1.0, 3.0, 3.0, 1.0});
+  auto f2 = f.unsqueeze(1) * f.unsqueeze(0);
+  auto filt = (f2 / f2.sum() * 4.0).expand({3, 1, 4, 4}).contiguous();
+  auto padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate));
+  auto ref = F::conv_transpose2d(padded, filt, F::ConvTranspose2dFuncOptions().stride(2).padding(2).groups(3));
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  ref = ref.index({Slice(), Slice(), Slice(1, None), Slice(1, None)});
+  ref = ref.index({Slice(), Slice(), Slice(None, -1), Slice(None, -1)});  // CUT: even filter -> trim
+  Upsample up(3);
+  CHECK(torch::allclose(up->forward(x), ref, 1e-5, 1e-6));
+}
+
+TEST_CASE("The generator keeps the image size and reports its encoder channels", "[networks]") {
+  ResnetGenerator g(GeneratorOptions().ngf(8).n_blocks(3));
+  auto x = torch::randn({2, 3, 32, 48});
+  CHECK(g->forward(x).sizes() == torch::IntArrayRef({2, 3, 32, 48}));
+  auto layers = g->default_nce_layers();
+  CHECK(layers == std::vector<int64_t>{0, 4, 8, 12, 14});
+  auto feats = g->encode(x, layers);
+  auto channels = g->channels(layers);
+  REQUIRE(feats.size() == layers.size());
+  for (size_t i = 0; i < feats.size(); ++i) CHECK(feats[i].size(1) == channels[i]);
+  CHECK(feats[0].size(2) == 38);  // reflection-padded input
+  CHECK(feats[2].size(2) == 16);  // before the second Downsample
+  PatchDiscriminator d(DiscriminatorOptions().ndf(8));
+  CHECK(d->forward(x).size(1) == 1);
+}
+
+TEST_CASE("The evaluation separates identity, ground truth and blank translations", "[evaluate]") {
+  const int size = 48, count = 12;
+  const uint64_t seed = 5;
+  SECTION("identity keeps the structure but has no texture") {
+    auto s = evaluation::evaluate([](const torch::Tensor& x) { return x; }, count, size, seed);
+    CHECK(s.structure == Approx(1.0));
+    CHECK(s.texture < 0.02);
+    CHECK(s.score < 0.02);
+  }
+  SECTION("the ground-truth B image scores 1 on both") {
+    int i = 0;
+    auto truth = [&](const torch::Tensor&) {
+      auto spec = synthetic::make_spec(synthetic::Split::kTest, Domain::kA, i++, size, seed);
+      return to_tensor(synthetic::render(spec, Domain::kB, size)).unsqueeze(0);
+    };
+    auto s = evaluation::evaluate(truth, count, size, seed);
+    CHECK(s.structure > 0.95);
+    CHECK(s.texture == Approx(1.0));
+  }
+  SECTION("a blank background has no structure; a grey image covers everything") {
+    auto bg = torch::tensor({synthetic::kBackground[0], synthetic::kBackground[1], synthetic::kBackground[2]})
+                  .view({1, 3, 1, 1}) * 2 - 1;
+    auto blank = evaluation::evaluate([&](const torch::Tensor& x) { return bg.expand_as(x); }, count, size, seed);
+    CHECK(blank.structure == Approx(0.0));
+    auto grey = evaluation::evaluate([](const torch::Tensor& x) { return torch::zeros_like(x); }, count, size, seed);
+    CHECK(grey.structure < 0.4);
+    CHECK(grey.structure > 0.0);
+  }
+  SECTION("hand-made masks") {
+    auto a = torch::zeros({4, 4}, torch::kBool), b = torch::zeros({4, 4}, torch::kBool);
+    a.index_put_({torch::indexing::Slice(0, 2)}, true);  // 8 pixels
+    b.index_put_({torch::indexing::Slice(1, 3)}, true);  // 8 pixels, 4 shared
+    CHECK(evaluation::iou(a, b) == Approx(4.0 / 12.0));
+    CHECK(evaluation::erode(torch::ones({5, 5}, torch::kBool), 1).sum().item<int64_t>() == 25);
+    auto square = torch::zeros({5, 5}, torch::kBool);
+    square.index_put_({torch::indexing::Slice(1, 4), torch::indexing::Slice(1, 4)}, true);
+    CHECK(evaluation::erode(square, 1).sum().item<int64_t>() == 1);
+  }
+}
+
+TEST_CASE("VGG16 weights load from a pickled tensor dict", "[vgg16]") {
+  TempDir dir("vgg");
+  torch::manual_seed(3);
+  c10::Dict<std::string, torch::Tensor> dict;
+  VGG16Features reference;
+  for (const auto& p : reference->named_parameters()) dict.insert("features." + p.key(), torch::randn_like(p.value()));
+  auto write = [&](const c10::Dict<std::string, torch::Tensor>& d, const fs::path& path) {
+    auto bytes = torch::pickle_save(c10::IValue(d));
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  write(dict, dir.path / "vgg.pt");
+  VGG16Features vgg;
+  vgg->load_weights(dir.path / "vgg.pt");
+  for (const auto& p : vgg->named_parameters()) CHECK(torch::equal(p.value(), dict.at("features." + p.key())));
+  CHECK_FALSE(vgg->parameters()[0].requires_grad());
+
+  auto feats = vgg->forward(torch::zeros({1, 3, 32, 32}), VGG16FeaturesImpl::paper_layers());
+  REQUIRE(feats.size() == 3);
+  CHECK(feats[0].sizes() == torch::IntArrayRef({1, 256, 8, 8}));
+  CHECK(feats[1].sizes() == torch::IntArrayRef({1, 512, 4, 4}));
+  CHECK(feats[2].sizes() == torch::IntArrayRef({1, 512, 4, 4}));
+  // relu3_1 by hand from the loaded weights: conv1_1 .. conv3_1 with pooling, on the normalised input.
+  {
+    auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
+    auto h = ((x + 1) * 0.5 - torch::tensor({0.485, 0.456, 0.406}).view({1, 3, 1, 1})) /
+             torch::tensor({0.229, 0.224, 0.225}).view({1, 3, 1, 1});
+    auto conv = [&](const torch::Tensor& in, int idx) {
+      auto k = std::to_string(idx);
+      return torch::relu(torch::conv2d(in, dict.at("features." + k + ".weight"), dict.at("features." + k + ".bias"), 1, 1));
+    };
+    h = torch::max_pool2d(conv(conv(h, 0), 2), 2, 2);
+    h = torch::max_pool2d(conv(conv(h, 5), 7), 2, 2);
+    h = conv(h, 10);
+    CHECK(torch::allclose(vgg->forward(x, {11})[0], h, 1e-4, 1e-5));
+  }
+
+  SECTION("a missing or mis-shaped tensor is named") {
+    auto missing = dict.copy();
+    CHECK(missing.erase("features.21.bias") == 1);
+    write(missing, dir.path / "missing.pt");
+    CHECK_THROWS_WITH(VGG16Features()->load_weights(dir.path / "missing.pt"), Catch::Contains("21.bias"));
+    auto wrong = dict.copy();
+    wrong.insert_or_assign("features.0.weight", torch::zeros({64, 3, 5, 5}));
+    write(wrong, dir.path / "wrong.pt");
+    CHECK_THROWS_WITH(VGG16Features()->load_weights(dir.path / "wrong.pt"), Catch::Contains("[64,3,5,5]"));
+    CHECK_THROWS_WITH(VGG16Features()->load_weights(dir.path / "none.pt"), Catch::Contains("cannot open"));
+  }
+}

@@ -1,0 +1,136 @@
+// `train`: the loop around the training step. It checks everything that can be checked before
+// training, then steps, logs (log.jsonl and a progress line), writes sample grids and the report,
+// and checkpoints, so that a run killed at any moment resumes exactly (docs/reliability.md).
+#pragma once
+
+#include "checkpoint.hpp"
+#include "log_file.hpp"
+#include "report.hpp"
+#include "run_folder.hpp"
+#include "trainer.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <unistd.h>
+
+namespace trainer {
+
+/// "MM:SS", or "H:MM:SS" from an hour on; "--:--" when unknown.
+inline std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{:02}:{:02}", s / 60, s % 60);
+}
+
+/// input | G(input) | target-domain example, one row per preview image.
+inline Image sample_grid(Trainer& trainer, const std::vector<Image>& inputs, const std::vector<Image>& targets) {
+  std::vector<std::vector<Image>> rows;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto out = trainer.translate(to_tensor(inputs[i]).unsqueeze(0));
+    Image target = targets.empty() ? Image{} : targets[i % targets.size()];
+    if (!target.empty() && (target.width != inputs[i].width || target.height != inputs[i].height))
+      target = resize(target, inputs[i].width, inputs[i].height);
+    rows.push_back({inputs[i], from_tensor(out)});
+    if (!target.empty()) rows.back().push_back(target);
+  }
+  return report::grid(rows);
+}
+
+/// `train`: runs (or resumes) to config.steps, writing the run folder. Returns the trainer.
+/// Everything that can be checked without training is checked first, in this order: option values,
+/// the checkpoint (present for --resume, absent otherwise, same configuration), the run folder
+/// (writable, not in use), the data (folders exist and hold readable images); only then are the
+/// networks built.
+inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOptions& run, torch::Device device) {
+  namespace fs = std::filesystem;
+  config.validate();
+  validate_run_options(config, run);
+  const fs::path ckpt = run.run_dir / "ckpt.pt";
+  if (!run.resume && fs::exists(ckpt))
+    throw std::runtime_error(fmt::format(
+        "run folder '{}' already holds a checkpoint; pass --resume to continue it or choose another --run",
+        run.run_dir.string()));
+  if (run.resume) {
+    if (!fs::exists(ckpt))
+      throw std::runtime_error(fmt::format(
+          "--resume: no checkpoint at {} (expected the ckpt.pt of an earlier run with the same --run)", ckpt.string()));
+    checkpoint::require_same_config(ckpt, checkpoint::read_config(ckpt), config);
+  }
+  prepare_run_folder(run.run_dir);
+  RunLock lock(run.run_dir);
+  remove_stale_temporaries(run.run_dir);
+  UnpairedDataset data(config.data);
+  if (data.skipped() > 0) std::cerr << fmt::format("warning: {} unreadable image(s) skipped\n", data.skipped());
+  auto trainer = std::make_unique<Trainer>(config, device, run.vgg_weights);
+  if (run.resume) {
+    checkpoint::restore(*trainer, ckpt);
+    report::truncate_log(run.run_dir / "log.jsonl", trainer->step());
+    if (!run.quiet) std::cerr << fmt::format("resumed {} at step {}\n", ckpt.string(), trainer->step());
+  } else {
+    std::ofstream(run.run_dir / "log.jsonl", std::ios::trunc);
+  }
+  std::ofstream(run.run_dir / "config.txt") << config.serialize();
+  const auto inputs = data.preview(Domain::kA, run.preview_count);
+  const auto targets = data.preview(Domain::kB, run.preview_count);
+  const std::string title = fmt::format("patchgcl trainer: {} / {}", to_string(config.loss), to_string(config.features));
+  const std::vector<std::string> curves = {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "lr"};
+
+  auto write_samples = [&] {
+    write_png(run.run_dir / "samples" / fmt::format("step_{:06}.png", trainer->step()),
+              sample_grid(*trainer, inputs, targets));
+    report::write_index(run.run_dir, title, config.serialize(), curves);
+  };
+  if (trainer->step() == 0) write_samples();
+
+  const bool tty = isatty(fileno(stderr));
+  const auto start = std::chrono::steady_clock::now();
+  auto window_start = start;
+  const int64_t first_step = trainer->step();
+  // A resumed window starts at the checkpoint, so it_per_s counts only the steps of this process.
+  int64_t timed_steps = 0;
+  while (trainer->step() < config.steps) {
+    auto losses = trainer->train_step(data.batch(trainer->step(), config.batch_size));
+    trainer->log_window.add(losses);
+    ++timed_steps;
+    const auto& sum = trainer->log_window.sum;
+    const auto window = static_cast<double>(trainer->log_window.steps);
+    const int64_t step = trainer->step();
+    const bool last = step == config.steps;
+    if (step % run.log_every == 0 || last) {
+      auto now = std::chrono::steady_clock::now();
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      double window_s = std::chrono::duration<double>(now - window_start).count();
+      double it_s = static_cast<double>(timed_steps) / std::max(window_s, 1e-9);
+      double epoch = static_cast<double>(step * config.batch_size) / static_cast<double>(data.size());
+      report::Record r = {{"step", double(step)}, {"epoch", epoch}, {"lr", config.lr * config.lr_factor(step - 1)},
+                          {"loss_D", sum.D / window}, {"loss_G_GAN", sum.G_GAN / window}, {"loss_NCE", sum.NCE / window},
+                          {"loss_NCE_Y", sum.NCE_Y / window}, {"loss_G", sum.G / window}, {"it_per_s", it_s},
+                          {"elapsed_s", elapsed}};
+      std::ofstream(run.run_dir / "log.jsonl", std::ios::app) << report::to_json(r, report::log_keys()) << "\n";
+      if (!run.quiet) {
+        double overall = (step - first_step) / std::max(elapsed, 1e-9);
+        const std::string line = fmt::format(
+            "step {}/{}  epoch {:.2f}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step,
+            config.steps, epoch, it_s, format_duration((config.steps - step) / std::max(overall, 1e-9)), r["loss_D"],
+            r["loss_G_GAN"], r["loss_NCE"], r["loss_NCE_Y"]);
+        std::cerr << (tty ? "\r\033[K" : "") << line << (tty && !last ? "" : "\n") << std::flush;
+      }
+      trainer->log_window = {};
+      timed_steps = 0;
+      window_start = now;
+    }
+    if (step % run.sample_every == 0 || last) write_samples();
+    if (step % run.checkpoint_every == 0 || last) checkpoint::save(*trainer, ckpt);
+  }
+  if (config.steps == trainer->step() && !fs::exists(ckpt)) checkpoint::save(*trainer, ckpt);  // --steps 0: the initial model
+  return trainer;
+}
+
+}  // namespace trainer

@@ -1,0 +1,86 @@
+#pragma once
+
+// What every multi-layer contrastive loss shares (CUT's PatchNCE, PatchGCL's graph loss): the
+// check of its options, and the loop that validates the two feature pyramids once, samples one
+// set of locations per layer for both images, and averages a per-layer loss over the layers.
+// Used by modules/patch_nce.hpp and modules/graph_nce.hpp only.
+
+#include <patchgcl/detail/checks.hpp>
+#include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/functional/patches.hpp>
+#include <patchgcl/options/multi_layer_loss.hpp>
+
+#include <string>
+#include <vector>
+
+namespace patchgcl {
+namespace detail {
+
+/// The options every multi-layer loss shares, its InfoNCE's included.
+template <typename Derived>
+void check_loss_options(const MultiLayerLossOptions<Derived>& o, const char* fn) {
+  TORCH_CHECK(!o.in_channels().empty(), fn, ": `in_channels` must list at least one feature layer");
+  for (size_t l = 0; l < o.in_channels().size(); ++l)
+    TORCH_CHECK(o.in_channels()[l] >= 1, fn, ": `in_channels[", l, "]` must be >= 1, got ", o.in_channels()[l]);
+  functional::detail::check_info_nce_options(o.info_nce(), fn);
+  TORCH_CHECK(o.info_nce().reduction() == Reduction::kMean, fn,
+              ": `info_nce.reduction` must be Reduction::kMean (the loss is one number; per-anchor losses come "
+              "from functional::info_nce), got Reduction::kNone");
+  check_at_least(o.num_patches(), 2, fn, "num_patches");
+  check_at_least(o.nc(), 1, fn, "nc");
+  check_positive(o.l2_eps(), fn, "l2_eps");
+  check_non_negative(o.init_std(), fn, "init_std");
+}
+
+/// Mean over layers of `layer_loss(layer, output_nodes, input_nodes)`, where the nodes are the
+/// `[B, N, C_l]` samples of `output_features[layer]` (the output image G(x)) and
+/// `input_features[layer]` (the input image x) at `patch_ids[layer]` (drawn like
+/// `functional::random_patch_ids` when `patch_ids` is empty). Every argument is checked here,
+/// once; `layer_loss` computes on checked nodes. The result is scanned for overflow when
+/// `finite_check` says so.
+template <typename Derived, typename LayerLoss>
+torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Derived>& options,
+                               const std::vector<torch::Tensor>& output_features,
+                               const std::vector<torch::Tensor>& input_features,
+                               const std::vector<torch::Tensor>& patch_ids, FiniteCheck finite_check,
+                               LayerLoss&& layer_loss) {
+  const auto& in_channels = options.in_channels();
+  const size_t layers = in_channels.size();
+  TORCH_CHECK(output_features.size() == layers, fn, ": expected ", layers,
+              " output feature maps (one per entry of `in_channels`), got ", output_features.size());
+  TORCH_CHECK(input_features.size() == layers, fn, ": expected ", layers,
+              " input feature maps (one per entry of `in_channels`), got ", input_features.size());
+  TORCH_CHECK(patch_ids.empty() || patch_ids.size() == layers, fn, ": expected ", layers,
+              " patch id tensors (one per layer) or none, got ", patch_ids.size());
+  torch::Tensor total;
+  for (size_t l = 0; l < layers; ++l) {
+    const auto out_name = "output_features[" + std::to_string(l) + "]";
+    const auto in_name = "input_features[" + std::to_string(l) + "]";
+    const auto& out = output_features[l];
+    const auto& in = input_features[l];
+    check_feature_map(out, fn, out_name.c_str());
+    check_feature_map(in, fn, in_name.c_str());
+    check_same_shape(out, out_name.c_str(), in, in_name.c_str(), fn);
+    check_same_device(out, out_name.c_str(), in, in_name.c_str(), fn);
+    TORCH_CHECK(out.size(1) == in_channels[l], fn, ": `", out_name, "` must have ", in_channels[l],
+                " channels (in_channels[", l, "]), got shape ", shape_str(out));
+    check_finite(out, finite_check, fn, out_name.c_str());
+    check_finite(in, finite_check, fn, in_name.c_str());
+    torch::Tensor ids;
+    if (patch_ids.empty()) {
+      functional::detail::check_patch_count(out, options.num_patches());
+      ids = functional::detail::random_patch_ids(out, options.num_patches());
+    } else {
+      ids = patch_ids[l];
+      functional::detail::check_patch_ids(out, ids);
+    }
+    auto loss = layer_loss(l, functional::detail::sample_patches(out, ids), functional::detail::sample_patches(in, ids));
+    total = total.defined() ? total + loss : loss;
+  }
+  total = total / static_cast<double>(layers);
+  check_finite_result(total, finite_check, fn, "loss");
+  return total;
+}
+
+}  // namespace detail
+}  // namespace patchgcl
