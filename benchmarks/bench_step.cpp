@@ -284,6 +284,8 @@ int main(int argc, char** argv) try {
     else throw std::invalid_argument(fmt::format("unknown option '{}'", a));
   }
   if (s.steps < 1) throw std::invalid_argument("--steps must be at least 1 (got 0)");
+  if (s.loss != "all" && s.loss != "graph" && s.loss != "patchnce" && s.loss != "put")
+    throw std::invalid_argument(fmt::format("--loss must be graph, patchnce, put or all (got '{}')", s.loss));
   if (s.threads > 0) patchgcl::set_num_threads(s.threads);
   torch::set_num_interop_threads(1);
   if (!trace.empty()) {
@@ -302,13 +304,9 @@ int main(int argc, char** argv) try {
   fmt::print("{}\n{}\n", head, rule);
   const std::vector<std::pair<std::string, LossKind>> losses = {
       {"graph", LossKind::kGraph}, {"patchnce", LossKind::kPatchNCE}, {"put", LossKind::kPUT}};
-  bool any = false;
   for (const auto& [name, kind] : losses) {
-    if (s.loss != "all" && s.loss != name) continue;
-    any = true;
-    profile(s, kind, name);
+    if (s.loss == "all" || s.loss == name) profile(s, kind, name);
   }
-  if (!any) throw std::invalid_argument(fmt::format("--loss must be graph, patchnce, put or all (got '{}')", s.loss));
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "patchgcl_step_profile: {}\n", e.what());
