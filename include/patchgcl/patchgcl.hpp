@@ -16,6 +16,7 @@
 ///
 /// Layers, lowest first; every include points to the same or a lower layer:
 ///   version.hpp, compat.hpp   the version; the one place LibTorch 1.13 and 2.x differ
+///   threads.hpp               set_num_threads: LibTorch's and OpenBLAS's thread pools (no patchgcl includes)
 ///   options/                  option structs and enums (FiniteCheck in options/finite_check.hpp)
 ///   detail/checks.hpp         argument checks shared by functional/ and modules/ (patchgcl::detail)
 ///   functional/               public functions check their arguments once, then call their
@@ -23,7 +24,6 @@
 ///   modules/                  torch::nn modules; they check once and call the detail functions
 ///                             (modules/detail/layers.hpp: the loop shared by the two losses)
 ///   io/                       .pgt files (LibTorch only)
-///   threads.hpp               set_num_threads: LibTorch's and OpenBLAS's thread pools
 ///   patchgcl.hpp              everything
 
 #include <patchgcl/version.hpp>
