@@ -10,7 +10,7 @@
 //   peak_frac    GFLOP/s as a fraction of the sgemm peak measured at start-up in the same run
 //   peak_MiB     peak bytes of tensors alive during one call above what was alive before it,
 //                counted by a wrapper around LibTorch's CPU allocator (exact, not RSS)
-// Threads: torch::get_num_threads(), or PATCHGCL_BENCH_THREADS; the Python side uses the same.
+// Threads: torch::get_num_threads(), or PATCHGCL_BENCH_THREADS (LibTorch and OpenBLAS); the Python side uses the same.
 // Device: --device cuda (or PATCHGCL_BENCH_DEVICE=cuda) runs everything on the GPU; each timed
 // call then ends with a device synchronisation, and peak_MiB (CPU allocator) is not reported.
 // Without a CUDA device it exits with status 77 and says so.
@@ -28,6 +28,7 @@
 #include <cstring>
 #include <iostream>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <sstream>  // std::istringstream: blas_info reads lines
@@ -217,6 +218,7 @@ Flops patch_nce_flops(const Workload& w, int64_t nc) {
 // --------------------------------------------------------------------------- timing
 
 double g_peak_gflops = 0;  // sgemm peak of this run, measured in main() before any benchmark
+double g_peak_gflops_cpu = 0;  // the same per second of process CPU time (scripts/bench.sh TIME=cpu)
 
 /// Best GFLOP/s of `reps` float32 products [n, n] x [n, n] (torch::mm_out: LibTorch's BLAS).
 double measure_sgemm_gflops(int64_t n, int reps) {
@@ -227,10 +229,12 @@ double measure_sgemm_gflops(int64_t n, int reps) {
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
+    const std::clock_t c0 = std::clock();
     torch::mm_out(c, a, b);
     sync_device();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, 2.0 * n * n * n / s * 1e-9);
+    g_peak_gflops_cpu = std::max(g_peak_gflops_cpu, 2.0 * n * n * n / (double(std::clock() - c0) / CLOCKS_PER_SEC) * 1e-9);
   }
   return best;
 }
@@ -498,20 +502,23 @@ int main(int argc, char** argv) {
   try {
     g_device = torch::Device(device);
   } catch (const std::exception& e) {
-    std::cerr << "patchgcl_benchmarks: bad --device '" << device << "': " << e.what() << "\n";
+    fmt::print(stderr, "patchgcl_benchmarks: bad --device '{}': {}\n", device, e.what());
     return 2;
   }
   if (g_device.is_cuda() && !torch::cuda::is_available()) {
-    std::cerr << "patchgcl_benchmarks: SKIPPED, --device " << device
-              << " but no CUDA device is available (torch::cuda::device_count() = 0, or LibTorch without CUDA)\n";
+    fmt::print(stderr,
+               "patchgcl_benchmarks: SKIPPED, --device {} but no CUDA device is available "
+               "(torch::cuda::device_count() = 0, or LibTorch without CUDA)\n",
+               device);
     return 77;
   }
   if (!g_device.is_cpu() && !g_device.is_cuda()) {
-    std::cerr << "patchgcl_benchmarks: --device must be cpu or cuda[:N], got '" << device << "'\n";
+    fmt::print(stderr, "patchgcl_benchmarks: --device must be cpu or cuda[:N], got '{}'\n", device);
     return 2;
   }
   c10::SetCPUAllocator(&counting_allocator(), /*priority=*/100);
-  if (const char* threads = std::getenv("PATCHGCL_BENCH_THREADS")) torch::set_num_threads(std::atoi(threads));
+  // patchgcl::set_num_threads: also OpenBLAS's pool, which Debian's LibTorch does not size.
+  if (const char* threads = std::getenv("PATCHGCL_BENCH_THREADS")) patchgcl::set_num_threads(std::atoi(threads));
   torch::set_num_interop_threads(1);
 
   benchmark::Initialize(&argc, argv);
@@ -521,7 +528,9 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("device", g_device.str());
   benchmark::AddCustomContext("torch_threads", fmt::format("{}", torch::get_num_threads()));
   benchmark::AddCustomContext("torch_blas", blas_info());
+  benchmark::AddCustomContext("openblas_threads", fmt::format("{}", patchgcl::blas_num_threads()));
   benchmark::AddCustomContext("sgemm_peak_gflops", fmt::format("{:f}", g_peak_gflops));
+  benchmark::AddCustomContext("sgemm_peak_gflops_cpu", fmt::format("{:f}", g_peak_gflops_cpu));
   benchmark::AddCustomContext("patchgcl_version", PATCHGCL_VERSION_STRING);
   register_all();
   benchmark::RunSpecifiedBenchmarks();

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Joins the C++ (Google Benchmark JSON) and eager PyTorch timings into one Markdown table and
-draws time vs N as an SVG (written by hand: no matplotlib needed).
+"""Joins the C++ (Google Benchmark JSON), eager PyTorch and released-implementation timings into one
+Markdown table and draws time vs N as an SVG (written by hand: no matplotlib needed).
 
-    scripts/bench_report.py cpp.json py.json [--svg docs/benchmarks-time-vs-n.svg] [--markdown out.md]
+    scripts/bench_report.py cpp.json [py.json] [--released released.json] [--svg docs/benchmarks-time-vs-n.svg] [--markdown out.md]
 """
 import argparse
 import json
@@ -10,12 +10,26 @@ import math
 import re
 
 LOSSES = ("graph_nce", "patch_nce", "put")
+# "real_time" (wall) or "cpu_time" (--time cpu: CPU time of the timing thread (C++) / the process
+# (Python); on a loaded machine it leaves out the time spent waiting for a core, for 1 thread).
+TIME_FIELD = "real_time"
 LABEL = {"graph_nce": "GraphNCELoss", "patch_nce": "PatchNCELoss (CUT)", "put": "PUT"}
 
 
-def load(path):
-    with open(path) as f:
-        data = json.load(f)
+def load(paths):
+    """One JSON file, or several separated by commas (rounds of scripts/bench.sh): their runs are
+    pooled, the context is the first file's."""
+    files = []
+    for path in paths.split(","):
+        with open(path) as f:
+            files.append(json.load(f))
+    data = dict(files[0], benchmarks=[b for d in files for b in d.get("benchmarks", [])])
+    context = dict(data.get("context", {}))
+    for key in ("sgemm_peak_gflops", "sgemm_peak_gflops_cpu"):  # one per round: their median
+        peaks = sorted(float(d["context"][key]) for d in files if key in d.get("context", {}))
+        if peaks:
+            context[key] = peaks[len(peaks) // 2]
+    data["context"] = context
     rows = {}
     for b in data.get("benchmarks", []):
         if b.get("run_type", "iteration") != "iteration":
@@ -23,7 +37,9 @@ def load(path):
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ms")]
         # Google Benchmark appends "/iterations:N" and "/real_time" to the registered names.
         name = re.sub(r"/(iterations:\d+|real_time)", "", b["name"])
-        b = dict(b, name=name, ms=b["real_time"] * scale)
+        if TIME_FIELD not in b:
+            raise SystemExit(f"bench_report: {b['name']} in {paths} has no {TIME_FIELD} (made by an older script?)")
+        b = dict(b, name=name, ms=b[TIME_FIELD] * scale)
         rows.setdefault(b["name"], []).append(b)
     # With repetitions, the median run by time.
     return data.get("context", {}), {k: sorted(v, key=lambda r: r["ms"])[len(v) // 2] for k, v in rows.items()}
@@ -42,22 +58,31 @@ def workload_order(name):
     return ({"paper": 0, "N": 1, "B": 2}.get(kind, 3), int(value) if value else 0)
 
 
-def table(cpp, py):
+def ratio(slow, fast):
+    return fmt(slow["ms"] / fast["ms"], 2) + "x" if slow and fast else "-"
+
+
+def rate(c):
+    """GFLOP/s in the time the table compares (the counter GFLOP/s is per wall second)."""
+    return c["GFLOP"] / (c["ms"] * 1e-3) if c.get("GFLOP") else c.get("GFLOP/s", 0)
+
+
+def table(cpp, py, rel, peak):
     workloads = sorted({n.split("/")[2] for n in cpp if n.split("/")[0] in LOSSES and n.count("/") == 2},
                        key=workload_order)
-    lines = ["| workload | loss | pass | C++ ms | eager ms | eager / C++ | C++ GFLOP/s | of peak | peak MiB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | loss | pass | C++ ms | eager ms | released ms | eager / C++ | released / C++ | "
+             "C++ GFLOP/s | of peak | peak MiB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for w in workloads:
         for loss in LOSSES:
             for p in ("fwd", "fwd+bwd"):
                 name = f"{loss}/{p}/{w}"
-                c, e = cpp.get(name), py.get(name)
+                c, e, r = cpp.get(name), py.get(name), rel.get(name)
                 if c is None:
                     continue
-                speedup = e["ms"] / c["ms"] if e else None
                 lines.append(f"| {w} | {LABEL[loss]} | {p} | {fmt(c['ms'], 2)} | {fmt(e['ms'] if e else None, 2)} | "
-                             f"{fmt(speedup, 2) + 'x' if speedup else '-'} | {fmt(c.get('GFLOP/s'))} | "
-                             f"{fmt(100 * c.get('peak_frac', 0))}% | {fmt(c.get('peak_MiB'))} |")
+                             f"{fmt(r['ms'] if r else None, 2)} | {ratio(e, c)} | {ratio(r, c)} | {fmt(rate(c))} | "
+                             f"{fmt(100 * rate(c) / peak if peak else 0)}% | {fmt(c.get('peak_MiB'))} |")
     return "\n".join(lines)
 
 
@@ -72,8 +97,19 @@ def blocks_table(cpp):
     return "\n".join(lines)
 
 
-def targets(cpp, py, peak):
+def targets(cpp, py, rel, peak):
     out = []
+    for loss in ("graph_nce", "patch_nce"):
+        r, c = rel.get(f"{loss}/fwd+bwd/paper"), cpp.get(f"{loss}/fwd+bwd/paper")
+        if r and c:
+            s = r["ms"] / c["ms"]
+            out.append(f"- Paper setting, fwd+bwd, {LABEL[loss]} C++ vs the released implementation: {s:.2f}x faster "
+                       f"(target >= 2.5x: {'met' if s >= 2.5 else 'NOT met'})")
+    c = cpp.get("graph_nce/fwd+bwd/paper")
+    if c and c.get("GFLOP") and peak:
+        f = c["GFLOP"] / (c["ms"] * 1e-3) / peak  # in the time the table compares (wall or CPU)
+        out.append(f"- Paper setting, fwd+bwd, GraphNCELoss at {100 * f:.0f}% of its GEMM floor (3.02 GFLOP at the "
+                   f"sgemm peak measured in the run, {peak:.1f} GFLOP/s) (target >= 80%: {'met' if f >= 0.8 else 'NOT met'})")
     g, p = cpp.get("graph_nce/fwd+bwd/paper"), cpp.get("patch_nce/fwd+bwd/paper")
     if g and p:
         r = g["ms"] / p["ms"]
@@ -107,12 +143,12 @@ def targets(cpp, py, peak):
     return "\n".join(out)
 
 
-def svg_plot(cpp, py, path, pass_name="fwd+bwd"):
+def svg_plot(cpp, py, path, rel=None, pass_name="fwd+bwd"):
     """log-log time vs N, one line per loss and implementation."""
     series = []
     colours = {"graph_nce": "#1f77b4", "patch_nce": "#d62728", "put": "#2ca02c"}
     for loss in LOSSES:
-        for impl, rows, dash in (("C++", cpp, ""), ("eager", py, "6,4")):
+        for impl, rows, dash in (("C++", cpp, ""), ("eager", py, "6,4"), ("released", rel or {}, "2,3")):
             pts = sorted((int(n.split(":")[1]), r["ms"]) for n, r in rows.items()
                          if re.fullmatch(rf"{loss}/{re.escape(pass_name)}/N:\d+", n))
             if pts:
@@ -167,26 +203,34 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cpp")
     ap.add_argument("py", nargs="?")
+    ap.add_argument("--released", help="JSON of benchmarks/reference/bench_released.py")
+    ap.add_argument("--time", choices=("wall", "cpu"), default="wall",
+                    help="which time the table compares (cpu: only meaningful with 1 thread)")
     ap.add_argument("--svg", help="write the time-vs-N plot here")
     ap.add_argument("--markdown", help="also write the report here")
     args = ap.parse_args()
+    global TIME_FIELD
+    TIME_FIELD = "cpu_time" if args.time == "cpu" else "real_time"
     ctx, cpp = load(args.cpp)
     pctx, py = load(args.py) if args.py else ({}, {})
-    peak = float(ctx.get("sgemm_peak_gflops", "0") or 0)
+    rctx, rel = load(args.released) if args.released else ({}, {})
+    peak = float(ctx.get("sgemm_peak_gflops_cpu" if TIME_FIELD == "cpu_time" else "sgemm_peak_gflops", "0") or 0)
     head = [f"Machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, "
             f"load average {', '.join(f'{x:.2f}' for x in ctx.get('load_avg', [])) or '?'} at start; "
             f"LibTorch {ctx.get('torch_version', '?')} (BLAS {ctx.get('torch_blas', '?')}), "
             f"{ctx.get('torch_threads', '?')} thread(s); eager: torch {pctx.get('torch_version', '-')}, "
-            f"{pctx.get('torch_threads', '-')} thread(s). sgemm 2048^3 peak measured in the run: {peak:.1f} GFLOP/s.",
+            f"{pctx.get('torch_threads', '-')} thread(s); released: torch {rctx.get('torch_version', '-')}, "
+            f"DGL {rctx.get('dgl_version', '-')}, {rctx.get('torch_threads', '-')} thread(s). sgemm 2048^3 peak measured in the run: {peak:.1f} GFLOP/s. "
+            f"Times: {'CPU' if TIME_FIELD == 'cpu_time' else 'wall'}.",
             ""]
-    report = "\n".join(head + ["### Losses", "", table(cpp, py), "", "### Building blocks (C++)", "",
-                               blocks_table(cpp), "", "### Targets", "", targets(cpp, py, peak), ""])
+    report = "\n".join(head + ["### Losses", "", table(cpp, py, rel, peak), "", "### Building blocks (C++)", "",
+                               blocks_table(cpp), "", "### Targets", "", targets(cpp, py, rel, peak), ""])
     print(report)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report)
     if args.svg:
-        svg_plot(cpp, py, args.svg)
+        svg_plot(cpp, py, args.svg, rel)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ PATCHGCL_DEBS=(
   unzip                 # scripts/torch-wheel.sh unpacks PyPI's torch wheel
 )
 
+# Callers needing more (scripts/bench.sh: the Python sides) name them here, space-separated.
+# shellcheck disable=SC2206
+PATCHGCL_DEBS+=(${PATCHGCL_EXTRA_DEBS:-})
+
 missing=()
 for pkg in "${PATCHGCL_DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,6 +11,7 @@
 #include "properties/module_cases.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -179,4 +180,24 @@ TEST_CASE("Every public function and module either raises a documented error or 
   }());
   CHECK(broken.empty());
   CHECK(successes > cases / 3);  // the generator mostly produces usable inputs
+}
+
+TEST_CASE("patchgcl::set_num_threads sizes LibTorch's pool and OpenBLAS's where OpenBLAS is loaded", "[properties]") {
+  const int before = at::get_num_threads();
+  // Where the process has mapped an OpenBLAS (Linux: /proc/self/maps), it must be found and told.
+  bool openblas_mapped = false;
+  if (std::ifstream maps("/proc/self/maps"); maps) {
+    for (std::string line; std::getline(maps, line);) openblas_mapped |= line.find("openblas") != std::string::npos;
+  }
+  const bool told = patchgcl::set_num_threads(2);
+  if (openblas_mapped) CHECK(told);
+  CHECK(at::get_num_threads() == 2);
+  // Loaded iff its symbols resolve; then it must report what it was told.
+  CHECK(told == (patchgcl::blas_num_threads() != -1));
+  if (told) CHECK(patchgcl::blas_num_threads() == 2);
+  patchgcl::set_num_threads(1);
+  CHECK(at::get_num_threads() == 1);
+  if (told) CHECK(patchgcl::blas_num_threads() == 1);
+  CHECK_THROWS_WITH(patchgcl::set_num_threads(0), Catch::Contains("patchgcl::set_num_threads: threads must be >= 1, got 0"));
+  patchgcl::set_num_threads(before);
 }

@@ -9,8 +9,8 @@ then runs per image rather than over the batch, which changes its value but not 
 
     PYTHONPATH=python python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2] [--repetitions 5]
 
-Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time",
-"time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
+Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time", "cpu_time"
+(of the whole process), "time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
 join the two. Forward builds the autograd graph (as in training); forward+backward also drops
 the gradients (set to None) each call, as the C++ side does.
 """
@@ -90,14 +90,15 @@ LOSSES = {
 
 
 def time_call(step, min_time):
+    """(wall seconds per call, calls, CPU seconds of the process per call)."""
     step()  # warm-up
-    iterations, start = 0, time.perf_counter()
+    iterations, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         step()
         iterations += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_time:
-            return elapsed / iterations, iterations
+            return elapsed / iterations, iterations, (time.process_time() - cpu_start) / iterations
 
 
 def main():
@@ -135,9 +136,9 @@ def main():
                             t.grad = None
 
                 for _ in range(max(1, args.repetitions)):
-                    seconds, iterations = time_call(step, args.min_time)
-                    results.append({"name": bench, "real_time": seconds * 1e3, "time_unit": "ms",
-                                    "iterations": iterations})
+                    seconds, iterations, cpu = time_call(step, args.min_time)
+                    results.append({"name": bench, "real_time": seconds * 1e3, "cpu_time": cpu * 1e3,
+                                    "time_unit": "ms", "iterations": iterations})
                     print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
 
     report = {

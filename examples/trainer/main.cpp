@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   std::string device_name = "cpu";
   int threads = 0;
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads for LibTorch (0: LibTorch's default)");
+  app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (0: their defaults)");
 
   // ---- train ----
   TrainConfig config;
@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
-    if (threads > 0) torch::set_num_threads(threads);
+    // LibTorch's pool and, where Debian's LibTorch (BLAS_INFO=generic) leaves it alone, OpenBLAS's.
+    if (threads > 0) patchgcl::set_num_threads(threads);
     if (*synth_cmd) {
       write_synthetic(output, synth_count, synth_size, synth_seed);
       fmt::print("wrote {} images to {}\n", 4 * synth_count, output);

@@ -10,12 +10,14 @@
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
 ///   Fig. 9   diagnostics     functional::laplacian_eigenvectors (the graph's spectrum)
 ///            weights from the Python code  io::read_tensor_file, io::load_parameters
+///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
 ///
 /// The two sides of every function are named `output` (the output image G(x): the paper's `V`,
 /// `v_i`; CUT's queries) and `input` (the input image x: `Z`, `z_i`; CUT's keys), in that order.
 ///
 /// Layers, lowest first; every include points to the same or a lower layer:
 ///   version.hpp, compat.hpp   the version; the one place LibTorch 1.13 and 2.x differ
+///   threads.hpp               set_num_threads: LibTorch's and OpenBLAS's thread pools (no patchgcl includes)
 ///   options/                  option structs and enums (FiniteCheck in options/finite_check.hpp)
 ///   detail/checks.hpp         argument checks shared by functional/ and modules/ (patchgcl::detail)
 ///   functional/               public functions check their arguments once, then call their
@@ -50,3 +52,4 @@
 #include <patchgcl/modules/topk_pool.hpp>
 
 #include <patchgcl/io/tensor_file.hpp>
+#include <patchgcl/threads.hpp>
