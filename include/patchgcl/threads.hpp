@@ -25,7 +25,7 @@
 
 namespace patchgcl {
 
-namespace detail_threads {
+namespace detail {
 
 template <typename Fn>
 Fn find_openblas(const char* symbol) {
@@ -37,12 +37,12 @@ Fn find_openblas(const char* symbol) {
 #endif
 }
 
-}  // namespace detail_threads
+}  // namespace detail
 
 /// Tells OpenBLAS, if the process has it loaded, to use `threads` threads. Returns whether it did.
 inline bool set_blas_num_threads(int threads) {
   TORCH_CHECK(threads >= 1, "patchgcl::set_blas_num_threads: threads must be >= 1, got ", threads);
-  auto set = detail_threads::find_openblas<void (*)(int)>("openblas_set_num_threads");
+  auto set = detail::find_openblas<void (*)(int)>("openblas_set_num_threads");
   if (set == nullptr) return false;
   set(threads);
   return true;
@@ -50,7 +50,7 @@ inline bool set_blas_num_threads(int threads) {
 
 /// OpenBLAS's thread count, or -1 where no OpenBLAS is loaded.
 inline int blas_num_threads() {
-  auto get = detail_threads::find_openblas<int (*)()>("openblas_get_num_threads");
+  auto get = detail::find_openblas<int (*)()>("openblas_get_num_threads");
   return get == nullptr ? -1 : get();
 }
 
