@@ -8,6 +8,9 @@
 # Targets are registered in fuzz/CMakeLists.txt (one line each).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# ccache: paths relative to the checkout, so that a second clone (CI) reuses the first one's objects
+# (RelWithDebInfo: the build folder is not hashed; debug info may name the first clone's paths).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 seconds="${1:-60}"
 shift || true
 bash "$root/scripts/install-deps.sh"
