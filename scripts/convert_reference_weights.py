@@ -6,18 +6,8 @@
 
 CHECKPOINT is anything torch.load returns a state dict (or module) from: PatchGCL's GNNLoss
 (netF of jcy132/PatchGCL), CUT/PUT's PatchSampleF (latest_net_F.pth), a DGL or PyG TAGConv, a PyG
-TopKPooling. A leading `module.` (DataParallel) is stripped. The conversion itself is
-python/patchgcl_reference/convert.py; name mapping (docs/reference-compatibility.md):
-
-  PatchGCL GNNLoss                      patchgcl::GraphNCELoss
-    embed_i.linear.{weight,bias}          embed_i.{weight,bias}
-    gnn_i.conv1.lin.{weight,bias}         gnn_i.lin.{weight,bias}
-    pools_i.l.proj.{weight,bias}          pools_i.l.proj.{weight,bias}
-    gnn_pools_i.l.conv1.lin.{weight,bias} gnn_pools_i.l.lin.{weight,bias}
-  CUT PatchSampleF mlp_i.{0,2}.{weight,bias}  -> patchgcl::PatchNCELoss, same names
-  DGL TAGConv lin.{weight,bias}               -> patchgcl::TAGConv, same names
-  PyG TAGConv lins.l.weight, bias             -> lin.weight = cat_l(lins.l.weight, dim=1), lin.bias
-  PyG TopKPooling weight (or select.weight)   -> proj.weight (TopKPool: tanh, divide_by_norm, no bias)
+TopKPooling. A leading `module.` (DataParallel) is stripped. The conversion and its name mapping
+are in python/patchgcl_reference/convert.py (docs/reference-compatibility.md).
 
 Needs only torch and numpy, and `PYTHONPATH=python` (python/README.md).
 """
