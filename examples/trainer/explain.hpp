@@ -19,6 +19,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace trainer::explain {
@@ -79,7 +80,9 @@ inline std::string eigenvalue_text(const GraphPictures& p) {
 /// Writes input.png, neighbourhoods.png, pooling.png, eigenvectors.png, summary.txt and index.html to `dir`.
 inline void write_pictures(const std::filesystem::path& dir, const Image& image, const GraphPictures& p,
                            const std::string& title) {
-  std::filesystem::create_directories(dir);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw std::runtime_error(fmt::format("--out: cannot create the folder '{}': {}", dir.string(), error.message()));
   write_png(dir / "input.png", image);
   write_png(dir / "neighbourhoods.png", p.neighbourhoods);
   if (!p.pooling.empty()) write_png(dir / "pooling.png", p.pooling);

@@ -150,6 +150,20 @@ TEST_CASE("A --loss graph run's report shows the graph pictures of every sample 
   CHECK_THAT(html, Catch::Contains("Patch graph"));
   CHECK_THAT(html, Catch::Contains("64 nodes on a 8x8 map"));
 
+  // Drawing draws no random numbers: the same run drawing (and sampling) only at its end trains identically.
+  const auto quiet_run = dir.path / "run_b";
+  auto trained_b = run_trainer({"train", "--run", quiet_run.string(), "--synthetic-size", "32", "--synthetic-count", "4",
+                                "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--num-patches", "16", "--steps", "2",
+                                "--sample-every", "100"},
+                               dir.path / "train_b.out");
+  REQUIRE(trained_b.status == 0);
+  CHECK_FALSE(fs::exists(quiet_run / "graph" / "step_000001"));
+  Trainer a(checkpoint::read_config(run / "ckpt.pt"), torch::kCPU), b(checkpoint::read_config(quiet_run / "ckpt.pt"), torch::kCPU);
+  checkpoint::restore(a, run / "ckpt.pt");
+  checkpoint::restore(b, quiet_run / "ckpt.pt");
+  CHECK(same_state(*a.G, *b.G));
+  CHECK(same_state(*a.F.module, *b.F.module));
+
   // explain on the run folder, as a user runs it.
   write_png(dir.path / "input.png", sample_image(40, 40));
   auto explained = run_trainer({"explain", "--checkpoint", run.string(), "--image", (dir.path / "input.png").string(),
