@@ -11,7 +11,8 @@
 // back on to reproduce the known crash.
 #define FMT_HEADER_ONLY
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION
-#include <algorithm>  // the standard headers first: the pragma below is for image_decode.hpp's own functions
+#include <fmt/format.h>  // the libraries first: the pragma below is for image_decode.hpp's own functions
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>

@@ -6,6 +6,8 @@
 
 #include "config.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -28,11 +30,10 @@ T parse_integer_field(const std::string& key, const std::string& value, const st
   if (first != last && *first == '+') ++first;
   auto [end, ec] = std::from_chars(first, last, out);
   if (value.empty() || ec == std::errc::invalid_argument || end != last)
-    throw std::runtime_error(where + ": field '" + key + "' must be an integer (got '" + value.substr(0, 64) + "')");
+    throw std::runtime_error(fmt::format("{}: field '{}' must be an integer (got '{}')", where, key, value.substr(0, 64)));
   if (ec == std::errc::result_out_of_range)
-    throw std::runtime_error(where + ": field '" + key + "' must be an integer in [" +
-                             std::to_string(std::numeric_limits<T>::min()) + ", " +
-                             std::to_string(std::numeric_limits<T>::max()) + "] (got '" + value.substr(0, 64) + "')");
+    throw std::runtime_error(fmt::format("{}: field '{}' must be an integer in [{}, {}] (got '{}')", where, key,
+                                         std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), value.substr(0, 64)));
   return out;
 }
 /// Whole-string real number (nan and inf are read, and refused later by validate() where the option refuses them).
@@ -41,12 +42,12 @@ inline double parse_real_field(const std::string& key, const std::string& value,
   char* end = nullptr;
   const double v = value.empty() ? 0.0 : std::strtod(value.c_str(), &end);
   if (value.empty() || end != value.c_str() + value.size() || std::isspace(static_cast<unsigned char>(value[0])))
-    throw std::runtime_error(where + ": field '" + key + "' must be a number (got '" + value.substr(0, 64) + "')");
+    throw std::runtime_error(fmt::format("{}: field '{}' must be a number (got '{}')", where, key, value.substr(0, 64)));
   return v;
 }
 inline bool parse_flag_field(const std::string& key, const std::string& value, const std::string& where) {
   if (value != "0" && value != "1")
-    throw std::runtime_error(where + ": field '" + key + "' must be 0 or 1 (got '" + value.substr(0, 64) + "')");
+    throw std::runtime_error(fmt::format("{}: field '{}' must be 0 or 1 (got '{}')", where, key, value.substr(0, 64)));
   return value == "1";
 }
 }  // namespace detail
@@ -73,16 +74,16 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
     const size_t eq = line.find('=');
     const std::string key = line.substr(0, eq);
     if (eq == std::string::npos || !known.count(key))
-      throw std::runtime_error(where + ": configuration line " + std::to_string(line_no) +
-                               " is not a known 'field=value' (got '" + line.substr(0, 64) + "')");
+      throw std::runtime_error(fmt::format("{}: configuration line {} is not a known 'field=value' (got '{}')", where,
+                                           line_no, line.substr(0, 64)));
     if (!kv.emplace(key, line.substr(eq + 1)).second)
-      throw std::runtime_error(where + ": configuration field '" + key + "' appears twice");
+      throw std::runtime_error(fmt::format("{}: configuration field '{}' appears twice", where, key));
   }
   TrainConfig c;
   const auto has = [&](const char* k) { return kv.count(k) != 0; };
   const auto get = [&](const char* k) -> const std::string& {
     auto it = kv.find(k);
-    if (it == kv.end()) throw std::runtime_error(where + ": configuration lacks the field '" + std::string(k) + "'");
+    if (it == kv.end()) throw std::runtime_error(fmt::format("{}: configuration lacks the field '{}'", where, k));
     return it->second;
   };
   using detail::parse_flag_field;
@@ -105,7 +106,7 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
     c.loss = parse_loss(get("loss"));
     c.features = parse_features(get("features"));
   } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(where + ": " + e.what());
+    throw std::runtime_error(fmt::format("{}: {}", where, e.what()));
   }
   c.lambda_nce = parse_real_field("lambda_nce", get("lambda_nce"), where);
   c.lambda_gan = parse_real_field("lambda_gan", get("lambda_gan"), where);
@@ -126,7 +127,7 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   try {
     c.validate();
   } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(where + " holds a configuration the command line refuses: " + e.what());
+    throw std::runtime_error(fmt::format("{} holds a configuration the command line refuses: {}", where, e.what()));
   }
   return c;
 }

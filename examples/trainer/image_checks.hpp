@@ -3,6 +3,8 @@
 // fuzzer (fuzz/trainer_image.cpp) or by issue 11. Pure byte walks: no stb, no allocation.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -58,8 +60,8 @@ inline std::string check_jpeg_huffman_tables(const uint8_t* data, size_t size) {
         int n = 0;
         for (int i = 0; i < 16; ++i) n += get8();
         if (n > 256) {
-          reason = "corrupt JPEG: Huffman table (DHT segment at byte " + std::to_string(segment) + ") declares " +
-                   std::to_string(n) + " symbols, at most 256 exist";
+          reason = fmt::format("corrupt JPEG: Huffman table (DHT segment at byte {}) declares {} symbols, at most 256 "
+                               "exist", segment, n);
           return Step::kBad;
         }
         skip(n);
@@ -130,7 +132,7 @@ inline std::string check_png_chunks(const uint8_t* data, size_t size) {
     const uint32_t length = (uint32_t{data[pos]} << 24) | (uint32_t{data[pos + 1]} << 16) |
                             (uint32_t{data[pos + 2]} << 8) | uint32_t{data[pos + 3]};
     if (std::memcmp(data + pos + 4, "IDAT", 4) == 0)
-      return length == 0 ? "corrupt PNG: its first IDAT chunk (at byte " + std::to_string(pos) + ") is empty" : "";
+      return length == 0 ? fmt::format("corrupt PNG: its first IDAT chunk (at byte {}) is empty", pos) : "";
     if (length > size) return {};  // stb reports the truncation itself
     pos += 12 + static_cast<size_t>(length);
   }

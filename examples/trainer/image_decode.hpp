@@ -30,6 +30,8 @@
 
 #include "image_checks.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -132,7 +134,7 @@ inline bool decode_rgb(const uint8_t* data, size_t size, const DecodeLimits& lim
     return false;
   }
   if (size > static_cast<size_t>(INT32_MAX)) {  // stb takes an int length
-    error = "file of " + std::to_string(size) + " bytes is larger than any image stb_image can read";
+    error = fmt::format("file of {} bytes is larger than any image stb_image can read", size);
     return false;
   }
   error = check_jpeg_huffman_tables(data, size);
@@ -144,14 +146,13 @@ inline bool decode_rgb(const uint8_t* data, size_t size, const DecodeLimits& lim
     return false;
   }
   if (w <= 0 || h <= 0) {
-    error = "image header declares " + std::to_string(w) + " x " + std::to_string(h) + " pixels";
+    error = fmt::format("image header declares {} x {} pixels", w, h);
     return false;
   }
   const int64_t n = int64_t{w} * h;
   if (n > limits.max_pixels) {
-    error = "image header declares " + std::to_string(w) + " x " + std::to_string(h) + " = " + std::to_string(n) +
-            " pixels, more than the limit of " + std::to_string(limits.max_pixels) +
-            " (--max-image-pixels raises it)";
+    error = fmt::format("image header declares {} x {} = {} pixels, more than the limit of {} (--max-image-pixels "
+                        "raises it)", w, h, n, limits.max_pixels);
     return false;
   }
   // Every decoder's working memory is bounded by the pixels: at most 4 channels of 16 bits, a few
@@ -161,9 +162,8 @@ inline bool decode_rgb(const uint8_t* data, size_t size, const DecodeLimits& lim
     ~Budget() { detail::stb_budget = 0; }
   } budget(static_cast<size_t>(n) * 32 + (size_t{16} << 20));
   if (const int64_t needed = smallest_file_for(data, size, n); static_cast<int64_t>(size) < needed) {
-    error = "file of " + std::to_string(size) + " bytes is too short for the " + std::to_string(w) + " x " +
-            std::to_string(h) + " pixels its header declares (this format needs at least " + std::to_string(needed) +
-            " bytes for them): truncated, or a decompression bomb";
+    error = fmt::format("file of {} bytes is too short for the {} x {} pixels its header declares (this format needs "
+                        "at least {} bytes for them): truncated, or a decompression bomb", size, w, h, needed);
     return false;
   }
   uint8_t* decoded = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &channels, 3);
@@ -173,7 +173,7 @@ inline bool decode_rgb(const uint8_t* data, size_t size, const DecodeLimits& lim
   }
   if (int64_t{w} * h > limits.max_pixels) {  // the header said otherwise: never trust it twice
     stbi_image_free(decoded);
-    error = "decoded image is " + std::to_string(w) + " x " + std::to_string(h) + ", larger than its header declared";
+    error = fmt::format("decoded image is {} x {}, larger than its header declared", w, h);
     return false;
   }
   width = w;

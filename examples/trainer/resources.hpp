@@ -170,12 +170,11 @@ inline void check_training_memory(const TrainConfig& c, int64_t folder_images, d
     consider("--ndf", c.ndf, c.ndf / 64.0);
   }
   bad_option(option,
-             "small enough for the memory available: with " + side_option + " " +
-                 std::to_string(c.synthetic_size_or_crop()) + ", --batch-size " + std::to_string(c.batch_size) +
-                 ", --ngf " + std::to_string(c.ngf) + ", --n-blocks " + std::to_string(c.n_blocks) + ", --ndf " +
-                 std::to_string(c.ndf) + " a run needs about " + format_bytes(m.total()) + " (training step " +
-                 format_bytes(m.activations) + ", networks and Adam " + format_bytes(m.networks) + ", images " +
-                 format_bytes(m.images) + "), and " + format_bytes(available) + " are available",
+             fmt::format("small enough for the memory available: with {} {}, --batch-size {}, --ngf {}, --n-blocks {}, "
+                         "--ndf {} a run needs about {} (training step {}, networks and Adam {}, images {}), and {} are "
+                         "available", side_option, c.synthetic_size_or_crop(), c.batch_size, c.ngf, c.n_blocks, c.ndf,
+                         format_bytes(m.total()), format_bytes(m.activations), format_bytes(m.networks),
+                         format_bytes(m.images), format_bytes(available)),
              std::to_string(value));
 }
 
