@@ -38,7 +38,23 @@ TEST_CASE("Oversized runs are refused with the option, the estimate and the memo
   CHECK(available_cpus() >= 1);
 }
 
+#if defined(__SANITIZE_ADDRESS__)  // GCC
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)  // clang
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 TEST_CASE("The memory estimate is above a measured training step and within twice of it", "[memory][hardening]") {
+  if (kAddressSanitizer) {  // scripts/sanitize.sh instruments the trainer too: shadow memory and quarantine
+    WARN("built with AddressSanitizer: the trainer's peak memory is not a release build's; not measured");
+    return;
+  }
   TempDir dir("memory");
   const std::vector<std::string> common = {"train", "--synthetic-count", "4", "--ngf", "16",
                                            "--n-blocks", "3", "--ndf", "16", "--log-every", "1"};
