@@ -8,7 +8,8 @@
 //      shape/dtype/finiteness checks of the generator's weights. LibTorch 1.13's TorchScript type
 //      parser crashes (SEGV) on some crafted archives within minutes (docs/reliability.md,
 //      fuzz/known-crashes/), so this mode runs only with PATCHGCL_FUZZ_ARCHIVE=1: by default
-//      (scripts/fuzz.sh, CI) such inputs are skipped, and a run stops only at a finding of ours;
+//      (scripts/fuzz.sh, CI) such inputs are skipped, and a run stops only at a finding of ours.
+//      So are mode-1 inputs that are a bare zip (a format-1 checkpoint, loaded unverified);
 //   2: the configuration text alone, as stored in the archive's `config` entry.
 // Any exception is a handled refusal; crashes, sanitizer reports, hangs and OOMs are findings.
 // PATCHGCL_FUZZ_WRITE_SEEDS=DIR writes the seed corpus (fuzz/corpus/trainer_checkpoint/) and exits.
@@ -101,6 +102,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return 0;
     }
     if (mode == 0 && skip_archive) return 0;
+    // A bare zip is a format-1 checkpoint (written before the checksum existed): it goes to LibTorch's
+    // reader unverified, exactly as mode 0 does, so it is skipped with it.
+    if (mode == 1 && skip_archive && bytes.compare(0, 2, "PK") == 0) return 0;
     if (mode == 1) bytes = verify_checkpoint_bytes(std::move(bytes), name);
     torch::serialize::InputArchive archive;
     {
