@@ -4,6 +4,7 @@
 //   patchgcl-trainer translate --checkpoint runs/demo/ckpt.pt --input IMG_OR_DIR --output DIR
 //   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.pt
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
+//   patchgcl-trainer explain   --checkpoint RUN --image FILE --out DIR [--layer L] [--k K]  (the patch graph, Fig. 9)
 // Exit status: 0 when the command did all it was asked, 1 with an "error: ..." line otherwise,
 // 128 + signal (130, 143) for a training run stopped by SIGINT/SIGTERM after its checkpoint.
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION
@@ -126,6 +127,21 @@ int main(int argc, char** argv) {
   synth_cmd->add_option("--size", synth_size, "image side")->capture_default_str();
   synth_cmd->add_option("--seed", synth_seed, "seed")->capture_default_str();
 
+  // ---- explain ----
+  std::string explain_image_file, explain_out, explain_vgg;
+  explain::ExplainOptions explain_options;
+  auto* explain_cmd = app.add_subcommand(
+      "explain", "draw the patch graph of a --loss graph checkpoint over an image (docs/diagnostics.md, paper Fig. 9)");
+  explain_cmd->add_option("--checkpoint", checkpoint_path, "run folder or its ckpt.pt")->required();
+  explain_cmd->add_option("--image", explain_image_file, "image file")->required();
+  explain_cmd->add_option("--out", explain_out, "output folder: PNGs and index.html")->required();
+  explain_cmd->add_option("--layer", explain_options.layer, "contrastive feature layer (-1: the deepest)")->capture_default_str();
+  explain_cmd->add_option("--k", explain_options.k, "Laplacian eigenvectors drawn")->capture_default_str();
+  explain_cmd->add_option("--size", explain_options.size, "short side the image is resized to (0: the training size)")
+      ->capture_default_str();
+  explain_cmd->add_option("--grid", explain_options.grid, "at most grid x grid nodes")->capture_default_str();
+  explain_cmd->add_option("--vgg-weights", explain_vgg, "VGG16 weight file, for a --features vgg16 checkpoint");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
@@ -152,6 +168,9 @@ int main(int argc, char** argv) {
       train(config, run, device);
       if (const int signo = interrupted_by_signal()) return StopOnSignal::exit_status(signo);
       fmt::print("run folder: {} (open {})\n", run.run_dir.string(), (run.run_dir / "index.html").string());
+    } else if (*explain_cmd) {
+      const auto summary = explain::explain(checkpoint_path, explain_image_file, explain_out, explain_options, device, explain_vgg);
+      fmt::print("{}\nwrote {}\n", summary, (std::filesystem::path(explain_out) / "index.html").string());
     } else if (*translate_cmd) {
       auto model = checkpoint::load_model(checkpoint::resolve(checkpoint_path), device);
       int skipped = 0;

@@ -85,9 +85,10 @@ inline std::string html_escape(const std::string& s) {
   return out;
 }
 
-/// Rewrites run/index.html from run/log.jsonl and the sample grids present in run/samples/.
+/// Rewrites run/index.html from run/log.jsonl and the sample grids present in run/samples/;
+/// `extra_html` (the patch-graph pictures, explain_report.hpp) goes before the configuration.
 inline void write_index(const std::filesystem::path& run, const std::string& title, const std::string& config_text,
-                        const std::vector<std::string>& loss_keys) {
+                        const std::vector<std::string>& loss_keys, const std::string& extra_html = "") {
   namespace fs = std::filesystem;
   auto records = read_log(run / "log.jsonl");
   std::vector<std::string> samples;
@@ -117,6 +118,7 @@ inline void write_index(const std::filesystem::path& run, const std::string& tit
                    samples[i], i == 0 ? 3 : 1);
     if (i == 0) html += "<br>";
   }
+  html += extra_html;
   fmt::format_to(out, "<h2>Configuration</h2><pre>{}</pre></body></html>\n", html_escape(config_text));
   auto tmp = run / "index.html.tmp";
   std::ofstream(tmp) << html;

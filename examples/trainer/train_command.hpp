@@ -4,6 +4,7 @@
 #pragma once
 
 #include "checkpoint.hpp"
+#include "explain_report.hpp"
 #include "log_file.hpp"
 #include "report.hpp"
 #include "resources.hpp"
@@ -110,7 +111,8 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
   auto write_samples = [&] {
     write_png(run.run_dir / "samples" / fmt::format("step_{:06}.png", trainer->step()),
               sample_grid(*trainer, inputs, targets));
-    report::write_index(run.run_dir, title, config.serialize(), curves);
+    if (!inputs.empty()) explain::write_step_pictures(*trainer, inputs.front(), run.run_dir);
+    report::write_index(run.run_dir, title, config.serialize(), curves, explain::report_section(run.run_dir));
   };
   if (trainer->step() == 0) write_samples();
 

@@ -8,7 +8,8 @@
 ///   Eq. 5-8  graph pooling   TopKPool
 ///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
-///   Fig. 9   diagnostics     functional::laplacian_eigenvectors (the graph's spectrum)
+///   Fig. 9   diagnostics     GraphNCELoss::inspect (the graphs forward builds),
+///                            functional::laplacian_eigenvectors (the graph's spectrum)
 ///            weights from the Python code  io::read_tensor_file, io::load_parameters
 ///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
 ///
@@ -46,6 +47,7 @@
 #include <patchgcl/functional/patches.hpp>
 #include <patchgcl/functional/tag_conv.hpp>
 
+#include <patchgcl/modules/graph_inspection.hpp>
 #include <patchgcl/modules/graph_nce.hpp>
 #include <patchgcl/modules/patch_nce.hpp>
 #include <patchgcl/modules/tag_conv.hpp>

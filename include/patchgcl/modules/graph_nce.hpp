@@ -6,6 +6,7 @@
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
+#include <patchgcl/modules/graph_inspection.hpp>
 #include <patchgcl/modules/tag_conv.hpp>
 #include <patchgcl/modules/topk_pool.hpp>
 #include <patchgcl/options/graph_nce.hpp>
@@ -124,6 +125,40 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                                     });
   }
 
+  /// What forward computes, recorded for diagnostics (the paper's Fig. 9), without gradient:
+  /// per layer the sampled patches and their (row, col) on the feature map, and per level (0: the
+  /// patch graph of Eq. 1-4; p: pooling level p, Eq. 5-9) A, Abar, the degrees, every node's
+  /// pooling score sigma(S), the kept nodes and the level's InfoNCE. Same arguments and checks as
+  /// forward, and the same code: both run `compute_layer_loss` (inspect passes it a record), so
+  /// for the same `patch_ids` (or the same generator state when they are drawn) `loss` is
+  /// forward's value and the kept nodes are the ones forward pools. Tensors are detached, on the
+  /// features' device (no host copy here).
+  ///
+  ///   auto record = gcl->inspect(vgg(G(x)), vgg(x), ids);
+  ///   auto scores = record.layers[2].levels[1].scores;  // [B, N]: sigma(S) of every patch
+  GraphNCEInspection inspect(const std::vector<torch::Tensor>& output_features,
+                             const std::vector<torch::Tensor>& input_features,
+                             const std::vector<torch::Tensor>& patch_ids = {}) {
+    torch::NoGradGuard no_grad;
+    GraphNCEInspection result;
+    std::vector<torch::Tensor> ids;  // filled by mean_over_layers before it calls the layer loss
+    result.loss = detail::mean_over_layers(
+        "GraphNCELoss::inspect", options, output_features, input_features, patch_ids, options.check_finite(),
+        [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+          GraphLayerInspection layer;
+          layer.height = output_features[l].size(2);
+          layer.width = output_features[l].size(3);
+          layer.patch_ids = ids[l].to(torch::kLong);
+          layer.rows = layer.patch_ids.div(layer.width, "floor");
+          layer.cols = layer.patch_ids.remainder(layer.width);
+          layer.loss = compute_layer_loss(l, output, input, &layer);
+          result.layers.push_back(layer);
+          return layer.loss;
+        },
+        &ids);
+    return result;
+  }
+
   /// Steps 1-6 for layer `l` on sampled nodes `[B, N, C_l]` (or `[N, C_l]`) of the output image
   /// G(x) (`output`) and of the input image x (`input`).
   torch::Tensor layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
@@ -157,8 +192,9 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   }
 
   /// `layer_loss` on checked nodes: every step calls the detail computation of its function or
-  /// submodule, with no second check.
-  torch::Tensor compute_layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+  /// submodule, with no second check. `record`, when given (inspect), receives every level.
+  torch::Tensor compute_layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input,
+                                   GraphLayerInspection* record = nullptr) {
     const auto& o = options;
     auto& embed = embeds[l];
     auto v = embed_nodes(embed, detail::to_parameter_dtype(output, embed->weight, "GraphNCELoss", "output_features"));
@@ -173,7 +209,14 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     auto level = detail::tag_conv_forward_shared(*gnn.lin, gnn.options.hops(), v, z, abar);
     v = unit(level.first);
     z = unit(level.second);
-    auto loss = o.level_weights()[0] * contrast(v, z);
+    auto level_nce = contrast(v, z);
+    auto loss = o.level_weights()[0] * level_nce;
+    torch::Tensor nodes;  // the level's nodes as indices into the sampled patches (inspect only)
+    if (record) {
+      nodes = torch::arange(z.size(-2), torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+      nodes = z.dim() == 3 ? nodes.expand({z.size(0), z.size(1)}) : nodes;
+      record_level(*record, nodes, adjacency, abar, {}, {}, level_nce, o.level_weights()[0]);
+    }
 
     for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
       auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
@@ -184,10 +227,31 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                                               abar);  // Eq. 7-8
       v = unit(level.first);
       z = unit(level.second);
-      loss = loss + o.level_weights()[p] * contrast(v, z);  // Eq. 9
+      level_nce = contrast(v, z);
+      loss = loss + o.level_weights()[p] * level_nce;  // Eq. 9
       adjacency = pooled.adjacency;
+      if (record) {
+        nodes = nodes.gather(-1, pooled.indices);
+        record_level(*record, nodes, adjacency, abar, pooled.node_scores, pooled.indices, level_nce,
+                     o.level_weights()[p]);
+      }
     }
     return o.average_levels() ? loss / static_cast<double>(o.pooling_levels() + 1) : loss;
+  }
+
+  static void record_level(GraphLayerInspection& record, const torch::Tensor& nodes, const torch::Tensor& adjacency,
+                           const torch::Tensor& abar, const torch::Tensor& scores, const torch::Tensor& kept,
+                           const torch::Tensor& info_nce, double weight) {
+    GraphLevelInspection level;
+    level.nodes = nodes.contiguous();
+    level.adjacency = adjacency.detach();
+    level.abar = abar.detach();
+    level.degrees = level.adjacency.sum(-1);
+    if (scores.defined()) level.scores = scores.detach();
+    if (kept.defined()) level.kept = kept.detach();
+    level.info_nce = info_nce.detach();
+    level.weight = weight;
+    record.levels.push_back(std::move(level));
   }
 
   torch::Tensor unit(const torch::Tensor& x) const {

@@ -15,6 +15,7 @@ struct TopKPoolOutput {
   torch::Tensor output;     ///< `[B, K, C]`: `V_{p,in} = sigma(S) V` (Eq. 6), output graph.
   torch::Tensor input;      ///< `[B, K, C]`: `Z_{p,in} = sigma(S) Z` (Eq. 5), input graph.
   torch::Tensor adjacency;  ///< `[B, K, K]` 0/1: `A_p`, before self loops and normalisation.
+  torch::Tensor node_scores;  ///< `[B, N]`: `sigma(S)` of every node of the input graph (Eq. 5, Fig. 9(b)).
 };
 
 namespace detail {
@@ -65,13 +66,14 @@ inline TopKPoolOutput topk_pool_forward(torch::nn::LinearImpl& proj, const TopKP
     }
   }
 
-  TopKPoolOutput out{indices, values, gather_rows(v), gather_rows(z), pooled_adjacency};
+  TopKPoolOutput out{indices, values, gather_rows(v), gather_rows(z), pooled_adjacency, score};
   if (!batched) {
     out.indices = out.indices.squeeze(0);
     out.scores = out.scores.squeeze(0);
     out.output = out.output.squeeze(0);
     out.input = out.input.squeeze(0);
     out.adjacency = out.adjacency.squeeze(0);
+    out.node_scores = out.node_scores.squeeze(0);
   }
   return out;
 }

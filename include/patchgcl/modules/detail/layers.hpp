@@ -37,13 +37,14 @@ void check_loss_options(const MultiLayerLossOptions<Derived>& o, const char* fn)
 /// `input_features[layer]` (the input image x) at `patch_ids[layer]` (drawn like
 /// `functional::random_patch_ids` when `patch_ids` is empty). Every argument is checked here,
 /// once; `layer_loss` computes on checked nodes. The result is scanned for overflow when
-/// `finite_check` says so.
+/// `finite_check` says so. `used_ids`, when given, receives the ids of every layer (the drawn
+/// ones included), for GraphNCELoss::inspect.
 template <typename Derived, typename LayerLoss>
 torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Derived>& options,
                                const std::vector<torch::Tensor>& output_features,
                                const std::vector<torch::Tensor>& input_features,
                                const std::vector<torch::Tensor>& patch_ids, FiniteCheck finite_check,
-                               LayerLoss&& layer_loss) {
+                               LayerLoss&& layer_loss, std::vector<torch::Tensor>* used_ids = nullptr) {
   const auto& in_channels = options.in_channels();
   const size_t layers = in_channels.size();
   TORCH_CHECK(output_features.size() == layers, fn, ": expected ", layers,
@@ -74,6 +75,7 @@ torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Deriv
       ids = patch_ids[l];
       functional::detail::check_patch_ids(out, ids);
     }
+    if (used_ids) used_ids->push_back(ids);
     auto loss = layer_loss(l, functional::detail::sample_patches(out, ids), functional::detail::sample_patches(in, ids));
     total = total.defined() ? total + loss : loss;
   }
