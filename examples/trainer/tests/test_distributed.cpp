@@ -1,0 +1,309 @@
+// The distributed trainer run as a user runs it (ctest entry trainer_distributed,
+// docs/distributed.md): the binary on 2 processes on 127.0.0.1, started by `launch` or by hand
+// with torchrun's variables. Rendezvous ports come from a c10d store on port 0 (the OS picks).
+#include "helpers.hpp"
+
+#include <patchgcl/distributed.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+using namespace trainer_tests;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+/// The tiny networks of the command (the 32 px embedded dataset, 16 images per domain).
+std::vector<std::string> tiny(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"--threads", "1", "train", "--crop-size", "32", "--synthetic-size", "32",
+                                   "--synthetic-count", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
+                                   "--num-patches", "32", "--seed", "3"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+/// fork + execve of the trainer with `args`, the environment changed by `env` ("NAME=value";
+/// "NAME=" removes NAME; torchrun's variables are removed unless given), one OpenMP thread, in
+/// `cwd` (empty: this one), stdout and stderr to `log`.
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
+            const fs::path& cwd = {}) {
+  std::vector<std::string> argv_s = {kTrainerBinary};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> changes = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
+                                      "PATCHGCL_AGENT_STORE=", "OMP_NUM_THREADS=1"};
+  changes.insert(changes.end(), env.begin(), env.end());
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+  for (const auto& kv : changes) {
+    const auto name = kv.substr(0, kv.find('=') + 1);
+    env_s.erase(std::remove_if(env_s.begin(), env_s.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; }),
+                env_s.end());
+    if (kv.size() > name.size()) env_s.push_back(kv);
+  }
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string log_path = log.string(), dir = cwd.string();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (!dir.empty() && ::chdir(dir.c_str()) != 0) ::_exit(125);
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Exit code (-signal when killed), or fails the test after `timeout` (and kills the child).
+int wait_exit(pid_t pid, double timeout_s = 300) {
+  const auto start = clock_type::now();
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    REQUIRE(r >= 0);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    if (seconds_since(start) > timeout_s) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("a trainer process still ran after " << timeout_s << " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+/// A port that was free a moment ago (a store on port 0, closed again): for rank 0 to serve.
+int free_port() {
+  auto store = patchgcl::distributed::connect_store("127.0.0.1", 0, 0, 1, std::chrono::milliseconds(5000));
+  return store->getPort();
+}
+
+/// torchrun's five variables for `rank` of `world`.
+std::vector<std::string> torchrun_env(int rank, int world, int port) {
+  return {fmt::format("RANK={}", rank), fmt::format("WORLD_SIZE={}", world), fmt::format("LOCAL_RANK={}", rank),
+          "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", port)};
+}
+
+/// 2 ranks started by hand (rank 0 serving the store on a free port); returns their pids.
+std::vector<pid_t> spawn_ranks(const std::vector<std::string>& args, const fs::path& log_prefix,
+                               const fs::path& cwd = {}) {
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r)
+    pids.push_back(spawn(args, torchrun_env(r, 2, port), log_prefix.string() + std::to_string(r), cwd));
+  return pids;
+}
+
+std::unique_ptr<Trainer> load(const fs::path& ckpt) {
+  auto t = std::make_unique<Trainer>(checkpoint::read_config(ckpt), torch::kCPU);
+  checkpoint::restore(*t, ckpt);
+  return t;
+}
+
+/// Largest |a - b| / max(|a|, |b|, floor) over the parameters of `a` and `b`, naming the worst.
+std::pair<double, std::string> max_relative_difference(torch::nn::Module& a, torch::nn::Module& b, double floor) {
+  std::pair<double, std::string> worst{0.0, ""};
+  auto pb = b.named_parameters();
+  for (const auto& p : a.named_parameters()) {
+    const auto x = p.value().detach(), y = pb[p.key()].detach();
+    const double d = ((x - y).abs() / torch::max(torch::max(x.abs(), y.abs()), torch::full_like(x, floor))).max().item<double>();
+    if (d > worst.first) worst = {d, p.key()};
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("20 steps on 2 processes at batch b give the parameters of 1 process at batch 2b", "[distributed]") {
+  TempDir dir("dist_equal");
+  const fs::path one = dir.path / "one", two = dir.path / "two";
+  const std::vector<std::string> common = {"--steps", "20", "--log-every", "5", "--sample-every", "1000"};
+  auto o = tiny(common);
+  o.insert(o.end(), {"--run", one.string(), "--batch-size", "4"});
+  auto t = tiny(common);
+  t.insert(t.end(), {"--run", two.string(), "--batch-size", "2"});
+  const int single = wait_exit(spawn(o, {}, dir.path / "one.out"));
+  INFO(read_text(dir.path / "one.out"));
+  REQUIRE(single == 0);
+  auto pids = spawn_ranks(t, dir.path / "two.out");
+  for (int r = 0; r < 2; ++r) {
+    INFO("rank " << r << ":\n" << read_text(dir.path / ("two.out" + std::to_string(r))));
+    REQUIRE(wait_exit(pids[static_cast<size_t>(r)]) == 0);
+  }
+  CHECK_THAT(read_text(dir.path / "two.out0"), Catch::Contains("global batch 4 = 2 x --batch-size 2"));
+  CHECK_FALSE(fs::exists(two / "ckpt.pt.tmp"));
+
+  auto a = load(one / "ckpt.pt"), b = load(two / "ckpt.pt");
+  REQUIRE(b->step() == 20);
+  CHECK(b->saved_world() == 2);
+  CHECK(a->saved_world() == 1);
+  // Relative to max(|a|, |b|, 1e-3): the conv biases right before an instance normalisation get a
+  // gradient that is zero up to rounding, which Adam's m / sqrt(v) turns into steps of any sign,
+  // in both runs alike; those parameters end near their initial value, well above 1e-3 (docs).
+  for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
+                              {"D", a->D.get(), b->D.get()},
+                              {"F", a->F.module.get(), b->F.module.get()}}) {
+    const auto [d, worst] = max_relative_difference(*ma, *mb, 1e-3);
+    fmt::print("2 x b vs 1 x 2b after 20 steps: {} max relative difference {:.3g} ({})\n", name, d, worst);
+    INFO(name << ": " << worst);
+    CHECK(d <= 1e-5);
+  }
+  // The logged losses are the global batch's: the 1-process run's to the log's 6 digits.
+  auto la = report::read_log(one / "log.jsonl"), lb = report::read_log(two / "log.jsonl");
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == 4);
+  for (size_t i = 0; i < la.size(); ++i) {
+    CHECK(lb[i].at("global_batch") == 4);
+    CHECK(lb[i].at("world_size") == 2);
+    CHECK(lb[i].at("bytes_all_reduced") > 0);
+    CHECK(la[i].count("global_batch") == 0);  // one process: the log is as before
+    for (const char* k : {"epoch", "loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y"})
+      CHECK(lb[i].at(k) == Approx(la[i].at(k)).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("kill -9 of rank 1: rank 0 stops naming it within --dist-timeout, and 2 processes resume the checkpoint",
+          "[distributed]") {
+  TempDir dir("dist_kill");
+  const fs::path run = dir.path / "run", straight = dir.path / "straight";
+  const std::vector<std::string> common = {"--steps", "40", "--log-every", "1", "--sample-every", "1000",
+                                           "--checkpoint-every", "5", "--dist-timeout", "20"};
+  auto args = tiny(common);
+  args.insert(args.end(), {"--run", run.string()});
+  auto pids = spawn_ranks(args, dir.path / "run.out");
+  const auto start = clock_type::now();
+  while (last_printed_step(dir.path / "run.out0") < 12 && seconds_since(start) < 120)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(last_printed_step(dir.path / "run.out0") >= 12);
+  ::kill(pids[1], SIGKILL);
+  const auto killed = clock_type::now();
+  CHECK(wait_exit(pids[1]) == -SIGKILL);
+  const int code = wait_exit(pids[0], 120);
+  const double took = seconds_since(killed);
+  const auto out0 = read_text(dir.path / "run.out0");
+  INFO(out0);
+  CHECK(code != 0);
+  CHECK_THAT(out0, Catch::Contains("lost rank(s) 1"));
+  CHECK(took < 20);
+  fmt::print("kill -9 of rank 1 at step {}: rank 0 exited {} after {:.1f} s\n", last_printed_step(dir.path / "run.out0"),
+             code, took);
+  // No torn checkpoint: the last one loads completely.
+  CHECK_FALSE(fs::exists(run / "ckpt.pt.tmp"));
+  const int64_t saved = loadable_checkpoint_step(run / "ckpt.pt");
+  CHECK(saved >= 10);
+  CHECK(saved % 5 == 0);
+
+  // 2 processes --resume to the end, and equal an uninterrupted 2-process run bit for bit.
+  auto resumed = args;
+  resumed.push_back("--resume");
+  pids = spawn_ranks(resumed, dir.path / "resume.out");
+  for (int r = 0; r < 2; ++r) {
+    INFO("rank " << r << ":\n" << read_text(dir.path / ("resume.out" + std::to_string(r))));
+    REQUIRE(wait_exit(pids[static_cast<size_t>(r)]) == 0);
+  }
+  CHECK_THAT(read_text(dir.path / "resume.out0"), Catch::Contains(fmt::format("at step {}", saved)));
+  auto ref = tiny(common);
+  ref.insert(ref.end(), {"--run", straight.string()});
+  pids = spawn_ranks(ref, dir.path / "straight.out");
+  for (auto pid : pids) REQUIRE(wait_exit(pid) == 0);
+  auto a = load(straight / "ckpt.pt"), b = load(run / "ckpt.pt");
+  REQUIRE(b->step() == 40);
+  CHECK(same_state(*a->G, *b->G));
+  CHECK(same_state(*a->D, *b->D));
+  CHECK(same_state(*a->F.module, *b->F.module));
+  CHECK(report::read_log(run / "log.jsonl").size() == 40);
+}
+
+TEST_CASE("Bad torchrun variables, an unreachable master and ranks with different options are refused by name",
+          "[distributed]") {
+  TempDir dir("dist_bad");
+  int index = 0;
+  // One rank with `env`; it must fail within `timeout_s`, printing every phrase, training nothing.
+  auto refused = [&](const std::vector<std::string>& env, const std::vector<std::string>& phrases,
+                     const std::vector<std::string>& extra = {}, double timeout_s = 60) {
+    const fs::path run = dir.path / fmt::format("run{}", index), out = dir.path / fmt::format("out{}", index);
+    ++index;
+    auto args = tiny({"--steps", "2", "--run", run.string()});
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto start = clock_type::now();
+    const int code = wait_exit(spawn(args, env, out), timeout_s + 30);
+    const auto text = read_text(out);
+    INFO(text);
+    CHECK(code != 0);
+    CHECK(seconds_since(start) < timeout_s);
+    for (const auto& p : phrases) CHECK_THAT(text, Catch::Contains(p));
+    CHECK_FALSE(fs::exists(run / "ckpt.pt"));
+  };
+  refused({"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
+          {"RANK must be in [0, WORLD_SIZE = 2), got 2"});
+  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, {"MASTER_PORT is not set"});
+  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=http"},
+          {"MASTER_PORT must be a port number in [1, 65535], got 'http'"});
+  refused({"RANK=0", "WORLD_SIZE=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, {"--dist-timeout must be at least 1"},
+          {"--dist-timeout", "0"});
+  const int closed = free_port();
+  refused({"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", closed)},
+          {fmt::format("cannot reach the master at 127.0.0.1:{} within --dist-timeout 3 s", closed)},
+          {"--dist-timeout", "3"}, 30);
+
+  // Different options: both ranks stop, naming rank 1, before anything is written.
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) {
+    auto args = tiny({"--steps", "2", "--run", (dir.path / "mixed").string(), "--lr", r == 0 ? "0.0002" : "0.0003"});
+    pids.push_back(spawn(args, torchrun_env(r, 2, port), dir.path / fmt::format("mixed{}", r)));
+  }
+  for (int r = 0; r < 2; ++r) {
+    CHECK(wait_exit(pids[static_cast<size_t>(r)], 60) != 0);
+    INFO(read_text(dir.path / fmt::format("mixed{}", r)));
+    CHECK_THAT(read_text(dir.path / fmt::format("mixed{}", r)),
+               Catch::Contains("started with different options: rank(s) 1 differ from rank 0"));
+  }
+  CHECK_FALSE(fs::exists(dir.path / "mixed" / "log.jsonl"));
+}
+
+TEST_CASE("launch --nproc-per-node 2 -- train ... leaves one run folder, and so does the same run started by hand",
+          "[distributed]") {
+  TempDir dir("dist_launch");
+  const std::vector<std::string> command = {"train",  "--steps", "20", "--crop-size", "32", "--synthetic-size", "32",
+                                            "--ngf", "8", "--ndf", "8", "--n-blocks", "1"};
+  const fs::path launched = dir.path / "launched", by_hand = dir.path / "by_hand";
+  fs::create_directories(launched);
+  fs::create_directories(by_hand);
+  std::vector<std::string> args = {"launch", "--nproc-per-node", "2", "--"};
+  args.insert(args.end(), command.begin(), command.end());
+  const int code = wait_exit(spawn(args, {}, dir.path / "launch.out", launched));
+  INFO(read_text(dir.path / "launch.out"));
+  REQUIRE(code == 0);
+  auto pids = spawn_ranks(command, dir.path / "by_hand.out", by_hand);
+  for (int r = 0; r < 2; ++r) {
+    INFO("rank " << r << ":\n" << read_text(dir.path / ("by_hand.out" + std::to_string(r))));
+    REQUIRE(wait_exit(pids[static_cast<size_t>(r)]) == 0);
+  }
+  for (const auto& cwd : {launched, by_hand}) {
+    INFO(cwd.string());
+    std::vector<fs::path> entries, runs;
+    for (const auto& e : fs::directory_iterator(cwd)) entries.push_back(e.path());
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].filename() == "runs");
+    for (const auto& e : fs::directory_iterator(cwd / "runs")) runs.push_back(e.path());
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].filename() == "demo");
+    for (const char* f : {"ckpt.pt", "log.jsonl", "index.html", "config.txt"}) CHECK(fs::exists(runs[0] / f));
+    CHECK(loadable_checkpoint_step(runs[0] / "ckpt.pt") == 20);
+  }
+  // Both ways run the same computation.
+  auto a = load(launched / "runs" / "demo" / "ckpt.pt"), b = load(by_hand / "runs" / "demo" / "ckpt.pt");
+  CHECK(same_state(*a->G, *b->G));
+  CHECK(same_state(*a->F.module, *b->F.module));
+}
