@@ -10,6 +10,8 @@
 
 #include <patchgcl/distributed.hpp>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -51,6 +53,8 @@ class Context : public Collectives {
       opts.waitWorkers = false;
       opts.timeout = ms;
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+      if (env.agent_store)  // the launcher's store outlives a failed attempt: keys per attempt
+        store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format(
           "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "

@@ -163,7 +163,7 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
     const auto window = static_cast<double>(trainer->log_window.steps);
     const int64_t step = trainer->step();
     const bool last = step == config.steps;
-    if ((step % run.log_every == 0 || last) && main_rank) {
+    if (step % run.log_every == 0 || last) {
       auto now = std::chrono::steady_clock::now();
       double elapsed = std::chrono::duration<double>(now - start).count();
       double window_s = std::chrono::duration<double>(now - window_start).count();
@@ -175,8 +175,8 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
                           {"elapsed_s", elapsed}, {"world_size", double(world)},
                           {"global_batch", double(world * config.batch_size)},
                           {"bytes_all_reduced", double(trainer->bytes_all_reduced())}};
-      std::ofstream(run.run_dir / "log.jsonl", std::ios::app) << report::to_json(r, keys) << "\n";
-      if (!run.quiet) {
+      if (main_rank) std::ofstream(run.run_dir / "log.jsonl", std::ios::app) << report::to_json(r, keys) << "\n";
+      if (!run.quiet && main_rank) {
         double overall = (step - first_step) / std::max(elapsed, 1e-9);
         const std::string line = fmt::format(
             "step {}/{}  epoch {:.2f}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step,
