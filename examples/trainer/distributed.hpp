@@ -53,8 +53,9 @@ class Context : public Collectives {
       opts.waitWorkers = false;
       opts.timeout = ms;
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
-      if (env.agent_store)  // the launcher's store outlives a failed attempt: keys per attempt
-        store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
+      // Keys per attempt: torchrun's store outlives the ranks of a failed attempt. Every rank
+      // uses the prefix, whoever serves the store.
+      store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format(
           "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "
