@@ -5,7 +5,7 @@
 # dropped), the 2-process efficiency and the gradient bytes all-reduced per step, with `uptime`.
 #   scripts/bench-dist-trainer.sh                         # build/, the issue's tiny networks
 #   TRAINER=build/examples/trainer/patchgcl-trainer STEPS=60 scripts/bench-dist-trainer.sh --ngf 16 --synthetic-size 64
-# Extra arguments are added to the train command (they override the defaults before them).
+# Extra arguments replace the defaults of the same options (--ngf 16 replaces --ngf 8).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 trainer="${TRAINER:-$root/build/examples/trainer/patchgcl-trainer}"
@@ -14,8 +14,12 @@ every="${LOG_EVERY:-10}"
 [ -x "$trainer" ] || { echo "bench-dist-trainer.sh: no trainer at $trainer (build the patchgcl-trainer target)" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-args=(train --steps "$steps" --log-every "$every" --sample-every 100000 --checkpoint-every 100000
-      --crop-size 32 --synthetic-size 32 --synthetic-count 64 --ngf 8 --ndf 8 --n-blocks 1 --batch-size 1 "$@")
+defaults=(--crop-size 32 --synthetic-size 32 --synthetic-count 64 --ngf 8 --ndf 8 --n-blocks 1 --batch-size 1)
+args=(train --steps "$steps" --log-every "$every" --sample-every 100000 --checkpoint-every 100000)
+for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+  case " $* " in *" ${defaults[i]} "*) ;; *) args+=("${defaults[i]}" "${defaults[i + 1]}") ;; esac
+done
+args+=("$@")
 # steps/s and bytes of the log's windows after the first (which holds the warm-up steps).
 summary() {
   python3 - "$1" <<'EOF'
@@ -33,7 +37,7 @@ OMP_NUM_THREADS=1 "$trainer" launch --nproc-per-node 2 -- --threads 1 "${args[@]
   >"$work/two.out" 2>&1 || { cat "$work/two.out"; exit 1; }
 read -r two two_bytes < <(summary "$work/two/log.jsonl")
 echo "load after:  $(uptime)"
-echo "train ${args[*]}"
+echo "patchgcl-trainer ${args[*]}"
 printf '1 process  : %8.3f steps/s\n' "$one"
 printf '2 processes: %8.3f steps/s (each; global batch twice)  %d bytes all-reduced per step\n' "$two" "$two_bytes"
 python3 -c "print(f'weak-scaling efficiency: {100 * $two / $one:.1f} %')"
