@@ -88,7 +88,7 @@ TEST_CASE("2 processes at batch b take the step of 1 process at batch 2b; over 2
   CHECK(a->saved_world() == 1);
   std::set<std::string> skip = biases_before_instance_norm(*a->G);
   for (const auto& n : biases_before_instance_norm(*a->D)) skip.insert(n);
-  CHECK(skip.size() == 10);  // 8 in G (with 1 residual block), 2 in D
+  CHECK(skip.size() == 10);  // in G (with 1 residual block) and D
   for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
                               {"D", a->D.get(), b->D.get()},
                               {"F", a->F.module.get(), b->F.module.get()}}) {
