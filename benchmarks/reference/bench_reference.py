@@ -82,10 +82,19 @@ def per_image(loss_fn, outputs, inputs, ids, params):
     return total / batch
 
 
+def reference_loss(make_params, loss_fn):
+    """A benchmark case: make(gen) -> (loss(outputs, inputs, ids), params), one image at a time."""
+    def make(gen):
+        params = make_params(gen)
+        return (lambda outputs, inputs, ids: per_image(loss_fn, outputs, inputs, ids, params)), params
+    return make
+
+
 LOSSES = {
-    "graph_nce": (graph_params, reference.graph_nce_loss),
-    "patch_nce": (patch_params, reference.patch_nce_loss),
-    "put": (patch_params, lambda o, i, ids, p: reference.patch_nce_loss(o, i, ids, p, pruning="column_sort", k=5)),
+    "graph_nce": reference_loss(graph_params, reference.graph_nce_loss),
+    "patch_nce": reference_loss(patch_params, reference.patch_nce_loss),
+    "put": reference_loss(patch_params,
+                          lambda o, i, ids, p: reference.patch_nce_loss(o, i, ids, p, pruning="column_sort", k=5)),
 }
 
 
@@ -101,8 +110,9 @@ def time_call(step, min_time):
             return elapsed / iterations, iterations, (time.process_time() - cpu_start) / iterations
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description):
+    """The command line shared with bench_released.py; sets torch's threads."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", help="JSON file (default: stdout only)")
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None,
@@ -114,22 +124,29 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    pattern = re.compile(args.filter)
+    return args
 
+
+def run(args, losses, context):
+    """Times every (workload, loss, pass) matching --filter and writes the JSON report.
+
+    `losses` maps a loss name to make(gen) -> (loss(outputs, inputs, ids), params); `context`
+    says what was timed (implementation, versions)."""
+    pattern = re.compile(args.filter)
     results = []
     for name, batch, patches, image in workloads():
-        for loss_name, (make_params, loss_fn) in LOSSES.items():
+        for loss_name, make in losses.items():
             for pass_name in ("fwd", "fwd+bwd"):
                 bench = f"{loss_name}/{pass_name}/{name}"
                 if not pattern.search(bench):
                     continue
                 gen = torch.Generator().manual_seed(0)
                 outputs, inputs, ids = make_inputs(batch, patches, image, gen)
-                params = make_params(gen)
+                loss_fn, params = make(gen)
                 leaves = list(params.values()) + outputs
 
                 def step():
-                    loss = per_image(loss_fn, outputs, inputs, ids, params)
+                    loss = loss_fn(outputs, inputs, ids)
                     if pass_name == "fwd+bwd":
                         loss.backward()
                         for t in leaves:
@@ -142,18 +159,19 @@ def main():
                     print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
 
     report = {
-        "context": {
-            "implementation": "eager PyTorch (python/patchgcl_reference/reference.py)",
-            "torch_version": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        },
+        "context": dict(context, torch_threads=torch.get_num_threads(), python=platform.python_version(),
+                        date=time.strftime("%Y-%m-%d %H:%M:%S")),
         "benchmarks": results,
     }
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)
+
+
+def main():
+    args = parse_args(__doc__.splitlines()[0])
+    run(args, LOSSES, {"implementation": "eager PyTorch (python/patchgcl_reference/reference.py)",
+                       "torch_version": torch.__version__})
 
 
 if __name__ == "__main__":

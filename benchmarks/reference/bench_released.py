@@ -32,13 +32,8 @@ check (`>= 1.13.0`) refuses: if and only if that exact string is seen, torch.__v
 to "1.13.1" in this process before DGL is imported (see debian_torch_version_shim). Nothing in
 site-packages is changed.
 """
-import argparse
-import json
 import os
-import platform
-import re
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -179,66 +174,24 @@ def released_patch_nce(output_features, input_features, patch_ids, params):
 
 # --------------------------------------------------------------------------- timing
 
+def released_graph_nce(gen):
+    """The benchmark case of the released GNNLoss: one image per call, averaged over the batch."""
+    params = common.graph_params(gen)
+    gnn = ReleasedGNNLoss(params)
+    return (lambda o, i, ids: common.per_image(lambda o1, i1, ids1, _: gnn(o1, i1, ids1), o, i, ids, None)), params
+
+
+def released_patch_nce_case(gen):
+    """The benchmark case of CUT's PatchSampleF + PatchNCELoss, on the whole batch."""
+    params = common.patch_params(gen)
+    return (lambda o, i, ids: released_patch_nce(o, i, ids, params)), params
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="JSON file (default: stdout only)")
-    ap.add_argument("--filter", default="", help="regular expression on benchmark names")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None)
-    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark (at least one call)")
-    ap.add_argument("--repetitions", type=int, default=1)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
-    pattern = re.compile(args.filter)
-
-    results = []
-    for name, batch, patches, image in common.workloads():
-        for loss_name in ("graph_nce", "patch_nce"):
-            for pass_name in ("fwd", "fwd+bwd"):
-                bench = f"{loss_name}/{pass_name}/{name}"
-                if not pattern.search(bench):
-                    continue
-                gen = torch.Generator().manual_seed(0)
-                outputs, inputs, ids = common.make_inputs(batch, patches, image, gen)
-                if loss_name == "graph_nce":
-                    params = common.graph_params(gen)
-                    gnn = ReleasedGNNLoss(params)
-
-                    def loss_fn(o, i, ids_, _p, gnn=gnn):
-                        return common.per_image(lambda o1, i1, ids1, _: gnn(o1, i1, ids1), o, i, ids_, None)
-                else:
-                    params = common.patch_params(gen)
-                    loss_fn = released_patch_nce
-                leaves = list(params.values()) + outputs
-
-                def step():
-                    loss = loss_fn(outputs, inputs, ids, params)
-                    if pass_name == "fwd+bwd":
-                        loss.backward()
-                        for t in leaves:
-                            t.grad = None
-
-                for _ in range(max(1, args.repetitions)):
-                    seconds, iterations, cpu = common.time_call(step, args.min_time)
-                    results.append({"name": bench, "real_time": seconds * 1e3, "cpu_time": cpu * 1e3,
-                                    "time_unit": "ms", "iterations": iterations})
-                    print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
-
-    report = {
-        "context": {
-            "implementation": "released code paths: PatchGCL GNNLoss (DGL + scipy), CUT PatchNCELoss",
-            "torch_version": TORCH_REPORTED,
-            "dgl_version": dgl.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-        "benchmarks": results,
-    }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+    args = common.parse_args(__doc__.splitlines()[0])
+    common.run(args, {"graph_nce": released_graph_nce, "patch_nce": released_patch_nce_case},
+               {"implementation": "released code paths: PatchGCL GNNLoss (DGL + scipy), CUT PatchNCELoss",
+                "torch_version": TORCH_REPORTED, "dgl_version": dgl.__version__})
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 // without Python. Only the convolutions up to conv4_3 (features.21) are needed.
 #pragma once
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -90,9 +92,7 @@ class VGG16FeaturesImpl : public torch::nn::Module {
 
  private:
   static std::string shape(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d) s += (d ? "," : "") + std::to_string(t.size(d));
-    return s + "]";
+    return fmt::format("[{}]", fmt::join(t.sizes().begin(), t.sizes().end(), ","));
   }
   torch::Tensor mean_, std_;
 };

@@ -7,8 +7,13 @@ function(run)
   endif()
 endfunction()
 
-# The build's choice of LibTorch target and compiler launcher (ccache), passed on.
-set(_pgcl_forward -DCaffe2_DIR=${Caffe2_DIR} -DPATCHGCL_TORCH_CPU_ONLY=${PATCHGCL_TORCH_CPU_ONLY} "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
+# The build's choice of LibTorch target, compiler launcher (ccache) and link flags, passed on.
+set(_pgcl_forward -DCaffe2_DIR=${Caffe2_DIR} -DPATCHGCL_TORCH_CPU_ONLY=${PATCHGCL_TORCH_CPU_ONLY}
+    "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}" "-DCMAKE_EXE_LINKER_FLAGS=${OUTER_EXE_LINKER_FLAGS}")
+# The build's prefixes, so that a wheel's LibTorch is found there rather than the system's
+# (TorchConfig.cmake's find_library would otherwise take Debian's libtorch.so).
+string(REPLACE "|" "\\;" _pgcl_outer_prefixes "${OUTER_PREFIX_PATH}")
+list(APPEND _pgcl_forward "-DCMAKE_PREFIX_PATH=${_pgcl_outer_prefixes}")
 
 file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BINARY} ${CONSUMER_BINARY}-subdir)
 set(pkg_build ${CONSUMER_BINARY}-package-build)
@@ -19,7 +24,8 @@ if(NOT EXISTS ${PREFIX}/lib/cmake/PatchGCL/PatchGCLConfigVersion.cmake AND
    NOT EXISTS ${PREFIX}/lib64/cmake/PatchGCL/PatchGCLConfigVersion.cmake)
   message(FATAL_ERROR "install did not produce PatchGCLConfigVersion.cmake under ${PREFIX}")
 endif()
-run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY} -DCMAKE_PREFIX_PATH=${PREFIX}
+file(GLOB _pgcl_config_dir LIST_DIRECTORIES true ${PREFIX}/lib*/cmake/PatchGCL)
+run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${CONSUMER_BINARY} -DPatchGCL_DIR=${_pgcl_config_dir}
     -DTorch_DIR=${Torch_DIR} ${_pgcl_forward} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${CONSUMER_BINARY})
 run(${CONSUMER_BINARY}/consumer)

@@ -8,9 +8,7 @@
 #include <patchgcl/options/info_nce.hpp>
 #include <patchgcl/options/key_all_gather.hpp>
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
 
 namespace patchgcl {
 namespace functional {
@@ -101,12 +99,7 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
 inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::Tensor& input, KeyAllGather& gather,
                                      const InfoNCEOptions& options) {
   constexpr const char* fn = "global_info_nce";
-  ::patchgcl::detail::check_nodes(output, fn, "output");
-  ::patchgcl::detail::check_nodes(input, fn, "input");
-  ::patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
-  ::patchgcl::detail::check_same_device(output, "output", input, "input", fn);
-  ::patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
-  detail::check_info_nce_options(options, fn);
+  detail::check_info_nce_arguments(output, input, options, fn);
   TORCH_CHECK(options.negatives() == Negatives::kWholeBatch, fn,
               ": negatives from other processes are the keys of the whole global batch: `negatives` must be "
               "Negatives::kWholeBatch, got Negatives::kSameImage");
@@ -119,8 +112,6 @@ inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::T
   const int64_t world = gather.world_size(), rank = gather.rank();
   TORCH_CHECK(world >= 1 && rank >= 0 && rank < world, fn, ": the process group's rank must be in [0, world_size = ",
               world, "), got ", rank);
-  ::patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
-  ::patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
 
   const double tau = options.temperature();
   const int64_t C = output.size(-1);
@@ -133,12 +124,7 @@ inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::T
               ": the gathered keys must be [world_size * n, C] = [", n * world, ", ", C, "], got ",
               ::patchgcl::detail::shape_str(keys));
 
-  const double largest = q.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
-                                                             : static_cast<double>(std::numeric_limits<float>::max());
-  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", q.scalar_type(),
-              " computation (1 / temperature must be representable), got ", tau);
-  const double dv = options.diagonal_value();
-  const double fill = std::isinf(dv) ? dv : std::max(-largest, std::min(largest, dv / tau));
+  const double fill = detail::scaled_diagonal_value(q.scalar_type(), tau, options.diagonal_value(), fn);
   const auto d = options.direction();
   auto loss = detail::GlobalSimilarityNCE::apply(q, keys, rank * n, tau, fill, d != Direction::kInputToOutput,
                                                              d != Direction::kOutputToInput, &gather);

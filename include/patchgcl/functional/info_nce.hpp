@@ -22,6 +22,32 @@ inline void check_info_nce_options(const InfoNCEOptions& o, const char* fn) {
   if (o.pruning() != Pruning::kNone) patchgcl::detail::check_at_least(o.hard_negatives(), 1, fn, "hard_negatives");
 }
 
+/// The checks of a public InfoNCE entry point (`info_nce`, `global_info_nce`): node tensors of
+/// one shape, device and dtype, valid options, and finite values where the options ask.
+inline void check_info_nce_arguments(const torch::Tensor& output, const torch::Tensor& input,
+                                     const InfoNCEOptions& options, const char* fn) {
+  patchgcl::detail::check_nodes(output, fn, "output");
+  patchgcl::detail::check_nodes(input, fn, "input");
+  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  check_info_nce_options(options, fn);
+  patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
+  patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
+}
+
+/// `diagonal_value / tau`, the logit of the extra negative, as a scalar of the computation's
+/// dtype: checks that `1 / tau` is representable in it and clamps a finite value to its range
+/// (-infinity stays -infinity: no extra negative).
+inline double scaled_diagonal_value(torch::ScalarType computation, double tau, double diagonal_value,
+                                    const char* fn) {
+  const double largest = computation == torch::kFloat64 ? std::numeric_limits<double>::max()
+                                                        : static_cast<double>(std::numeric_limits<float>::max());
+  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", computation,
+              " computation (1 / temperature must be representable), got ", tau);
+  return std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
+}
+
 
 /// Per-anchor cross-entropy of `logits` `[B, n, n]` whose rows are anchors and whose diagonal
 /// holds the positives: `-log softmax([pos_i, negatives_i])[0]`, with negatives as the options say.
@@ -114,8 +140,6 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
 inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input, const InfoNCEOptions& options) {
   constexpr const char* fn = "info_nce";
   const double tau = options.temperature();
-  const double diagonal_value = options.diagonal_value();
-
   const bool batched = output.dim() == 3;
   auto v = patchgcl::detail::compute_precision(batched ? output : output.unsqueeze(0));
   auto z = patchgcl::detail::compute_precision(batched ? input : input.unsqueeze(0)).detach();
@@ -136,12 +160,7 @@ inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& 
                 options.hard_negatives());
   }
 
-  // 1 / tau and the filled diagonal are scalars of the computation's dtype: they must fit it.
-  const double largest = v.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::max()
-                                                             : static_cast<double>(std::numeric_limits<float>::max());
-  TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", v.scalar_type(),
-              " computation (1 / temperature must be representable), got ", tau);
-  const double fill = std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
+  const double fill = scaled_diagonal_value(v.scalar_type(), tau, options.diagonal_value(), fn);
   torch::Tensor loss;
   if (options.pruning() == Pruning::kNone) {
     const auto d = options.direction();
@@ -181,14 +200,7 @@ inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& 
 ///   auto put  = info_nce(v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort));  // PUT code
 inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input, const InfoNCEOptions& options = {}) {
   constexpr const char* fn = "info_nce";
-  patchgcl::detail::check_nodes(output, fn, "output");
-  patchgcl::detail::check_nodes(input, fn, "input");
-  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
-  detail::check_info_nce_options(options, fn);
-  patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
-  patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
+  detail::check_info_nce_arguments(output, input, options, fn);
   auto loss = detail::info_nce(output, input, options);
   // Finite unit-scale inputs never give NaN; raw features of huge magnitude (or a tiny
   // temperature) overflow the similarities.

@@ -25,7 +25,8 @@ namespace patchgcl {
 ///     and `Z` (the input graph, x's nodes, detached), through the shared `Abar`;
 ///  4. InfoNCE between corresponding nodes `v_i`, `z_i` (Eq. 4), weighted by `level_weights[0]`;
 ///  5. for each pooling level p = 1..P: `pools_l[p-1]` (TopKPool, Eq. 5-6) keeps
-///     `max(2, N / (down_scale 2^(p-1)))` nodes of both graphs, `gnn_pools_l[p-1]` (TAGConv,
+///     `n_p = max(2, floor(n_{p-1} / (down_scale 2^(p-1))))` of the previous level's `n_{p-1}`
+///     nodes (`n_0 = N`) of both graphs, `gnn_pools_l[p-1]` (TAGConv,
 ///     `pooled_hops`, Eq. 7-8) + L2, InfoNCE (Eq. 9) weighted by `level_weights[p]`;
 ///  6. the layer's weighted sum, divided by `P + 1` when `average_levels`.
 /// The loss is the mean over layers. Parameters exist from construction, so an optimizer can

@@ -34,7 +34,8 @@ struct GraphNCELossOptions : MultiLayerLossOptions<GraphNCELossOptions> {
   TORCH_ARG(bool, conv_bias) = true;
   /// `P` of Eq. 10: levels of top-K pooling after the first graph.
   TORCH_ARG(int64_t, pooling_levels) = 1;
-  /// Level `p` keeps `max(2, N / (down_scale * 2^(p-1)))` nodes (256 -> 64 for the paper's 1/4).
+  /// Level `p` keeps `max(2, floor(n_{p-1} / (down_scale * 2^(p-1))))` of the previous level's
+  /// `n_{p-1}` nodes (`n_0 = N`): 256 -> 64 for the paper's 1/4, then 64 -> 8 at level 2.
   TORCH_ARG(int64_t, down_scale) = 4;
   /// Hops of the pooled graphs' TAGConvs (Eq. 7-8): 1 in the released code, L in the text.
   TORCH_ARG(int64_t, pooled_hops) = 1;
