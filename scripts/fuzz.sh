@@ -5,7 +5,8 @@
 # target found something: turn each crash input into a regression test (docs/reliability.md).
 #   scripts/fuzz.sh                 # every target, 60 s each (what .ci/run does)
 #   scripts/fuzz.sh 1800 pgt_parse  # one target, 30 min
-# Targets are registered in fuzz/CMakeLists.txt (one line each).
+# Targets are registered in fuzz/CMakeLists.txt (one line each). trainer_checkpoint fuzzes LibTorch's
+# archive reader itself only with PATCHGCL_FUZZ_ARCHIVE=1 (a known LibTorch crash, fuzz/known-crashes/).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # ccache: paths relative to the checkout, so that a second clone (CI) reuses the first one's objects

@@ -32,3 +32,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Headless browser of the trainer's report test (examples/trainer/tests/test_report_browser.cpp
+# renders index.html as a user sees it). Optional: where it cannot be installed the build goes on
+# and that test says it was skipped.
+if ! command -v chromium >/dev/null; then
+  echo "patchgcl: installing chromium (headless, for the trainer's report test)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium; } ||
+    echo "patchgcl: warning: chromium could not be installed; the report's browser test will be skipped" >&2
+fi

@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <map>
-#include <sstream>  // std::istringstream: deserialize reads lines
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -78,20 +77,29 @@ struct TrainConfig {
     return 1.0 - static_cast<double>(std::max<int64_t>(0, step - start)) / static_cast<double>(decay() + 1);
   }
 
-  /// `key=value` lines; every field that changes what a step computes.
+  /// `key=value` lines; every field that changes what a step computes, and only those: the data
+  /// options of the other modes (load_size and synthetic_* in single-image mode, ...) are left out,
+  /// so config.txt and the report list what applies to the run (issue 11, item 2).
   std::map<std::string, std::string> fields() const {
-    return {{"data", data.root}, {"load_size", std::to_string(data.load_size)},
-            {"crop_size", std::to_string(data.crop_size)}, {"flip", std::to_string(data.flip)},
-            {"single_image", std::to_string(data.single_image)}, {"min_zoom", format_number(data.min_zoom)},
-            {"synthetic_size", std::to_string(data.synthetic_size)},
-            {"synthetic_count", std::to_string(data.synthetic_count)},
-            {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", format_number(lambda())},
-            {"lambda_gan", format_number(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
-            {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
-            {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
-            {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
-            {"decay_steps", std::to_string(decay())}, {"lr", format_number(lr)}, {"beta1", format_number(beta1)},
-            {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}};
+    std::map<std::string, std::string> f = {{"data", data.root}, {"flip", std::to_string(data.flip)}};
+    if (data.root == kSyntheticData) {
+      f["synthetic_size"] = std::to_string(data.synthetic_size);
+      f["synthetic_count"] = std::to_string(data.synthetic_count);
+    } else {
+      f["single_image"] = std::to_string(data.single_image);
+      f["crop_size"] = std::to_string(data.crop_size);
+      if (data.single_image) f["min_zoom"] = format_number(data.min_zoom);
+      else f["load_size"] = std::to_string(data.load_size);
+    }
+    f.merge(std::map<std::string, std::string>{
+        {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", format_number(lambda())},
+        {"lambda_gan", format_number(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
+        {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
+        {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
+        {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
+        {"decay_steps", std::to_string(decay())}, {"lr", format_number(lr)}, {"beta1", format_number(beta1)},
+        {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}});
+    return f;
   }
 
   std::string serialize() const {
@@ -100,53 +108,17 @@ struct TrainConfig {
     return out;
   }
 
-  static TrainConfig deserialize(const std::string& text) {
-    std::map<std::string, std::string> kv;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-      auto eq = line.find('=');
-      if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-    auto get = [&](const std::string& k) {
-      auto it = kv.find(k);
-      if (it == kv.end()) throw std::runtime_error("checkpoint configuration lacks '" + k + "'");
-      return it->second;
-    };
-    TrainConfig c;
-    c.data.root = get("data");
-    c.data.load_size = std::stoi(get("load_size"));
-    c.data.crop_size = std::stoi(get("crop_size"));
-    c.data.flip = get("flip") == "1";
-    c.data.single_image = get("single_image") == "1";
-    c.data.min_zoom = std::stod(get("min_zoom"));
-    c.data.synthetic_size = std::stoi(get("synthetic_size"));
-    c.data.synthetic_count = std::stoi(get("synthetic_count"));
-    c.loss = parse_loss(get("loss"));
-    c.features = parse_features(get("features"));
-    c.lambda_nce = std::stod(get("lambda_nce"));
-    c.lambda_gan = std::stod(get("lambda_gan"));
-    c.nce_idt = get("nce_idt") == "1";
-    c.num_patches = std::stoll(get("num_patches"));
-    c.ngf = std::stoll(get("ngf"));
-    c.n_blocks = std::stoll(get("n_blocks"));
-    c.ndf = std::stoll(get("ndf"));
-    c.batch_size = std::stoi(get("batch_size"));
-    c.steps = std::stoll(get("steps"));
-    c.decay_steps = std::stoll(get("decay_steps"));
-    c.lr = std::stod(get("lr"));
-    c.beta1 = std::stod(get("beta1"));
-    c.beta2 = std::stod(get("beta2"));
-    c.seed = std::stoull(get("seed"));
-    c.data.seed = c.seed;
-    return c;
-  }
+  // Reading the text back (a checkpoint's configuration) is parse_config_text (config_text.hpp):
+  // every value is checked with the command line's rules.
 
   /// Human-readable list of fields where `other` differs ("ngf: 16 (checkpoint) vs 32 (command line)").
   std::vector<std::string> differences(const TrainConfig& other) const {
     std::vector<std::string> out;
     auto a = fields(), b = other.fields();
+    for (const auto& [k, v] : b) a.emplace(k, "(not set)");  // a field of the other data mode
     for (const auto& [k, v] : a)
-      if (b[k] != v) out.push_back(k + ": " + v + " (checkpoint) vs " + b[k] + " (command line)");
+      if (b.emplace(k, "(not set)").first->second != v)
+        out.push_back(fmt::format("{}: {} (checkpoint) vs {} (command line)", k, v, b[k]));
     return out;
   }
 

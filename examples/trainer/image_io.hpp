@@ -13,7 +13,9 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,12 +60,12 @@ inline std::vector<std::filesystem::path> list_images(const std::filesystem::pat
 
 }  // namespace trainer
 
+#include "image_decode.hpp"  // stb_image, behind the checks of decode_rgb
+
 #ifdef PATCHGCL_TRAINER_STB_IMPLEMENTATION
-#define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #endif
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
@@ -81,18 +83,23 @@ inline Image read_image(const std::filesystem::path& path, std::string* error) {
     if (error) *error = problem;
     return {};
   }
-  int w = 0, h = 0, channels = 0;
-  uint8_t* data = stbi_load(path.string().c_str(), &w, &h, &channels, 3);
-  Image image;
-  if (data == nullptr) {
-    if (error) *error = stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error";
-    return image;
+  // Every image comes from outside: decode_rgb checks the header (pixel limit) and the format's
+  // known stb defects before stb decodes anything (image_decode.hpp).
+  const DecodeLimits& limits = decode_limits();
+  if (const auto bytes = fs::file_size(path, ec); !ec && bytes > static_cast<uintmax_t>(limits.max_file_bytes())) {
+    if (error)
+      *error = fmt::format("file of {} bytes, larger than any image within the pixel limit of {} "
+                           "(--max-image-pixels raises it)", bytes, limits.max_pixels);
+    return {};
   }
-  image.width = w;
-  image.height = h;
-  image.pixels.assign(data, data + static_cast<size_t>(w) * h * 3);
-  stbi_image_free(data);
-  return image;
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Image image;
+  std::string reason;
+  if (in.bad()) reason = "cannot be read";
+  else if (decode_rgb(data.data(), data.size(), limits, image.width, image.height, image.pixels, reason)) return image;
+  if (error) *error = reason;
+  return {};
 }
 
 inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped) {

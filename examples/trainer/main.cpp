@@ -5,6 +5,8 @@
 //   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.pt
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
 //   patchgcl-trainer launch    --nproc-per-node N [--nnodes M ...] -- train ...   (docs/distributed.md)
+// Exit status: 0 when the command did all it was asked, 1 with an "error: ..." line otherwise,
+// 128 + signal (130, 143) for a training run stopped by SIGINT/SIGTERM after its checkpoint.
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION
 #include "commands.hpp"
 #include "distributed.hpp"
@@ -12,6 +14,27 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace {
+/// Opens --json before any work, so an unwritable path fails first (it wrote nothing and exited 0).
+std::ofstream open_json(const std::string& path) {
+  std::ofstream json;
+  if (path.empty()) return json;
+  json.open(path, std::ios::trunc);
+  if (!json) trainer::bad_option("--json", "a file this process can write", fmt::format("'{}': {}", path, std::strerror(errno)));
+  return json;
+}
+void write_json(std::ofstream& json, const std::string& path, const std::string& text) {
+  if (!json.is_open()) return;
+  json << text << "\n";
+  json.close();
+  if (!json) throw std::runtime_error(fmt::format("--json: writing '{}' failed: {}", path, std::strerror(errno)));
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace trainer;
@@ -21,7 +44,11 @@ int main(int argc, char** argv) {
   std::string device_name = "cpu";
   int threads = 0;
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (0: their defaults)");
+  app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (0: their defaults; at most the CPUs available)");
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
+  app.add_option("--max-image-pixels", max_image_pixels,
+                 "larger images (width x height, from the file's header) are skipped with a warning")
+      ->capture_default_str();
 
   // ---- train ----
   TrainConfig config;
@@ -133,8 +160,15 @@ int main(int argc, char** argv) {
   }
   try {
     if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
+    if (threads > available_cpus()) {
+      fmt::print(stderr, "warning: --threads {} is more than the {} CPU(s) available to this process; using {}\n",
+                 threads, available_cpus(), available_cpus());
+      threads = available_cpus();
+    }
     // LibTorch's pool and, where Debian's LibTorch (BLAS_INFO=generic) leaves it alone, OpenBLAS's.
     if (threads > 0) patchgcl::set_num_threads(threads);
+    if (max_image_pixels < 1) bad_option("--max-image-pixels", "at least 1", std::to_string(max_image_pixels));
+    decode_limits().max_pixels = max_image_pixels;
     if (*synth_cmd) {
       write_synthetic(output, synth_count, synth_size, synth_seed);
       fmt::print("wrote {} images to {}\n", 4 * synth_count, output);
@@ -156,24 +190,33 @@ int main(int argc, char** argv) {
         connect = [=] { return std::make_unique<dist::Context>(env, b, device, std::chrono::seconds(dist_timeout)); };
       }
       train(config, run, device, connect);
+      if (const int signo = interrupted_by_signal()) return StopOnSignal::exit_status(signo);
       if (env.rank == 0)
         fmt::print("run folder: {} (open {})\n", run.run_dir.string(), (run.run_dir / "index.html").string());
     } else if (*translate_cmd) {
-      auto model = checkpoint::load_model(checkpoint_path, device);
-      int n = translate(*model, input, output, size);
+      auto model = checkpoint::load_model(checkpoint::resolve(checkpoint_path), device);
+      int skipped = 0;
+      const int n = translate(*model, input, output, size, &skipped);
       fmt::print("translated {} image(s) into {}\n", n, output);
+      if (skipped > 0) {
+        fmt::print(stderr, "error: {} of {} image(s) could not be translated (warnings above)\n", skipped, n + skipped);
+        return 1;
+      }
     } else if (*evaluate_cmd && !eval_data.empty()) {
       if (eval_features.empty())
         bad_option("--features", "a TorchScript feature network with --data (scripts/export_inception.py writes one)", "none");
-      auto model = checkpoint::load_model(checkpoint_path, device);
+      std::ofstream json_file = open_json(json_out);
+      auto model = checkpoint::load_model(checkpoint::resolve(checkpoint_path), device);
       const auto json = evaluation::to_json(evaluate_real(*model, eval_data, eval_features, real, eval_single));
       fmt::print("{}\n", json);
-      if (!json_out.empty()) std::ofstream(json_out) << json << "\n";
+      write_json(json_file, json_out, json);
     } else if (*evaluate_cmd) {
-      auto model = checkpoint::load_model(checkpoint_path, device);
-      auto scores = evaluate(*model, count);
-      fmt::print("{}\n", evaluation::to_json(scores));
-      if (!json_out.empty()) std::ofstream(json_out) << evaluation::to_json(scores) << "\n";
+      if (count < 1) bad_option("--count", "at least 1", std::to_string(count));
+      std::ofstream json_file = open_json(json_out);
+      auto model = checkpoint::load_model(checkpoint::resolve(checkpoint_path), device);
+      const auto json = evaluation::to_json(evaluate(*model, count));
+      fmt::print("{}\n", json);
+      write_json(json_file, json_out, json);
     }
   } catch (const c10::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what_without_backtrace());

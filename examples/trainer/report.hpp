@@ -104,8 +104,9 @@ inline void write_index(const std::filesystem::path& run, const std::string& tit
                  html_escape(title));
   if (!records.empty()) {
     const auto& last = records.back();
-    fmt::format_to(out, "<p>step {:g}, epoch {:g}</p>", last.count("step") ? last.at("step") : 0.0,
-                   last.count("epoch") ? last.at("epoch") : 0.0);
+    fmt::format_to(out, "<p>step {:g}", last.count("step") ? last.at("step") : 0.0);
+    if (last.count("epoch")) fmt::format_to(out, ", epoch {:g}", last.at("epoch"));  // none in single-image mode
+    html += "</p>";
   }
   html += "<h2>Losses</h2><div class='curves'>";
   for (const auto& k : loss_keys) html += svg_curve(records, k);

@@ -6,7 +6,10 @@
 #include "checkpoint.hpp"
 #include "log_file.hpp"
 #include "report.hpp"
+#include "resources.hpp"
 #include "run_folder.hpp"
+#include "run_monitor.hpp"
+#include "signals.hpp"
 #include "trainer.hpp"
 
 #include <fmt/format.h>
@@ -69,6 +72,24 @@ void start_up(Collectives* dist, Checks&& checks) {
                                          "error says why)", dist->rank(), fmt::join(failed, ", ")));
 }
 
+/// One training step; a diverged one (non-finite losses, stopped by the library's finiteness checks
+/// or seen here) ends the run with what happened, at which step, and what to try.
+inline StepLosses checked_step(Trainer& trainer, const UnpairedDataset& data, const TrainConfig& config, int rank = 0,
+                               int world = 1) {
+  StepLosses losses;
+  try {
+    losses = trainer.train_step(data.batch(trainer.step(), config.batch_size, rank, world));
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("NaN or Inf") == std::string::npos) throw;
+    throw std::runtime_error(divergence_message(config, trainer.step() + 1, what.substr(0, what.find('\n'))));
+  }
+  if (!std::isfinite(losses.D) || !std::isfinite(losses.G))
+    throw std::runtime_error(
+        divergence_message(config, trainer.step(), fmt::format("loss_D = {}, loss_G = {}", losses.D, losses.G)));
+  return losses;
+}
+
 /// `train`: runs (or resumes) to config.steps, writing the run folder. Returns the trainer.
 /// Everything that can be checked without training is checked first, in this order: option values,
 /// (distributed: the rendezvous, the same options on every rank) the checkpoint (present for
@@ -81,6 +102,9 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
   namespace fs = std::filesystem;
   config.validate();
   validate_run_options(config, run);
+  // Memory before anything is created or read (issue 11, item 5); the host's memory bounds a CPU run.
+  check_training_memory(config, count_data_files(config), device.is_cpu() ? available_memory() : -1);
+  StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + signal (main.cpp)
   const std::unique_ptr<Collectives> dist = connect ? connect() : nullptr;
   const int rank = dist ? dist->rank() : 0, world = dist ? dist->world() : 1;
   const bool main_rank = rank == 0;
@@ -88,6 +112,7 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
     dist->check_same(fmt::format("{}resume={}\ndevice={}\n", config.serialize(), run.resume,
                                  c10::DeviceTypeName(device.type(), true)),
                      "options", "start every rank with the same command");
+  if (!run.quiet && main_rank) std::cerr << startup_line(config, device.str(), torch::get_num_threads()) << "\n" << std::flush;
   const fs::path ckpt = run.run_dir / "ckpt.pt";
   std::unique_ptr<RunLock> lock;
   std::unique_ptr<UnpairedDataset> data;
@@ -138,7 +163,8 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
   const auto inputs = main_rank ? data->preview(Domain::kA, run.preview_count) : std::vector<Image>{};
   const auto targets = main_rank ? data->preview(Domain::kB, run.preview_count) : std::vector<Image>{};
   const std::string title = fmt::format("patchgcl trainer: {} / {}", to_string(config.loss), to_string(config.features));
-  const std::vector<std::string> curves = {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "lr"};
+  // One chart per logged loss, and the learning rate.
+  const std::vector<std::string> curves = {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "loss_G", "lr"};
   auto keys = report::log_keys();
   if (dist) keys.insert(keys.end(), {"world_size", "global_batch", "bytes_all_reduced"});
 
@@ -155,8 +181,38 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
   const int64_t first_step = trainer->step();
   // A resumed window starts at the checkpoint, so it_per_s counts only the steps of this process.
   int64_t timed_steps = 0;
+  // A signal is honoured between steps, where the state is consistent: checkpoint, then stop.
+  // Distributed, every rank stops at the same step when any rank was asked to (one small all-reduce
+  // a step), and every rank waits until rank 0's last checkpoint is on disk before it returns.
+  auto finish = [&] {
+    if (dist) {
+      dist->barrier();
+      trainer->set_distributed(nullptr);
+    }
+    return std::move(trainer);
+  };
+  auto stopped = [&](bool saved) {
+    int signo = StopOnSignal::requested();
+    if (dist) {
+      const auto m = dist->average({signo ? 1.0 : 0.0, static_cast<double>(signo)});
+      if (m[0] > 0 && signo == 0) signo = std::lround(m[1] / m[0]) == SIGINT ? SIGINT : SIGTERM;
+    }
+    if (signo == 0) return false;
+    if (!saved && main_rank) checkpoint::save(*trainer, ckpt);
+    if (main_rank)
+      std::cerr << fmt::format("\nstopped by {} at step {}: checkpoint written to {}; to continue, run the same command "
+                             "adding --resume\n", signo == SIGINT ? "SIGINT" : "SIGTERM", trainer->step(), ckpt.string());
+    interrupted_by_signal() = signo;
+    return true;
+  };
+  if (stopped(false)) return finish();
   while (trainer->step() < config.steps) {
-    auto losses = trainer->train_step(data->batch(trainer->step(), config.batch_size, rank, world));
+    const auto step_start = std::chrono::steady_clock::now();
+    const StepLosses losses = checked_step(*trainer, *data, config, rank, world);
+    if (trainer->step() == first_step + 1 && !run.quiet && main_rank) {  // the first step of this process, timed
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+      std::cerr << first_step_report(config, seconds, config.steps - trainer->step(), device.is_cpu()) << std::flush;
+    }
     trainer->log_window.add(losses);
     ++timed_steps;
     const auto& sum = trainer->log_window.sum;
@@ -175,13 +231,17 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
                           {"elapsed_s", elapsed}, {"world_size", double(world)},
                           {"global_batch", double(world * config.batch_size)},
                           {"bytes_all_reduced", double(trainer->bytes_all_reduced())}};
+      // An epoch means nothing in single-image mode (every step crops the same two images).
+      const bool epochs = !config.data.single_image;
+      if (!epochs) r.erase("epoch");
       if (main_rank) std::ofstream(run.run_dir / "log.jsonl", std::ios::app) << report::to_json(r, keys) << "\n";
       if (!run.quiet && main_rank) {
         double overall = (step - first_step) / std::max(elapsed, 1e-9);
         const std::string line = fmt::format(
-            "step {}/{}  epoch {:.2f}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step,
-            config.steps, epoch, it_s, format_duration((config.steps - step) / std::max(overall, 1e-9)), r["loss_D"],
-            r["loss_G_GAN"], r["loss_NCE"], r["loss_NCE_Y"]);
+            "step {}/{}{}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step, config.steps,
+            epochs ? fmt::format("  epoch {:.2f}", epoch) : std::string(), it_s,
+            format_duration((config.steps - step) / std::max(overall, 1e-9)), r["loss_D"], r["loss_G_GAN"],
+            r["loss_NCE"], r["loss_NCE_Y"]);
         std::cerr << (tty ? "\r\033[K" : "") << line << (tty && !last ? "" : "\n") << std::flush;
       }
       trainer->log_window = {};
@@ -189,15 +249,13 @@ inline std::unique_ptr<Trainer> train(const TrainConfig& config, const RunOption
       window_start = now;
     }
     if ((step % run.sample_every == 0 || last) && main_rank) write_samples();
-    if ((step % run.checkpoint_every == 0 || last) && main_rank) checkpoint::save(*trainer, ckpt);
+    const bool saved = (step % run.checkpoint_every == 0 || last) && main_rank;
+    if (saved) checkpoint::save(*trainer, ckpt);
+    if (stopped(saved)) return finish();
   }
   // --steps 0: the initial model
   if (config.steps == trainer->step() && main_rank && !fs::exists(ckpt)) checkpoint::save(*trainer, ckpt);
-  if (dist) {
-    dist->barrier();  // every rank's exit 0 means rank 0's last checkpoint is on disk
-    trainer->set_distributed(nullptr);
-  }
-  return trainer;
+  return finish();
 }
 
 }  // namespace trainer

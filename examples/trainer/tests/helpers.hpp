@@ -88,12 +88,14 @@ inline bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
 /// the same command compute the same bits.
 inline const std::string kTrainerBinary = PATCHGCL_TRAINER_BINARY;
 
-/// fork + execve of `kTrainerBinary --threads 1 ARGS...`, stdout and stderr to `log`.
+/// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it),
+/// stdout and stderr to `log`.
 /// Returns the child's pid without waiting for it.
 inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
   // Everything the child needs is built before fork(): between fork and exec a child of a
   // multi-threaded process may only call async-signal-safe functions (open, dup2, execve, _exit).
   std::vector<std::string> argv_s = {kTrainerBinary, "--threads", "1"};
+  if (!args.empty() && args[0] == "--threads") argv_s.resize(1);  // the test chooses
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());

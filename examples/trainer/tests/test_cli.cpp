@@ -131,6 +131,6 @@ TEST_CASE("Bad command lines fail before training, naming the option, the expect
     CHECK(read_text(run / "ckpt.pt") == before);  // refused runs leave the checkpoint alone
     fs::create_directories(dir.path / "torn");
     write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
-    refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' cannot be read (truncated", dir.path / "torn");
+    refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
   }
 }

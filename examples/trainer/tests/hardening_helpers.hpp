@@ -1,0 +1,89 @@
+// What the tests of issue 11's defences share (test_image_decode.cpp, test_checkpoint_file.cpp,
+// test_resources.cpp, test_exit_codes.cpp, test_signals.cpp): byte strings, a small valid JPEG, the
+// decoder called on memory, the tiny command line, and a child's peak memory.
+#pragma once
+
+#include "helpers.hpp"
+
+#include <chrono>
+#include <thread>
+
+namespace trainer_tests {
+
+inline std::vector<uint8_t> bytes_of(std::initializer_list<int> values) {
+  std::vector<uint8_t> out;
+  for (int v : values) out.push_back(static_cast<uint8_t>(v));
+  return out;
+}
+
+/// A small valid JPEG (stb_image_write: baseline, with its standard Huffman tables).
+inline std::vector<uint8_t> small_jpeg(int w, int h) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+  std::vector<uint8_t> out;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int n) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
+  }, &out, w, h, 3, pixels.data(), 90);
+  return out;
+}
+
+/// decode_rgb of `file` under `limits`; `error` gets the reason of a failure.
+inline bool decode(const std::vector<uint8_t>& file, std::string& error, DecodeLimits limits = {}) {
+  int w = 0, h = 0;
+  std::vector<uint8_t> pixels;
+  return decode_rgb(file.data(), file.size(), limits, w, h, pixels, error);
+}
+
+/// The tiny configuration of the command-line tests: `train` on 4 synthetic 24 x 24 images.
+inline std::vector<std::string> tiny_train(const fs::path& run, const std::string& steps) {
+  return {"train", "--run", run.string(), "--synthetic-size", "24", "--synthetic-count", "4", "--ngf", "4", "--ndf", "4",
+          "--n-blocks", "1", "--num-patches", "16", "--steps", steps, "--log-every", "1"};
+}
+
+inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+/// Waits (up to 60 s) until `pred` holds.
+template <typename Pred>
+bool wait_for(Pred pred) {
+  for (int i = 0; i < 1200; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+/// Runs the trainer to its end and returns its wait status and its peak resident memory in bytes
+/// (VmHWM of its own address space, polled every 10 ms once it runs the trainer binary: before the
+/// exec, the forked child still reports the test process's memory).
+inline std::pair<int, double> run_measured(const std::vector<std::string>& args, const fs::path& log) {
+  const pid_t pid = spawn_trainer(args, log);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const auto binary = fs::canonical(kTrainerBinary);
+  double peak = 0;
+  int status = 0;
+  for (;;) {
+    std::error_code ec;
+    if (fs::read_symlink(proc + "/exe", ec) == binary) {
+      std::ifstream in(proc + "/status");
+      for (std::string key; in >> key;) {
+        if (key == "VmHWM:") {
+          double kb = 0;
+          in >> kb;
+          peak = std::max(peak, kb * 1024.0);
+        }
+        in.ignore(1 << 20, '\n');
+      }
+    }
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    REQUIRE(done >= 0);
+    if (done == pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return {status, peak};
+}
+
+}  // namespace trainer_tests

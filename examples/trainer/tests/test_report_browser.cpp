@@ -1,0 +1,62 @@
+// index.html as a user sees it (issue 11, item 1): rendered by a real browser, Debian's headless
+// Chromium (scripts/install-deps.sh installs it); every chart and the latest sample grid must be
+// there. (test_training.cpp parses the same file as markup.)
+#include "helpers.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace trainer_tests;
+
+TEST_CASE("Headless Chromium shows every chart and the latest sample grid of index.html", "[report][browser]") {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    WARN("chromium is not installed (scripts/install-deps.sh installs it): index.html was not rendered");
+    return;
+  }
+  TempDir dir("browser");
+  auto config = tiny_config();
+  config.steps = 6;
+  RunOptions run;
+  run.quiet = true;
+  run.log_every = 2;
+  run.sample_every = 3;
+  run.checkpoint_every = 6;
+  run.run_dir = dir.path / "run";
+  train(config, run, torch::kCPU);
+  // --dump-dom prints the DOM after the page ran (its onload handlers included) for 5 s of virtual
+  // time; --no-sandbox because tests may run as root.
+  const std::string command = fmt::format(
+      "chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=5000 --user-data-dir='{}' "
+      "--dump-dom 'file://{}' 2>/dev/null",
+      (dir.path / "profile").string(), fs::absolute(run.run_dir / "index.html").string());
+  std::string dom;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0;) dom.append(buf, n);
+  const int status = ::pclose(pipe);
+  INFO(dom.substr(0, 3000));
+  if (status != 0 && dom.empty()) {
+    WARN(fmt::format("chromium is installed but did not run (exit status {}): index.html was not rendered", status));
+    return;
+  }
+  CHECK(status == 0);
+  REQUIRE_THAT(dom, Catch::Contains("</html>"));
+  // Every chart is an element of its own (a cut-off attribute swallowed the ones after it).
+  size_t charts = 0;
+  for (size_t p = 0; (p = dom.find("<svg", p)) != std::string::npos; ++p) ++charts;
+  const auto log = report::read_log(run.run_dir / "log.jsonl");
+  REQUIRE(log.size() == 3);
+  size_t losses = 0;
+  for (const auto& [key, value] : log.back())
+    if (key.rfind("loss_", 0) == 0) {
+      ++losses;
+      CHECK_THAT(dom, Catch::Contains(">" + key + "</text>"));
+    }
+  CHECK(losses == 5);
+  CHECK(charts == losses + 1);  // and the learning rate
+  // The latest grid is on the page and the browser decoded it: its onload handler set its width.
+  const size_t img = dom.find("<img src=\"samples/step_000006.png\"");
+  REQUIRE(img != std::string::npos);
+  CHECK_THAT(dom.substr(img, dom.find('>', img) - img), Catch::Contains(" width=\""));
+}
