@@ -112,6 +112,7 @@ inline void save(const Trainer& trainer, const std::filesystem::path& path) {
   archive.write("config", c10::IValue(trainer.config().serialize()));
   archive.write("step", c10::IValue(trainer.step()));
   archive.write("log_window", to_tensor(trainer.log_window));
+  archive.write("world_size", c10::IValue(static_cast<int64_t>(trainer.world())));  // docs/distributed.md
   archive.write("format", c10::IValue(kArchiveFormat));
   auto sub = [&](const std::string& key, const auto& writer) {
     torch::serialize::OutputArchive a;
@@ -138,6 +139,11 @@ inline void restore(Trainer& trainer, const std::filesystem::path& path) {
   trainer.restore_step(read_archive_step(ckpt.archive, ckpt.config, ckpt.name));
   torch::Tensor window;
   trainer.log_window = ckpt.archive.try_read("log_window", window) ? log_window_from_tensor(window, ckpt.name) : LogWindow{};
+  c10::IValue world;  // absent in checkpoints of one-process runs written before distributed training
+  const int64_t w = !ckpt.archive.try_read("world_size", world) ? 1 : world.isInt() ? world.toInt() : -1;
+  if (w < 1 || w > (1 << 20))
+    throw std::runtime_error(fmt::format("{}: world_size must be in [1, 2^20], got {}", ckpt.name, w));
+  trainer.restore_world(static_cast<int>(w));
   ckpt.read_part("G", [&](auto& a) { load_checked(*trainer.G, a, ckpt.name, "G"); });
   ckpt.read_part("D", [&](auto& a) { load_checked(*trainer.D, a, ckpt.name, "D"); });
   ckpt.read_part("F", [&](auto& a) { load_checked(*trainer.F.module, a, ckpt.name, "F"); });

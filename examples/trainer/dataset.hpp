@@ -78,12 +78,15 @@ class UnpairedDataset {
   int64_t size() const { return static_cast<int64_t>(std::max(A_.size(), B_.size())); }
   int image_size() const { return synthetic() ? options_.synthetic_size : options_.crop_size; }
 
-  /// The training batch of `step`; depends only on (options.seed, step, batch_size).
-  /// Sample g = step*batch_size + j takes A in a per-epoch shuffled order and B uniformly at random.
-  Batch batch(int64_t step, int batch_size) const {
+  /// The training batch of `step`; depends only on (options.seed, step, batch_size, rank, world).
+  /// Sample g takes A in a per-epoch shuffled order and B uniformly at random, with augmentation
+  /// seeded from (seed, g). Of `world` processes, rank r's j-th image is global sample
+  /// g = (step * batch_size + j) * world + r (DistributedSampler's rank striding): the ranks'
+  /// batches of a step are together the one-process batch of batch_size * world images.
+  Batch batch(int64_t step, int batch_size, int rank = 0, int world = 1) const {
     std::vector<torch::Tensor> a, b;
     for (int j = 0; j < batch_size; ++j) {
-      int64_t g = step * batch_size + j;
+      int64_t g = (step * batch_size + j) * world + rank;
       int64_t n = static_cast<int64_t>(A_.size());
       int64_t epoch = g / n;
       std::vector<int64_t> perm(static_cast<size_t>(n));

@@ -5,9 +5,12 @@
 // With none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set the trainer runs as one process.
 #pragma once
 
+#include "collectives.hpp"
 #include "distributed_env.hpp"
 
 #include <patchgcl/distributed.hpp>
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -33,7 +36,7 @@ inline uint64_t fnv1a(const std::string& s) {
 }
 
 /// The process group of a run and the collectives the trainer needs.
-class Context {
+class Context : public Collectives {
  public:
   using Group = patchgcl::distributed::GroupBase;
 
@@ -50,6 +53,9 @@ class Context {
       opts.waitWorkers = false;
       opts.timeout = ms;
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+      // Keys per attempt: torchrun's store outlives the ranks of a failed attempt. Every rank
+      // uses the prefix, whoever serves the store.
+      store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format(
           "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "
@@ -58,6 +64,7 @@ class Context {
     }
     try {
       const auto b = resolve_backend(backend, device);
+      description_ = fmt::format("{}, master {}:{}", b == Backend::kGloo ? "gloo" : "nccl", env.master_addr, env.master_port);
       if (b == Backend::kGloo) {
 #ifdef USE_C10D_GLOO
         const bool loopback = env.master_addr == "127.0.0.1" || env.master_addr == "localhost";
@@ -76,15 +83,19 @@ class Context {
     }
   }
 
-  int rank() const { return rank_; }
-  int world() const { return world_; }
-  bool is_main() const { return rank_ == 0; }
+  std::string describe() const override { return description_; }
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
   Group& group() { return *group_; }
   const c10::intrusive_ptr<Group>& group_ptr() const { return group_; }
 
   /// Every rank must run the same configuration: the hashes of `text` are all-gathered and
   /// each differing rank is named.
   void check_same_config(const std::string& text) {
+    check_same(text, "options", "start every rank with the same command");
+  }
+
+  void check_same(const std::string& text, const std::string& what, const std::string& remedy) override {
     const auto h = static_cast<int64_t>(fnv1a(text));
     auto all = collective("configuration check", [&] {
       return patchgcl::distributed::all_gather(*group_, torch::tensor({h}, torch::kInt64), false);
@@ -94,13 +105,24 @@ class Context {
       if (all[r].item<int64_t>() != all[0].item<int64_t>()) differ.push_back(r);
     if (!differ.empty())
       throw std::runtime_error(fmt::format(
-          "rank {}: the ranks were started with different options: rank(s) {} differ from rank 0 (configuration "
-          "hash {:016x} on rank 0); start every rank with the same command",
-          rank_, fmt::join(differ, ", "), static_cast<uint64_t>(all[0].item<int64_t>())));
+          "rank {}: the ranks were started with different {}: rank(s) {} differ from rank 0 (hash {:016x} on rank "
+          "0, {:016x} here); {}",
+          rank_, what, fmt::join(differ, ", "), static_cast<uint64_t>(all[0].item<int64_t>()),
+          static_cast<uint64_t>(h), remedy));
+  }
+
+  std::vector<int> failed_ranks(bool ok) override {
+    auto all = collective("start-up check", [&] {
+      return patchgcl::distributed::all_gather(*group_, torch::tensor({ok ? 1 : 0}, torch::kInt64), false);
+    });
+    std::vector<int> failed;
+    for (int r = 0; r < world_; ++r)
+      if (all[r].item<int64_t>() == 0) failed.push_back(r);
+    return failed;
   }
 
   /// Rank 0's values of `tensors` on every rank (initial parameters), a few flat buckets.
-  void broadcast(const std::vector<torch::Tensor>& tensors) {
+  void broadcast(const std::vector<torch::Tensor>& tensors) override {
     torch::NoGradGuard no_grad;
     for_buckets(tensors, [&](std::vector<torch::Tensor>& bucket) {
       auto flat = flatten(bucket);
@@ -118,7 +140,7 @@ class Context {
   /// Averages the gradients of `params` over the ranks with one all-reduce per bucket of at
   /// most `bucket_bytes` (DDP's 25 MiB). Parameters without a gradient count as zero. Returns
   /// the bytes all-reduced.
-  int64_t average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20) {
+  int64_t average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes) {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> grads;
     for (auto p : params) {
@@ -144,8 +166,12 @@ class Context {
     return bytes;
   }
 
+  int64_t average_gradients(const std::vector<torch::Tensor>& params) override {
+    return average_gradients(params, 25 << 20);
+  }
+
   /// The mean over the ranks of a few numbers (the logged losses): one small all-reduce.
-  std::vector<double> average(const std::vector<double>& values) {
+  std::vector<double> average(const std::vector<double>& values) override {
     auto t = torch::tensor(values, torch::kFloat64);
     std::vector<at::Tensor> v{t};
     collective("loss all-reduce", [&] {
@@ -156,7 +182,7 @@ class Context {
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
 
-  void barrier() {
+  void barrier() override {
     collective("barrier", [&] {
       auto t = torch::zeros({1});
       std::vector<at::Tensor> v{t};
@@ -237,18 +263,10 @@ class Context {
 
   int rank_, world_;
   std::chrono::seconds timeout_;
+  std::string description_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Group> group_;
 };
-
-/// DistributedSampler's rule on the trainer's sample stream: rank r's j-th image of `step` is
-/// global sample `step * b * world + j * world + r` (rank-strided). The stream shuffles every
-/// epoch from the shared seed and never needs padding: it runs on across epochs, as the
-/// one-process trainer does. The union of the ranks' batches at a step is the one-process
-/// batch of `b * world` images, augmentation included (it is seeded from (seed, sample)).
-inline int64_t global_sample(int64_t step, int64_t b, int64_t j, int rank, int world) {
-  return step * b * world + j * world + rank;
-}
 
 }  // namespace dist
 }  // namespace trainer

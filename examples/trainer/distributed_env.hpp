@@ -23,8 +23,13 @@ struct Env {
   int rank = 0, world = 1, local_rank = 0;
   std::string master_addr;
   uint16_t master_port = 0;
-  /// `launch` serves the store itself (PATCHGCL_AGENT_STORE=1): rank 0 then connects as a client.
+  /// The launcher serves the store on MASTER_PORT and rank 0 connects as a client:
+  /// `launch` on one node (PATCHGCL_AGENT_STORE=1), or torchrun (TORCHELASTIC_USE_AGENT_STORE=True,
+  /// as torch.distributed's own env:// rendezvous reads it).
   bool agent_store = false;
+  /// torchrun's TORCHELASTIC_RESTART_COUNT: the keys of each attempt get their own prefix in
+  /// the agent's store, which outlives the ranks of a failed attempt.
+  int restart_count = 0;
 };
 
 /// A whole decimal integer in [lo, hi], or an error naming the variable.
@@ -71,6 +76,9 @@ inline Env read_env(const GetEnv& get = [](const char* n) { return std::getenv(n
   if (const char* l = get("LOCAL_RANK"))
     e.local_rank = static_cast<int>(parse_int("LOCAL_RANK", l, 0, 1 << 20, "a whole number >= 0"));
   if (const char* a = get("PATCHGCL_AGENT_STORE")) e.agent_store = std::string(a) == "1";
+  if (const char* a = get("TORCHELASTIC_USE_AGENT_STORE")) e.agent_store = e.agent_store || std::string(a) == "True";
+  if (const char* c = get("TORCHELASTIC_RESTART_COUNT"))
+    e.restart_count = static_cast<int>(parse_int("TORCHELASTIC_RESTART_COUNT", c, 0, 1 << 20, "a whole number >= 0"));
   return e;
 }
 

@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
@@ -58,6 +60,14 @@ inline int exit_code(int status) {
   return 1;
 }
 }  // namespace detail
+
+/// The path of the running executable (the ranks run the same binary).
+inline std::string self_exe() {
+  std::vector<char> buf(4096);
+  const ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0) throw std::runtime_error(fmt::format("launch: cannot find this executable: {}", std::strerror(errno)));
+  return std::string(buf.data(), static_cast<size_t>(n));
+}
 
 inline void validate(const LaunchOptions& o) {
   auto bad = [](const std::string& opt, const std::string& expected, auto actual) {
@@ -111,6 +121,11 @@ inline int run(const LaunchOptions& o, const std::string& exe) {
     bool skip = false;
     for (const char* n : ours) skip = skip || name == n;
     if (!skip) base_env.push_back(kv);
+  }
+  // As torchrun: several ranks on one node each get one OpenMP thread unless the user chose.
+  if (o.nproc_per_node > 1 && !std::getenv("OMP_NUM_THREADS")) {
+    base_env.push_back("OMP_NUM_THREADS=1");
+    std::cerr << "launch: OMP_NUM_THREADS=1 for each rank (set it, or --threads, to choose)\n";
   }
   std::vector<std::string> argv_s{exe};
   argv_s.insert(argv_s.end(), o.args.begin(), o.args.end());

@@ -5,10 +5,13 @@
 //   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.pt
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
 //   patchgcl-trainer explain   --checkpoint RUN --image FILE --out DIR [--layer L] [--k K]  (the patch graph, Fig. 9)
+//   patchgcl-trainer launch    --nproc-per-node N [--nnodes M ...] -- train ...   (docs/distributed.md)
 // Exit status: 0 when the command did all it was asked, 1 with an "error: ..." line otherwise,
 // 128 + signal (130, 143) for a training run stopped by SIGINT/SIGTERM after its checkpoint.
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION
 #include "commands.hpp"
+#include "distributed.hpp"
+#include "launch.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -82,6 +85,12 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--log-every", run.log_every, "steps between log lines")->capture_default_str();
   train_cmd->add_option("--sample-every", run.sample_every, "steps between sample grids / index.html")->capture_default_str();
   train_cmd->add_option("--checkpoint-every", run.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  std::string backend = "auto";
+  int dist_timeout = 300;
+  train_cmd->add_option("--backend", backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
+  train_cmd->add_option("--dist-timeout", dist_timeout, "distributed: seconds for the rendezvous and each collective")
+      ->capture_default_str();
 
   // ---- translate ----
   std::string checkpoint_path, input, output, vgg_eval;
@@ -142,7 +151,30 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--grid", explain_options.grid, "at most grid x grid nodes")->capture_default_str();
   explain_cmd->add_option("--vgg-weights", explain_vgg, "VGG16 weight file, for a --features vgg16 checkpoint");
 
-  CLI11_PARSE(app, argc, argv);
+
+  // ---- launch ----
+  launch::LaunchOptions lo;
+  auto* launch_cmd = app.add_subcommand("launch", "start the ranks of this node with torchrun's variables: "
+                                                  "launch --nproc-per-node N [options] -- train ...");
+  launch_cmd->add_option("--nproc-per-node", lo.nproc_per_node, "ranks on this node")->capture_default_str();
+  launch_cmd->add_option("--nnodes", lo.nnodes, "nodes (machines), each running this launcher")->capture_default_str();
+  launch_cmd->add_option("--node-rank", lo.node_rank, "this node's index in [0, --nnodes)")->capture_default_str();
+  launch_cmd->add_option("--master-addr", lo.master_addr, "address of node 0 (its rank 0 serves the rendezvous)")->capture_default_str();
+  launch_cmd->add_option("--master-port", lo.master_port, "rendezvous port (0: a free one, one node only)")->capture_default_str();
+  launch_cmd->add_option("--grace", lo.grace_s, "seconds the other ranks get to stop after one failed")->capture_default_str();
+  // `launch ... -- ARGS`: everything after the first `--` is the ranks' command line.
+  int own_argc = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      own_argc = i;
+      lo.args.assign(argv + i + 1, argv + argc);
+      break;
+    }
+  CLI11_PARSE(app, own_argc, argv);
+  if (own_argc != argc && !*launch_cmd) {
+    fmt::print(stderr, "error: `--` only separates launch's options from the ranks' command\n");
+    return 1;
+  }
   try {
     if (threads < 0) bad_option("--threads", "at least 0 (0: LibTorch's default)", std::to_string(threads));
     if (threads > available_cpus()) {
@@ -159,15 +191,25 @@ int main(int argc, char** argv) {
       fmt::print("wrote {} images to {}\n", 4 * synth_count, output);
       return 0;
     }
-    const torch::Device device = parse_device(device_name);
+    if (*launch_cmd) return launch::run(lo, launch::self_exe());
+    torch::Device device = parse_device(device_name);
     if (*train_cmd) {
       config.loss = parse_loss(loss);
       config.features = parse_features(features);
       config.data.seed = config.seed;
       if (config.data.root == kSyntheticData) config.data.load_size = config.data.crop_size = config.data.synthetic_size;
-      train(config, run, device);
+      const auto env = dist::read_env();  // torchrun's variables; none set: one process
+      Connect connect;
+      if (env.active) {
+        if (dist_timeout < 1) bad_option("--dist-timeout", "at least 1 (seconds)", std::to_string(dist_timeout));
+        if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+        const auto b = dist::resolve_backend(dist::parse_backend(backend), device);
+        connect = [=] { return std::make_unique<dist::Context>(env, b, device, std::chrono::seconds(dist_timeout)); };
+      }
+      train(config, run, device, connect);
       if (const int signo = interrupted_by_signal()) return StopOnSignal::exit_status(signo);
-      fmt::print("run folder: {} (open {})\n", run.run_dir.string(), (run.run_dir / "index.html").string());
+      if (env.rank == 0)
+        fmt::print("run folder: {} (open {})\n", run.run_dir.string(), (run.run_dir / "index.html").string());
     } else if (*explain_cmd) {
       const auto summary = explain::explain(checkpoint_path, explain_image_file, explain_out, explain_options, device, explain_vgg);
       fmt::print("{}\nwrote {}\n", summary, (std::filesystem::path(explain_out) / "index.html").string());

@@ -10,6 +10,7 @@
 // comes from running the generator on the concatenated batch [X; Y], as the reference code does.
 #pragma once
 
+#include "collectives.hpp"
 #include "config.hpp"
 #include "criterion.hpp"
 #include "discriminator.hpp"
@@ -67,12 +68,35 @@ class Trainer {
   /// networks' and optimisers', which the checkpoint restores in place.
   void restore_step(int64_t step) { step_ = step; }
 
+  /// Data-parallel training over `collectives` (null: one process): rank 0's parameters are
+  /// broadcast now, and every train_step averages the gradients of D, and of G and the heads,
+  /// between backward and the optimiser step, and the logged losses.
+  void set_distributed(Collectives* collectives) {
+    dist_ = collectives;
+    if (!dist_) return;
+    std::vector<torch::Tensor> state;
+    for (auto* m : {static_cast<torch::nn::Module*>(G.get()), static_cast<torch::nn::Module*>(D.get()), F.module.get()}) {
+      for (auto& p : m->parameters()) state.push_back(p);
+      for (auto& b : m->buffers()) state.push_back(b);
+    }
+    dist_->broadcast(state);
+  }
+  /// Processes training together (1 without set_distributed) and this one's rank.
+  int world() const { return dist_ ? dist_->world() : 1; }
+  int rank() const { return dist_ ? dist_->rank() : 0; }
+  /// Processes of the run that wrote the restored checkpoint (1 for a fresh trainer).
+  int saved_world() const { return saved_world_; }
+  void restore_world(int world) { saved_world_ = world; }
+  /// Bytes of gradients all-reduced by the last train_step (0 in one process).
+  int64_t bytes_all_reduced() const { return bytes_all_reduced_; }
+
   /// One iteration (CUT's optimize_parameters) on `batch`; advances the step counter.
   /// All randomness inside (patch sampling of the loss) is seeded from (seed, step), so a resumed
   /// run draws exactly what the uninterrupted run would have drawn.
   StepLosses train_step(const Batch& batch) {
     torch::manual_seed(mix_seed(config_.seed, static_cast<uint64_t>(step_), 3));
     set_learning_rate(config_.lr * config_.lr_factor(step_));
+    bytes_all_reduced_ = 0;
     G->train();
     D->train();
     auto real_A = batch.real_A.to(device_), real_B = batch.real_B.to(device_);
@@ -87,6 +111,7 @@ class Trainer {
     opt_D->zero_grad();
     auto loss_D = 0.5 * (D->forward(fake_B.detach()).pow(2).mean() + (D->forward(real_B) - 1).pow(2).mean());
     loss_D.backward();
+    average_gradients({static_cast<torch::nn::Module*>(D.get())});
     opt_D->step();
     out.D = loss_D.item<double>();
 
@@ -105,11 +130,16 @@ class Trainer {
       loss_G = loss_G_GAN + loss_NCE;
     }
     loss_G.backward();
+    average_gradients({static_cast<torch::nn::Module*>(G.get()), F.module.get()});
     opt_G->step();
     opt_F->step();
     out.G_GAN = loss_G_GAN.item<double>();
     out.NCE = loss_NCE.item<double>();
     out.G = loss_G.item<double>();
+    if (dist_) {  // the global batch's losses: the mean of the ranks' (each a mean over its images)
+      const auto m = dist_->average({out.D, out.G_GAN, out.NCE, out.NCE_Y, out.G});
+      out = {m[0], m[1], m[2], m[3], m[4]};
+    }
     ++step_;
     return out;
   }
@@ -145,6 +175,13 @@ class Trainer {
       num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
     return num_patches_;
   }
+  void average_gradients(std::initializer_list<torch::nn::Module*> modules) {
+    if (!dist_) return;
+    std::vector<torch::Tensor> params;
+    for (auto* m : modules)
+      for (auto& p : m->parameters()) params.push_back(p);
+    bytes_all_reduced_ += dist_->average_gradients(params);
+  }
   static void set_requires_grad(torch::nn::Module& module, bool on) {
     for (auto& p : module.parameters()) p.set_requires_grad(on);
   }
@@ -158,6 +195,9 @@ class Trainer {
   std::unique_ptr<FeatureExtractor> features_;
   int64_t step_ = 0;
   int64_t num_patches_ = 0;
+  Collectives* dist_ = nullptr;
+  int saved_world_ = 1;
+  int64_t bytes_all_reduced_ = 0;
 };
 
 }  // namespace trainer
