@@ -6,6 +6,7 @@
 #include "helpers.hpp"
 
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 namespace trainer_tests {
@@ -16,15 +17,15 @@ inline std::vector<uint8_t> bytes_of(std::initializer_list<int> values) {
   return out;
 }
 
-/// A small valid JPEG (stb_image_write: baseline, with its standard Huffman tables).
-inline std::vector<uint8_t> small_jpeg(int w, int h) {
-  std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * 3);
-  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
-  std::vector<uint8_t> out;
-  stbi_write_jpg_to_func([](void* ctx, void* data, int n) {
-    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
-  }, &out, w, h, 3, pixels.data(), 90);
+/// A small valid baseline JPEG, 13 x 7 pixels: fuzz/corpus/trainer_image/seed1.jpg. It is read from
+/// the corpus, not encoded here: stb_image_write's JPEG encoder left-shifts negative ints
+/// (stbiw__jpg_writeBits), undefined in C++17, and the sanitizer lane rightly stops on it. The
+/// trainer writes PNG only, so that encoder is never part of the trainer.
+inline std::vector<uint8_t> small_jpeg() {
+  const fs::path file = fs::path(PATCHGCL_SOURCE_DIR) / "fuzz" / "corpus" / "trainer_image" / "seed1.jpg";
+  std::ifstream in(file, std::ios::binary);
+  std::vector<uint8_t> out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(out.size() == 698);  // the file as committed
   return out;
 }
 

@@ -16,12 +16,12 @@ TEST_CASE("A JPEG Huffman table of more than 256 symbols is refused before stb_i
                                0x13, 0x10, 0xff, 0xff}), error));
   CHECK_THAT(error, Catch::Contains("declares 510 symbols"));
   // Valid JPEGs (their DHT segments hold 12 and 162 symbols) decode.
-  const auto jpeg = small_jpeg(20, 12);
+  const auto jpeg = small_jpeg();
   CHECK(check_jpeg_huffman_tables(jpeg.data(), jpeg.size()).empty());
   int w = 0, h = 0;
   std::vector<uint8_t> pixels;
   REQUIRE(decode_rgb(jpeg.data(), jpeg.size(), {}, w, h, pixels, error));
-  CHECK((w == 20 && h == 12 && pixels.size() == 20u * 12 * 3));
+  CHECK((w == 13 && h == 7 && pixels.size() == 13u * 7 * 3));
   // A DHT segment that announces too much, after a valid scan (between scans, as in progressive files).
   auto two_scans = jpeg;
   two_scans.resize(two_scans.size() - 2);  // drop EOI
@@ -36,12 +36,12 @@ TEST_CASE("Images whose header announces more pixels than the limit are refused 
   CHECK_FALSE(decode(bytes_of({0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x0c, 0xff, 0xff, 24, 0}), error));
   CHECK(error == "image header declares 3072 x 65535 = 201323520 pixels, more than the limit of 67108864 "
                  "(--max-image-pixels raises it)");
-  // The limit is an option: the same 20 x 12 JPEG is refused under 200 pixels and read under the default.
-  const auto jpeg = small_jpeg(20, 12);
+  // The limit is an option: the same 13 x 7 JPEG is refused under 90 pixels and read under the default.
+  const auto jpeg = small_jpeg();
   DecodeLimits tight;
-  tight.max_pixels = 200;
+  tight.max_pixels = 90;
   CHECK_FALSE(decode(jpeg, error, tight));
-  CHECK_THAT(error, Catch::Contains("20 x 12 = 240 pixels, more than the limit of 200"));
+  CHECK_THAT(error, Catch::Contains("13 x 7 = 91 pixels, more than the limit of 90"));
   CHECK(decode(jpeg, error));
   // Other formats stb knows are not read (the trainer reads JPEG, PNG, BMP and TGA only), and a
   // failure always says why.
