@@ -29,7 +29,8 @@ namespace {
 
 using namespace trainer;
 
-std::string config_text(int64_t ngf, int64_t n_blocks) {
+/// The configuration of the seed checkpoints: 24 px, ndf 4, 16 patches, 10 steps.
+TrainConfig seed_config(int64_t ngf, int64_t n_blocks) {
   TrainConfig c;
   c.data.synthetic_size = c.data.load_size = c.data.crop_size = 24;
   c.ngf = ngf;
@@ -37,22 +38,17 @@ std::string config_text(int64_t ngf, int64_t n_blocks) {
   c.ndf = 4;
   c.num_patches = 16;
   c.steps = 10;
-  return c.serialize();
+  return c;
 }
+
+std::string config_text(int64_t ngf, int64_t n_blocks) { return seed_config(ngf, n_blocks).serialize(); }
 
 /// A small valid archive as the trainer writes it, with the entries the loader reads (no D, F, Adam).
 std::string seed_archive(int64_t ngf, int64_t n_blocks) {
-  TrainConfig c;
-  c.data.synthetic_size = c.data.load_size = c.data.crop_size = 24;
-  c.ngf = ngf;
-  c.n_blocks = n_blocks;
-  c.ndf = 4;
-  c.num_patches = 16;
-  c.steps = 10;
   torch::manual_seed(0);
   ResnetGenerator G(GeneratorOptions().ngf(ngf).n_blocks(n_blocks));
   torch::serialize::OutputArchive archive, g;
-  archive.write("config", c10::IValue(c.serialize()));
+  archive.write("config", c10::IValue(config_text(ngf, n_blocks)));
   archive.write("step", c10::IValue(int64_t{3}));
   archive.write("format", c10::IValue(std::string("patchgcl-trainer-1")));
   G->save(g);

@@ -31,7 +31,7 @@ inline std::vector<std::string> tiny(std::vector<std::string> extra) {
 /// "NAME=" removes NAME; torchrun's variables are removed unless given), one OpenMP thread, in
 /// `cwd` (empty: this one), stdout and stderr to `log`.
 inline pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
-            const fs::path& cwd = {}) {
+                   const fs::path& cwd = {}) {
   std::vector<std::string> argv_s = {kTrainerBinary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<std::string> changes = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
@@ -45,24 +45,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::vector<std::
                 env_s.end());
     if (kv.size() > name.size()) env_s.push_back(kv);
   }
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string log_path = log.string(), dir = cwd.string();
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    if (!dir.empty() && ::chdir(dir.c_str()) != 0) ::_exit(125);
-    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(126);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  return pid;
+  return spawn_process(std::move(argv_s), std::move(env_s), log, cwd);
 }
 
 /// Exit code (-signal when killed), or fails the test after `timeout` (and kills the child).

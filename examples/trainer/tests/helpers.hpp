@@ -88,28 +88,22 @@ inline bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
 /// the same command compute the same bits.
 inline const std::string kTrainerBinary = PATCHGCL_TRAINER_BINARY;
 
-/// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it),
-/// stdout and stderr to `log`.
-/// Returns the child's pid without waiting for it.
-inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
-  // Everything the child needs is built before fork(): between fork and exec a child of a
-  // multi-threaded process may only call async-signal-safe functions (open, dup2, execve, _exit).
-  std::vector<std::string> argv_s = {kTrainerBinary, "--threads", "1"};
-  if (!args.empty() && args[0] == "--threads") argv_s.resize(1);  // the test chooses
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
+/// fork + execve of `argv_s` with the environment `env_s`, in `cwd` (empty: this one), stdout and
+/// stderr to `log`. Returns the child's pid without waiting for it. Everything the child needs is
+/// built before fork(): between fork and exec a child of a multi-threaded process may only call
+/// async-signal-safe functions (chdir, open, dup2, execve, _exit).
+inline pid_t spawn_process(std::vector<std::string> argv_s, std::vector<std::string> env_s, const fs::path& log,
+                           const fs::path& cwd = {}) {
+  std::vector<char*> argv, envp;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env_s = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"};
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "OMP_", 4) != 0 && std::strncmp(*e, "MKL_NUM_THREADS=", 16) != 0) env_s.emplace_back(*e);
-  std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
-  const std::string log_path = log.string();
+  const std::string log_path = log.string(), dir = cwd.string();
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    if (!dir.empty() && ::chdir(dir.c_str()) != 0) ::_exit(125);
     const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) ::_exit(126);
     ::dup2(fd, 1);
@@ -118,6 +112,18 @@ inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path&
     ::_exit(127);
   }
   return pid;
+}
+
+/// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it),
+/// one OpenMP thread, stdout and stderr to `log`. Returns the child's pid without waiting for it.
+inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> argv_s = {kTrainerBinary, "--threads", "1"};
+  if (!args.empty() && args[0] == "--threads") argv_s.resize(1);  // the test chooses
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> env_s = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"};
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "OMP_", 4) != 0 && std::strncmp(*e, "MKL_NUM_THREADS=", 16) != 0) env_s.emplace_back(*e);
+  return spawn_process(std::move(argv_s), std::move(env_s), log);
 }
 
 /// Runs the trainer to its end: exit status (-signal if killed) and everything it printed.
