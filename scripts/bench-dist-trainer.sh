@@ -2,7 +2,8 @@
 # Weak scaling of the distributed trainer (docs/distributed.md): the same `train` command at a fixed
 # per-process --batch-size on 1 process, then on 2 (`launch --nproc-per-node 2`), one thread each,
 # side by side in one run. Prints steps/s (each from log.jsonl's it_per_s, the warm-up window
-# dropped), the 2-process efficiency and the gradient bytes all-reduced per step, with `uptime`.
+# dropped), the 2-process efficiency and the gradient bytes all-reduced per step, with `uptime`;
+# then, as a control, two independent 1-process runs side by side (what two busy processes get).
 #   scripts/bench-dist-trainer.sh                         # build/, the issue's tiny networks
 #   TRAINER=build/examples/trainer/patchgcl-trainer STEPS=60 scripts/bench-dist-trainer.sh --ngf 16 --synthetic-size 64
 # Extra arguments replace the defaults of the same options (--ngf 16 replaces --ngf 8).
@@ -36,8 +37,19 @@ read -r one one_bytes < <(summary "$work/one/log.jsonl")
 OMP_NUM_THREADS=1 "$trainer" launch --nproc-per-node 2 -- --threads 1 "${args[@]}" --run "$work/two" \
   >"$work/two.out" 2>&1 || { cat "$work/two.out"; exit 1; }
 read -r two two_bytes < <(summary "$work/two/log.jsonl")
+# Control: two independent 1-process runs at the same time, no communication. Their steps/s over
+# the lone run's is what the machine allows two busy processes (shared cores, caches, memory
+# bandwidth); the 2-process run can at best reach it, and what it lacks below it is the all-reduce.
+for i in a b; do
+  OMP_NUM_THREADS=1 "$trainer" --threads 1 "${args[@]}" --run "$work/pair-$i" >"$work/pair-$i.out" 2>&1 &
+done
+wait %1 || { cat "$work/pair-a.out"; exit 1; }
+wait %2 || { cat "$work/pair-b.out"; exit 1; }
+read -r pair_a _ < <(summary "$work/pair-a/log.jsonl")
+read -r pair_b _ < <(summary "$work/pair-b/log.jsonl")
 echo "load after:  $(uptime)"
 echo "patchgcl-trainer ${args[*]}"
 printf '1 process  : %8.3f steps/s\n' "$one"
 printf '2 processes: %8.3f steps/s (each; global batch twice)  %d bytes all-reduced per step\n' "$two" "$two_bytes"
-python3 -c "print(f'weak-scaling efficiency: {100 * $two / $one:.1f} %')"
+printf '2 x 1 process side by side, no communication: %8.3f steps/s (each)\n' "$(python3 -c "print(($pair_a + $pair_b) / 2)")"
+python3 -c "print(f'weak-scaling efficiency: {100 * $two / $one:.1f} % (the control: {100 * ($pair_a + $pair_b) / 2 / $one:.1f} %)')"
