@@ -40,11 +40,13 @@ read -r two two_bytes < <(summary "$work/two/log.jsonl")
 # Control: two independent 1-process runs at the same time, no communication. Their steps/s over
 # the lone run's is what the machine allows two busy processes (shared cores, caches, memory
 # bandwidth); the 2-process run can at best reach it, and what it lacks below it is the all-reduce.
+pids=()
 for i in a b; do
   OMP_NUM_THREADS=1 "$trainer" --threads 1 "${args[@]}" --run "$work/pair-$i" >"$work/pair-$i.out" 2>&1 &
+  pids+=($!)
 done
-wait %1 || { cat "$work/pair-a.out"; exit 1; }
-wait %2 || { cat "$work/pair-b.out"; exit 1; }
+wait "${pids[0]}" || { cat "$work/pair-a.out"; exit 1; }
+wait "${pids[1]}" || { cat "$work/pair-b.out"; exit 1; }
 read -r pair_a _ < <(summary "$work/pair-a/log.jsonl")
 read -r pair_b _ < <(summary "$work/pair-b/log.jsonl")
 echo "load after:  $(uptime)"
