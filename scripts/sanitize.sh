@@ -21,7 +21,10 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPATCHGCL_SANITIZE=ON \
 targets=(patchgcl_tests patchgcl-trainer-tests)
 # The multi-process tests (ctest distributed, trainer_distributed: c10d's Gloo on 127.0.0.1), where
 # Debian's libgloo-dev is found: every rank is an instrumented process.
-if cmake --build "$build" --target help | grep -q 'patchgcl_distributed_tests'; then
+# (The target list is read whole: `grep -q` would close the pipe early, and under pipefail make's
+# broken pipe made the test false.)
+targets_known="$(cmake --build "$build" --target help)"
+if [[ "$targets_known" == *patchgcl_distributed_tests* ]]; then
   targets+=(patchgcl_distributed_tests)
 fi
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
