@@ -53,6 +53,10 @@ TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupte
   std::vector<std::string> plan = {"startup", "steps", "checkpoint", "steps", "checkpoint"};
   std::shuffle(plan.begin(), plan.end(), rng);
   const fs::path ckpt = killed / "ckpt.pt", tmp = killed / "ckpt.pt.tmp", log = killed / "log.jsonl";
+  // Every restart, the last one included: --resume once a complete checkpoint exists, else from the start.
+  auto restart_args = [&] {
+    return fs::exists(ckpt) ? with({"--run", killed.string(), "--resume"}) : with({"--run", killed.string()});
+  };
   int kills = 0, mid_write = 0, restarts = 0;
   int64_t last_checkpoint = -1;
   std::string history;
@@ -66,7 +70,7 @@ TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupte
       return ::stat(tmp.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : -1LL;
     };
     const long long stale_tmp = tmp_mtime();
-    auto args = fs::exists(ckpt) ? with({"--run", killed.string(), "--resume"}) : with({"--run", killed.string()});
+    auto args = restart_args();
     const auto spawned = clock::now();
     const fs::path out = dir.path / ("killed_" + std::to_string(restarts++) + ".out");
     const pid_t pid = spawn_trainer(args, out);
@@ -120,12 +124,11 @@ TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupte
     ++kills;
     mid_write += torn;
   }
-  // The last run resumes as the others did: from ckpt.pt when one was completed, else from the start
-  // (all five kills can land before the first checkpoint is complete: seed 2144207849 under load).
+  // The last run restarts as the others did (all five kills can land before the first checkpoint is
+  // complete: seed 2144207849 under load).
   const bool resumes = fs::exists(ckpt);
   const int64_t resumed_from = loadable_checkpoint_step(ckpt);
-  auto last = run_trainer(resumes ? with({"--run", killed.string(), "--resume"}) : with({"--run", killed.string()}),
-                          dir.path / "killed_final.out");
+  auto last = run_trainer(restart_args(), dir.path / "killed_final.out");
   fmt::format_to(std::back_inserter(history), "  final run: {}\n",
                  resumes ? fmt::format("--resume from step {}", resumed_from)
                          : std::string("from the start (no checkpoint was complete)"));
