@@ -1,4 +1,4 @@
-// The .pgt reader on hostile files (issue 11, items 11-13): every input below is written inline,
+// The .pgt reader on hostile files (truncated, oversized, malformed headers and records): every input below is written inline,
 // byte for byte, and was read without an error, read out of bounds, allocated from unchecked
 // fields or let a standard exception escape before the reader validated its header.
 // Crash inputs found by fuzz/ (scripts/fuzz.sh) are added here as well.
