@@ -3,6 +3,7 @@
 // Eq. 1 (the shared adjacency A) and its normalisation Abar (Eq. 2-3).
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/options/adjacency.hpp>
 

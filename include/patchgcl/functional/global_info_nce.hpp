@@ -4,6 +4,7 @@
 // training. The keys come in through `KeyAllGather` (<patchgcl/distributed.hpp> over c10d).
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/options/info_nce.hpp>
 #include <patchgcl/options/key_all_gather.hpp>

@@ -4,6 +4,7 @@
 // similarity matrix per image.
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/options/info_nce.hpp>
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 // draws over the image to show that A follows the image's semantics (Fig. 9(c)).
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 
 #include <algorithm>
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <patchgcl/compat.hpp>
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 
 #include <cmath>
 

@@ -3,6 +3,7 @@
 // The hop features `Abar^l X` of Eq. 2-3, computed by repeated products (never `Abar^l`).
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 
 #include <utility>
 #include <vector>

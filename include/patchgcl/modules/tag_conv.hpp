@@ -1,6 +1,7 @@
 #pragma once
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/functional/tag_conv.hpp>
 #include <patchgcl/options/tag_conv.hpp>
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/options/topk_pool.hpp>
 
 #include <algorithm>
