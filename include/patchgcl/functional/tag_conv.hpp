@@ -102,6 +102,18 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
   return {v, stack_hops(abar_const, input.detach(), hops)};
 }
 
+/// The second graph of `shared_hop_features` and `TAGConv::forward_shared` (`input`) against the
+/// first (`output`): defined, same shape and device (and dtype when `same_dtype`: the module
+/// converts dtypes itself), finite when `mode` says so. One place for both callers' checks.
+inline void check_shared_input(const torch::Tensor& output, const torch::Tensor& input, FiniteCheck mode,
+                               bool same_dtype, const char* fn) {
+  TORCH_CHECK(input.defined(), fn, ": `input` is an undefined tensor");
+  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
+  if (same_dtype) patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  patchgcl::detail::check_finite(input, mode, fn, "input");
+}
+
 }  // namespace detail
 
 /// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`. `x` is
@@ -123,11 +135,7 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
                                                                    FiniteCheck check_finite = FiniteCheck::kAuto) {
   constexpr const char* fn = "shared_hop_features";
   detail::check_hop_inputs(output, "output", abar, hops, check_finite, fn);
-  TORCH_CHECK(input.defined(), fn, ": `input` is an undefined tensor");
-  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
-  patchgcl::detail::check_finite(input, check_finite, fn, "input");
+  detail::check_shared_input(output, input, check_finite, /*same_dtype=*/true, fn);
   return detail::shared_hop_features(output, input, abar, hops);
 }
 

@@ -90,10 +90,7 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& output, const torch::Tensor& input,
                                                          const torch::Tensor& abar) {
     check_inputs(output, "output", abar);
-    TORCH_CHECK(input.defined(), "TAGConv: `input` is an undefined tensor");
-    detail::check_same_shape(output, "output", input, "input", "TAGConv");
-    detail::check_same_device(output, "output", input, "input", "TAGConv");
-    detail::check_finite(input, options.check_finite(), "TAGConv", "input");
+    functional::detail::check_shared_input(output, input, options.check_finite(), /*same_dtype=*/false, "TAGConv");
     return detail::tag_conv_forward_shared(*lin, options.hops(), output, input, abar);
   }
 
