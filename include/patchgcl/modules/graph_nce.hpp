@@ -187,9 +187,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
  private:
   /// Eq. 4 / 9 on one level: this process's graphs, or with negatives from every process.
   torch::Tensor contrast(const torch::Tensor& v, const torch::Tensor& z) {
-    if (const auto& all = options.negatives_from_all_processes())
-      return functional::global_info_nce(v, z, *all, options.info_nce());
-    return functional::detail::info_nce(v, z, options.info_nce());
+    return detail::contrast(v, z, options);
   }
 
   /// `layer_loss` on checked nodes: every step calls the detail computation of its function or

@@ -71,9 +71,7 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
             z = head(l, input, "input_features");
           }
           auto v = head(l, output, "output_features");
-          if (const auto& all = options.negatives_from_all_processes())
-            return functional::global_info_nce(v, z, *all, options.info_nce());
-          return functional::detail::info_nce(v, z, options.info_nce());
+          return detail::contrast(v, z, options);
         });
   }
 

@@ -6,6 +6,7 @@
 // Used by modules/patch_nce.hpp and modules/graph_nce.hpp only.
 
 #include <patchgcl/detail/checks.hpp>
+#include <patchgcl/functional/global_info_nce.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/patches.hpp>
 #include <patchgcl/options/multi_layer_loss.hpp>
@@ -15,6 +16,15 @@
 
 namespace patchgcl {
 namespace detail {
+
+/// Eq. 4 / 9 on one level of either loss: InfoNCE over this process's samples, or with the
+/// negatives gathered from every process when `options.negatives_from_all_processes()` is set.
+template <typename Options>
+torch::Tensor contrast(const torch::Tensor& v, const torch::Tensor& z, const Options& options) {
+  if (const auto& all = options.negatives_from_all_processes())
+    return functional::global_info_nce(v, z, *all, options.info_nce());
+  return functional::detail::info_nce(v, z, options.info_nce());
+}
 
 /// The options every multi-layer loss shares, its InfoNCE's included.
 template <typename Derived>
