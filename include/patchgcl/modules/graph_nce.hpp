@@ -164,13 +164,12 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   /// G(x) (`output`) and of the input image x (`input`).
   torch::Tensor layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
     constexpr const char* fn = "GraphNCELoss::layer_loss";
-    TORCH_CHECK(l < embeds.size(), fn, ": layer ", l, " out of range [0, ", embeds.size(), ")");
+    detail::check_layer_index(fn, l, embeds.size());
     detail::check_nodes(output, fn, "output");
     detail::check_nodes(input, fn, "input");
     detail::check_same_shape(output, "output", input, "input", fn);
     detail::check_same_device(output, "output", input, "input", fn);
-    TORCH_CHECK(output.size(-1) == options.in_channels()[l], fn, ": `output` must have ", options.in_channels()[l],
-                " channels (in_channels[", l, "]), got shape ", detail::shape_str(output));
+    detail::check_layer_channels(fn, output, "output", l, options.in_channels()[l]);
     detail::check_finite(output, options.check_finite(), fn, "output");
     detail::check_finite(input, options.check_finite(), fn, "input");
     auto loss = compute_layer_loss(l, output, input);

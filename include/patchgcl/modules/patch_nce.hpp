@@ -78,11 +78,9 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   /// Head + normalisation of sampled nodes `[B, N, C_l]` (or `[N, C_l]`) of layer `l`.
   torch::Tensor project(size_t l, const torch::Tensor& nodes, const char* name = "nodes") {
     constexpr const char* fn = "PatchNCELoss::project";
-    TORCH_CHECK(l < options.in_channels().size(), fn, ": layer ", l, " out of range [0, ",
-                options.in_channels().size(), ")");
+    detail::check_layer_index(fn, l, options.in_channels().size());
     detail::check_nodes(nodes, fn, name);
-    TORCH_CHECK(nodes.size(-1) == options.in_channels()[l], fn, ": `", name, "` must have ",
-                options.in_channels()[l], " channels (in_channels[", l, "]), got shape ", detail::shape_str(nodes));
+    detail::check_layer_channels(fn, nodes, name, l, options.in_channels()[l]);
     return head(l, nodes, name);
   }
 

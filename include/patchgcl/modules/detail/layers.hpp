@@ -17,6 +17,18 @@
 namespace patchgcl {
 namespace detail {
 
+/// Layer `l` exists among the `layers` a loss was built with.
+inline void check_layer_index(const char* fn, size_t l, size_t layers) {
+  TORCH_CHECK(l < layers, fn, ": layer ", l, " out of range [0, ", layers, ")");
+}
+
+/// Sampled nodes of layer `l` carry that layer's `channels` (in_channels[l]) in their last dimension.
+inline void check_layer_channels(const char* fn, const torch::Tensor& nodes, const char* name, size_t l,
+                                 int64_t channels) {
+  TORCH_CHECK(nodes.size(-1) == channels, fn, ": `", name, "` must have ", channels, " channels (in_channels[", l,
+              "]), got shape ", shape_str(nodes));
+}
+
 /// Eq. 4 / 9 on one level of either loss: InfoNCE over this process's samples, or with the
 /// negatives gathered from every process when `options.negatives_from_all_processes()` is set.
 template <typename Options>
