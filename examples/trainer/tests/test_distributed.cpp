@@ -1,7 +1,7 @@
 // The distributed trainer run as a user runs it (ctest entry trainer_distributed,
 // docs/distributed.md): the binary on 2 processes on 127.0.0.1, started by `launch` or by hand
 // with torchrun's variables. Rendezvous ports come from a c10d store on port 0 (the OS picks).
-#include "distributed_helpers.hpp"
+#include "trainer/tests/dist_helpers.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -199,11 +199,7 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
     for (const auto& p : phrases) CHECK_THAT(text, Catch::Contains(p));
     CHECK_FALSE(fs::exists(run / "ckpt.pt"));
   };
-  refused({"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
-          {"RANK must be in [0, WORLD_SIZE = 2), got 2"});
-  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, {"MASTER_PORT is not set"});
-  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=http"},
-          {"MASTER_PORT must be a port number in [1, 65535], got 'http'"});
+  for (const auto& c : refused_torchrun_env()) refused(c.env, {c.phrase});
   refused({"RANK=0", "WORLD_SIZE=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, {"--dist-timeout must be at least 1"},
           {"--dist-timeout", "0"});
   const int closed = free_port();
