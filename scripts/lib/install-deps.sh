@@ -13,6 +13,8 @@ PATCHGCL_DEBS=(
   libcli11-dev          # command lines of the examples
   libbenchmark-dev      # micro-benchmarks
   libgloo-dev           # Gloo headers for c10d's ProcessGroupGloo (PatchGCL::distributed, distributed tests)
+  python3-torch         # torchrun, for the trainer's torchrun tests (and Debian's torch for the Python package)
+  iproute2              # ip netns: the trainer's two-host test
   ccache                # compiler cache: scripts/test.sh uses it when present
   unzip                 # scripts/lib/torch-wheel.sh unpacks PyPI's torch wheel
 )

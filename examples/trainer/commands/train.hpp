@@ -46,6 +46,8 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   auto& c = o.config;
   cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.pt)")->capture_default_str();
   cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
+  cmd.add_flag("--auto-resume", o.run.auto_resume,
+               "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
   cmd.add_option("--lambda", c.lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)");
   cmd.add_option("--lambda-gan", c.lambda_gan, "adversarial weight")->capture_default_str();
   cmd.add_flag("!--no-nce-idt", c.nce_idt, "drop the identity term L_c(Y, G(Y))");

@@ -42,6 +42,7 @@ class TrainingRun {
       : config_(config), run_(run), device_(device), ckpt_(run.run_dir / "ckpt.pt") {
     config_.validate();
     validate_run_options(config_, run_);
+    if (run_.auto_resume) run_.resume = std::filesystem::exists(ckpt_);
     // Memory before anything is created or read; the host's memory bounds a CPU run.
     check_training_memory(config_, count_data_files(config_), device_.is_cpu() ? available_memory() : -1);
     stop_on_signal_.emplace();  // SIGINT/SIGTERM from here on: finish the step, checkpoint, exit 128 + signal

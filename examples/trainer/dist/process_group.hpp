@@ -1,12 +1,13 @@
-// Data-parallel training on c10d for the example trainer (distributed_env.hpp reads the environment): rendezvous,
+// Data-parallel training on c10d for the example trainer (env.hpp reads the environment): rendezvous,
 // rank 0's parameters broadcast, bucketed gradient all-reduce, a configuration check and
-// messages that name a lost rank.
+// messages that name a lost rank or the address a peer advertised.
 //
 // With none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set the trainer runs as one process.
 #pragma once
 
 #include "trainer/dist/collectives.hpp"
 #include "trainer/dist/env.hpp"
+#include "trainer/dist/gloo_transport.hpp"
 
 #include <patchgcl/distributed.hpp>
 
@@ -16,13 +17,17 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace trainer {
@@ -41,45 +46,34 @@ class Context : public Collectives {
   using Group = patchgcl::distributed::GroupBase;
 
   /// Rendezvous (TCPStore at MASTER_ADDR:MASTER_PORT) and the process group; every failure
-  /// names the master and the timeout.
+  /// names the master and the timeout, and a rank whose group has not formed within the timeout
+  /// exits (status 1) rather than wait on: Gloo's connection wait is not bounded by it.
   Context(const Env& env, Backend backend, const torch::Device& device, std::chrono::seconds timeout)
       : rank_(env.rank), world_(env.world), timeout_(timeout) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-    try {
-      c10d::TCPStoreOptions opts;
-      opts.port = env.master_port;
-      opts.isServer = env.rank == 0 && !env.agent_store;
-      opts.numWorkers = static_cast<std::size_t>(env.world);
-      opts.waitWorkers = false;
-      opts.timeout = ms;
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
-      // Keys per attempt: torchrun's store outlives the ranks of a failed attempt. Every rank
-      // uses the prefix, whoever serves the store.
-      store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format(
-          "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "
-          "MASTER_ADDR/MASTER_PORT right?",
-          rank_, env.master_addr, env.master_port, timeout.count(), first_line(e.what())));
-    }
+    connect_store(env, timeout);
+    // Gloo's own timeout (the same) reports a refused connection first, with the peers' addresses.
+    Watchdog watchdog(timeout + std::chrono::seconds(5),
+                      fmt::format("rank {}: the process group of {} ranks did not form within --dist-timeout {} s; "
+                                  "stopping", rank_, world_, timeout.count()));
     try {
       const auto b = resolve_backend(backend, device);
       description_ = fmt::format("{}, master {}:{}", b == Backend::kGloo ? "gloo" : "nccl", env.master_addr, env.master_port);
       if (b == Backend::kGloo) {
 #ifdef USE_C10D_GLOO
-        const bool loopback = env.master_addr == "127.0.0.1" || env.master_addr == "localhost";
-        group_ = patchgcl::distributed::make_gloo_group(store_, rank_, world_, ms, loopback ? "127.0.0.1" : "");
+        const auto transport = choose_gloo_transport(env.master_addr);
+        watchdog.add_detail(fmt::format("this rank advertised {} ({})", transport.address, transport.why));
+        group_ = make_gloo_group(transport);
 #endif
       } else {
 #ifdef USE_C10D_NCCL
-        group_ = patchgcl::distributed::make_nccl_group(store_, rank_, world_, ms);
+        group_ = patchgcl::distributed::make_nccl_group(store_, rank_, world_, ms());
 #endif
       }
     } catch (const std::invalid_argument&) {
       throw;
     } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("rank {}: the process group of {} ranks did not form within {} s: {}",
-                                           rank_, world_, timeout.count(), first_line(e.what())));
+      throw std::runtime_error(fmt::format("rank {}: the process group of {} ranks did not form within {} s: {}{}",
+                                           rank_, world_, timeout.count(), first_line(e.what()), peer_addresses()));
     }
   }
 
@@ -227,6 +221,96 @@ class Context : public Collectives {
     }
   }
 
+  std::chrono::milliseconds ms() const { return std::chrono::duration_cast<std::chrono::milliseconds>(timeout_); }
+
+  void connect_store(const Env& env, std::chrono::seconds timeout) {
+    try {
+      c10d::TCPStoreOptions opts;
+      opts.port = env.master_port;
+      opts.isServer = env.rank == 0 && !env.agent_store;
+      opts.numWorkers = static_cast<std::size_t>(env.world);
+      opts.waitWorkers = false;
+      opts.timeout = ms();
+      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+      // Keys per attempt: torchrun's store outlives the ranks of a failed attempt. Every rank
+      // uses the prefix, whoever serves the store.
+      store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format(
+          "rank {}: cannot reach the master at {}:{} within --dist-timeout {} s ({}): is rank 0 running, and are "
+          "MASTER_ADDR/MASTER_PORT right?",
+          rank_, env.master_addr, env.master_port, timeout.count(), first_line(e.what())));
+    }
+  }
+
+#ifdef USE_C10D_GLOO
+  /// The Gloo group on `transport`'s interfaces; the address goes into the store first, for the
+  /// peers' error messages.
+  c10::intrusive_ptr<Group> make_gloo_group(const GlooTransport& transport) {
+    std::cerr << fmt::format("rank {}: gloo transport on {} ({})\n", rank_, transport.address, transport.why);
+    advertised_ = transport.address;
+    store_->set(fmt::format("gloo_address/{}", rank_),
+                std::vector<uint8_t>(transport.address.begin(), transport.address.end()));
+    auto options = c10d::ProcessGroupGloo::Options::create(ms());
+    for (const auto& name : transport.interfaces)
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
+    if (transport.interfaces.empty())
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(transport.hostname));
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, options);
+  }
+#endif
+
+  /// "; rank 0 advertised 10.0.0.1, ..." from the store, for a group that did not form.
+  std::string peer_addresses() {
+    std::vector<std::string> seen;
+    try {
+      for (int r = 0; r < world_; ++r) {
+        const auto key = fmt::format("gloo_address/{}", r);
+        if (r == rank_ || !store_->check({key})) continue;
+        const auto v = store_->get(key);
+        seen.push_back(fmt::format("rank {} advertised {}", r, std::string(v.begin(), v.end())));
+      }
+    } catch (const std::exception&) {
+    }
+    if (seen.empty()) return "";
+    return fmt::format("; {}{}", fmt::join(seen, ", "),
+                       advertised_ ? fmt::format(", this rank {}", *advertised_) : std::string());
+  }
+
+  /// Ends the process (status 1) with an error line when it is not destroyed within `timeout`.
+  class Watchdog {
+   public:
+    Watchdog(std::chrono::seconds timeout, std::string message)
+        : message_(std::move(message)), thread_([this, timeout] {
+            std::unique_lock<std::mutex> lock(mutex_);
+            if (done_.wait_for(lock, timeout, [this] { return finished_; })) return;
+            std::cerr << "error: " << message_ << std::endl;
+            std::_Exit(1);
+          }) {}
+    ~Watchdog() {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_ = true;
+      }
+      done_.notify_all();
+      thread_.join();
+    }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+    /// Appended to the message, in parentheses.
+    void add_detail(const std::string& detail) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      message_ += " (" + detail + ")";
+    }
+
+   private:
+    std::mutex mutex_;
+    std::condition_variable done_;
+    bool finished_ = false;
+    std::string message_;
+    std::thread thread_;  // last: starts once the members it uses exist
+  };
+
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
   /// Consecutive tensors of one dtype and device, at most `bucket_bytes` per bucket (a larger
@@ -264,6 +348,7 @@ class Context : public Collectives {
   int rank_, world_;
   std::chrono::seconds timeout_;
   std::string description_;
+  std::optional<std::string> advertised_;  ///< this rank's Gloo address, once chosen
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Group> group_;
 };

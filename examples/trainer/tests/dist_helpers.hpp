@@ -29,10 +29,13 @@ inline std::vector<std::string> tiny(std::vector<std::string> extra) {
 
 /// fork + execve of the trainer with `args`, the environment changed by `env` ("NAME=value";
 /// "NAME=" removes NAME; torchrun's variables are removed unless given), one OpenMP thread, in
-/// `cwd` (empty: this one), stdout and stderr to `log`.
+/// `cwd` (empty: this one), stdout and stderr to `log`. `wrapper` goes before the trainer's path
+/// (e.g. `ip netns exec NS`; its first word is looked up in PATH).
 inline pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
-                   const fs::path& cwd = {}) {
-  std::vector<std::string> argv_s = {kTrainerBinary};
+                   const fs::path& cwd = {}, const std::vector<std::string>& wrapper = {}) {
+  std::vector<std::string> argv_s = wrapper.empty() ? std::vector<std::string>{} : std::vector<std::string>{"/usr/bin/env"};
+  argv_s.insert(argv_s.end(), wrapper.begin(), wrapper.end());
+  argv_s.push_back(kTrainerBinary);
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<std::string> changes = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
                                       "PATCHGCL_AGENT_STORE=", "OMP_NUM_THREADS=1"};

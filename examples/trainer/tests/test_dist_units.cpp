@@ -1,7 +1,9 @@
-// The trainer's c10d pieces as units (dist/): torchrun's variables, rank 0's broadcast and the
-// bucketed gradient average, the configuration check, a lost rank, and `launch`. The ranks are
+// The trainer's c10d pieces as units (dist/): torchrun's variables, the Gloo transport's interface,
+// rank 0's broadcast and the bucketed gradient average, the configuration check, a lost rank, and
+// `launch`. The ranks are
 // this test executable started again (`--worker NAME`, workers.cpp) on 127.0.0.1. The trainer
 // binary on several processes is tested in test_distributed.cpp.
+#include "trainer/dist/gloo_transport.hpp"
 #include "trainer/dist/launch.hpp"
 #include "trainer/tests/dist_helpers.hpp"
 
@@ -132,4 +134,45 @@ TEST_CASE("launch starts the ranks with torchrun's variables and exits with a fa
   bad = o;
   bad.args.clear();
   CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("after `--`"));
+}
+
+TEST_CASE("The Gloo transport: GLOO_SOCKET_IFNAME, a loopback master, the host name, MASTER_ADDR's network, the default route",
+          "[distributed][gloo_transport]") {
+  using trainer::dist::choose_gloo_transport;
+  using trainer::dist::Ipv4Interface;
+  const auto ip = [](const char* a) { return *trainer::dist::resolve_ipv4(a); };
+  const std::vector<Ipv4Interface> interfaces = {{"lo", ip("127.0.0.1"), ip("255.0.0.0")},
+                                                 {"eth0", ip("10.0.0.5"), ip("255.255.255.0")},
+                                                 {"veth1", ip("10.77.0.2"), ip("255.255.255.0")}};
+  // GLOO_SOCKET_IFNAME wins, one device per name; a name the machine lacks is refused naming the ones it has.
+  auto t = choose_gloo_transport("10.77.0.1", "veth1,eth0", "127.0.1.1", interfaces, "eth0");
+  CHECK(t.interfaces == std::vector<std::string>{"veth1", "eth0"});
+  CHECK(t.address == "10.77.0.2");
+  CHECK_THROWS_WITH(choose_gloo_transport("10.77.0.1", "wlan0", "127.0.1.1", interfaces, "eth0"),
+                    Catch::Contains("GLOO_SOCKET_IFNAME names 'wlan0', which is not an IPv4 interface of this machine "
+                                    "(it has: lo, eth0, veth1)"));
+  // Every rank on this machine: loopback.
+  t = choose_gloo_transport("127.0.0.1", nullptr, "10.0.0.5", interfaces, "eth0");
+  CHECK(t.hostname == "127.0.0.1");
+  CHECK(t.interfaces.empty());
+  // The host name's address, when it is one of this machine's.
+  t = choose_gloo_transport("10.77.0.1", "", "10.0.0.5", interfaces, "eth0");
+  CHECK(t.hostname == "10.0.0.5");
+  CHECK(t.address == "10.0.0.5");
+  // A host name on loopback (Debian's /etc/hosts) or elsewhere: the interface on MASTER_ADDR's network.
+  for (const char* host : {"127.0.1.1", "10.200.0.9"}) {
+    t = choose_gloo_transport("10.77.0.1", nullptr, host, interfaces, "eth0");
+    CHECK(t.interfaces == std::vector<std::string>{"veth1"});
+    CHECK(t.address == "10.77.0.2");
+    CHECK_THAT(t.why, Catch::Contains("its network holds MASTER_ADDR 10.77.0.1"));
+  }
+  // The master is this machine's own address (node 0).
+  t = choose_gloo_transport("10.77.0.2", nullptr, "127.0.1.1", interfaces, std::nullopt);
+  CHECK(t.interfaces == std::vector<std::string>{"veth1"});
+  // A master on no network of ours: the default route's interface; none: an error naming the remedy.
+  t = choose_gloo_transport("192.168.7.7", nullptr, "127.0.1.1", interfaces, "eth0");
+  CHECK(t.interfaces == std::vector<std::string>{"eth0"});
+  CHECK_THAT(t.why, Catch::Contains("the default route"));
+  CHECK_THROWS_WITH(choose_gloo_transport("192.168.7.7", nullptr, "127.0.1.1", interfaces, std::nullopt),
+                    Catch::Contains("set GLOO_SOCKET_IFNAME"));
 }

@@ -21,6 +21,9 @@ namespace trainer {
 struct RunOptions {
   std::filesystem::path run_dir = "runs/demo";
   bool resume = false;
+  /// Resume when the run folder holds a checkpoint, start fresh when it does not: the same command
+  /// serves the first start and every restart (torchrun --max_restarts, a job scheduler's requeue).
+  bool auto_resume = false;
   std::string vgg_weights;
   int64_t log_every = 10;
   int64_t sample_every = 200;
@@ -32,6 +35,9 @@ struct RunOptions {
 /// Checks the options of `train` that are not part of the training configuration.
 inline void validate_run_options(const TrainConfig& config, const RunOptions& run) {
   if (run.run_dir.empty()) bad_option("--run", "a folder", "''");
+  if (run.auto_resume && run.resume)
+    bad_option("--auto-resume", "given without --resume (it resumes by itself when the run folder holds a checkpoint)",
+               "both");
   for (auto [option, value] : {std::pair<const char*, int64_t>{"--log-every", run.log_every},
                                {"--sample-every", run.sample_every}, {"--checkpoint-every", run.checkpoint_every}})
     if (value < 1) bad_option(option, "at least 1", std::to_string(value));
