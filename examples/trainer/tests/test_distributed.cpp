@@ -202,6 +202,9 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
   for (const auto& c : refused_torchrun_env()) refused(c.env, {c.phrase});
   refused({"RANK=0", "WORLD_SIZE=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, {"--dist-timeout must be at least 1"},
           {"--dist-timeout", "0"});
+  // Rank 0 alone: its group never forms, and it stops within the timeout (plus the watchdog's 5 s).
+  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", free_port())},
+          {"rank 0: the process group of 2 ranks did not form within"}, {"--dist-timeout", "3"}, 15);
   const int closed = free_port();
   refused({"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", closed)},
           {fmt::format("cannot reach the master at 127.0.0.1:{} within --dist-timeout 3 s", closed)},
