@@ -15,7 +15,7 @@ namespace trainer::commands {
 struct TrainOptions {
   TrainConfig config;
   RunOptions run;
-  std::string loss = "graph", features = "encoder";
+  std::string loss = "graph", features = "encoder", negatives = "image";
   std::string backend = "auto";
   int dist_timeout = 300;
 };
@@ -34,6 +34,10 @@ inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_option("--loss", o.loss, "contrastive term")->check(CLI::IsMember({"graph", "patchnce", "put"}))->capture_default_str();
   cmd.add_option("--features", o.features, "contrastive features: the generator's encoder or VGG16")
       ->check(CLI::IsMember({"encoder", "vgg16"}))->capture_default_str();
+  cmd.add_option("--negatives", o.negatives,
+                 "InfoNCE negatives of a patch: the other patches of its image, of the minibatch (CUT's "
+                 "--nce_includes_all_negatives_from_minibatch), or of every process's minibatch")
+      ->check(CLI::IsMember({"image", "minibatch", "global"}))->capture_default_str();
   cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (docs/trainer.md has the export one-liner)");
   cmd.add_option("--num-patches", c.num_patches, "sampled locations per layer")->capture_default_str();
   cmd.add_option("--ngf", c.ngf, "generator width")->capture_default_str();
@@ -70,6 +74,7 @@ inline Connect resolve(TrainOptions& o, torch::Device& device) {
   auto& c = o.config;
   c.loss = parse_loss(o.loss);
   c.features = parse_features(o.features);
+  c.negatives = parse_negatives(o.negatives);
   c.data.seed = c.seed;
   if (c.data.root == kSyntheticData) c.data.load_size = c.data.crop_size = c.data.synthetic_size;
   const auto env = dist::read_env();  // torchrun's variables

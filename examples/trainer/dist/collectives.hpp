@@ -1,11 +1,14 @@
 // What the training loop needs from a data-parallel run, without c10d: the trainer's headers see
-// this interface only, distributed.hpp's Context implements it over a c10d process group. A null
+// this interface only, process_group.hpp's Context implements it over a c10d process group. A null
 // pointer everywhere means one process, exactly as the trainer ran before it was distributed.
 #pragma once
+
+#include <patchgcl/options/key_all_gather.hpp>
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,8 @@ class Collectives {
   /// that one rank's bad file stops every rank at once rather than after --dist-timeout.
   virtual std::vector<int> failed_ranks(bool ok) = 0;
   virtual void barrier() = 0;
+  /// The keys of every process, for the losses' negatives across the global batch.
+  virtual std::shared_ptr<patchgcl::KeyAllGather> key_all_gather() = 0;
 };
 
 }  // namespace trainer

@@ -78,6 +78,9 @@ class Context : public Collectives {
   }
 
   std::string describe() const override { return description_; }
+  std::shared_ptr<patchgcl::KeyAllGather> key_all_gather() override {
+    return patchgcl::distributed::key_all_gather(group_);
+  }
   int rank() const override { return rank_; }
   int world() const override { return world_; }
   Group& group() { return *group_; }

@@ -43,8 +43,18 @@ inline void write_step_pictures(Trainer& trainer, const Image& image, const std:
   if (trainer.config().loss != LossKind::kGraph || image.empty()) return;
   ExplainOptions options;
   options.size = 0;
+  // Only rank 0 draws: the heads' negatives from the other processes would wait for ranks that
+  // are not drawing. The graphs drawn do not depend on the negatives.
+  auto& loss = graph_loss(trainer);
+  const auto all_processes = loss.options.negatives_from_all_processes();
+  loss.options.negatives_from_all_processes(nullptr);
+  struct Restore {
+    patchgcl::GraphNCELossImpl& loss;
+    std::shared_ptr<patchgcl::KeyAllGather> keys;
+    ~Restore() { loss.options.negatives_from_all_processes(keys); }
+  } restore{loss, all_processes};
   auto pictures = explain_image(
-      graph_loss(trainer), [&](const torch::Tensor& x) { return trainer.translate(x); },
+      loss, [&](const torch::Tensor& x) { return trainer.translate(x); },
       [&](const torch::Tensor& x) { return trainer.contrastive_features(x); }, image, options, trainer.device());
   write_pictures(step_folder(run, trainer.step()), image, pictures,
                  fmt::format("patch graph of the first preview image at step {}", trainer.step()));

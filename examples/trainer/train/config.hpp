@@ -19,6 +19,11 @@ namespace trainer {
 enum class LossKind { kGraph /* PatchGCL GraphNCELoss */, kPatchNCE /* CUT */, kPUT /* PatchNCE + negative pruning */ };
 /// Where the contrastive features come from.
 enum class FeatureKind { kEncoder /* the generator's own encoder, CUT */, kVGG16 /* frozen ImageNet VGG16, PatchGCL */ };
+/// The negatives of each query patch in InfoNCE (Eq. 4): the other patches of its own image (CUT's
+/// default, the papers'), of every image of this process's minibatch (CUT's
+/// --nce_includes_all_negatives_from_minibatch), or of every image of every process (the global
+/// batch of a data-parallel run; the minibatch in one process).
+enum class NegativesKind { kImage, kMinibatch, kGlobal };
 
 inline std::string to_string(LossKind k) {
   return k == LossKind::kGraph ? "graph" : k == LossKind::kPatchNCE ? "patchnce" : "put";
@@ -29,6 +34,15 @@ inline LossKind parse_loss(const std::string& s) {
   if (s == "patchnce") return LossKind::kPatchNCE;
   if (s == "put") return LossKind::kPUT;
   throw std::invalid_argument("unknown loss '" + s + "' (expected graph, patchnce or put)");
+}
+inline std::string to_string(NegativesKind k) {
+  return k == NegativesKind::kImage ? "image" : k == NegativesKind::kMinibatch ? "minibatch" : "global";
+}
+inline NegativesKind parse_negatives(const std::string& s) {
+  if (s == "image") return NegativesKind::kImage;
+  if (s == "minibatch") return NegativesKind::kMinibatch;
+  if (s == "global") return NegativesKind::kGlobal;
+  throw std::invalid_argument("--negatives must be image, minibatch or global (got '" + s + "')");
 }
 inline FeatureKind parse_features(const std::string& s) {
   if (s == "encoder") return FeatureKind::kEncoder;
@@ -49,6 +63,7 @@ struct TrainConfig {
   DataOptions data;
   LossKind loss = LossKind::kGraph;
   FeatureKind features = FeatureKind::kEncoder;
+  NegativesKind negatives = NegativesKind::kImage;
   /// Weight of the contrastive term; negative means the per-feature default (default_lambda()).
   double lambda_nce = -1.0;
   double lambda_gan = 1.0;
@@ -99,6 +114,8 @@ struct TrainConfig {
         {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
         {"decay_steps", std::to_string(decay())}, {"lr", format_number(lr)}, {"beta1", format_number(beta1)},
         {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}});
+    // Listed when not the default, so that the configurations of runs before the option stay as they were.
+    if (negatives != NegativesKind::kImage) f["negatives"] = to_string(negatives);
     return f;
   }
 
@@ -158,6 +175,8 @@ struct TrainConfig {
     if (!(std::isfinite(lr) && lr > 0)) bad_option("--lr", "a finite number > 0", format_number(lr));
     if (!(beta1 >= 0 && beta1 < 1)) bad_option("beta1", "in [0, 1)", format_number(beta1));
     if (!(beta2 >= 0 && beta2 < 1)) bad_option("beta2", "in [0, 1)", format_number(beta2));
+    if (negatives != NegativesKind::kImage && loss == LossKind::kPUT)
+      bad_option("--negatives", "image with --loss put (PUT prunes each image's own negatives)", to_string(negatives));
   }
 };
 

@@ -60,7 +60,7 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   static const std::set<std::string> known = {
       "data", "load_size", "crop_size", "flip", "single_image", "min_zoom", "synthetic_size", "synthetic_count",
       "loss", "features", "lambda_nce", "lambda_gan", "nce_idt", "num_patches", "ngf", "n_blocks", "ndf",
-      "batch_size", "steps", "decay_steps", "lr", "beta1", "beta2", "seed"};
+      "batch_size", "steps", "decay_steps", "lr", "beta1", "beta2", "seed", "negatives"};
   std::map<std::string, std::string> kv;
   size_t start = 0;
   int line_no = 0;
@@ -105,6 +105,7 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   try {
     c.loss = parse_loss(get("loss"));
     c.features = parse_features(get("features"));
+    if (has("negatives")) c.negatives = parse_negatives(get("negatives"));  // absent: image (the default)
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(fmt::format("{}: {}", where, e.what()));
   }

@@ -66,24 +66,45 @@ inline std::unique_ptr<FeatureExtractor> make_features(FeatureKind kind, const R
 struct ContrastiveCriterion {
   std::shared_ptr<torch::nn::Module> module;
   std::function<torch::Tensor(const std::vector<torch::Tensor>&, const std::vector<torch::Tensor>&)> forward;
+  /// Negatives also from the keys of every process (null: this process's only).
+  std::function<void(std::shared_ptr<patchgcl::KeyAllGather>)> set_negatives_from_all_processes;
 };
 
-/// L_c of paper Eq. 10-11 on feature maps of `channels`, sampling `num_patches` locations per layer.
-inline ContrastiveCriterion make_criterion(LossKind kind, std::vector<int64_t> channels, int64_t num_patches) {
+namespace detail {
+/// `loss` behind the criterion's signature.
+template <typename Loss>
+ContrastiveCriterion criterion_of(Loss loss) {
+  return {loss.ptr(), [loss](const auto& output, const auto& input) mutable { return loss->forward(output, input); },
+          [loss](std::shared_ptr<patchgcl::KeyAllGather> keys) mutable {
+            loss->options.negatives_from_all_processes(std::move(keys));
+          }};
+}
+/// The InfoNCE negatives of `kind` in `options` (global: the minibatch's, plus the other
+/// processes' once set_negatives_from_all_processes gives their keys).
+template <typename Options>
+void set_negatives(Options& options, NegativesKind kind) {
+  if (kind != NegativesKind::kImage) options.info_nce().negatives(patchgcl::Negatives::kWholeBatch);
+}
+}  // namespace detail
+
+/// L_c of paper Eq. 10-11 on feature maps of `channels`, sampling `num_patches` locations per
+/// layer, with the InfoNCE negatives of `negatives`.
+inline ContrastiveCriterion make_criterion(LossKind kind, std::vector<int64_t> channels, int64_t num_patches,
+                                           NegativesKind negatives = NegativesKind::kImage) {
   switch (kind) {
     case LossKind::kGraph: {
       auto options = patchgcl::GraphNCELossOptions(std::move(channels));
       options.num_patches(num_patches);
-      patchgcl::GraphNCELoss loss(options);
-      return {loss.ptr(), [loss](const auto& output, const auto& input) mutable { return loss->forward(output, input); }};
+      detail::set_negatives(options, negatives);
+      return detail::criterion_of(patchgcl::GraphNCELoss(options));
     }
     case LossKind::kPatchNCE:
     case LossKind::kPUT: {
       auto options = kind == LossKind::kPUT ? patchgcl::PatchNCELossOptions::put(std::move(channels))
                                             : patchgcl::PatchNCELossOptions(std::move(channels));
       options.num_patches(num_patches);
-      patchgcl::PatchNCELoss loss(options);
-      return {loss.ptr(), [loss](const auto& output, const auto& input) mutable { return loss->forward(output, input); }};
+      detail::set_negatives(options, negatives);
+      return detail::criterion_of(patchgcl::PatchNCELoss(options));
     }
   }
   throw std::logic_error("unhandled loss kind");

@@ -47,7 +47,8 @@ class Trainer {
     G->to(device_);
     D->to(device_);
     features_ = make_features(config_.features, G, vgg_weights, device_);
-    F = make_criterion(config_.loss, features_->channels(), patches_for(config_.synthetic_size_or_crop()));
+    F = make_criterion(config_.loss, features_->channels(), patches_for(config_.synthetic_size_or_crop()),
+                       config_.negatives);
     F.module->to(device_);
     auto adam = [&] {
       return torch::optim::AdamOptions(config_.lr).betas(std::make_tuple(config_.beta1, config_.beta2));
@@ -73,6 +74,8 @@ class Trainer {
   /// between backward and the optimiser step, and the logged losses.
   void set_distributed(Collectives* collectives) {
     dist_ = collectives;
+    if (config_.negatives == NegativesKind::kGlobal)
+      F.set_negatives_from_all_processes(dist_ ? dist_->key_all_gather() : nullptr);
     if (!dist_) return;
     std::vector<torch::Tensor> state;
     for (auto* m : {static_cast<torch::nn::Module*>(G.get()), static_cast<torch::nn::Module*>(D.get()), F.module.get()}) {
