@@ -5,7 +5,7 @@
 //   options: --loss graph|patchnce|put|all  --size N  --ngf N  --blocks N  --ndf N  --steps N  --warmup N
 //            --threads N (LibTorch and OpenBLAS, patchgcl::set_num_threads)  --time wall|cpu
 //
-// It runs the example trainer's iteration (examples/trainer/trainer.hpp, Trainer::train_step: CUT's
+// It runs the example trainer's iteration (examples/trainer/train/trainer.hpp, Trainer::train_step: CUT's
 // optimize_parameters with the generator-encoder features, the identity term, LSGAN) in two ways:
 //   * "whole step": Trainer::train_step itself, timed as a whole;
 //   * "staged": the same computation with the autograd graph cut at G's output and at the query
@@ -25,11 +25,11 @@
 //   build/benchmarks/patchgcl_step_profile --paper-trace trace.json [--steps 20]
 // instead records LibTorch's autograd profiler (legacy, chrome-trace JSON) over --steps
 // forward+backward calls of GraphNCELoss in the paper setting (the `paper` workload of
-// bench_losses.cpp); scripts/op_profile.py sums it by op (self time).
+// bench_losses.cpp); scripts/op-profile.py sums it by op (self time).
 
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // this binary's one definition of the image codecs
-#include "dataset.hpp"
-#include "trainer.hpp"
+#include "trainer/data/dataset.hpp"
+#include "trainer/train/trainer.hpp"
 
 #include <patchgcl/threads.hpp>
 

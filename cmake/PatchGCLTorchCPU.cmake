@@ -10,7 +10,7 @@
 #
 # libtorch_cpu.so of the wheel still needs libcudart and libcupti (CUDA 13 for torch >= 2.10 on
 # PyPI) when it is loaded; its RPATH looks in <site-packages>/nvidia/cu13/lib, where pip puts
-# them. scripts/torch-wheel.sh lays the download out the same way, with links into the CUDA
+# them. scripts/lib/torch-wheel.sh lays the download out the same way, with links into the CUDA
 # toolkit (/usr/local/cuda*/lib64): no LD_LIBRARY_PATH needed. Other layouts: set
 # PATCHGCL_TORCH_EXTRA_RPATH to the folder that holds libcudart.so.13 and libcupti.so.13.
 if(TARGET torch)

@@ -1,4 +1,4 @@
-// libFuzzer target: the example trainer's checkpoint loader (examples/trainer/checkpoint_file.hpp),
+// libFuzzer target: the example trainer's checkpoint loader (examples/trainer/train/checkpoint_file.hpp),
 // everything `translate`, `evaluate` and `train --resume` read from a ckpt.pt before using it.
 //
 // The first input byte picks what the rest is (byte % 3):
@@ -14,9 +14,9 @@
 // Any exception is a handled refusal; crashes, sanitizer reports, hangs and OOMs are findings.
 // PATCHGCL_FUZZ_WRITE_SEEDS=DIR writes the seed corpus (fuzz/corpus/trainer_checkpoint/) and exits.
 #define FMT_HEADER_ONLY  // fmt without its library: the fuzz build links LibTorch only
-#include "examples/trainer/checkpoint_file.hpp"
-#include "examples/trainer/generator.hpp"
-#include "examples/trainer/resources.hpp"
+#include "trainer/train/checkpoint_file.hpp"
+#include "trainer/nets/generator.hpp"
+#include "trainer/train/resources.hpp"
 
 #include <sanitizer/lsan_interface.h>
 

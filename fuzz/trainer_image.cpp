@@ -1,4 +1,4 @@
-// libFuzzer target: the example trainer's image reader (examples/trainer/image_decode.hpp), i.e.
+// libFuzzer target: the example trainer's image reader (examples/trainer/data/image_decode.hpp), i.e.
 // every byte of a training image or a `translate` input. Built by fuzz/CMakeLists.txt with
 // -fsanitize=fuzzer,address,undefined; seeds in fuzz/corpus/trainer_image/.
 //
@@ -21,7 +21,7 @@
 #ifndef PATCHGCL_FUZZ_CHECK_STB_SHIFTS
 #pragma clang attribute push(__attribute__((no_sanitize("shift-exponent"))), apply_to = function)
 #endif
-#include "examples/trainer/image_decode.hpp"
+#include "trainer/data/image_decode.hpp"
 #ifndef PATCHGCL_FUZZ_CHECK_STB_SHIFTS
 #pragma clang attribute pop
 #endif

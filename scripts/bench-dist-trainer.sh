@@ -4,7 +4,7 @@
 # side by side in one run. Prints steps/s (each from log.jsonl's it_per_s, the warm-up window
 # dropped), the 2-process efficiency and the gradient bytes all-reduced per step, with `uptime`;
 # then, as a control, two independent 1-process runs side by side (what two busy processes get).
-#   scripts/bench-dist-trainer.sh                         # build/, the tiny networks
+#   scripts/bench-dist-trainer.sh                         # build/, the tiny networks
 #   TRAINER=build/examples/trainer/patchgcl-trainer STEPS=60 scripts/bench-dist-trainer.sh --ngf 16 --synthetic-size 64
 # Extra arguments replace the defaults of the same options (--ngf 16 replaces --ngf 8).
 set -euo pipefail

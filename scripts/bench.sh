@@ -39,7 +39,7 @@ if [ -z "${NO_PYTHON:-}" ]; then
   debs="python3-torch python3-numpy python3-scipy"
   [ -n "${NO_RELEASED:-}" ] || debs="$debs python3-venv python3-pip"
 fi
-PATCHGCL_EXTRA_DEBS="$debs" bash "$root/scripts/install-deps.sh"
+PATCHGCL_EXTRA_DEBS="$debs" bash "$root/scripts/lib/install-deps.sh"
 
 if [ -z "${NO_BUILD:-}" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DPATCHGCL_BUILD_BENCHMARKS=ON ${CMAKE_ARGS:-}
@@ -82,5 +82,5 @@ join() { local IFS=,; echo "$*"; }
 args=("$(join "${cpp_json[@]}")")
 ((${#py_json[@]})) && args+=("$(join "${py_json[@]}")")
 ((${#rel_json[@]})) && args+=(--released "$(join "${rel_json[@]}")")
-"$python" "$root/scripts/bench_report.py" "${args[@]}" --time "${TIME:-wall}" \
+"$python" "$root/scripts/lib/bench-report.py" "${args[@]}" --time "${TIME:-wall}" \
   --svg "${SVG:-$root/docs/benchmarks-time-vs-n.svg}" --markdown "$out/report.md"

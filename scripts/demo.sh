@@ -27,7 +27,7 @@ JOBS="${JOBS:-2}"
 # Idle OpenMP threads must not spin: on a shared 2-core machine spinning workers made every step ~30x slower.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
-bash "$root/scripts/install-deps.sh"
+bash "$root/scripts/lib/install-deps.sh"
 
 echo "== building the trainer ($BUILD_DIR)"
 cmake -S "$root" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -6,23 +6,15 @@
 #   scripts/sanitize.sh                   # everything but install_and_consume
 #   PATCHGCL_PROPERTY_CASES=30000 scripts/sanitize.sh -R properties
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# ccache: paths relative to the checkout, and LibTorch's precompiled header cacheable, so that a
-# second clone (CI) reuses the first one's objects.
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
-export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
-bash "$root/scripts/install-deps.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 build="${BUILD_DIR:-$root/build-sanitize}"
-jobs="${JOBS:-$(nproc)}"
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPATCHGCL_SANITIZE=ON \
   -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF "${launcher[@]}" ${CMAKE_ARGS:-}
 targets=(patchgcl_tests patchgcl-trainer-tests)
 # The multi-process tests (ctest distributed, trainer_distributed: c10d's Gloo on 127.0.0.1), where
 # Debian's libgloo-dev is found: every rank is an instrumented process.
 # (The target list is read whole: `grep -q` would close the pipe early, and under pipefail make's
-# broken pipe made the test false.)
+# broken pipe would make the test false.)
 targets_known="$(cmake --build "$build" --target help)"
 if [[ "$targets_known" == *patchgcl_distributed_tests* ]]; then
   targets+=(patchgcl_distributed_tests)

@@ -11,12 +11,7 @@
 #   TARGETS="a b"         build only these targets (default: all)
 #   JOBS, BUILD_TYPE, CMAKE_ARGS as their names say. ccache is used when installed.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# ccache: paths relative to the checkout, and LibTorch's precompiled header cacheable, so that a
-# second clone (CI) reuses the first one's objects.
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
-export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
-bash "$root/scripts/install-deps.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 torch="${TORCH:-debian}"
 args=()
 case "$torch" in
@@ -25,13 +20,13 @@ case "$torch" in
   pypi:*)
     version="${torch#pypi:}"
     if [ -n "${TORCH_CUDA:-}" ]; then
-      torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version" --cuda)"
+      torch_dir="$(bash "$root/scripts/lib/torch-wheel.sh" "$version" --cuda)"
       # At link time ld looks in the executable's RPATH (CMake puts the CUDA toolkit's lib/ there)
       # before libtorch_cuda.so's own: the toolkit's older NCCL would win (undefined ncclCommGrow...).
       args+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$torch_dir/../../../../nvidia/nccl/lib")
       default_build="$root/build-torch-$version-cuda"
     else
-      torch_dir="$(bash "$root/scripts/torch-wheel.sh" "$version")"
+      torch_dir="$(bash "$root/scripts/lib/torch-wheel.sh" "$version")"
       args+=(-DPATCHGCL_TORCH_CPU_ONLY=ON)
       default_build="$root/build-torch-$version"
     fi
@@ -49,9 +44,8 @@ case "$torch" in
     exit 1 ;;
 esac
 if [ -n "${CXX_STANDARD:-}" ]; then args+=("-DCMAKE_CXX_STANDARD=$CXX_STANDARD" -DCMAKE_CXX_EXTENSIONS=OFF); fi
-if command -v ccache >/dev/null; then args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+args+=("${launcher[@]}")
 build="${BUILD_DIR:-$default_build}"
-jobs="${JOBS:-$(nproc)}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" "${args[@]}" ${CMAKE_ARGS:-}
 targets=()
 for t in ${TARGETS:-}; do targets+=(--target "$t"); done

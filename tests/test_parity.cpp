@@ -193,7 +193,7 @@ TEST_CASE("TopKPool with tanh, score / ||p|| and no bias reproduces PyG's TopKPo
   check_close(pool->proj->weight.grad(), f.at("grad.proj.weight"), p.rel, "d / d proj.weight");
 }
 
-TEST_CASE("A PatchGCL checkpoint converted by convert_reference_weights.py loads by name and reproduces its loss",
+TEST_CASE("A PatchGCL checkpoint converted by convert-reference-weights.py loads by name and reproduces its loss",
           "[parity][io]") {
   const auto converted = patchgcl_test::load_fixture("converted_patchgcl_small");
   const auto f = patchgcl_test::load_fixture("graph_nce_small");

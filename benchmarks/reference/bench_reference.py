@@ -10,7 +10,7 @@ then runs per image rather than over the batch, which changes its value but not 
     PYTHONPATH=python python3 benchmarks/reference/bench_reference.py --out py.json [--filter paper] [--threads 2] [--repetitions 5]
 
 Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "real_time", "cpu_time"
-(of the whole process), "time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/bench_report.py can
+(of the whole process), "time_unit": "ms", "iterations"}]}) with the C++ benchmark names, so scripts/lib/bench-report.py can
 join the two. Forward builds the autograd graph (as in training); forward+backward also drops
 the gradients (set to None) each call, as the C++ side does.
 """

@@ -5,7 +5,7 @@
   convert    checkpoints of the authors' code -> patchgcl's C++ parameter names
 
 Imported by tests/reference/generate_fixtures.py, tests/reference/check_against_libraries.py,
-benchmarks/reference/bench_reference.py and scripts/convert_reference_weights.py, which all run
+benchmarks/reference/bench_reference.py and scripts/convert-reference-weights.py, which all run
 with the repository's `python/` folder on the import path (python/README.md):
 
     PYTHONPATH=python python3 tests/reference/generate_fixtures.py --check

@@ -1,5 +1,5 @@
 """Name mapping from checkpoints of the authors' Python code to patchgcl's C++ parameter names
-(docs/reference-compatibility.md). `scripts/convert_reference_weights.py` is its command line;
+(docs/reference-compatibility.md). `scripts/convert-reference-weights.py` is its command line;
 `tests/reference/generate_fixtures.py` runs it on a state dict under the released names.
 
   PatchGCL GNNLoss                      patchgcl::GraphNCELoss

@@ -6,7 +6,7 @@
 
 #include <patchgcl/distributed.hpp>
 
-#include "distributed.hpp"  // examples/trainer
+#include "trainer/dist/process_group.hpp"  // the bench averages gradients as the trainer does
 
 #include <csignal>
 #include <thread>
@@ -75,69 +75,6 @@ std::unique_ptr<trainer::dist::Context> worker_context(std::map<std::string, std
   return std::make_unique<trainer::dist::Context>(env, trainer::dist::Backend::kGloo, torch::kCPU, timeout);
 }
 
-/// Broadcast of rank 0's values and the bucketed average, checked here against the closed form.
-int collectives(std::map<std::string, std::string>& a) {
-  auto ctx = worker_context(a, std::chrono::seconds(60));
-  const int r = ctx->rank(), w = ctx->world();
-  // Three parameters; a 32-byte bucket limit (and the dtype change) gives three buckets.
-  std::vector<torch::Tensor> params{torch::full({4}, 10.0 * (r + 1)), torch::full({2, 3}, 20.0 * (r + 1)),
-                                    torch::full({5}, 30.0 * (r + 1), torch::kFloat64)};
-  ctx->broadcast(params);
-  for (size_t i = 0; i < params.size(); ++i)
-    if (!params[i].eq(10.0 * (i + 1)).all().item<bool>()) throw std::runtime_error("broadcast: not rank 0's values");
-  for (auto& p : params) {
-    p.requires_grad_(true);
-    p.mutable_grad() = torch::full_like(p, static_cast<double>(r + 1));
-  }
-  const auto bytes = ctx->average_gradients(params, 32);
-  const double mean = (w + 1) / 2.0;
-  for (auto& p : params)
-    if (!p.grad().eq(mean).all().item<bool>()) throw std::runtime_error("average_gradients: wrong mean");
-  if (bytes != 4 * 4 + 6 * 4 + 5 * 8) throw std::runtime_error("average_gradients: wrong byte count");
-  return 0;
-}
-
-/// Rank 1 runs with another configuration text: every rank must throw naming rank 1 (exit 3).
-int config(std::map<std::string, std::string>& a) {
-  auto ctx = worker_context(a, std::chrono::seconds(60));
-  try {
-    ctx->check_same_config(ctx->rank() == 1 ? "steps=20\nlr=0.1\n" : "steps=20\nlr=0.2\n");
-  } catch (const std::runtime_error& e) {
-    std::cerr << e.what() << "\n";
-    return std::string(e.what()).find("rank(s) 1 differ from rank 0") != std::string::npos ? 3 : 4;
-  }
-  return 0;
-}
-
-/// Rank 1 kills itself (SIGKILL) after the first barrier; rank 0 keeps reducing and must fail
-/// with a message naming rank 1 (exit 3).
-int lost(std::map<std::string, std::string>& a) {
-  auto ctx = worker_context(a, std::chrono::seconds(30));
-  ctx->barrier();
-  if (ctx->rank() == 1) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::raise(SIGKILL);
-  }
-  try {
-    for (int i = 0; i < 100000; ++i) ctx->barrier();
-  } catch (const std::runtime_error& e) {
-    std::cerr << e.what() << "\n";
-    return std::string(e.what()).find("lost rank(s) 1") != std::string::npos ? 3 : 4;
-  }
-  return 0;
-}
-
-/// A rank started by `launch`: torchrun's variables, the launcher's store, one barrier; the
-/// rank named by PATCHGCL_TEST_FAIL_RANK then exits with code 7.
-int launched() {
-  auto env = trainer::dist::read_env();
-  if (!env.active || !env.agent_store) throw std::runtime_error("launched: torchrun's variables are not set");
-  trainer::dist::Context ctx(env, trainer::dist::Backend::kGloo, torch::kCPU, std::chrono::seconds(30));
-  ctx.barrier();
-  const char* fail = std::getenv("PATCHGCL_TEST_FAIL_RANK");
-  return fail && std::stoi(fail) == ctx.rank() ? 7 : 0;
-}
-
 /// Weak-scaling benchmark rank: `--steps K --batch B`, one thread. Each step is GraphNCELoss's
 /// forward and backward on fixed [B, 128, 32, 32] / [B, 256, 16, 16] features (a trainer's
 /// contrastive term at CUT's encoder sizes), the bucketed gradient average of its heads and an
@@ -182,10 +119,6 @@ int run_worker(int argc, char** argv) {
     const std::string name = argc > 2 ? argv[2] : "";
     auto a = parse(argc - 1, argv + 1);  // the pairs after `--worker NAME`
     if (name == "negatives") return negatives(a);
-    if (name == "collectives") return collectives(a);
-    if (name == "config") return config(a);
-    if (name == "lost") return lost(a);
-    if (name == "launched") return launched();
     if (name == "bench") return bench(a);
     std::cerr << "unknown worker '" << name << "'\n";
     return 2;

@@ -1,4 +1,4 @@
-"""FID and KID reference values for the trainer's evaluation (examples/trainer/fid_kid.hpp).
+"""FID and KID reference values for the trainer's evaluation (examples/trainer/eval/fid_kid.hpp).
 
     PYTHONPATH=python /usr/bin/python3 tests/reference/fid_kid_reference.py           # writes tests/fixtures/fid_kid.pgt
     PYTHONPATH=python /usr/bin/python3 tests/reference/fid_kid_reference.py --check   # regenerate, compare bytes

@@ -3,7 +3,11 @@
 // that a report is well-formed markup.
 #pragma once
 
-#include "commands.hpp"
+#include "trainer/commands/evaluate.hpp"
+#include "trainer/commands/explain.hpp"
+#include "trainer/commands/synth.hpp"
+#include "trainer/commands/train.hpp"
+#include "trainer/commands/translate.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -1,12 +1,12 @@
-// Checkpoints from outside (issue 11, items 9 and 10): the file's checksum, its configuration read
+// Checkpoints from outside: the file's checksum, its configuration read
 // with the command line's rules, the fuzz corpus, and translate / --resume on damaged files.
-#include "hardening_helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 #include <sstream>
 
 using namespace trainer_tests;
 
-TEST_CASE("Checkpoint files carry a checksum of their contents; a changed byte is refused", "[checkpoint][hardening]") {
+TEST_CASE("Checkpoint files carry a checksum of their contents; a changed byte is refused", "[checkpoint][faults]") {
   TempDir dir("ckptfile");
   const auto path = dir.path / "c.pt";
   torch::serialize::OutputArchive archive;
@@ -23,7 +23,7 @@ TEST_CASE("Checkpoint files carry a checksum of their contents; a changed byte i
     in.read("weights", w);
     CHECK(torch::equal(w, torch::arange(0, 20000, torch::kFloat32)));
   }
-  // 64 bytes flipped inside the tensor record (issue 11, item 9: loaded silently before).
+  // 64 bytes flipped inside the tensor record: the checksum must refuse it.
   std::string bad = good;
   for (size_t i = bad.size() / 2; i < bad.size() / 2 + 64; ++i) bad[i] = static_cast<char>(~bad[i]);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
@@ -44,7 +44,7 @@ TEST_CASE("Checkpoint files carry a checksum of their contents; a changed byte i
   CHECK(checksum64(text.data(), text.size()) != before);
 }
 
-TEST_CASE("A checkpoint's configuration is read with the command line's rules", "[checkpoint][hardening]") {
+TEST_CASE("A checkpoint's configuration is read with the command line's rules", "[checkpoint][faults]") {
   TrainConfig c;
   c.data.synthetic_size = c.data.load_size = c.data.crop_size = 32;
   c.ngf = 8;
@@ -58,7 +58,7 @@ TEST_CASE("A checkpoint's configuration is read with the command line's rules", 
       out += (line.rfind(key + "=", 0) == 0 ? key + "=" + value : line) + "\n";
     return out;
   };
-  // Issue 11, item 10: these crashed or allocated what they asked for.
+  // Sizes and values that would crash or allocate what they ask for.
   CHECK_THROWS_WITH(parse_config_text(with("ngf", "abc"), "checkpoint 'x'"),
                     "checkpoint 'x': field 'ngf' must be an integer (got 'abc')");
   CHECK_THROWS_WITH(parse_config_text(with("ngf", "8x"), "checkpoint 'x'"), Catch::Contains("must be an integer"));
@@ -81,7 +81,7 @@ TEST_CASE("A checkpoint's configuration is read with the command line's rules", 
                         Catch::EndsWith("(got 1000000000)"));
 }
 
-TEST_CASE("Every file of the checkpoint fuzz corpus loads or is refused with a message", "[checkpoint][hardening]") {
+TEST_CASE("Every file of the checkpoint fuzz corpus loads or is refused with a message", "[checkpoint][faults]") {
   // fuzz/corpus/trainer_checkpoint/ (fuzz/trainer_checkpoint.cpp): first byte % 3 = 1: a whole file,
   // 0: the archive alone (as if re-signed), 2: the configuration text alone; the seeds load
   // completely. regression-libtorch-* make LibTorch's zip reader leak (not our code): the fuzz
@@ -127,7 +127,7 @@ TEST_CASE("Every file of the checkpoint fuzz corpus loads or is refused with a m
   CHECK(seeds == 6);
 }
 
-TEST_CASE("translate and --resume refuse a checkpoint with 64 flipped bytes or crafted values", "[checkpoint][cli][hardening]") {
+TEST_CASE("translate and --resume refuse a checkpoint with 64 flipped bytes or crafted values", "[checkpoint][cli][faults]") {
   TempDir dir("corrupt");
   const fs::path run = dir.path / "run";
   REQUIRE(run_trainer(tiny_train(run, "2"), dir.path / "train.log").status == 0);
@@ -136,7 +136,7 @@ TEST_CASE("translate and --resume refuse a checkpoint with 64 flipped bytes or c
   const std::string good = read_text(run / "ckpt.pt");
   const std::vector<std::string> translate = {"translate", "--checkpoint", (run / "ckpt.pt").string(), "--input",
                                               (dir.path / "data" / "testA").string(), "--output", (dir.path / "o").string()};
-  // Item 9: 64 bytes flipped inside a tensor record; translate and --resume both succeeded before.
+  // 64 bytes flipped inside a tensor record: translate and --resume must both refuse it.
   std::string bad = good;
   for (size_t i = bad.size() / 2; i < bad.size() / 2 + 64; ++i) bad[i] = static_cast<char>(~bad[i]);
   std::ofstream(run / "ckpt.pt", std::ios::binary | std::ios::trunc) << bad;
@@ -146,7 +146,7 @@ TEST_CASE("translate and --resume refuse a checkpoint with 64 flipped bytes or c
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains("/ckpt.pt' is corrupt: the checksum of its contents is "));
   }
-  // Item 10: values a user could not have typed, in an archive with a valid checksum.
+  // Values a user could not have typed, in an archive with a valid checksum.
   std::ofstream(run / "ckpt.pt", std::ios::binary | std::ios::trunc) << good;
   const std::string config = checkpoint::read_config(run / "ckpt.pt").serialize();
   auto crafted = [&](const c10::IValue& config_entry, const std::string& phrase) {

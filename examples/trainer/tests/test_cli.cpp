@@ -1,18 +1,23 @@
 // Tests of the command line, run as a user runs it: the trainer binary in a child process.
-#include "helpers.hpp"
+#include "trainer/tests/helpers.hpp"
 
 #include <sys/stat.h>
 
 using namespace trainer_tests;
 
-TEST_CASE("Bad command lines fail before training, naming the option, the expected and the given value", "[cli]") {
-  TempDir dir("cli");
-  // A tiny valid command; each case replaces or adds options.
+namespace {
+
+/// A tiny valid `train` command; each case replaces or adds options, runs it, and expects it to
+/// fail before training.
+struct BadCommandLines {
+  TempDir dir{"cli"};
   const std::vector<std::pair<std::string, std::string>> base = {
       {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"}, {"--ndf", "4"}, {"--n-blocks", "1"},
       {"--num-patches", "16"}, {"--steps", "2"}};
   int run_index = 0;
-  auto command = [&](const std::vector<std::pair<std::string, std::string>>& changes, const fs::path& run_dir) {
+
+  std::vector<std::string> command(const std::vector<std::pair<std::string, std::string>>& changes,
+                                   const fs::path& run_dir) const {
     auto options = base;
     for (const auto& [key, value] : changes) {
       auto it = std::find_if(options.begin(), options.end(), [&](const auto& o) { return o.first == key; });
@@ -25,11 +30,12 @@ TEST_CASE("Bad command lines fail before training, naming the option, the expect
       if (!value.empty()) args.push_back(value);  // "" marks a flag
     }
     return args;
-  };
-  // Runs a command that must fail before training: non-zero exit, every phrase in the message,
-  // and nothing trained (no checkpoint, no log, no progress line).
-  auto expect_refused = [&](const std::vector<std::pair<std::string, std::string>>& changes,
-                            const std::vector<std::string>& phrases, fs::path run_dir = {}) {
+  }
+
+  /// Runs a command that must fail before training: non-zero exit, every phrase in the message,
+  /// and nothing trained (no checkpoint, no log, no progress line).
+  void expect_refused(const std::vector<std::pair<std::string, std::string>>& changes,
+                      const std::vector<std::string>& phrases, fs::path run_dir = {}) {
     if (run_dir.empty()) run_dir = dir.path / ("run" + std::to_string(run_index));
     auto args = command(changes, run_dir);
     auto result = run_trainer(args, dir.path / ("out" + std::to_string(run_index++)));
@@ -41,96 +47,102 @@ TEST_CASE("Bad command lines fail before training, naming the option, the expect
     CHECK_FALSE(fs::exists(run_dir / "ckpt.pt"));
     CHECK_FALSE(fs::exists(run_dir / "log.jsonl"));
     CHECK_THAT(result.output, !Catch::Contains("step 1/"));
-  };
+  }
+};
 
-  SECTION("option values") {
-    expect_refused({{"--steps", "-1"}}, {"--steps must be at least 0 (got -1)"});
-    expect_refused({{"--steps", "abc"}}, {"--steps", "abc"});
-    expect_refused({{"--batch-size", "0"}}, {"--batch-size must be at least 1 (got 0)"});
-    expect_refused({{"--lr", "0"}}, {"--lr must be a finite number > 0 (got 0)"});
-    expect_refused({{"--lr", "-1e-3"}}, {"--lr must be a finite number > 0 (got -0.001)"});
-    expect_refused({{"--lr", "nan"}}, {"--lr must be a finite number > 0 (got nan)"});
-    expect_refused({{"--loss", "triplet"}}, {"--loss", "triplet", "graph,patchnce,put"});
-    expect_refused({{"--features", "resnet"}}, {"--features", "resnet", "encoder,vgg16"});
-    expect_refused({{"--num-patches", "0"}}, {"--num-patches must be at least 2 (got 0)"});
-    expect_refused({{"--synthetic-size", "20"}}, {"--synthetic-size must be a multiple of 4 and at least 24", "(got 20)"});
-    expect_refused({{"--synthetic-size", "30"}}, {"--synthetic-size must be a multiple of 4", "(got 30)"});
-    expect_refused({{"--synthetic-count", "0"}}, {"--synthetic-count must be at least 1 (got 0)"});
-    expect_refused({{"--ngf", "0"}}, {"--ngf must be at least 1 (got 0)"});
-    expect_refused({{"--n-blocks", "0"}}, {"--n-blocks must be at least 1 (got 0)"});
-    expect_refused({{"--ndf", "-3"}}, {"--ndf must be at least 1 (got -3)"});
-    expect_refused({{"--decay-steps", "5"}}, {"--decay-steps must be at most --steps (2) (got 5)"});
-    expect_refused({{"--lambda-gan", "-1"}}, {"--lambda-gan must be a finite number >= 0 (got -1)"});
-    expect_refused({{"--lambda", "inf"}}, {"--lambda must be a finite number", "(got inf)"});
-    expect_refused({{"--log-every", "0"}}, {"--log-every must be at least 1 (got 0)"});
-    expect_refused({{"--sample-every", "0"}}, {"--sample-every must be at least 1 (got 0)"});
-    expect_refused({{"--checkpoint-every", "-5"}}, {"--checkpoint-every must be at least 1 (got -5)"});
-    expect_refused({{"--features", "vgg16"}}, {"--vgg-weights must be a VGG16 weight file", "(got none)"});
-    expect_refused({{"--features", "vgg16"}, {"--vgg-weights", (dir.path / "nope.pt").string()}},
-                   {"--vgg-weights must be an existing file", "nope.pt', which does not exist"});
+}  // namespace
+
+TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training, naming the option, the expected and the given value", "[cli]") {
+  expect_refused({{"--steps", "-1"}}, {"--steps must be at least 0 (got -1)"});
+  expect_refused({{"--steps", "abc"}}, {"--steps", "abc"});
+  expect_refused({{"--batch-size", "0"}}, {"--batch-size must be at least 1 (got 0)"});
+  expect_refused({{"--lr", "0"}}, {"--lr must be a finite number > 0 (got 0)"});
+  expect_refused({{"--lr", "-1e-3"}}, {"--lr must be a finite number > 0 (got -0.001)"});
+  expect_refused({{"--lr", "nan"}}, {"--lr must be a finite number > 0 (got nan)"});
+  expect_refused({{"--loss", "triplet"}}, {"--loss", "triplet", "graph,patchnce,put"});
+  expect_refused({{"--features", "resnet"}}, {"--features", "resnet", "encoder,vgg16"});
+  expect_refused({{"--num-patches", "0"}}, {"--num-patches must be at least 2 (got 0)"});
+  expect_refused({{"--synthetic-size", "20"}}, {"--synthetic-size must be a multiple of 4 and at least 24", "(got 20)"});
+  expect_refused({{"--synthetic-size", "30"}}, {"--synthetic-size must be a multiple of 4", "(got 30)"});
+  expect_refused({{"--synthetic-count", "0"}}, {"--synthetic-count must be at least 1 (got 0)"});
+  expect_refused({{"--ngf", "0"}}, {"--ngf must be at least 1 (got 0)"});
+  expect_refused({{"--n-blocks", "0"}}, {"--n-blocks must be at least 1 (got 0)"});
+  expect_refused({{"--ndf", "-3"}}, {"--ndf must be at least 1 (got -3)"});
+  expect_refused({{"--decay-steps", "5"}}, {"--decay-steps must be at most --steps (2) (got 5)"});
+  expect_refused({{"--lambda-gan", "-1"}}, {"--lambda-gan must be a finite number >= 0 (got -1)"});
+  expect_refused({{"--lambda", "inf"}}, {"--lambda must be a finite number", "(got inf)"});
+  expect_refused({{"--log-every", "0"}}, {"--log-every must be at least 1 (got 0)"});
+  expect_refused({{"--sample-every", "0"}}, {"--sample-every must be at least 1 (got 0)"});
+  expect_refused({{"--checkpoint-every", "-5"}}, {"--checkpoint-every must be at least 1 (got -5)"});
+  expect_refused({{"--features", "vgg16"}}, {"--vgg-weights must be a VGG16 weight file", "(got none)"});
+  expect_refused({{"--features", "vgg16"}, {"--vgg-weights", (dir.path / "nope.pt").string()}},
+                 {"--vgg-weights must be an existing file", "nope.pt', which does not exist"});
+}
+
+TEST_CASE_METHOD(BadCommandLines, "Missing, empty and unreadable data folders are refused before training", "[cli]") {
+  const fs::path data = dir.path / "data";
+  expect_refused({{"--data", (dir.path / "missing").string()}}, {"data folder '", "missing' does not exist (expected"});
+  fs::create_directories(data / "trainA");
+  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
+  fs::create_directories(data / "trainB");
+  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+                 {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
+  write_garbage(data / "trainA" / "x.png");
+  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+                 {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
+  expect_refused({{"--data", data.string()}, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
+  expect_refused({{"--data", data.string()}, {"--crop-size", "32"}, {"--load-size", "28"}},
+                 {"--load-size must be at least --crop-size (32) (got 28)"});
+  expect_refused({{"--data", data.string()}, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
+                 {"--min-zoom must be in (0, 1] (got 0)"});
+}
+
+TEST_CASE_METHOD(BadCommandLines, "A run folder that cannot be written is refused before training", "[cli]") {
+  // Under a regular file no one, root included, can create a folder.
+  std::ofstream(dir.path / "a_file") << "x";
+  expect_refused({}, {"--run must be a folder this process can create files in", "a_file/run', which cannot be created"},
+                 dir.path / "a_file" / "run");
+  // A read-only folder stops everyone but root (tests may run as root, where it cannot be checked).
+  fs::create_directories(dir.path / "readonly");
+  ::chmod((dir.path / "readonly").c_str(), 0555);
+  if (::geteuid() != 0) {
+    expect_refused({}, {"--run must be a folder this process can create files in", "Permission denied"},
+                   dir.path / "readonly" / "run");
+    fs::create_directories(dir.path / "ro_run");
+    ::chmod((dir.path / "ro_run").c_str(), 0555);
+    expect_refused({}, {"--run must be a folder this process can create files in", "ro_run': Permission denied"},
+                   dir.path / "ro_run");
+    ::chmod((dir.path / "ro_run").c_str(), 0755);
   }
-  SECTION("data folders") {
-    const fs::path data = dir.path / "data";
-    expect_refused({{"--data", (dir.path / "missing").string()}}, {"data folder '", "missing' does not exist (expected"});
-    fs::create_directories(data / "trainA");
-    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
-    fs::create_directories(data / "trainB");
-    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
-                   {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
-    write_garbage(data / "trainA" / "x.png");
-    expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
-                   {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
-    expect_refused({{"--data", data.string()}, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
-    expect_refused({{"--data", data.string()}, {"--crop-size", "32"}, {"--load-size", "28"}},
-                   {"--load-size must be at least --crop-size (32) (got 28)"});
-    expect_refused({{"--data", data.string()}, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
-                   {"--min-zoom must be in (0, 1] (got 0)"});
-  }
-  SECTION("unwritable run folders") {
-    // Under a regular file no one, root included, can create a folder.
-    std::ofstream(dir.path / "a_file") << "x";
-    expect_refused({}, {"--run must be a folder this process can create files in", "a_file/run', which cannot be created"},
-                   dir.path / "a_file" / "run");
-    // A read-only folder stops everyone but root (tests may run as root, where it cannot be checked).
-    fs::create_directories(dir.path / "readonly");
-    ::chmod((dir.path / "readonly").c_str(), 0555);
-    if (::geteuid() != 0) {
-      expect_refused({}, {"--run must be a folder this process can create files in", "Permission denied"},
-                     dir.path / "readonly" / "run");
-      fs::create_directories(dir.path / "ro_run");
-      ::chmod((dir.path / "ro_run").c_str(), 0555);
-      expect_refused({}, {"--run must be a folder this process can create files in", "ro_run': Permission denied"},
-                     dir.path / "ro_run");
-      ::chmod((dir.path / "ro_run").c_str(), 0755);
-    }
-    ::chmod((dir.path / "readonly").c_str(), 0755);
-  }
-  SECTION("a run folder in use by another process") {
-    fs::create_directories(dir.path / "busy");
-    RunLock held(dir.path / "busy");  // as a live trainer holds it
-    expect_refused({}, {"--run '", "busy' is in use by another patchgcl-trainer process"}, dir.path / "busy");
-  }
-  SECTION("checkpoints of another configuration, truncated or missing") {
-    const fs::path run = dir.path / "ref";
-    auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
-    INFO(made.output);
-    REQUIRE(made.status == 0);
-    const std::string before = read_text(run / "ckpt.pt");
-    auto refused = [&](const std::vector<std::pair<std::string, std::string>>& changes, const std::string& phrase,
-                       const fs::path& in = {}) {
-      auto result = run_trainer(command(changes, in.empty() ? run : in), dir.path / "refused.out");
-      INFO(result.output);
-      CHECK(result.status != 0);
-      CHECK_THAT(result.output, Catch::Contains(phrase));
-      CHECK_THAT(result.output, !Catch::Contains("step 1/"));
-    };
-    refused({{"--steps", "0"}, {"--resume", ""}, {"--loss", "patchnce"}}, "loss: graph (checkpoint) vs patchnce (command line)");
-    refused({{"--steps", "0"}, {"--resume", ""}, {"--ngf", "8"}}, "ngf: 4 (checkpoint) vs 8 (command line)");
-    refused({{"--steps", "0"}}, "already holds a checkpoint; pass --resume");
-    refused({{"--steps", "0"}, {"--resume", ""}}, "--resume: no checkpoint at", dir.path / "fresh");
-    CHECK(read_text(run / "ckpt.pt") == before);  // refused runs leave the checkpoint alone
-    fs::create_directories(dir.path / "torn");
-    write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
-    refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
-  }
+  ::chmod((dir.path / "readonly").c_str(), 0755);
+}
+
+TEST_CASE_METHOD(BadCommandLines, "A run folder in use by another process is refused before training", "[cli]") {
+  fs::create_directories(dir.path / "busy");
+  RunLock held(dir.path / "busy");  // as a live trainer holds it
+  expect_refused({}, {"--run '", "busy' is in use by another patchgcl-trainer process"}, dir.path / "busy");
+}
+
+TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncated or missing are refused before training", "[cli]") {
+  const fs::path run = dir.path / "ref";
+  auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  const std::string before = read_text(run / "ckpt.pt");
+  auto refused = [&](const std::vector<std::pair<std::string, std::string>>& changes, const std::string& phrase,
+                     const fs::path& in = {}) {
+    auto result = run_trainer(command(changes, in.empty() ? run : in), dir.path / "refused.out");
+    INFO(result.output);
+    CHECK(result.status != 0);
+    CHECK_THAT(result.output, Catch::Contains(phrase));
+    CHECK_THAT(result.output, !Catch::Contains("step 1/"));
+  };
+  refused({{"--steps", "0"}, {"--resume", ""}, {"--loss", "patchnce"}}, "loss: graph (checkpoint) vs patchnce (command line)");
+  refused({{"--steps", "0"}, {"--resume", ""}, {"--ngf", "8"}}, "ngf: 4 (checkpoint) vs 8 (command line)");
+  refused({{"--steps", "0"}}, "already holds a checkpoint; pass --resume");
+  refused({{"--steps", "0"}, {"--resume", ""}}, "--resume: no checkpoint at", dir.path / "fresh");
+  CHECK(read_text(run / "ckpt.pt") == before);  // refused runs leave the checkpoint alone
+  fs::create_directories(dir.path / "torn");
+  write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
+  refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
 }

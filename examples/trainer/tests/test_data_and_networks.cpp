@@ -1,6 +1,6 @@
 // Tests of the trainer's data (folders, single images, the embedded shapes and their scores) and
 // networks (generator, discriminator, upsampling, VGG16 weights).
-#include "helpers.hpp"
+#include "trainer/tests/helpers.hpp"
 
 #include <optional>
 #include <sstream>

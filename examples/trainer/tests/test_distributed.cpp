@@ -1,7 +1,7 @@
 // The distributed trainer run as a user runs it (ctest entry trainer_distributed,
 // docs/distributed.md): the binary on 2 processes on 127.0.0.1, started by `launch` or by hand
 // with torchrun's variables. Rendezvous ports come from a c10d store on port 0 (the OS picks).
-#include "distributed_helpers.hpp"
+#include "trainer/tests/dist_helpers.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -52,14 +52,19 @@ Difference max_relative_difference(torch::nn::Module& a, torch::nn::Module& b, c
 }
 
 /// `steps` steps at --batch-size 4 on 1 process and at --batch-size 2 on 2 (started by hand),
-/// each in its own run folder under `dir`; returns the two checkpoints' trainers.
+/// each in its own run folder under `dir`, with `one_extra` and `two_extra` options; returns the two
+/// checkpoints' trainers.
 std::pair<std::unique_ptr<Trainer>, std::unique_ptr<Trainer>> one_and_two(const fs::path& dir, int steps,
-                                                                          const std::string& loss) {
+                                                                          const std::string& loss,
+                                                                          const std::vector<std::string>& one_extra = {},
+                                                                          const std::vector<std::string>& two_extra = {}) {
   const std::vector<std::string> common = {"--steps", std::to_string(steps), "--log-every", "5", "--sample-every",
                                            "1000", "--loss", loss};
   auto o = tiny(common), t = tiny(common);
   o.insert(o.end(), {"--run", (dir / "one").string(), "--batch-size", "4"});
   t.insert(t.end(), {"--run", (dir / "two").string(), "--batch-size", "2"});
+  o.insert(o.end(), one_extra.begin(), one_extra.end());
+  t.insert(t.end(), two_extra.begin(), two_extra.end());
   const int single = wait_exit(spawn(o, {}, dir / "one.out"));
   INFO(read_text(dir / "one.out"));
   REQUIRE(single == 0);
@@ -124,6 +129,38 @@ TEST_CASE("2 processes at batch b take the step of 1 process at batch 2b; over 2
     const auto d = max_relative_difference(*ma, *mb, skip);
     fmt::print("2 x b vs 1 x 2b, 20 steps: {} largest relative difference {:.3g} per tensor ({}), {:.3g} per element\n",
                name, d.tensor, d.worst, d.element);
+  }
+}
+
+TEST_CASE("2 processes at batch b with --negatives global take the first step of 1 process at batch 2b with "
+          "--negatives minibatch", "[distributed]") {
+  TempDir dir("dist_negatives");
+  for (const char* loss : {"patchnce", "graph"}) {
+    INFO(loss);
+    const fs::path sub = dir.path / loss;
+    fs::create_directories(sub);
+    auto [a, b] = one_and_two(sub, 1, loss, {"--negatives", "minibatch"}, {"--negatives", "global"});
+    const auto la = report::read_log(sub / "one" / "log.jsonl"), lb = report::read_log(sub / "two" / "log.jsonl");
+    REQUIRE(la.size() == 1);
+    REQUIRE(lb.size() == 1);
+    for (const char* k : {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y"})
+      CHECK(lb[0].at(k) == Approx(la[0].at(k)).epsilon(1e-5));
+    std::set<std::string> skip = biases_before_instance_norm(*a->G);
+    for (const auto& n : biases_before_instance_norm(*a->D)) skip.insert(n);
+    for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
+                                {"D", a->D.get(), b->D.get()},
+                                {"F", a->F.module.get(), b->F.module.get()}}) {
+      const auto d = max_relative_difference(*ma, *mb, skip);
+      INFO(name << ": " << d.worst);
+      CHECK(d.tensor <= 1e-5);
+    }
+    // The control: one process with each image's own negatives computes another loss, so the
+    // equality above is the negatives' doing.
+    auto image = tiny({"--steps", "1", "--loss", loss, "--batch-size", "4", "--run", (sub / "image").string()});
+    REQUIRE(wait_exit(spawn(image, {}, sub / "image.out")) == 0);
+    const auto li = report::read_log(sub / "image" / "log.jsonl");
+    REQUIRE(li.size() == 1);
+    CHECK(std::abs(li[0].at("loss_NCE") - la[0].at("loss_NCE")) > 1e-3 * std::abs(la[0].at("loss_NCE")));
   }
 }
 
@@ -199,13 +236,12 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
     for (const auto& p : phrases) CHECK_THAT(text, Catch::Contains(p));
     CHECK_FALSE(fs::exists(run / "ckpt.pt"));
   };
-  refused({"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
-          {"RANK must be in [0, WORLD_SIZE = 2), got 2"});
-  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, {"MASTER_PORT is not set"});
-  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=http"},
-          {"MASTER_PORT must be a port number in [1, 65535], got 'http'"});
+  for (const auto& c : refused_torchrun_env()) refused(c.env, {c.phrase});
   refused({"RANK=0", "WORLD_SIZE=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, {"--dist-timeout must be at least 1"},
           {"--dist-timeout", "0"});
+  // Rank 0 alone: its group never forms, and it stops within the timeout (plus the watchdog's 5 s).
+  refused({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", free_port())},
+          {"rank 0: the process group of 2 ranks did not form within"}, {"--dist-timeout", "3"}, 15);
   const int closed = free_port();
   refused({"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", closed)},
           {fmt::format("cannot reach the master at 127.0.0.1:{} within --dist-timeout 3 s", closed)},

@@ -1,11 +1,11 @@
-// The commands as a user runs them (issue 11, items 2, 4 and 6): every command exits non-zero with a
+// The commands as a user runs them: every command exits non-zero with a
 // message when it did not do what was asked, images above the pixel limit are skipped and named,
 // and config.txt, log.jsonl and the progress line show only what applies to the run.
-#include "hardening_helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 using namespace trainer_tests;
 
-TEST_CASE("Every command exits non-zero with a message when it did not do what was asked", "[cli][hardening]") {
+TEST_CASE("Every command exits non-zero with a message when it did not do what was asked", "[cli][faults]") {
   TempDir dir("exit_codes");
   const fs::path run = dir.path / "run";
   REQUIRE(run_trainer(tiny_train(run, "0"), dir.path / "train.log").status == 0);
@@ -51,7 +51,7 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
          {"training diverged at step ", "Try a lower --lr (this run: 1000000000)"});
 }
 
-TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-pixels raises the limit", "[cli][image][hardening]") {
+TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-pixels raises the limit", "[cli][image][faults]") {
   TempDir dir("pixels");
   REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
@@ -64,7 +64,7 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
   CHECK_THAT(small.output, Catch::Contains("image header declares 32 x 32 = 1024 pixels, more than the limit of 1000 "
                                            "(--max-image-pixels raises it)"));
   CHECK(run_trainer(std::vector<std::string>{"--max-image-pixels", "1024"} + args, dir.path / "ok.log").status == 0);
-  // The 18-byte TGA of issue 11 (3072 x 65535) in a training folder: skipped, counted, named.
+  // An 18-byte TGA header announcing 3072 x 65535 in a training folder: skipped, counted, named.
   std::ofstream(dir.path / "data" / "trainA" / "bomb.tga", std::ios::binary)
       .write("\0\0\2\0\0\0\0\0\0\0\0\0\0\x0c\xff\xff\x18\0", 18);
   const auto train = run_trainer(tiny_train(dir.path / "run2", "1") +
@@ -77,7 +77,7 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
                                            "the limit of 67108864"));
 }
 
-TEST_CASE("config.txt and the progress line show only what applies to the run", "[cli][train][hardening]") {
+TEST_CASE("config.txt and the progress line show only what applies to the run", "[cli][train][faults]") {
   TempDir dir("applies");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);

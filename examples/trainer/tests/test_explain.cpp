@@ -1,6 +1,6 @@
 // explain: the patch graph of a trained checkpoint drawn over an image (Fig. 9), and the graph
 // panel a --loss graph run adds to its samples.
-#include "helpers.hpp"
+#include "trainer/tests/helpers.hpp"
 
 using namespace trainer_tests;
 

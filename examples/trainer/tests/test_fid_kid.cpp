@@ -1,7 +1,7 @@
 // FID and KID (fid_kid.hpp) against the Python reference tests/reference/fid_kid_reference.py
 // (scipy.linalg.sqrtm as pytorch-fid; the KID formula of Binkowski et al. / torch-fidelity), whose
 // fixed feature sets and expected values are committed in tests/fixtures/fid_kid.pgt.
-#include "fid_kid.hpp"
+#include "trainer/eval/fid_kid.hpp"
 
 #include <patchgcl/io/tensor_file.hpp>
 

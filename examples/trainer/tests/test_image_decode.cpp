@@ -1,13 +1,13 @@
-// The image reader against hostile files (issue 11, items 6 and 7, and the fuzzer's findings):
+// The image reader against hostile files (oversized headers, stb's known defects, the fuzzer's findings):
 // stb_image 2.27 sees a file only after image_checks.hpp and decode_rgb have checked it.
-#include "hardening_helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 #include <algorithm>
 
 using namespace trainer_tests;
 
-TEST_CASE("A JPEG Huffman table of more than 256 symbols is refused before stb_image parses it", "[image][hardening]") {
-  // Issue 11, item 7: stb 2.27 writes this table past `stbi_uc size[257]` (UBSan: index 257 out of bounds).
+TEST_CASE("A JPEG Huffman table of more than 256 symbols is refused before stb_image parses it", "[image][faults]") {
+  // stb 2.27 writes this table past `stbi_uc size[257]` (UBSan: index 257 out of bounds).
   std::string error;
   CHECK_FALSE(decode(bytes_of({0xff, 0xd8, 0xff, 0xc4, 0x00, 0x1c, 0x03, 0xb3, 0xb3}), error));
   CHECK(error == "corrupt JPEG: Huffman table (DHT segment at byte 2) declares 358 symbols, at most 256 exist");
@@ -30,8 +30,8 @@ TEST_CASE("A JPEG Huffman table of more than 256 symbols is refused before stb_i
   CHECK_THAT(check_jpeg_huffman_tables(two_scans.data(), two_scans.size()), Catch::Contains("declares 512 symbols"));
 }
 
-TEST_CASE("Images whose header announces more pixels than the limit are refused before decoding", "[image][hardening]") {
-  // Issue 11, item 6: 18 bytes of TGA header announcing 3072 x 65535 (1.2 GB when decoded).
+TEST_CASE("Images whose header announces more pixels than the limit are refused before decoding", "[image][faults]") {
+  // 18 bytes of TGA header announcing 3072 x 65535 (1.2 GB when decoded).
   std::string error;
   CHECK_FALSE(decode(bytes_of({0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x0c, 0xff, 0xff, 24, 0}), error));
   CHECK(error == "image header declares 3072 x 65535 = 201323520 pixels, more than the limit of 67108864 "
@@ -51,7 +51,7 @@ TEST_CASE("Images whose header announces more pixels than the limit are refused 
   CHECK(error == "empty file (0 bytes)");
 }
 
-TEST_CASE("Every file of the image fuzz corpus decodes or fails with a reason, within bounded memory", "[image][hardening]") {
+TEST_CASE("Every file of the image fuzz corpus decodes or fails with a reason, within bounded memory", "[image][faults]") {
   // fuzz/corpus/trainer_image/: the seeds and every input the fuzzer found a problem with (regression-*).
   const fs::path corpus = fs::path(PATCHGCL_SOURCE_DIR) / "fuzz" / "corpus" / "trainer_image";
   REQUIRE(fs::is_directory(corpus));
@@ -77,7 +77,7 @@ TEST_CASE("Every file of the image fuzz corpus decodes or fails with a reason, w
     if (name == "regression-png-empty-first-idat.png") CHECK(error == "corrupt PNG: its first IDAT chunk (at byte 33) is empty");
     // stb failed with an empty reason.
     if (name == "regression-png-empty-failure-reason.png") CHECK(error == "corrupt or truncated image data");
-    // The issue's two inputs.
+    // A JPEG with a 257-symbol Huffman table, and a TGA header announcing 3072 x 65535.
     if (name == "crash-dht-257-symbols.jpg") CHECK_THAT(error, Catch::Contains("Huffman table"));
     if (name == "bomb-tga-3072x65535.tga") CHECK_THAT(error, Catch::Contains("more than the limit"));
   }
@@ -85,7 +85,7 @@ TEST_CASE("Every file of the image fuzz corpus decodes or fails with a reason, w
   CHECK(decoded >= 16);
 }
 
-TEST_CASE("stb_image's working memory is zeroed, so no table of an earlier image survives into the next", "[image][hardening]") {
+TEST_CASE("stb_image's working memory is zeroed, so no table of an earlier image survives into the next", "[image][faults]") {
   // A JPEG scan may use a Huffman table its file never defined; stb 2.27 then decodes with whatever
   // its freshly allocated (not cleared) state holds. With an earlier image's tables there, the fuzzer
   // hit stb's out-of-table assertion (fuzz/corpus/trainer_image/regression-jpeg-stale-huffman-table.jpg).

@@ -3,7 +3,7 @@
 // No weights can be downloaded here, so the feature network is a small random conv net that the
 // test writes itself: a torch::jit::Module built and scripted from C++ (Module::define), saved
 // with torch.jit's format (Module::save) and loaded back like a user's Inception export.
-#include "real_evaluation.hpp"
+#include "trainer/eval/real_evaluation.hpp"
 
 #include <catch2/catch.hpp>
 

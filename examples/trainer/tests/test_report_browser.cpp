@@ -1,7 +1,7 @@
-// index.html as a user sees it (issue 11, item 1): rendered by a real browser, Debian's headless
-// Chromium (scripts/install-deps.sh installs it); every chart and the latest sample grid must be
+// index.html as a user sees it: rendered by a real browser, Debian's headless
+// Chromium (scripts/lib/install-deps.sh installs it); every chart and the latest sample grid must be
 // there. (test_training.cpp parses the same file as markup.)
-#include "helpers.hpp"
+#include "trainer/tests/helpers.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +10,7 @@ using namespace trainer_tests;
 
 TEST_CASE("Headless Chromium shows every chart and the latest sample grid of index.html", "[report][browser]") {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
-    WARN("chromium is not installed (scripts/install-deps.sh installs it): index.html was not rendered");
+    WARN("chromium is not installed (scripts/lib/install-deps.sh installs it): index.html was not rendered");
     return;
   }
   TempDir dir("browser");

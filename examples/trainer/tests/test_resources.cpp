@@ -1,11 +1,11 @@
-// Bounded resources (issue 11, item 5): the memory a run needs is estimated before anything is
+// Bounded resources: the memory a run needs is estimated before anything is
 // allocated, and a run that does not fit is refused naming the option, the estimate and the memory
 // available; threads are capped at the CPUs available.
-#include "hardening_helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 using namespace trainer_tests;
 
-TEST_CASE("Oversized runs are refused with the option, the estimate and the memory available", "[memory][hardening]") {
+TEST_CASE("Oversized runs are refused with the option, the estimate and the memory available", "[memory][faults]") {
   TrainConfig c;  // CUT defaults: 256 px crops, ngf 64, 9 blocks
   c.data.root = "folder";
   CHECK_NOTHROW(check_training_memory(c, 1000, 16e9));
@@ -50,7 +50,7 @@ constexpr bool kAddressSanitizer = false;
 constexpr bool kAddressSanitizer = false;
 #endif
 
-TEST_CASE("The memory estimate is above a measured training step and within twice of it", "[memory][hardening]") {
+TEST_CASE("The memory estimate is above a measured training step and within twice of it", "[memory][faults]") {
   if (kAddressSanitizer) {  // scripts/sanitize.sh instruments the trainer too: shadow memory and quarantine
     WARN("built with AddressSanitizer: the trainer's peak memory is not a release build's; not measured");
     return;
@@ -77,7 +77,7 @@ TEST_CASE("The memory estimate is above a measured training step and within twic
   CHECK(estimate.activations + estimate.networks <= 2 * measured);
 }
 
-TEST_CASE("Oversized requests are refused before anything is created, naming the option", "[memory][cli][hardening]") {
+TEST_CASE("Oversized requests are refused before anything is created, naming the option", "[memory][cli][faults]") {
   TempDir dir("oversized");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);
@@ -91,7 +91,7 @@ TEST_CASE("Oversized requests are refused before anything is created, naming the
     CHECK_FALSE(fs::exists(run));  // before: std::bad_alloc after creating the run folder
   };
   const std::string data = (dir.path / "data").string();
-  // Sizes beyond any machine's memory even with this tiny network (the issue's --crop-size 8000 with
+  // Sizes beyond any machine's memory even with this tiny network (--crop-size 8000 with
   // CUT's default widths is refused too: the test above).
   refused({"--data", data, "--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available");
   refused({"--data", data, "--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough");

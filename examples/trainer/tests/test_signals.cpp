@@ -1,13 +1,13 @@
-// SIGINT and SIGTERM during `train` (issue 11, item 8): the first finishes the step, checkpoints
-// atomically and exits 128 + signal; a second exits at once. Also the start-up lines of item 3,
+// SIGINT and SIGTERM during `train`: the first finishes the step, checkpoints
+// atomically and exits 128 + signal; a second exits at once. Also the start-up lines,
 // which a long run prints before its first progress line.
-#include "hardening_helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 #include <csignal>
 
 using namespace trainer_tests;
 
-TEST_CASE("The first SIGTERM asks the run to stop; a second one exits at once with 128 + signal", "[signal][hardening]") {
+TEST_CASE("The first SIGTERM asks the run to stop; a second one exits at once with 128 + signal", "[signal][faults]") {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -24,7 +24,7 @@ TEST_CASE("The first SIGTERM asks the run to stop; a second one exits at once wi
   CHECK(StopOnSignal::exit_status(SIGINT) == 130);
 }
 
-TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal exits at once", "[signal][cli][hardening]") {
+TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal exits at once", "[signal][cli][faults]") {
   TempDir dir("sigterm");
   const fs::path run = dir.path / "run";
   // A run that would take hours: no checkpoint before its end, so only the signal can write one.
@@ -40,7 +40,7 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   INFO(text);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 143);
-  // Item 3: the start-up line came first, then the first step's time and the estimate with its warning.
+  // The start-up line came first, then the first step's time and the estimate with its warning.
   CHECK(text.rfind("train: embedded synthetic dataset, 4 images per domain, 24 x 24 | G: ngf 4, 1 residual blocks", 0) == 0);
   CHECK_THAT(text, Catch::Contains("first step took ") && Catch::Contains("warning: on the CPU this run will take about") &&
                        Catch::Contains("fewer --steps, or --device cuda"));

@@ -1,6 +1,6 @@
 // Tests of training and checkpoints: the step lowers the loss, checkpoints round-trip and resume
 // bit-for-bit, `train` writes a well-formed run folder, `translate` reads a checkpoint back.
-#include "helpers.hpp"
+#include "trainer/tests/helpers.hpp"
 
 #include <algorithm>
 #include <map>

@@ -2,7 +2,7 @@
 
 // Reading and writing `.pgt` tensor files, and loading their tensors into modules by name.
 //
-// A `.pgt` file is what scripts/convert_reference_weights.py writes from a checkpoint of the
+// A `.pgt` file is what scripts/convert-reference-weights.py writes from a checkpoint of the
 // authors' Python code (PatchGCL's GNNLoss, CUT's PatchSampleF, DGL/PyG layers), and what the
 // parity fixtures (tests/fixtures) are stored in. Layout: an ASCII header
 //

@@ -1,0 +1,90 @@
+// `patchgcl-trainer evaluate`: scores a checkpoint, on the embedded dataset's test split or with
+// FID/KID on real data through a TorchScript feature network (eval/).
+#pragma once
+
+#include "trainer/commands/common.hpp"
+#include "trainer/eval/evaluate.hpp"
+#include "trainer/eval/real_evaluation.hpp"
+#include "trainer/train/checkpoint.hpp"
+
+#include <filesystem>
+#include <memory>
+
+namespace trainer {
+
+/// `evaluate`: scores a checkpoint on the embedded dataset's test split.
+inline evaluation::Scores evaluate(Trainer& trainer, int count) {
+  if (count < 1) bad_option("--count", "at least 1", std::to_string(count));
+  const auto& config = trainer.config();
+  if (config.data.root != kSyntheticData)
+    throw std::runtime_error(fmt::format(
+        "evaluate scores models trained on the embedded dataset ('{}'); this checkpoint was trained on '{}'",
+        kSyntheticData, config.data.root));
+  return evaluation::evaluate([&](const torch::Tensor& x) { return trainer.translate(x); }, count,
+                              config.data.synthetic_size, config.seed);
+}
+
+/// `evaluate --data DIR --features model.pt`: FID and KID of G(testA) vs testB (real_evaluation.hpp),
+/// or of crops of a single-image pair (`single_image`, or a checkpoint trained with --single-image).
+/// `crop_size` / `view_size` 0 take the checkpoint's crop size and twice it (its training view).
+inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesystem::path& data,
+                                           const std::filesystem::path& features, evaluation::RealDataOptions options,
+                                           bool single_image) {
+  if (!std::filesystem::is_directory(data))
+    throw std::invalid_argument(fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
+                                            "for a single-image run), got '{}', which is not a folder", data.string()));
+  metrics::FeatureNetwork net(features, trainer.device());
+  const auto translate = [&](const torch::Tensor& x) { return trainer.translate(x); };
+  if (!single_image && !trainer.config().data.single_image) return evaluation::evaluate_folders(translate, net, data, options);
+  if (options.crop_size == 0) options.crop_size = static_cast<int>(trainer.config().data.crop_size);
+  if (options.view_size == 0) options.view_size = 2 * options.crop_size;
+  return evaluation::evaluate_single_image(translate, net, data, options);
+}
+
+namespace commands {
+
+struct EvaluateOptions {
+  std::string checkpoint, json, data, features;
+  int count = 100;
+  bool single_image = false;
+  evaluation::RealDataOptions real;
+  EvaluateOptions() { real.crop_size = real.view_size = 0; }  // the checkpoint's crop size and twice it
+};
+
+inline Command add_evaluate(CLI::App& app) {
+  auto o = std::make_shared<EvaluateOptions>();
+  auto* cmd = app.add_subcommand(
+      "evaluate", "score a model: FID/KID on real data (--data --features), or the embedded dataset's test split");
+  cmd->add_option("--checkpoint", o->checkpoint, "ckpt.pt of a run")->required();
+  cmd->add_option("--count", o->count, "embedded dataset: test pairs")->capture_default_str();
+  cmd->add_option("--json", o->json, "also write the scores to this file");
+  auto* data = cmd->add_option("--data", o->data, "real data: a folder with testA/ testB/ (CycleGAN/CUT)");
+  cmd->add_option("--features", o->features, "TorchScript feature network (scripts/export-inception.py)")->needs(data);
+  cmd->add_flag("--single-image", o->single_image, "one image per domain: compare crops (default for a --single-image run)");
+  auto& r = o->real;
+  cmd->add_option("--size", r.size, "resize every image to N x N (0: keep; one size per folder)")->capture_default_str();
+  cmd->add_option("--crops", r.crops, "single image: crops per side")->capture_default_str();
+  cmd->add_option("--crop-size", r.crop_size, "single image: crop side (0: the checkpoint's crop size)");
+  cmd->add_option("--view-size", r.view_size, "single image: short side before cropping (0: twice the crop)");
+  cmd->add_option("--batch", r.batch, "images per batch through the feature network")->capture_default_str();
+  cmd->add_option("--kid-subsets", r.kid.subsets, "KID: random subsets averaged")->capture_default_str();
+  cmd->add_option("--kid-subset-size", r.kid.subset_size, "KID: features per subset (capped at the smaller set)")
+      ->capture_default_str();
+  cmd->add_option("--seed", r.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
+  return {cmd, [o](const GlobalOptions& global) {
+            const torch::Device device = parse_device(global.device);
+            if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
+            if (!o->data.empty() && o->features.empty())
+              bad_option("--features", "a TorchScript feature network with --data (scripts/export-inception.py writes one)",
+                         "none");
+            JsonOutput json(o->json);
+            auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
+            json.write(o->data.empty()
+                           ? evaluation::to_json(evaluate(*model, o->count))
+                           : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));
+            return 0;
+          }};
+}
+
+}  // namespace commands
+}  // namespace trainer

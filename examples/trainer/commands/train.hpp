@@ -1,0 +1,106 @@
+// `patchgcl-trainer train`: its options (CUT's defaults), their registration, and the start of a
+// run, alone or as one rank of a data-parallel run (torchrun's variables; docs/distributed.md).
+#pragma once
+
+#include "trainer/commands/common.hpp"
+#include "trainer/commands/training_run.hpp"
+#include "trainer/dist/env.hpp"
+#include "trainer/dist/process_group.hpp"
+
+#include <chrono>
+#include <memory>
+
+namespace trainer::commands {
+
+struct TrainOptions {
+  TrainConfig config;
+  RunOptions run;
+  std::string loss = "graph", features = "encoder", negatives = "image";
+  std::string backend = "auto";
+  int dist_timeout = 300;
+};
+
+/// The options of the data and the networks.
+inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
+  auto& c = o.config;
+  cmd.add_option("--data", c.data.root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]")->capture_default_str();
+  cmd.add_flag("--single-image", c.data.single_image, "one image per domain, random crops at random scales");
+  cmd.add_option("--min-zoom", c.data.min_zoom, "smallest single-image crop, fraction of the short side")->capture_default_str();
+  cmd.add_option("--load-size", c.data.load_size, "resize folder images to this square size")->capture_default_str();
+  cmd.add_option("--crop-size", c.data.crop_size, "random crop size (multiple of 4)")->capture_default_str();
+  cmd.add_flag("!--no-flip", c.data.flip, "disable random horizontal flips");
+  cmd.add_option("--synthetic-size", c.data.synthetic_size, "side of the embedded dataset's images")->capture_default_str();
+  cmd.add_option("--synthetic-count", c.data.synthetic_count, "images per domain of the embedded dataset")->capture_default_str();
+  cmd.add_option("--loss", o.loss, "contrastive term")->check(CLI::IsMember({"graph", "patchnce", "put"}))->capture_default_str();
+  cmd.add_option("--features", o.features, "contrastive features: the generator's encoder or VGG16")
+      ->check(CLI::IsMember({"encoder", "vgg16"}))->capture_default_str();
+  cmd.add_option("--negatives", o.negatives,
+                 "InfoNCE negatives of a patch: the other patches of its image, of the minibatch (CUT's "
+                 "--nce_includes_all_negatives_from_minibatch), or of every process's minibatch")
+      ->check(CLI::IsMember({"image", "minibatch", "global"}))->capture_default_str();
+  cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (docs/trainer.md has the export one-liner)");
+  cmd.add_option("--num-patches", c.num_patches, "sampled locations per layer")->capture_default_str();
+  cmd.add_option("--ngf", c.ngf, "generator width")->capture_default_str();
+  cmd.add_option("--n-blocks", c.n_blocks, "generator residual blocks")->capture_default_str();
+  cmd.add_option("--ndf", c.ndf, "discriminator width")->capture_default_str();
+}
+
+/// The options of the optimisation, the run folder and the processes.
+inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
+  auto& c = o.config;
+  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.pt)")->capture_default_str();
+  cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
+  cmd.add_flag("--auto-resume", o.run.auto_resume,
+               "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
+  cmd.add_option("--lambda", c.lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)");
+  cmd.add_option("--lambda-gan", c.lambda_gan, "adversarial weight")->capture_default_str();
+  cmd.add_flag("!--no-nce-idt", c.nce_idt, "drop the identity term L_c(Y, G(Y))");
+  cmd.add_option("--batch-size", c.batch_size, "images per domain per step")->capture_default_str();
+  cmd.add_option("--steps", c.steps, "optimisation steps (0 writes the initial model)")->capture_default_str();
+  cmd.add_option("--decay-steps", c.decay_steps, "linear learning-rate decay over the last N steps (default: steps/2)");
+  cmd.add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
+  cmd.add_option("--seed", c.seed, "seed of initialisation, sampling and augmentation")->capture_default_str();
+  cmd.add_option("--log-every", o.run.log_every, "steps between log lines")->capture_default_str();
+  cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")->capture_default_str();
+  cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  cmd.add_option("--backend", o.backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
+  cmd.add_option("--dist-timeout", o.dist_timeout, "distributed: seconds for the rendezvous and each collective")
+      ->capture_default_str();
+}
+
+/// The configuration the options describe, and how to join the other processes (none set: one).
+inline Connect resolve(TrainOptions& o, torch::Device& device) {
+  auto& c = o.config;
+  c.loss = parse_loss(o.loss);
+  c.features = parse_features(o.features);
+  c.negatives = parse_negatives(o.negatives);
+  c.data.seed = c.seed;
+  if (c.data.root == kSyntheticData) c.data.load_size = c.data.crop_size = c.data.synthetic_size;
+  const auto env = dist::read_env();  // torchrun's variables
+  if (!env.active) return {};
+  if (o.dist_timeout < 1) bad_option("--dist-timeout", "at least 1 (seconds)", std::to_string(o.dist_timeout));
+  if (device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  const auto backend = dist::resolve_backend(dist::parse_backend(o.backend), device);
+  const auto timeout = std::chrono::seconds(o.dist_timeout);
+  return [=] { return std::make_unique<dist::Context>(env, backend, device, timeout); };
+}
+
+inline Command add_train(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  auto* cmd = app.add_subcommand("train", "train a translation model (CUT defaults)");
+  add_run_options(*cmd, *o);
+  add_model_options(*cmd, *o);
+  return {cmd, [o](const GlobalOptions& global) {
+            torch::Device device = parse_device(global.device);
+            const Connect connect = resolve(*o, device);
+            train(o->config, o->run, device, connect);
+            if (const int signo = interrupted_by_signal()) return StopOnSignal::exit_status(signo);
+            if (dist::read_env().rank == 0)
+              fmt::print("run folder: {} (open {})\n", o->run.run_dir.string(), (o->run.run_dir / "index.html").string());
+            return 0;
+          }};
+}
+
+}  // namespace trainer::commands

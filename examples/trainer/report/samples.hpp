@@ -1,0 +1,26 @@
+// The sample grid of a training run: one row per preview image, input | G(input) | an example of
+// the target domain, written to run/samples/step_XXXXXX.png.
+#pragma once
+
+#include "trainer/report/report.hpp"
+#include "trainer/train/trainer.hpp"
+
+#include <vector>
+
+namespace trainer {
+
+/// input | G(input) | target-domain example, one row per preview image.
+inline Image sample_grid(Trainer& trainer, const std::vector<Image>& inputs, const std::vector<Image>& targets) {
+  std::vector<std::vector<Image>> rows;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto out = trainer.translate(to_tensor(inputs[i]).unsqueeze(0));
+    Image target = targets.empty() ? Image{} : targets[i % targets.size()];
+    if (!target.empty() && (target.width != inputs[i].width || target.height != inputs[i].height))
+      target = resize(target, inputs[i].width, inputs[i].height);
+    rows.push_back({inputs[i], from_tensor(out)});
+    if (!target.empty()) rows.back().push_back(target);
+  }
+  return report::grid(rows);
+}
+
+}  // namespace trainer

@@ -1,0 +1,178 @@
+// The trainer's c10d pieces as units (dist/): torchrun's variables, the Gloo transport's interface,
+// rank 0's broadcast and the bucketed gradient average, the configuration check, a lost rank, and
+// `launch`. The ranks are
+// this test executable started again (`--worker NAME`, workers.cpp) on 127.0.0.1. The trainer
+// binary on several processes is tested in test_distributed.cpp.
+#include "trainer/dist/gloo_transport.hpp"
+#include "trainer/dist/launch.hpp"
+#include "trainer/tests/dist_helpers.hpp"
+
+#include <cstdlib>
+#include <map>
+
+using namespace trainer_tests;
+using namespace trainer_tests::distributed;
+
+namespace {
+
+trainer::dist::Env env_of(const std::vector<std::string>& vars) {
+  std::map<std::string, std::string> m;
+  for (const auto& kv : vars) m[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  return trainer::dist::read_env([&](const char* n) -> const char* {
+    auto it = m.find(n);
+    return it == m.end() ? nullptr : it->second.c_str();
+  });
+}
+
+std::string env_error(const std::vector<std::string>& vars) {
+  try {
+    env_of(vars);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// Runs `--worker NAME` as ranks 0..world-1 of this executable (rank 0 serves the store on a free
+/// port); returns their wait statuses (-1: still running at `timeout`, then killed).
+std::vector<int> run_ranks(const std::string& name, int world, std::chrono::seconds timeout) {
+  const auto exe = trainer::launch::self_exe();
+  const auto port = std::to_string(free_port());
+  TempDir logs("dist_units_" + name);
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> argv = {exe, "--worker", name, "--rank", std::to_string(r), "--world",
+                                     std::to_string(world), "--port", port};
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    pids.push_back(spawn_process(argv, env, logs.path / fmt::format("rank{}", r)));
+  }
+  std::vector<int> statuses;
+  for (size_t r = 0; r < pids.size(); ++r) {
+    const auto start = clock_type::now();
+    int status = -1;
+    while (seconds_since(start) < static_cast<double>(timeout.count())) {
+      if (::waitpid(pids[r], &status, WNOHANG) == pids[r]) break;
+      status = -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (status == -1) {
+      ::kill(pids[r], SIGKILL);
+      ::waitpid(pids[r], nullptr, 0);
+    }
+    UNSCOPED_INFO("rank " << r << ":\n" << read_text(logs.path / fmt::format("rank{}", r)));
+    statuses.push_back(status);
+  }
+  return statuses;
+}
+
+bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+}  // namespace
+
+TEST_CASE("torchrun's variables: none set is one process, bad values are refused naming the variable",
+          "[distributed][dist_env]") {
+  CHECK_FALSE(env_of({}).active);
+  auto e = env_of({"RANK=1", "WORLD_SIZE=2", "LOCAL_RANK=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"});
+  CHECK(e.active);
+  CHECK(e.rank == 1);
+  CHECK(e.world == 2);
+  CHECK(e.local_rank == 1);
+  CHECK(e.master_port == 29500);
+  for (const auto& c : refused_torchrun_env()) CHECK_THAT(env_error(c.env), Catch::Contains(c.phrase));
+}
+
+TEST_CASE("Two ranks: rank 0's parameters are broadcast and gradients are averaged in buckets",
+          "[distributed][dist_collectives]") {
+  auto statuses = run_ranks("collectives", 2, std::chrono::seconds(120));
+  for (int s : statuses) REQUIRE(exited_ok(s));  // the worker checks the values itself (workers.cpp)
+}
+
+TEST_CASE("Ranks started with different options all stop naming the differing rank",
+          "[distributed][dist_config]") {
+  auto statuses = run_ranks("config", 2, std::chrono::seconds(120));
+  // The worker exits 3 when the check threw the expected message, 0 when it did not throw.
+  for (int s : statuses) {
+    REQUIRE(s >= 0);
+    REQUIRE(WIFEXITED(s));
+    CHECK(WEXITSTATUS(s) == 3);
+  }
+}
+
+TEST_CASE("When a rank is killed (SIGKILL), the other stops non-zero naming the lost rank within the timeout",
+          "[distributed][dist_lost]") {
+  const auto start = std::chrono::steady_clock::now();
+  auto statuses = run_ranks("lost", 2, std::chrono::seconds(120));
+  const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(statuses[1] >= 0);
+  CHECK(WIFSIGNALED(statuses[1]));
+  REQUIRE(statuses[0] >= 0);
+  REQUIRE(WIFEXITED(statuses[0]));
+  CHECK(WEXITSTATUS(statuses[0]) == 3);  // rank 0 saw an error naming rank 1 (workers.cpp)
+  CHECK(took < 60);                       // --dist-timeout of the worker: 30 s
+}
+
+TEST_CASE("launch starts the ranks with torchrun's variables and exits with a failing rank's code",
+          "[distributed][launch]") {
+  trainer::launch::LaunchOptions o;
+  o.nproc_per_node = 2;
+  o.args = {"--worker", "launched"};
+  CHECK(trainer::launch::run(o, trainer::launch::self_exe()) == 0);
+  setenv("PATCHGCL_TEST_FAIL_RANK", "1", 1);
+  CHECK(trainer::launch::run(o, trainer::launch::self_exe()) == 7);
+  unsetenv("PATCHGCL_TEST_FAIL_RANK");
+
+  auto bad = o;
+  bad.node_rank = 1;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--node-rank must be in [0, --nnodes = 1) (got 1)"));
+  bad = o;
+  bad.nnodes = 2;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--master-port must be set when --nnodes > 1"));
+  bad = o;
+  bad.nproc_per_node = 0;
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--nproc-per-node must be at least 1 (got 0)"));
+  bad = o;
+  bad.args.clear();
+  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("after `--`"));
+}
+
+TEST_CASE("The Gloo transport: GLOO_SOCKET_IFNAME, a loopback master, the host name, MASTER_ADDR's network, the default route",
+          "[distributed][gloo_transport]") {
+  using trainer::dist::choose_gloo_transport;
+  using trainer::dist::Ipv4Interface;
+  const auto ip = [](const char* a) { return *trainer::dist::resolve_ipv4(a); };
+  const std::vector<Ipv4Interface> interfaces = {{"lo", ip("127.0.0.1"), ip("255.0.0.0")},
+                                                 {"eth0", ip("10.0.0.5"), ip("255.255.255.0")},
+                                                 {"veth1", ip("10.77.0.2"), ip("255.255.255.0")}};
+  // GLOO_SOCKET_IFNAME wins, one device per name; a name the machine lacks is refused naming the ones it has.
+  auto t = choose_gloo_transport("10.77.0.1", "veth1,eth0", "127.0.1.1", interfaces, "eth0");
+  CHECK(t.interfaces == std::vector<std::string>{"veth1", "eth0"});
+  CHECK(t.address == "10.77.0.2");
+  CHECK_THROWS_WITH(choose_gloo_transport("10.77.0.1", "wlan0", "127.0.1.1", interfaces, "eth0"),
+                    Catch::Contains("GLOO_SOCKET_IFNAME names 'wlan0', which is not an IPv4 interface of this machine "
+                                    "(it has: lo, eth0, veth1)"));
+  // Every rank on this machine: loopback.
+  t = choose_gloo_transport("127.0.0.1", nullptr, "10.0.0.5", interfaces, "eth0");
+  CHECK(t.hostname == "127.0.0.1");
+  CHECK(t.interfaces.empty());
+  // The host name's address, when it is one of this machine's.
+  t = choose_gloo_transport("10.77.0.1", "", "10.0.0.5", interfaces, "eth0");
+  CHECK(t.hostname == "10.0.0.5");
+  CHECK(t.address == "10.0.0.5");
+  // A host name on loopback (Debian's /etc/hosts) or elsewhere: the interface on MASTER_ADDR's network.
+  for (const char* host : {"127.0.1.1", "10.200.0.9"}) {
+    t = choose_gloo_transport("10.77.0.1", nullptr, host, interfaces, "eth0");
+    CHECK(t.interfaces == std::vector<std::string>{"veth1"});
+    CHECK(t.address == "10.77.0.2");
+    CHECK_THAT(t.why, Catch::Contains("its network holds MASTER_ADDR 10.77.0.1"));
+  }
+  // The master is this machine's own address (node 0).
+  t = choose_gloo_transport("10.77.0.2", nullptr, "127.0.1.1", interfaces, std::nullopt);
+  CHECK(t.interfaces == std::vector<std::string>{"veth1"});
+  // A master on no network of ours: the default route's interface; none: an error naming the remedy.
+  t = choose_gloo_transport("192.168.7.7", nullptr, "127.0.1.1", interfaces, "eth0");
+  CHECK(t.interfaces == std::vector<std::string>{"eth0"});
+  CHECK_THAT(t.why, Catch::Contains("the default route"));
+  CHECK_THROWS_WITH(choose_gloo_transport("192.168.7.7", nullptr, "127.0.1.1", interfaces, std::nullopt),
+                    Catch::Contains("set GLOO_SOCKET_IFNAME"));
+}

@@ -1,0 +1,206 @@
+// The training step: one CUT-style iteration and the state it needs (networks, optimisers, step
+// counter). Checkpoints of this state are checkpoint.hpp's job, the features and the loss are
+// criterion.hpp's, the loop around the step is train_command.hpp's.
+//
+//   L_D = 1/2 [ (D(y) - 1)^2 + D(G(x))^2 ]                                   (LSGAN)
+//   L_G = lambda_GAN (D(G(x)) - 1)^2 + lambda * ( L_c(X, G(X)) + L_c(Y, G(Y)) ) / 2   (paper Eq. 10-11)
+//
+// with L_c the contrastive loss of the library (GraphNCELoss, PatchNCELoss or PatchNCELoss::put),
+// computed on features of the translation (output) and of the image it translates (input). G(Y)
+// comes from running the generator on the concatenated batch [X; Y], as the reference code does.
+#pragma once
+
+#include "trainer/dist/collectives.hpp"
+#include "trainer/train/config.hpp"
+#include "trainer/train/criterion.hpp"
+#include "trainer/nets/discriminator.hpp"
+#include "trainer/nets/generator.hpp"
+
+#include <memory>
+
+namespace trainer {
+
+/// Losses of one iteration, as plain numbers for logging.
+struct StepLosses {
+  double D = 0, G_GAN = 0, NCE = 0, NCE_Y = 0, G = 0;
+};
+
+/// Loss sums of the steps since the last log line. Saved with the checkpoint, so that a run resumed
+/// from a step between two log lines writes the same averages as an uninterrupted one.
+struct LogWindow {
+  StepLosses sum;
+  int64_t steps = 0;
+  void add(const StepLosses& l) {
+    sum.D += l.D, sum.G_GAN += l.G_GAN, sum.NCE += l.NCE, sum.NCE_Y += l.NCE_Y, sum.G += l.G;
+    ++steps;
+  }
+};
+
+class Trainer {
+ public:
+  Trainer(TrainConfig config, torch::Device device, const std::string& vgg_weights = "")
+      : config_(std::move(config)), device_(device) {
+    config_.validate();
+    torch::manual_seed(config_.seed);
+    G = ResnetGenerator(GeneratorOptions().ngf(config_.ngf).n_blocks(config_.n_blocks));
+    D = PatchDiscriminator(DiscriminatorOptions().ndf(config_.ndf));
+    G->to(device_);
+    D->to(device_);
+    features_ = make_features(config_.features, G, vgg_weights, device_);
+    F = make_criterion(config_.loss, features_->channels(), patches_for(config_.synthetic_size_or_crop()),
+                       config_.negatives);
+    F.module->to(device_);
+    auto adam = [&] {
+      return torch::optim::AdamOptions(config_.lr).betas(std::make_tuple(config_.beta1, config_.beta2));
+    };
+    opt_G = std::make_unique<torch::optim::Adam>(G->parameters(), adam());
+    opt_D = std::make_unique<torch::optim::Adam>(D->parameters(), adam());
+    opt_F = std::make_unique<torch::optim::Adam>(F.module->parameters(), adam());
+  }
+
+  const TrainConfig& config() const { return config_; }
+  /// Locations sampled per layer: --num-patches, or every location of the smallest feature map
+  /// when that has fewer (CUT's min(num_patches, H*W); small demo images hit this).
+  int64_t num_patches() const { return num_patches_; }
+  torch::Device device() const { return device_; }
+  /// Steps done; the next train_step computes step `step()` (0-based).
+  int64_t step() const { return step_; }
+  /// Sets the step counter of a restored state (checkpoint::restore); the rest of the state is the
+  /// networks' and optimisers', which the checkpoint restores in place.
+  void restore_step(int64_t step) { step_ = step; }
+
+  /// Data-parallel training over `collectives` (null: one process): rank 0's parameters are
+  /// broadcast now, and every train_step averages the gradients of D, and of G and the heads,
+  /// between backward and the optimiser step, and the logged losses.
+  void set_distributed(Collectives* collectives) {
+    dist_ = collectives;
+    if (config_.negatives == NegativesKind::kGlobal)
+      F.set_negatives_from_all_processes(dist_ ? dist_->key_all_gather() : nullptr);
+    if (!dist_) return;
+    std::vector<torch::Tensor> state;
+    for (auto* m : {static_cast<torch::nn::Module*>(G.get()), static_cast<torch::nn::Module*>(D.get()), F.module.get()}) {
+      for (auto& p : m->parameters()) state.push_back(p);
+      for (auto& b : m->buffers()) state.push_back(b);
+    }
+    dist_->broadcast(state);
+  }
+  /// Processes training together (1 without set_distributed) and this one's rank.
+  int world() const { return dist_ ? dist_->world() : 1; }
+  int rank() const { return dist_ ? dist_->rank() : 0; }
+  /// Processes of the run that wrote the restored checkpoint (1 for a fresh trainer).
+  int saved_world() const { return saved_world_; }
+  void restore_world(int world) { saved_world_ = world; }
+  /// Bytes of gradients all-reduced by the last train_step (0 in one process).
+  int64_t bytes_all_reduced() const { return bytes_all_reduced_; }
+
+  /// One iteration (CUT's optimize_parameters) on `batch`; advances the step counter.
+  /// All randomness inside (patch sampling of the loss) is seeded from (seed, step), so a resumed
+  /// run draws exactly what the uninterrupted run would have drawn.
+  StepLosses train_step(const Batch& batch) {
+    torch::manual_seed(mix_seed(config_.seed, static_cast<uint64_t>(step_), 3));
+    set_learning_rate(config_.lr * config_.lr_factor(step_));
+    bytes_all_reduced_ = 0;
+    G->train();
+    D->train();
+    auto real_A = batch.real_A.to(device_), real_B = batch.real_B.to(device_);
+    const int64_t n = real_A.size(0);
+    auto real = config_.nce_idt ? torch::cat({real_A, real_B}) : real_A;
+    auto fake = G->forward(real);
+    auto fake_B = fake.narrow(0, 0, n);
+
+    StepLosses out;
+    // Discriminator.
+    set_requires_grad(*D, true);
+    opt_D->zero_grad();
+    auto loss_D = 0.5 * (D->forward(fake_B.detach()).pow(2).mean() + (D->forward(real_B) - 1).pow(2).mean());
+    loss_D.backward();
+    average_gradients({static_cast<torch::nn::Module*>(D.get())});
+    opt_D->step();
+    out.D = loss_D.item<double>();
+
+    // Generator and contrastive heads.
+    set_requires_grad(*D, false);
+    opt_G->zero_grad();
+    opt_F->zero_grad();
+    auto loss_G_GAN = (D->forward(fake_B) - 1).pow(2).mean() * config_.lambda_gan;
+    auto loss_NCE = contrastive(real_A, fake_B);
+    torch::Tensor loss_G;
+    if (config_.nce_idt) {
+      auto loss_NCE_Y = contrastive(real_B, fake.narrow(0, n, n));
+      loss_G = loss_G_GAN + 0.5 * (loss_NCE + loss_NCE_Y);
+      out.NCE_Y = loss_NCE_Y.item<double>();
+    } else {
+      loss_G = loss_G_GAN + loss_NCE;
+    }
+    loss_G.backward();
+    average_gradients({static_cast<torch::nn::Module*>(G.get()), F.module.get()});
+    opt_G->step();
+    opt_F->step();
+    out.G_GAN = loss_G_GAN.item<double>();
+    out.NCE = loss_NCE.item<double>();
+    out.G = loss_G.item<double>();
+    if (dist_) {  // the global batch's losses: the mean of the ranks' (each a mean over its images)
+      const auto m = dist_->average({out.D, out.G_GAN, out.NCE, out.NCE_Y, out.G});
+      out = {m[0], m[1], m[2], m[3], m[4]};
+    }
+    ++step_;
+    return out;
+  }
+
+  /// lambda * L_c(src, G(src)): output features from the translation, input features from the source.
+  torch::Tensor contrastive(const torch::Tensor& source, const torch::Tensor& translated) {
+    return F.forward((*features_)(translated), (*features_)(source)) * config_.lambda();
+  }
+
+  /// The contrastive feature pyramid of `images` (the encoder's or VGG16's), as the loss sees it.
+  std::vector<torch::Tensor> contrastive_features(const torch::Tensor& images) { return (*features_)(images.to(device_)); }
+
+  /// Translation in eval mode without gradients.
+  torch::Tensor translate(const torch::Tensor& images) {
+    torch::NoGradGuard no_grad;
+    G->eval();
+    return G->forward(images.to(device_));
+  }
+
+  // The state a checkpoint saves and restores (checkpoint.hpp), with step() and log_window.
+  ResnetGenerator G{nullptr};
+  PatchDiscriminator D{nullptr};
+  ContrastiveCriterion F;
+  std::unique_ptr<torch::optim::Adam> opt_G, opt_D, opt_F;
+  /// Losses since the last log line (train() fills it; saved and restored with the checkpoint).
+  LogWindow log_window;
+
+ private:
+  int64_t patches_for(int64_t image_size) {
+    torch::NoGradGuard no_grad;
+    num_patches_ = config_.num_patches;
+    for (const auto& f : (*features_)(torch::zeros({1, 3, image_size, image_size}, torch::TensorOptions().device(device_))))
+      num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
+    return num_patches_;
+  }
+  void average_gradients(std::initializer_list<torch::nn::Module*> modules) {
+    if (!dist_) return;
+    std::vector<torch::Tensor> params;
+    for (auto* m : modules)
+      for (auto& p : m->parameters()) params.push_back(p);
+    bytes_all_reduced_ += dist_->average_gradients(params);
+  }
+  static void set_requires_grad(torch::nn::Module& module, bool on) {
+    for (auto& p : module.parameters()) p.set_requires_grad(on);
+  }
+  void set_learning_rate(double lr) {
+    for (auto* opt : {opt_G.get(), opt_D.get(), opt_F.get()})
+      for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  }
+
+  TrainConfig config_;
+  torch::Device device_;
+  std::unique_ptr<FeatureExtractor> features_;
+  int64_t step_ = 0;
+  int64_t num_patches_ = 0;
+  Collectives* dist_ = nullptr;
+  int saved_world_ = 1;
+  int64_t bytes_all_reduced_ = 0;
+};
+
+}  // namespace trainer
