@@ -304,7 +304,7 @@ void bm_graph_nce(benchmark::State& state, Workload w, Pass pass, bool scan = tr
 void bm_patch_nce(benchmark::State& state, Workload w, Pass pass, bool put, bool scan = true) {
   auto in = make_inputs(w);
   auto options = put ? PatchNCELossOptions::put(w.channels) : PatchNCELossOptions(w.channels);
-  if (!scan) options.info_nce().check_finite(FiniteCheck::kNever);
+  if (!scan) options.check_finite(FiniteCheck::kNever);
   PatchNCELoss loss(options.num_patches(w.patches).nc(kNc));
   loss->to(g_device);
   const auto f = patch_nce_flops(w, kNc);

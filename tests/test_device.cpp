@@ -112,9 +112,9 @@ TEST_CASE("Each loss's forward and backward on CUDA make no host synchronisation
   auto graph_reference = GraphNCELossOptions::reference(channels);
   graph_reference.num_patches(64).nc(32).check_finite(FiniteCheck::kNever);
   PatchNCELossOptions patch(channels);
-  patch.num_patches(64).nc(32).info_nce().check_finite(FiniteCheck::kNever);
+  patch.num_patches(64).nc(32).check_finite(FiniteCheck::kNever);
   auto put = PatchNCELossOptions::put(channels);
-  put.num_patches(64).nc(32).info_nce().check_finite(FiniteCheck::kNever);
+  put.num_patches(64).nc(32).check_finite(FiniteCheck::kNever);
 
   std::vector<std::pair<std::string, std::function<torch::Tensor()>>> losses;
   GraphNCELoss graph_loss(graph_paper), graph_reference_loss(graph_reference);

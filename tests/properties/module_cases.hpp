@@ -154,6 +154,7 @@ inline void patch_nce_case(Gen& g, Case& c) {
   o.use_mlp(g.chance(0.7)).l2_eps(g.bad(0.02) ? 0.0 : 1e-7).init_std(g.pick<double>({0.02, 0.0, 1.0}));
   if (!put && g.chance(0.2)) o.info_nce().pruning(Pruning::kHardestPerAnchor).hard_negatives(g.integer(1, 3));
   o.info_nce(loss_info_nce(g, o.info_nce()));
+  o.check_finite(o.info_nce().check_finite());  // the loss's own switch, drawn with InfoNCE's
   c.what = "PatchNCELoss(" + std::to_string(layers) + " layers, N " + std::to_string(o.num_patches()) + ", put " +
            std::to_string(put) + ")";
   PatchNCELoss loss(o);

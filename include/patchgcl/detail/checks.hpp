@@ -4,6 +4,10 @@
 // message starts with the function or module, names the argument, what was expected and what
 // was given (docs/reliability.md, "Reliability: what bad input gets"). Layer: above options/
 // (FiniteCheck), below functional/.
+//
+// One argument order for every check: the checked value(s), then what they are checked against
+// (a bound, a rank, a mode), then `fn` (the function or module), then the values' names in the
+// order of the values: check_same_shape(a, b, fn, "a", "b"), check_at_least(v, min, fn, "v").
 
 #include <patchgcl/compat.hpp>
 #include <patchgcl/options/finite_check.hpp>
@@ -18,8 +22,8 @@ namespace detail {
 inline std::string shape_str(const torch::Tensor& t) { return c10::str(t.sizes()); }
 
 /// Floating-point, defined, non-empty tensor of rank `min_rank..max_rank`.
-inline void check_floating(const torch::Tensor& t, const char* fn, const char* name,
-                           int64_t min_rank, int64_t max_rank, const char* layout) {
+inline void check_floating(const torch::Tensor& t, int64_t min_rank, int64_t max_rank, const char* layout,
+                           const char* fn, const char* name) {
   TORCH_CHECK(t.defined(), fn, ": `", name, "` is an undefined tensor");
   TORCH_CHECK(t.dim() >= min_rank && t.dim() <= max_rank, fn, ": `", name, "` must be ", layout,
               " (rank ", min_rank == max_rank ? std::to_string(min_rank)
@@ -32,7 +36,7 @@ inline void check_floating(const torch::Tensor& t, const char* fn, const char* n
 
 /// Node features: `[B, N, C]` or `[N, C]`.
 inline void check_nodes(const torch::Tensor& t, const char* fn, const char* name) {
-  check_floating(t, fn, name, 2, 3, "[B, N, C] or [N, C]");
+  check_floating(t, 2, 3, "[B, N, C] or [N, C]", fn, name);
 }
 
 /// Vectors along the last dimension: `[..., C]`, rank >= 1.
@@ -45,17 +49,17 @@ inline void check_vectors(const torch::Tensor& t, const char* fn, const char* na
 
 /// Feature maps: `[B, C, H, W]`.
 inline void check_feature_map(const torch::Tensor& t, const char* fn, const char* name) {
-  check_floating(t, fn, name, 4, 4, "[B, C, H, W]");
+  check_floating(t, 4, 4, "[B, C, H, W]", fn, name);
 }
 
-inline void check_same_shape(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
-                             const char* b_name, const char* fn) {
+inline void check_same_shape(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* a_name,
+                             const char* b_name) {
   TORCH_CHECK(a.sizes() == b.sizes(), fn, ": `", a_name, "` and `", b_name,
               "` must have the same shape, got ", shape_str(a), " and ", shape_str(b));
 }
 
-inline void check_same_device(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
-                              const char* b_name, const char* fn) {
+inline void check_same_device(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* a_name,
+                              const char* b_name) {
   TORCH_CHECK(a.device() == b.device(), fn, ": `", a_name, "` is on ", a.device(), " but `", b_name,
               "` is on ", b.device(), "; move both to the same device");
 }
@@ -69,15 +73,15 @@ inline void check_adjacency(const torch::Tensor& a, const char* fn, const char* 
 }
 
 /// The node dimension of an adjacency must match the node dimension of features.
-inline void check_adjacency_matches(const torch::Tensor& adjacency, const char* adj_name,
-                                    const torch::Tensor& nodes, const char* nodes_name, const char* fn) {
+inline void check_adjacency_matches(const torch::Tensor& adjacency, const torch::Tensor& nodes, const char* fn,
+                                    const char* adj_name, const char* nodes_name) {
   const bool batched = nodes.dim() == 3;
   const bool ok = batched ? (adjacency.dim() == 3 && adjacency.size(0) == nodes.size(0) &&
                              adjacency.size(1) == nodes.size(1))
                           : (adjacency.dim() == 2 && adjacency.size(0) == nodes.size(0));
   TORCH_CHECK(ok, fn, ": `", adj_name, "` must be ", batched ? "[B, N, N]" : "[N, N]",
               " for `", nodes_name, "` of shape ", shape_str(nodes), ", got ", shape_str(adjacency));
-  check_same_device(adjacency, adj_name, nodes, nodes_name, fn);
+  check_same_device(adjacency, nodes, fn, adj_name, nodes_name);
 }
 
 /// Integer-valued scalars with a lower bound (counts, sizes, hops).
@@ -100,8 +104,8 @@ inline void check_cosine_threshold(double t, const char* fn, const char* name) {
   TORCH_CHECK(t >= -1.0 && t <= 1.0, fn, ": `", name, "` must be in [-1, 1] (a cosine), got ", t);
 }
 
-inline void check_same_dtype(const torch::Tensor& a, const char* a_name, const torch::Tensor& b,
-                             const char* b_name, const char* fn) {
+inline void check_same_dtype(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* a_name,
+                             const char* b_name) {
   TORCH_CHECK(a.scalar_type() == b.scalar_type(), fn, ": `", a_name, "` and `", b_name,
               "` must have the same dtype, got ", a.scalar_type(), " and ", b.scalar_type());
 }

@@ -65,17 +65,7 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
     const int64_t n = logits.size(0);
     const int64_t offset = ctx->saved_data["offset"].toInt();
     auto g = grads[0] / (ctx->saved_data["tau"].toDouble() * static_cast<double>(n));  // 0-dim
-    torch::Tensor dl;
-    double directions = 0;
-    if (r.defined()) {
-      dl = (logits - r.unsqueeze(1)).exp_().mul_(g);
-      directions += 1;
-    }
-    if (c.defined()) {
-      auto dc = (logits - c.unsqueeze(0)).exp_().mul_(g);
-      dl = dl.defined() ? dl.add_(dc) : dc;
-      directions += 1;
-    }
+    auto [dl, directions] = normaliser_backward(logits, unsqueeze_defined(r, 1), g, unsqueeze_defined(c, 0), g);
     dl.narrow(1, offset, n).diagonal().sub_(g * directions);
     return {torch::mm(dl, keys), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor(),     torch::Tensor(), torch::Tensor()};

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 namespace patchgcl {
 namespace functional {
@@ -29,9 +30,9 @@ inline void check_info_nce_arguments(const torch::Tensor& output, const torch::T
                                      const InfoNCEOptions& options, const char* fn) {
   patchgcl::detail::check_nodes(output, fn, "output");
   patchgcl::detail::check_nodes(input, fn, "input");
-  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_shape(output, input, fn, "output", "input");
+  patchgcl::detail::check_same_device(output, input, fn, "output", "input");
+  patchgcl::detail::check_same_dtype(output, input, fn, "output", "input");
   check_info_nce_options(options, fn);
   patchgcl::detail::check_finite(output, options.check_finite(), fn, "output");
   patchgcl::detail::check_finite(input, options.check_finite(), fn, "input");
@@ -91,6 +92,34 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
 /// Autograd through logsumexp, diagonal, logaddexp and the sum would build and add several
 /// `[n, n]` gradients per direction; this makes two exponentials and one product. The input
 /// side is detached, so no `dZ`.
+/// The backward of InfoNCE's normalisers (the logsumexp over a row, over a column) with respect
+/// to the logits: for each direction whose logsumexp is defined, its softmax exp(logits - lse)
+/// times the incoming gradient. `rows_lse`/`cols_lse` and `rows_grad`/`cols_grad` come broadcast
+/// to the logits' shape. Returns the sum with the number of directions, which the caller takes
+/// (times the gradient) off the positives on its diagonal.
+inline std::pair<torch::Tensor, double> normaliser_backward(const torch::Tensor& logits, const torch::Tensor& rows_lse,
+                                                            const torch::Tensor& rows_grad,
+                                                            const torch::Tensor& cols_lse,
+                                                            const torch::Tensor& cols_grad) {
+  torch::Tensor dl;
+  double directions = 0;
+  if (rows_lse.defined()) {
+    dl = (logits - rows_lse).exp_().mul_(rows_grad);
+    directions += 1;
+  }
+  if (cols_lse.defined()) {
+    auto dc = (logits - cols_lse).exp_().mul_(cols_grad);
+    dl = dl.defined() ? dl.add_(dc) : dc;
+    directions += 1;
+  }
+  return {dl, directions};
+}
+
+/// Undefined stays undefined; otherwise `t.unsqueeze(dim)`.
+inline torch::Tensor unsqueeze_defined(const torch::Tensor& t, int64_t dim) {
+  return t.defined() ? t.unsqueeze(dim) : t;
+}
+
 struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
                                const torch::Tensor& input, double tau, double fill, bool rows, bool cols) {
@@ -119,17 +148,8 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
     const auto saved = ctx->get_saved_variables();
     const auto &logits = saved[0], &input = saved[1], &r = saved[2], &c = saved[3];
     auto g = grads[0] / ctx->saved_data["tau"].toDouble();  // [B', n]: 1/tau of dL/dS folded in
-    torch::Tensor dl;
-    double directions = 0;
-    if (r.defined()) {
-      dl = (logits - r.unsqueeze(-1)).exp_().mul_(g.unsqueeze(-1));
-      directions += 1;
-    }
-    if (c.defined()) {
-      auto dc = (logits - c.unsqueeze(-2)).exp_().mul_(g.unsqueeze(-2));
-      dl = dl.defined() ? dl.add_(dc) : dc;
-      directions += 1;
-    }
+    auto [dl, directions] = normaliser_backward(logits, unsqueeze_defined(r, -1), g.unsqueeze(-1),
+                                                unsqueeze_defined(c, -2), g.unsqueeze(-2));
     dl.diagonal(0, -2, -1).sub_(g * directions);
     return {torch::bmm(dl, input), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

@@ -22,7 +22,7 @@ struct LaplacianEigenpairs {
 /// (`[B, N, N]` or `[N, N]`; for `Abar = D^-1/2 M D^-1/2` this is `I - D^-1/2 M D^-1/2`).
 inline torch::Tensor normalized_laplacian(const torch::Tensor& abar) {
   constexpr const char* fn = "normalized_laplacian";
-  patchgcl::detail::check_floating(abar, fn, "abar", 2, 3, "[B, N, N] or [N, N]");
+  patchgcl::detail::check_floating(abar, 2, 3, "[B, N, N] or [N, N]", fn, "abar");
   TORCH_CHECK(abar.size(-1) == abar.size(-2), fn, ": `abar` must be square ([B, N, N] or [N, N]), got shape ",
               patchgcl::detail::shape_str(abar));
   auto x = patchgcl::detail::compute_precision(abar);
@@ -51,7 +51,7 @@ inline torch::Tensor normalized_laplacian(const torch::Tensor& abar) {
 inline LaplacianEigenpairs laplacian_eigenvectors(const torch::Tensor& abar, int64_t k,
                                                   FiniteCheck check = FiniteCheck::kAuto) {
   constexpr const char* fn = "laplacian_eigenvectors";
-  patchgcl::detail::check_floating(abar, fn, "abar", 2, 3, "[B, N, N] or [N, N]");
+  patchgcl::detail::check_floating(abar, 2, 3, "[B, N, N] or [N, N]", fn, "abar");
   TORCH_CHECK(abar.size(-1) == abar.size(-2), fn, ": `abar` must be square ([B, N, N] or [N, N]), got shape ",
               patchgcl::detail::shape_str(abar));
   const int64_t n = abar.size(-1);

@@ -21,7 +21,7 @@ inline void check_patch_count(const torch::Tensor& feature_map, int64_t num_patc
 inline void check_patch_ids(const torch::Tensor& feature_map, const torch::Tensor& patch_ids) {
   constexpr const char* fn = "sample_patches";
   TORCH_CHECK(patch_ids.defined(), fn, ": `patch_ids` is an undefined tensor");
-  patchgcl::detail::check_same_device(patch_ids, "patch_ids", feature_map, "feature_map", fn);
+  patchgcl::detail::check_same_device(patch_ids, feature_map, fn, "patch_ids", "feature_map");
   patchgcl::detail::check_indices(patch_ids, feature_map.size(2) * feature_map.size(3), fn, "patch_ids");
 }
 

@@ -61,8 +61,8 @@ inline void check_hop_inputs(const torch::Tensor& x, const char* x_name, const t
                              FiniteCheck check_finite, const char* fn) {
   patchgcl::detail::check_nodes(x, fn, x_name);
   patchgcl::detail::check_adjacency(abar, fn, "abar");
-  patchgcl::detail::check_adjacency_matches(abar, "abar", x, x_name, fn);
-  patchgcl::detail::check_same_dtype(x, x_name, abar, "abar", fn);
+  patchgcl::detail::check_adjacency_matches(abar, x, fn, "abar", x_name);
+  patchgcl::detail::check_same_dtype(x, abar, fn, x_name, "abar");
   patchgcl::detail::check_at_least(hops, 0, fn, "hops");
   patchgcl::detail::check_finite(x, check_finite, fn, x_name);
   patchgcl::detail::check_finite(abar, check_finite, fn, "abar");
@@ -108,9 +108,9 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
 inline void check_shared_input(const torch::Tensor& output, const torch::Tensor& input, FiniteCheck mode,
                                bool same_dtype, const char* fn) {
   TORCH_CHECK(input.defined(), fn, ": `input` is an undefined tensor");
-  patchgcl::detail::check_same_shape(output, "output", input, "input", fn);
-  patchgcl::detail::check_same_device(output, "output", input, "input", fn);
-  if (same_dtype) patchgcl::detail::check_same_dtype(output, "output", input, "input", fn);
+  patchgcl::detail::check_same_shape(output, input, fn, "output", "input");
+  patchgcl::detail::check_same_device(output, input, fn, "output", "input");
+  if (same_dtype) patchgcl::detail::check_same_dtype(output, input, fn, "output", "input");
   patchgcl::detail::check_finite(input, mode, fn, "input");
 }
 

@@ -119,9 +119,8 @@ inline bool pgt_parse_count(const std::string& token, int64_t max, int64_t& valu
   return true;
 }
 
-/// Parses and checks a whole `.pgt` file held in `bytes[0, size)`; `path` only names it in errors.
-inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& path) {
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+/// The position of the first byte of the empty line that ends the header.
+inline size_t pgt_header_end(const char* bytes, size_t size, const std::string& path) {
   const std::string magic = "PGT1\n";
   if (size < magic.size() || std::string(bytes, magic.size()) != magic) {
     throw TensorFileError(path, 1, "magic", "not a .pgt file: it must start with the line 'PGT1'");
@@ -133,142 +132,133 @@ inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& 
     throw TensorFileError(path, 0, "header",
                           "no empty line ends the header (a truncated file, or not a .pgt file)");
   }
-  const char* blob = bytes + end + 2;
-  const int64_t blob_size = static_cast<int64_t>(size - end - 2);
+  return end;
+}
 
-  PgtContents out;
-  std::map<std::string, int64_t> config_lines, tensor_lines;
-  int64_t line_no = 1;
-  size_t pos = magic.size();
-  while (pos < end) {
-    ++line_no;
-    const size_t stop = std::min(end, static_cast<size_t>(std::find(bytes + pos, bytes + end, '\n') - bytes));
-    const std::string line(bytes + pos, stop - pos);
-    pos = stop + 1;
-    for (size_t i = 0; i < line.size(); ++i) {
-      const auto c = static_cast<unsigned char>(line[i]);
-      if (c < 0x20 || c >= 0x7f) {
-        throw TensorFileError(path, line_no, "line",
-                              "byte " + pgt_quote(std::string(1, line[i])) + " at column " + std::to_string(i + 1) +
-                                  " (a header is printable ASCII, fields separated by single spaces)");
-      }
+/// The space-separated fields of header line `line_no`: printable ASCII, single spaces, none empty.
+inline std::vector<std::string> pgt_fields(const std::string& line, int64_t line_no, const std::string& path) {
+  for (size_t i = 0; i < line.size(); ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c >= 0x7f) {
+      throw TensorFileError(path, line_no, "line",
+                            "byte " + pgt_quote(std::string(1, line[i])) + " at column " + std::to_string(i + 1) +
+                                " (a header is printable ASCII, fields separated by single spaces)");
     }
-    std::vector<std::string> fields;
-    for (size_t a = 0;;) {
-      const size_t b = line.find(' ', a);
-      fields.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
-      if (fields.back().empty()) {
-        throw TensorFileError(path, line_no, "line",
-                              "empty field " + std::to_string(fields.size()) +
-                                  " (fields are separated by single spaces, none at the start or end)");
-      }
-      if (b == std::string::npos) break;
-      a = b + 1;
-    }
-    const std::string& kind = fields[0];
-    if (kind == "config") {
-      if (fields.size() != 3) {
-        throw TensorFileError(path, line_no, "config",
-                              "expected 'config <key> <value>', got " + std::to_string(fields.size()) + " fields");
-      }
-      auto seen = config_lines.emplace(fields[1], line_no);
-      if (!seen.second) {
-        throw TensorFileError(path, line_no, "key", "duplicate config key " + pgt_quote(fields[1]) +
-                                                        " (first on line " + std::to_string(seen.first->second) + ")");
-      }
-      out.config.emplace_back(fields[1], fields[2]);
-      continue;
-    }
-    if (kind != "tensor") {
-      throw TensorFileError(path, line_no, "kind", "expected 'config' or 'tensor', got " + pgt_quote(kind));
-    }
-    if (fields.size() < 4) {
-      throw TensorFileError(path, line_no, "tensor",
-                            "expected 'tensor <name> <dtype> <ndim> <d0> .. <offset> <nbytes>', got " +
-                                std::to_string(fields.size()) + " fields");
-    }
-    PgtTensor t;
-    t.name = fields[1];
-    t.line = line_no;
-    const std::string at = " of tensor " + pgt_quote(t.name);
-    const auto& code = fields[2];
-    if (code == "f64") {
-      t.dtype = PgtDtype::kF64;
-    } else if (code == "f32") {
-      t.dtype = PgtDtype::kF32;
-    } else if (code == "i64") {
-      t.dtype = PgtDtype::kI64;
-    } else {
-      throw TensorFileError(path, line_no, "dtype", "expected f64, f32 or i64" + at + ", got " + pgt_quote(code));
-    }
-    int64_t ndim = 0;
-    if (!pgt_parse_count(fields[3], kPgtMaxDims, ndim)) {
-      throw TensorFileError(path, line_no, "ndim",
-                            "expected an integer in [0, " + std::to_string(kPgtMaxDims) + "]" + at + ", got " +
-                                pgt_quote(fields[3]));
-    }
-    if (static_cast<int64_t>(fields.size()) != 6 + ndim) {
-      throw TensorFileError(path, line_no, "ndim",
-                            "ndim " + std::to_string(ndim) + at + " needs " + std::to_string(6 + ndim) +
-                                " fields on the line, got " + std::to_string(fields.size()));
-    }
-    // Elements, with zero extents counted as one: bounds every stride LibTorch computes.
-    int64_t numel = 1, strided = 1;
-    t.shape.reserve(static_cast<size_t>(ndim));
-    for (int64_t i = 0; i < ndim; ++i) {
-      int64_t d = 0;
-      const std::string field = "shape[" + std::to_string(i) + "]";
-      if (!pgt_parse_count(fields[static_cast<size_t>(4 + i)], kMax, d)) {
-        throw TensorFileError(path, line_no, field,
-                              "expected a non-negative decimal integer" + at + ", got " +
-                                  pgt_quote(fields[static_cast<size_t>(4 + i)]));
-      }
-      if (d > 1 && strided > kMax / d) {
-        throw TensorFileError(path, line_no, field, "the shape" + at + " has more than 2^63 - 1 elements");
-      }
-      strided *= std::max<int64_t>(d, 1);
-      numel *= d;
-      t.shape.push_back(d);
-    }
-    const int64_t element = pgt_element_size(t.dtype);
-    if (numel > kMax / element) {
-      throw TensorFileError(path, line_no, "shape", "the tensor" + at + " needs more than 2^63 - 1 bytes");
-    }
-    const int64_t expected = numel * element;
-    const auto& offset_field = fields[static_cast<size_t>(4 + ndim)];
-    const auto& nbytes_field = fields[static_cast<size_t>(5 + ndim)];
-    if (!pgt_parse_count(offset_field, kMax, t.offset)) {
-      throw TensorFileError(path, line_no, "offset",
-                            "expected a non-negative decimal integer" + at + ", got " + pgt_quote(offset_field));
-    }
-    if (!pgt_parse_count(nbytes_field, kMax, t.nbytes)) {
-      throw TensorFileError(path, line_no, "nbytes",
-                            "expected a non-negative decimal integer" + at + ", got " + pgt_quote(nbytes_field));
-    }
-    if (t.nbytes != expected) {
-      throw TensorFileError(path, line_no, "nbytes",
-                            "the shape and dtype" + at + " need " + std::to_string(expected) + " bytes, got " +
-                                std::to_string(t.nbytes));
-    }
-    if (t.offset > blob_size || t.nbytes > blob_size - t.offset) {
-      throw TensorFileError(path, line_no, "offset",
-                            "bytes [" + std::to_string(t.offset) + ", " + std::to_string(t.offset) + " + " +
-                                std::to_string(t.nbytes) + ")" + at + " lie outside the data section of " +
-                                std::to_string(blob_size) + " bytes");
-    }
-    auto seen = tensor_lines.emplace(t.name, line_no);
-    if (!seen.second) {
-      throw TensorFileError(path, line_no, "name", "duplicate tensor name " + pgt_quote(t.name) + " (first on line " +
-                                                       std::to_string(seen.first->second) + ")");
-    }
-    t.data = blob + t.offset;
-    out.tensors.push_back(std::move(t));
   }
+  std::vector<std::string> fields;
+  for (size_t a = 0;;) {
+    const size_t b = line.find(' ', a);
+    fields.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
+    if (fields.back().empty()) {
+      throw TensorFileError(path, line_no, "line",
+                            "empty field " + std::to_string(fields.size()) +
+                                " (fields are separated by single spaces, none at the start or end)");
+    }
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  return fields;
+}
 
-  // Every byte of the data section belongs to exactly one tensor (what both writers produce).
+/// The dtype and shape fields of tensor line `t.line` into `t`; returns the tensor's byte count.
+inline int64_t pgt_parse_dtype_and_shape(const std::vector<std::string>& fields, PgtTensor& t, const std::string& path) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t line_no = t.line;
+  const std::string at = " of tensor " + pgt_quote(t.name);
+  const auto& code = fields[2];
+  if (code == "f64") {
+    t.dtype = PgtDtype::kF64;
+  } else if (code == "f32") {
+    t.dtype = PgtDtype::kF32;
+  } else if (code == "i64") {
+    t.dtype = PgtDtype::kI64;
+  } else {
+    throw TensorFileError(path, line_no, "dtype", "expected f64, f32 or i64" + at + ", got " + pgt_quote(code));
+  }
+  int64_t ndim = 0;
+  if (!pgt_parse_count(fields[3], kPgtMaxDims, ndim)) {
+    throw TensorFileError(path, line_no, "ndim",
+                          "expected an integer in [0, " + std::to_string(kPgtMaxDims) + "]" + at + ", got " +
+                              pgt_quote(fields[3]));
+  }
+  if (static_cast<int64_t>(fields.size()) != 6 + ndim) {
+    throw TensorFileError(path, line_no, "ndim",
+                          "ndim " + std::to_string(ndim) + at + " needs " + std::to_string(6 + ndim) +
+                              " fields on the line, got " + std::to_string(fields.size()));
+  }
+  // Elements, with zero extents counted as one: bounds every stride LibTorch computes.
+  int64_t numel = 1, strided = 1;
+  t.shape.reserve(static_cast<size_t>(ndim));
+  for (int64_t i = 0; i < ndim; ++i) {
+    int64_t d = 0;
+    const std::string field = "shape[" + std::to_string(i) + "]";
+    if (!pgt_parse_count(fields[static_cast<size_t>(4 + i)], kMax, d)) {
+      throw TensorFileError(path, line_no, field,
+                            "expected a non-negative decimal integer" + at + ", got " +
+                                pgt_quote(fields[static_cast<size_t>(4 + i)]));
+    }
+    if (d > 1 && strided > kMax / d) {
+      throw TensorFileError(path, line_no, field, "the shape" + at + " has more than 2^63 - 1 elements");
+    }
+    strided *= std::max<int64_t>(d, 1);
+    numel *= d;
+    t.shape.push_back(d);
+  }
+  const int64_t element = pgt_element_size(t.dtype);
+  if (numel > kMax / element) {
+    throw TensorFileError(path, line_no, "shape", "the tensor" + at + " needs more than 2^63 - 1 bytes");
+  }
+  return numel * element;
+}
+
+/// A `tensor <name> <dtype> <ndim> <d0> .. <offset> <nbytes>` line, checked against the data
+/// section of `blob_size` bytes at `blob`.
+inline PgtTensor pgt_parse_tensor(const std::vector<std::string>& fields, int64_t line_no, const char* blob,
+                                  int64_t blob_size, const std::string& path) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (fields.size() < 4) {
+    throw TensorFileError(path, line_no, "tensor",
+                          "expected 'tensor <name> <dtype> <ndim> <d0> .. <offset> <nbytes>', got " +
+                              std::to_string(fields.size()) + " fields");
+  }
+  PgtTensor t;
+  t.name = fields[1];
+  t.line = line_no;
+  const std::string at = " of tensor " + pgt_quote(t.name);
+  const int64_t expected = pgt_parse_dtype_and_shape(fields, t, path);
+  const auto ndim = static_cast<size_t>(t.shape.size());
+  const auto& offset_field = fields[4 + ndim];
+  const auto& nbytes_field = fields[5 + ndim];
+  if (!pgt_parse_count(offset_field, kMax, t.offset)) {
+    throw TensorFileError(path, line_no, "offset",
+                          "expected a non-negative decimal integer" + at + ", got " + pgt_quote(offset_field));
+  }
+  if (!pgt_parse_count(nbytes_field, kMax, t.nbytes)) {
+    throw TensorFileError(path, line_no, "nbytes",
+                          "expected a non-negative decimal integer" + at + ", got " + pgt_quote(nbytes_field));
+  }
+  if (t.nbytes != expected) {
+    throw TensorFileError(path, line_no, "nbytes",
+                          "the shape and dtype" + at + " need " + std::to_string(expected) + " bytes, got " +
+                              std::to_string(t.nbytes));
+  }
+  if (t.offset > blob_size || t.nbytes > blob_size - t.offset) {
+    throw TensorFileError(path, line_no, "offset",
+                          "bytes [" + std::to_string(t.offset) + ", " + std::to_string(t.offset) + " + " +
+                              std::to_string(t.nbytes) + ")" + at + " lie outside the data section of " +
+                              std::to_string(blob_size) + " bytes");
+  }
+  t.data = blob + t.offset;
+  return t;
+}
+
+/// Every byte of the data section (of `blob_size` bytes, from byte `blob_start` of the file)
+/// belongs to exactly one tensor (what both writers produce).
+inline void pgt_check_coverage(const std::vector<PgtTensor>& tensors, int64_t blob_size, size_t blob_start,
+                               const std::string& path) {
   std::vector<const PgtTensor*> by_offset;
-  by_offset.reserve(out.tensors.size());
-  for (const auto& t : out.tensors) by_offset.push_back(&t);
+  by_offset.reserve(tensors.size());
+  for (const auto& t : tensors) by_offset.push_back(&t);
   std::stable_sort(by_offset.begin(), by_offset.end(), [](const PgtTensor* a, const PgtTensor* b) {
     return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
   });
@@ -291,9 +281,52 @@ inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& 
   if (covered != blob_size) {
     throw TensorFileError(path, 0, "data",
                           std::to_string(blob_size - covered) + " bytes after the end of the last tensor (at byte " +
-                              std::to_string(end + 2 + static_cast<size_t>(covered)) +
+                              std::to_string(blob_start + static_cast<size_t>(covered)) +
                               " of the file) belong to no tensor: trailing garbage, or a file appended to");
   }
+}
+
+/// Parses and checks a whole `.pgt` file held in `bytes[0, size)`; `path` only names it in errors.
+inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& path) {
+  const size_t end = pgt_header_end(bytes, size, path);
+  const char* blob = bytes + end + 2;
+  const int64_t blob_size = static_cast<int64_t>(size - end - 2);
+
+  PgtContents out;
+  std::map<std::string, int64_t> config_lines, tensor_lines;
+  int64_t line_no = 1;
+  size_t pos = 5;  // after "PGT1\n"
+  while (pos < end) {
+    ++line_no;
+    const size_t stop = std::min(end, static_cast<size_t>(std::find(bytes + pos, bytes + end, '\n') - bytes));
+    const auto fields = pgt_fields(std::string(bytes + pos, stop - pos), line_no, path);
+    pos = stop + 1;
+    const std::string& kind = fields[0];
+    if (kind == "config") {
+      if (fields.size() != 3) {
+        throw TensorFileError(path, line_no, "config",
+                              "expected 'config <key> <value>', got " + std::to_string(fields.size()) + " fields");
+      }
+      auto seen = config_lines.emplace(fields[1], line_no);
+      if (!seen.second) {
+        throw TensorFileError(path, line_no, "key", "duplicate config key " + pgt_quote(fields[1]) +
+                                                        " (first on line " + std::to_string(seen.first->second) + ")");
+      }
+      out.config.emplace_back(fields[1], fields[2]);
+      continue;
+    }
+    if (kind != "tensor") {
+      throw TensorFileError(path, line_no, "kind", "expected 'config' or 'tensor', got " + pgt_quote(kind));
+    }
+    auto t = pgt_parse_tensor(fields, line_no, blob, blob_size, path);
+    auto seen = tensor_lines.emplace(t.name, line_no);
+    if (!seen.second) {
+      throw TensorFileError(path, line_no, "name", "duplicate tensor name " + pgt_quote(t.name) + " (first on line " +
+                                                       std::to_string(seen.first->second) + ")");
+    }
+    out.tensors.push_back(std::move(t));
+  }
+  pgt_check_coverage(out.tensors, blob_size, end + 2, path);
   return out;
 }
 

@@ -120,7 +120,6 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
     return detail::mean_over_layers("GraphNCELoss", options, output_features, input_features, patch_ids,
-                                    options.check_finite(),
                                     [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
                                       return compute_layer_loss(l, output, input);
                                     });
@@ -144,7 +143,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     GraphNCEInspection result;
     std::vector<torch::Tensor> ids;  // filled by mean_over_layers before it calls the layer loss
     result.loss = detail::mean_over_layers(
-        "GraphNCELoss::inspect", options, output_features, input_features, patch_ids, options.check_finite(),
+        "GraphNCELoss::inspect", options, output_features, input_features, patch_ids,
         [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
           GraphLayerInspection layer;
           layer.height = output_features[l].size(2);
@@ -164,12 +163,12 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   /// G(x) (`output`) and of the input image x (`input`).
   torch::Tensor layer_loss(size_t l, const torch::Tensor& output, const torch::Tensor& input) {
     constexpr const char* fn = "GraphNCELoss::layer_loss";
-    detail::check_layer_index(fn, l, embeds.size());
+    detail::check_layer_index(l, embeds.size(), fn);
     detail::check_nodes(output, fn, "output");
     detail::check_nodes(input, fn, "input");
-    detail::check_same_shape(output, "output", input, "input", fn);
-    detail::check_same_device(output, "output", input, "input", fn);
-    detail::check_layer_channels(fn, output, "output", l, options.in_channels()[l]);
+    detail::check_same_shape(output, input, fn, "output", "input");
+    detail::check_same_device(output, input, fn, "output", "input");
+    detail::check_layer_channels(output, l, options.in_channels()[l], fn, "output");
     detail::check_finite(output, options.check_finite(), fn, "output");
     detail::check_finite(input, options.check_finite(), fn, "input");
     auto loss = compute_layer_loss(l, output, input);

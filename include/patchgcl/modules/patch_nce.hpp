@@ -63,7 +63,7 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
     return detail::mean_over_layers(
-        "PatchNCELoss", options, output_features, input_features, patch_ids, options.info_nce().check_finite(),
+        "PatchNCELoss", options, output_features, input_features, patch_ids,
         [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
           torch::Tensor z;
           {
@@ -78,9 +78,9 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   /// Head + normalisation of sampled nodes `[B, N, C_l]` (or `[N, C_l]`) of layer `l`.
   torch::Tensor project(size_t l, const torch::Tensor& nodes, const char* name = "nodes") {
     constexpr const char* fn = "PatchNCELoss::project";
-    detail::check_layer_index(fn, l, options.in_channels().size());
+    detail::check_layer_index(l, options.in_channels().size(), fn);
     detail::check_nodes(nodes, fn, name);
-    detail::check_layer_channels(fn, nodes, name, l, options.in_channels()[l]);
+    detail::check_layer_channels(nodes, l, options.in_channels()[l], fn, name);
     return head(l, nodes, name);
   }
 

@@ -110,7 +110,7 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
                 " channels (last dimension), got shape ", detail::shape_str(x));
     detail::check_adjacency(abar, "TAGConv", "abar");
     detail::check_adjacency_dtype(abar, "TAGConv", "abar");
-    detail::check_adjacency_matches(abar, "abar", x, name, "TAGConv");
+    detail::check_adjacency_matches(abar, x, "TAGConv", "abar", name);
     detail::check_finite(x, options.check_finite(), "TAGConv", name);
     if (abar.is_floating_point()) detail::check_finite(abar, options.check_finite(), "TAGConv", "abar");
   }

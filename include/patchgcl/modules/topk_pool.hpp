@@ -132,13 +132,13 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
   TopKPoolOutput forward(const torch::Tensor& output, const torch::Tensor& input, const torch::Tensor& adjacency) {
     constexpr const char* fn = "TopKPool";
     detail::check_nodes(input, fn, "input");
-    detail::check_same_shape(output, "output", input, "input", fn);
-    detail::check_same_device(output, "output", input, "input", fn);
+    detail::check_same_shape(output, input, fn, "output", "input");
+    detail::check_same_device(output, input, fn, "output", "input");
     TORCH_CHECK(input.size(-1) == options.in_channels(), fn, ": `input` must have ", options.in_channels(),
                 " channels (last dimension), got shape ", detail::shape_str(input));
     detail::check_adjacency(adjacency, fn, "adjacency");
     detail::check_adjacency_dtype(adjacency, fn, "adjacency");
-    detail::check_adjacency_matches(adjacency, "adjacency", input, "input", fn);
+    detail::check_adjacency_matches(adjacency, input, fn, "adjacency", "input");
     detail::check_finite(input, options.check_finite(), fn, "input");
     detail::check_finite(output, options.check_finite(), fn, "output");
     return detail::topk_pool_forward(*proj, options, output, input, adjacency);

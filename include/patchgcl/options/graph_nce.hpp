@@ -48,8 +48,6 @@ struct GraphNCELossOptions : MultiLayerLossOptions<GraphNCELossOptions> {
   TORCH_ARG(ScoreActivation, score_activation) = ScoreActivation::kSigmoid;
   TORCH_ARG(bool, score_bias) = true;
   TORCH_ARG(PooledAdjacency, pooled_adjacency) = PooledAdjacency::kTwoHop;
-  /// NaN/Inf scan of the feature maps: on by default on CPU, opt-in on CUDA (see FiniteCheck).
-  TORCH_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 
  public:
   /// The released implementation (jcy132/PatchGCL) with its published run settings. Same as

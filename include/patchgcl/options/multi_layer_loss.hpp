@@ -1,5 +1,6 @@
 #pragma once
 
+#include <patchgcl/options/finite_check.hpp>
 #include <patchgcl/options/info_nce.hpp>
 #include <patchgcl/options/key_all_gather.hpp>
 
@@ -55,6 +56,11 @@ struct MultiLayerLossOptions {
   /// and `functional::global_info_nce` replaces `info_nce` (docs/distributed.md). Null: this
   /// process only.
   PATCHGCL_LOSS_ARG(std::shared_ptr<KeyAllGather>, negatives_from_all_processes) = nullptr;
+  /// NaN/Inf scan of the feature maps and of the loss, the one switch of both losses: on by
+  /// default on CPU, opt-in on CUDA, where it needs the host (see FiniteCheck). The layers inside
+  /// (TAGConv, pooling) get the same setting; `info_nce().check_finite()` is the functional
+  /// info_nce's own and is not read by the losses.
+  PATCHGCL_LOSS_ARG(FiniteCheck, check_finite) = FiniteCheck::kAuto;
 
 #undef PATCHGCL_LOSS_ARG
 

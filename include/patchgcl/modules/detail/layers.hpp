@@ -18,13 +18,13 @@ namespace patchgcl {
 namespace detail {
 
 /// Layer `l` exists among the `layers` a loss was built with.
-inline void check_layer_index(const char* fn, size_t l, size_t layers) {
+inline void check_layer_index(size_t l, size_t layers, const char* fn) {
   TORCH_CHECK(l < layers, fn, ": layer ", l, " out of range [0, ", layers, ")");
 }
 
 /// Sampled nodes of layer `l` carry that layer's `channels` (in_channels[l]) in their last dimension.
-inline void check_layer_channels(const char* fn, const torch::Tensor& nodes, const char* name, size_t l,
-                                 int64_t channels) {
+inline void check_layer_channels(const torch::Tensor& nodes, size_t l, int64_t channels, const char* fn,
+                                 const char* name) {
   TORCH_CHECK(nodes.size(-1) == channels, fn, ": `", name, "` must have ", channels, " channels (in_channels[", l,
               "]), got shape ", shape_str(nodes));
 }
@@ -59,14 +59,13 @@ void check_loss_options(const MultiLayerLossOptions<Derived>& o, const char* fn)
 /// `input_features[layer]` (the input image x) at `patch_ids[layer]` (drawn like
 /// `functional::random_patch_ids` when `patch_ids` is empty). Every argument is checked here,
 /// once; `layer_loss` computes on checked nodes. The result is scanned for overflow when
-/// `finite_check` says so. `used_ids`, when given, receives the ids of every layer (the drawn
+/// `options.check_finite()` says so. `used_ids`, when given, receives the ids of every layer (the drawn
 /// ones included), for GraphNCELoss::inspect.
 template <typename Derived, typename LayerLoss>
 torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Derived>& options,
                                const std::vector<torch::Tensor>& output_features,
                                const std::vector<torch::Tensor>& input_features,
-                               const std::vector<torch::Tensor>& patch_ids, FiniteCheck finite_check,
-                               LayerLoss&& layer_loss, std::vector<torch::Tensor>* used_ids = nullptr) {
+                               const std::vector<torch::Tensor>& patch_ids, LayerLoss&& layer_loss, std::vector<torch::Tensor>* used_ids = nullptr) {
   const auto& in_channels = options.in_channels();
   const size_t layers = in_channels.size();
   TORCH_CHECK(output_features.size() == layers, fn, ": expected ", layers,
@@ -83,12 +82,12 @@ torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Deriv
     const auto& in = input_features[l];
     check_feature_map(out, fn, out_name.c_str());
     check_feature_map(in, fn, in_name.c_str());
-    check_same_shape(out, out_name.c_str(), in, in_name.c_str(), fn);
-    check_same_device(out, out_name.c_str(), in, in_name.c_str(), fn);
+    check_same_shape(out, in, fn, out_name.c_str(), in_name.c_str());
+    check_same_device(out, in, fn, out_name.c_str(), in_name.c_str());
     TORCH_CHECK(out.size(1) == in_channels[l], fn, ": `", out_name, "` must have ", in_channels[l],
                 " channels (in_channels[", l, "]), got shape ", shape_str(out));
-    check_finite(out, finite_check, fn, out_name.c_str());
-    check_finite(in, finite_check, fn, in_name.c_str());
+    check_finite(out, options.check_finite(), fn, out_name.c_str());
+    check_finite(in, options.check_finite(), fn, in_name.c_str());
     torch::Tensor ids;
     if (patch_ids.empty()) {
       functional::detail::check_patch_count(out, options.num_patches());
@@ -102,7 +101,7 @@ torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Deriv
     total = total.defined() ? total + loss : loss;
   }
   total = total / static_cast<double>(layers);
-  check_finite_result(total, finite_check, fn, "loss");
+  check_finite_result(total, options.check_finite(), fn, "loss");
   return total;
 }
 
