@@ -47,4 +47,6 @@ setup(
     python_requires=">=3.8",
     install_requires=["torch"],
     zip_safe=False,
+    # Not build/ (scripts/test.sh's CMake build), and one folder per torch: the objects differ.
+    options={"build": {"build_base": os.path.join("build-python", "torch-" + torch.__version__)}},
 )
