@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ._ops import ops, option_string
+from .released_names import rename_on_load
 
 
 class _Loss(nn.Module):
@@ -28,6 +29,7 @@ class _Loss(nn.Module):
                     owner.add_module(part, nn.Module())
                 owner = getattr(owner, part)
             owner.register_parameter(leaf, nn.Parameter(tensor))
+        self._register_load_state_dict_pre_hook(rename_on_load)  # the authors' checkpoints as they are
 
     def forward(self, output_features, input_features, patch_ids=None):
         """output_features: G(x)'s [B, C_l, H_l, W_l] maps; input_features: x's; patch_ids:

@@ -124,3 +124,29 @@ def test_dtype_is_the_modules_as_in_cpp():
     with pytest.raises(RuntimeError, match="`output_features` has dtype Float but the module's parameters are Double"):
         loss_fn(outs, ins)
     assert loss_fn([x.double() for x in outs], [x.double() for x in ins]).dtype == torch.float64
+
+
+def test_a_released_gnnloss_state_dict_loads_as_it_is(fixtures):
+    """netF of the authors' code (embed_i.linear.*, gnn_i.conv1.lin.*, ..., with DataParallel's
+    `module.`), strictly: every tensor lands, and the loss is the released one."""
+    tensors, cfg = fixtures.CASES["graph_nce_small"]()
+    params = {k[len("param."):]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
+    released = {}
+    for k, v in params.items():
+        k = k.replace(".lin.", ".conv1.lin.") if k.startswith(("gnn_", "gnn_pools_")) else k
+        k = k.replace(".weight", ".linear.weight").replace(".bias", ".linear.bias") if k.startswith("embed_") else k
+        released["module." + k] = v
+    assert "module.embed_0.linear.weight" in released and "module.gnn_pools_0.0.conv1.lin.bias" in released
+    module = patchgcl.GraphNCELoss([3, 5, 8], num_patches=16, nc=16).double()
+    module.load_state_dict(released)
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, params[k]), k
+    outs = [tensors[f"output_features.{i}"].detach() for i in range(3)]
+    ins = [tensors[f"input_features.{i}"].detach() for i in range(3)]
+    ids = [tensors[f"patch_ids.{i}"] for i in range(3)]
+    assert module(outs, ins, ids).item() == pytest.approx(tensors["expected.loss"].item(), rel=1e-9)
+
+
+def test_load_state_dict_still_rejects_unknown_names():
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        patchgcl.PatchNCELoss([3]).load_state_dict({**patchgcl.PatchNCELoss([3]).state_dict(), "mlp_9.0.weight": torch.zeros(1)})
