@@ -40,7 +40,7 @@ setup(
             "patchgcl._C",
             sources=[os.path.join(csrc, "ops_losses.cpp"), os.path.join(csrc, "ops_functional.cpp")],
             include_dirs=[os.path.join(ROOT, "include"), os.path.join(ROOT, csrc)],
-            extra_compile_args=[cxx_standard(), "-O2"],
+            extra_compile_args=[cxx_standard(), "-O2", "-g0"],  # no debug info: a 21 MB library otherwise
         )
     ],
     cmdclass={"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)},
