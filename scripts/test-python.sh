@@ -44,7 +44,9 @@ case "$lane" in
       log "installing torch==$version from PyPI into $venv"
       rm -rf "$venv"
       /usr/bin/python3 -m venv "$venv"
-      "$venv/bin/pip" install -q --find-links "$cache/wheels" "torch==$version" numpy pytest setuptools wheel
+      links=()
+      [ -d "$cache/wheels" ] && links=(--find-links "$cache/wheels")
+      "$venv/bin/pip" install -q "${links[@]}" "torch==$version" numpy pytest setuptools wheel
       touch "$venv/.ready"
     fi ;;
   *) log "the lane must be debian or pypi:X.Y.Z, got '$lane'"; exit 1 ;;
