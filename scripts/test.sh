@@ -52,3 +52,5 @@ for t in ${TARGETS:-}; do targets+=(--target "$t"); done
 cmake --build "$build" -j "$jobs" "${targets[@]}"
 cd "$build"
 ctest --output-on-failure -j "$jobs" "$@"
+# With Debian's torch the README's command also tests the Python package (PATCHGCL_PYTHON=0: not).
+if [ "$torch" = debian ] && [ "${PATCHGCL_PYTHON:-1}" = 1 ]; then bash "$root/scripts/test-python.sh" debian; fi

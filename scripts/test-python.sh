@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The Python package's lane: installs what is missing, makes a venv, `pip install
+# --no-build-isolation .` against that venv's torch, runs pytest on python/tests.
+#   scripts/test-python.sh debian          # Debian's python3-torch 1.13, venv --system-site-packages
+#   scripts/test-python.sh pypi:2.15.0     # torch==2.15.0 from PyPI in its own venv
+# Venvs are cached under $PATCHGCL_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/patchgcl): venv-debian,
+# venv-torch-X.Y.Z (torch with its nvidia-* wheels, ~3 GB; the torch wheel of scripts/torch-wheel.sh
+# is reused when it is there). The build goes to build-python/torch-<version>/; ccache is used when
+# installed. MAX_JOBS (default 1) compile jobs. Extra arguments go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+lane="${1:?usage: test-python.sh debian|pypi:X.Y.Z [pytest arguments]}"
+shift
+cache="${PATCHGCL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/patchgcl}"
+log() { echo "test-python.sh: $*" >&2; }
+t0=$SECONDS
+
+# Debian packages of the lane (python3-dev: Python.h; pybind11-dev: torch/extension.h includes it).
+apt_packages=(python3-dev python3-venv pybind11-dev ninja-build)
+[ "$lane" = debian ] && apt_packages+=(python3-torch python3-numpy python3-pytest)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  for attempt in 1 2 3 4 5 6; do  # another apt may hold the lock for a while
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; then break; fi
+    [ "$attempt" = 6 ] && exit 1
+    sleep 10
+  done
+fi
+
+case "$lane" in
+  debian)
+    venv="$cache/venv-debian"
+    if [ ! -e "$venv/.ready" ]; then
+      rm -rf "$venv"
+      /usr/bin/python3 -m venv --system-site-packages "$venv"
+      touch "$venv/.ready"
+    fi ;;
+  pypi:*)
+    version="${lane#pypi:}"
+    venv="$cache/venv-torch-$version"
+    if [ ! -e "$venv/.ready" ]; then
+      log "installing torch==$version from PyPI into $venv"
+      rm -rf "$venv"
+      /usr/bin/python3 -m venv "$venv"
+      links=()
+      [ -d "$cache/wheels" ] && links=(--find-links "$cache/wheels")
+      "$venv/bin/pip" install -q "${links[@]}" "torch==$version" numpy pytest setuptools wheel
+      touch "$venv/.ready"
+    fi ;;
+  *) log "the lane must be debian or pypi:X.Y.Z, got '$lane'"; exit 1 ;;
+esac
+python="$venv/bin/python"
+log "venv ready after $((SECONDS - t0)) s: $("$python" -c 'import torch; print("torch", torch.__version__)')"
+
+if [ -d /usr/lib/ccache ]; then
+  export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+fi
+cd "$root"
+MAX_JOBS="${MAX_JOBS:-1}" "$python" -m pip install -q --no-build-isolation . >&2
+log "built and installed after $((SECONDS - t0)) s"
+
+# From the repository root: python/ is not on the path, so the installed package is imported.
+rc=0
+"$python" -m pytest -q -rs -p no:cacheprovider python/tests "$@" || rc=$?
+[ "$rc" = 5 ] && log "pytest collected no tests"
+log "lane $lane: exit $rc after $((SECONDS - t0)) s"
+exit "$rc"
