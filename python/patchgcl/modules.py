@@ -70,7 +70,7 @@ class PatchNCELoss(_Loss):
         loss_fn = patchgcl.PatchNCELoss([3, 128, 256, 256, 256])
         loss_fn = patchgcl.PatchNCELoss([3, 128, 256, 256, 256], preset="put")
 
-    Options (PatchNCELossOptions): num_patches, nc, l2_eps, init_std, use_mlp and info_nce as a
+    Options (PatchNCELossOptions): num_patches, nc, l2_eps, init_std, use_mlp, check_finite and info_nce as a
     dict (PUT's k is info_nce=dict(hard_negatives=k))."""
     _parameters_op = staticmethod(lambda spec: ops.patch_nce_parameters(spec))
     _loss_op = staticmethod(lambda *args: ops.patch_nce_loss(*args))

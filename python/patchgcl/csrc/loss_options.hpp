@@ -31,6 +31,7 @@ void read_multi_layer(OptionSpec& s, Options& o) {
   s.maybe("nc", integer, [&](int64_t v) { o.nc(v); });
   s.maybe("l2_eps", real, [&](double v) { o.l2_eps(v); });
   s.maybe("init_std", real, [&](double v) { o.init_std(v); });
+  if (s.has("check_finite")) o.check_finite(s.choice("check_finite", finite_check_names()));
   read_info_nce(s, o.info_nce(), "info_nce.");
 }
 
@@ -69,7 +70,6 @@ inline patchgcl::GraphNCELossOptions graph_nce_options(const std::string& spec) 
   if (s.has("score_activation")) o.score_activation(s.choice("score_activation", score_activation_names()));
   s.maybe("score_bias", boolean, [&](bool v) { o.score_bias(v); });
   if (s.has("pooled_adjacency")) o.pooled_adjacency(s.choice("pooled_adjacency", pooled_adjacency_names()));
-  if (s.has("check_finite")) o.check_finite(s.choice("check_finite", finite_check_names()));
   s.check_all_used();
   return o;
 }
