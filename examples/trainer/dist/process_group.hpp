@@ -5,9 +5,11 @@
 // With none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set the trainer runs as one process.
 #pragma once
 
+#include "trainer/dist/buckets.hpp"
 #include "trainer/dist/collectives.hpp"
 #include "trainer/dist/env.hpp"
 #include "trainer/dist/gloo_transport.hpp"
+#include "trainer/dist/watchdog.hpp"
 
 #include <patchgcl/distributed.hpp>
 
@@ -17,17 +19,14 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace trainer {
@@ -280,73 +279,8 @@ class Context : public Collectives {
                        advertised_ ? fmt::format(", this rank {}", *advertised_) : std::string());
   }
 
-  /// Ends the process (status 1) with an error line when it is not destroyed within `timeout`.
-  class Watchdog {
-   public:
-    Watchdog(std::chrono::seconds timeout, std::string message)
-        : message_(std::move(message)), thread_([this, timeout] {
-            std::unique_lock<std::mutex> lock(mutex_);
-            if (done_.wait_for(lock, timeout, [this] { return finished_; })) return;
-            std::cerr << "error: " << message_ << std::endl;
-            std::_Exit(1);
-          }) {}
-    ~Watchdog() {
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        finished_ = true;
-      }
-      done_.notify_all();
-      thread_.join();
-    }
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
-    /// Appended to the message, in parentheses.
-    void add_detail(const std::string& detail) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      message_ += " (" + detail + ")";
-    }
-
-   private:
-    std::mutex mutex_;
-    std::condition_variable done_;
-    bool finished_ = false;
-    std::string message_;
-    std::thread thread_;  // last: starts once the members it uses exist
-  };
 
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-  /// Consecutive tensors of one dtype and device, at most `bucket_bytes` per bucket (a larger
-  /// tensor is a bucket of its own).
-  template <typename F>
-  static void for_buckets(const std::vector<torch::Tensor>& tensors, F&& f, int64_t bucket_bytes = 25 << 20) {
-    std::vector<torch::Tensor> bucket;
-    int64_t bytes = 0;
-    for (const auto& t : tensors) {
-      const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
-      if (!bucket.empty() && (bytes + b > bucket_bytes || t.scalar_type() != bucket[0].scalar_type() ||
-                              t.device() != bucket[0].device())) {
-        f(bucket);
-        bucket.clear();
-        bytes = 0;
-      }
-      bucket.push_back(t);
-      bytes += b;
-    }
-    if (!bucket.empty()) f(bucket);
-  }
-  static torch::Tensor flatten(const std::vector<torch::Tensor>& ts) {
-    std::vector<torch::Tensor> flat;
-    for (const auto& t : ts) flat.push_back(t.reshape({-1}));
-    return torch::cat(flat);
-  }
-  static void unflatten(const torch::Tensor& flat, std::vector<torch::Tensor>& ts) {
-    int64_t offset = 0;
-    for (auto& t : ts) {
-      t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
-      offset += t.numel();
-    }
-  }
 
   int rank_, world_;
   std::chrono::seconds timeout_;
