@@ -8,6 +8,7 @@
 #include "trainer/commands/synth.hpp"
 #include "trainer/commands/train.hpp"
 #include "trainer/commands/translate.hpp"
+#include "trainer/tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -29,16 +30,6 @@ namespace trainer_tests {
 using namespace trainer;
 namespace fs = std::filesystem;
 
-/// A fresh folder under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("patchgcl_trainer_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 /// The smallest configuration that still exercises every part of a CUT step.
 inline TrainConfig tiny_config(LossKind loss = LossKind::kGraph) {

@@ -4,6 +4,7 @@
 // test writes itself: a torch::jit::Module built and scripted from C++ (Module::define), saved
 // with torch.jit's format (Module::save) and loaded back like a user's Inception export.
 #include "trainer/eval/real_evaluation.hpp"
+#include "trainer/tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -18,15 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Scratch {
-  fs::path path;
-  explicit Scratch(const std::string& name) {
-    path = fs::temp_directory_path() / fmt::format("patchgcl_real_eval_{}_{}", name, ::getpid());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() { fs::remove_all(path); }
-};
 
 /// A random feature network: conv 3x3 stride 2 -> ReLU -> global average pool, `dim` channels.
 /// `tail` post-processes the pooled `[B, dim, 1, 1]` map (the wrong-output cases).
@@ -80,7 +72,7 @@ double json_number(const std::string& json, const std::string& key) {
 }  // namespace
 
 TEST_CASE("evaluate --data scores G(testA) against testB with finite FID and KID in JSON", "[evaluate_real]") {
-  Scratch dir("folders");
+  trainer_tests::TempDir dir("real_eval_folders");
   write_folder(dir.path / "testA", 12, 32, 24, 100);
   write_folder(dir.path / "testB", 10, 40, 32, 200);
   metrics::FeatureNetwork net(write_network(dir.path, 6), torch::kCPU);
@@ -122,7 +114,7 @@ TEST_CASE("evaluate --data scores G(testA) against testB with finite FID and KID
 }
 
 TEST_CASE("evaluate --data on a single-image pair compares crops of G(A) with crops of B", "[evaluate_real]") {
-  Scratch dir("single");
+  trainer_tests::TempDir dir("real_eval_single");
   write_folder(dir.path / "trainA", 1, 80, 60, 1);
   write_folder(dir.path / "trainB", 1, 64, 64, 2);
   metrics::FeatureNetwork net(write_network(dir.path, 4), torch::kCPU);
@@ -143,7 +135,7 @@ TEST_CASE("evaluate --data on a single-image pair compares crops of G(A) with cr
 
 TEST_CASE("evaluate --data rejects bad feature networks and data with errors naming what was expected",
           "[evaluate_real]") {
-  Scratch dir("bad");
+  trainer_tests::TempDir dir("real_eval_bad");
   write_folder(dir.path / "testA", 4, 32, 32, 10);
   write_folder(dir.path / "testB", 4, 32, 32, 20);
   evaluation::RealDataOptions options;
@@ -207,7 +199,7 @@ TEST_CASE("evaluate --data rejects bad feature networks and data with errors nam
 
 #ifdef PATCHGCL_TRAINER_BINARY
 TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite fid and kid", "[evaluate_real]") {
-  Scratch dir("cli");
+  trainer_tests::TempDir dir("real_eval_cli");
   write_folder(dir.path / "data" / "testA", 5, 32, 32, 500);
   write_folder(dir.path / "data" / "testB", 6, 32, 32, 600);
   const auto net = write_network(dir.path, 4);
