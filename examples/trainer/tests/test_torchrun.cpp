@@ -6,6 +6,9 @@
 // stops before starting a worker. Skipped, saying so, where no torchrun is on PATH.
 #include "trainer/tests/dist_helpers.hpp"
 
+#include <torch/version.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -14,7 +17,24 @@ using namespace trainer_tests::distributed;
 
 namespace {
 
-bool have_torchrun() { return std::system("command -v torchrun >/dev/null 2>&1") == 0; }
+/// Why the torchrun tests cannot run here ("" when they can): no torchrun on PATH, or one whose
+/// torch is another version than the LibTorch the trainer is built with (their TCPStore protocols
+/// differ: a 2.x rank cannot talk to 1.13's agent store).
+std::string why_no_torchrun() {
+  if (std::system("command -v torchrun >/dev/null 2>&1") != 0)
+    return "no torchrun on PATH (Debian: apt-get install python3-torch)";
+  const std::string mine = fmt::format("{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR);
+  FILE* p = ::popen("\"$(head -n 1 \"$(command -v torchrun)\" | sed 's/^#! *//')\" -c "
+                    "'import torch; v = torch.__version__.split(\".\"); print(v[0] + \".\" + v[1])' 2>/dev/null", "r");
+  char buf[64] = {};
+  const bool read = p && std::fgets(buf, sizeof buf, p);
+  if (p) ::pclose(p);
+  std::string theirs = read ? std::string(buf) : "unknown";
+  theirs.erase(theirs.find_last_not_of("\n ") + 1);
+  if (theirs != mine)
+    return fmt::format("the torchrun on PATH runs torch {}, the trainer is built with LibTorch {}", theirs, mine);
+  return "";
+}
 
 /// `torchrun -r 1 -t 1 --log_dir DIR <rendezvous...> --nproc_per_node 2 --no_python`, before the trainer.
 std::vector<std::string> torchrun(const fs::path& log_dir, std::vector<std::string> rendezvous) {
@@ -38,8 +58,8 @@ std::vector<pid_t> trainer_children(pid_t pid) {
 }  // namespace
 
 TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes to the end", "[distributed][torchrun]") {
-  if (!have_torchrun()) {
-    WARN("torchrun tests skipped: no torchrun on PATH (Debian: apt-get install python3-torch)");
+  if (const auto why = why_no_torchrun(); !why.empty()) {
+    WARN("torchrun tests skipped: " << why);
     return;
   }
   TempDir dir("torchrun");
@@ -53,14 +73,15 @@ TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes 
     INFO(fmt::format("{}\n{}", fmt::join(rendezvous[i], " "), read_text(out)));
     CHECK(code == 0);
     CHECK(loadable_checkpoint_step(run / "ckpt.pt") == 6);
-    CHECK(report::read_log(run / "log.jsonl").back().at("world_size") == 2);
+    const auto log = report::read_log(run / "log.jsonl");
+    CHECK((!log.empty() && log.back().at("world_size") == 2));
   }
 }
 
 TEST_CASE("torchrun --max_restarts 1 after a worker's kill -9: the restarted workers --auto-resume to the uninterrupted "
           "run's final state", "[distributed][torchrun]") {
-  if (!have_torchrun()) {
-    WARN("torchrun tests skipped: no torchrun on PATH (Debian: apt-get install python3-torch)");
+  if (const auto why = why_no_torchrun(); !why.empty()) {
+    WARN("torchrun tests skipped: " << why);
     return;
   }
   TempDir dir("torchrun_restart");
