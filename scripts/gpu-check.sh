@@ -2,6 +2,14 @@
 # The GPU check, on a machine with an NVIDIA GPU and the CUDA 13 toolkit (/usr/local/cuda-13*):
 #   scripts/gpu-check.sh                         # torch 2.15.0 wheel, CUDA libraries linked
 #   TORCH_VERSION=2.13.0 scripts/gpu-check.sh
+#   TORCH=python PATCHGCL_NO_INSTALL=1 PREFIX_PATH=/deps/usr scripts/gpu-check.sh
+#                                                # the CUDA torch already in $PYTHON (no download,
+#                                                # no apt: Catch2, fmt, Google Benchmark under PREFIX_PATH)
+#   CPU_CTEST_ARGS="-R parity" scripts/gpu-check.sh   # ctest arguments of the CPU suite (default: all)
+# 0. (first) where $PYTHON's torch sees a GPU: builds the Python package against it, runs python/tests
+#    (its CUDA tests: parity with the CPU, no host sync under CUDA's sync-debug mode, a forward +
+#    backward captured in a CUDA graph) and python/benchmarks/bench_cuda_graph.py (kernels per
+#    forward+backward, eager against graph replay, paper setting);
 # 1. builds tests, trainer and benchmarks against the PyPI wheel's CUDA LibTorch
 #    (scripts/test.sh with TORCH=pypi:X TORCH_CUDA=1, build-torch-X-cuda/);
 # 2. runs the whole suite on the CPU of that build (ctest);
@@ -15,7 +23,12 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${TORCH_VERSION:-2.15.0}"
-build="${BUILD_DIR:-$root/build-torch-$version-cuda}"
+torch="${TORCH:-pypi:$version}"
+if [ "$torch" = python ]; then
+  build="${BUILD_DIR:-$root/build-torch-python}"
+else
+  build="${BUILD_DIR:-$root/build-torch-$version-cuda}"
+fi
 out="$build/gpu-check"
 python="${PYTHON:-python3}"
 mkdir -p "$out"
@@ -42,9 +55,23 @@ step() {  # step NAME LOGFILE COMMAND...: runs it, records PASS / FAIL / SKIPPED
   [ "$status" = PASS ] || tail -n 15 "$logfile" | sed 's/^/    /'
 }
 
+# 0: the Python package on $PYTHON's torch, where that torch sees a GPU (first: the quickest
+# to build, so that a short lease still gets its numbers).
+if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  python_package() {
+    (cd "$root" && MAX_JOBS="${JOBS:-$(nproc)}" "$python" -m pip install -q --no-build-isolation --no-deps . &&
+      "$python" -m pytest -q -rs -p no:cacheprovider python/tests)
+  }
+  step "Python package on CUDA (pytest python/tests)" "$out/python-tests.log" python_package
+  step "Python: CUDA graph replay against eager (paper setting)" "$out/cuda-graph.log" \
+    "$python" "$root/python/benchmarks/bench_cuda_graph.py" --json "$out/cuda-graph.json"
+else
+  steps+=("Python package on CUDA|SKIPPED ($python's torch has no CUDA device)|0")
+fi
+
 # 1 + 2: the build, and the suite on the CPU of the CUDA build.
-step "build (torch $version wheel, CUDA) + suite on CPU" "$out/build-and-cpu-suite.log" \
-  env TORCH="pypi:$version" TORCH_CUDA=1 BUILD_DIR="$build" bash "$root/scripts/test.sh"
+step "build (torch $torch, CUDA) + suite on CPU" "$out/build-and-cpu-suite.log" \
+  env TORCH="$torch" TORCH_CUDA=1 BUILD_DIR="$build" PATCHGCL_PYTHON=0 bash "$root/scripts/test.sh" ${CPU_CTEST_ARGS:-}
 
 tests="$build/tests/patchgcl_tests"
 bench="$build/benchmarks/patchgcl_benchmarks"
@@ -74,13 +101,14 @@ done
 echo
 echo "================================ gpu-check summary ================================"
 echo "GPU:            $gpu"
-echo "LibTorch:       torch $version (PyPI wheel, CUDA libraries), build $build"
+echo "LibTorch:       $torch (CUDA libraries), build $build"
 printf '%-62s %-16s %s\n' "step" "result" "time"
 for s in "${steps[@]}"; do
   IFS='|' read -r name status seconds <<<"$s"
   printf '%-62s %-16s %s s\n' "$name" "$status" "$seconds"
 done
 echo "host syncs:     ${syncs:-not measured (no CUDA run)}"
+[ -s "$out/cuda-graph.log" ] && sed -n '/^loss /,$p' "$out/cuda-graph.log"
 "$python" - "$out/bench-cpu.json" "$out/bench-cuda.json" <<'PY' || true
 import json, os, sys
 def load(path):

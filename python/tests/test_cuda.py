@@ -36,3 +36,35 @@ def test_functional_on_cuda():
     assert a.device.type == "cuda" and torch.equal(a.cpu(), F.cosine_adjacency(f))
     abar = F.normalize_adjacency(a, self_loops="double")
     assert torch.allclose(abar.cpu(), F.normalize_adjacency(a.cpu(), self_loops="double"))
+
+
+def _small_cuda_case(make):
+    torch.manual_seed(0)
+    loss_fn = make().cuda()
+    g = torch.Generator().manual_seed(1)
+    outs = [torch.randn(2, c, 8, 8, generator=g).cuda().requires_grad_(True) for c in (4, 6)]
+    ins = [torch.randn(2, c, 8, 8, generator=g).cuda() for c in (4, 6)]
+    ids = [torch.randperm(64, generator=g)[:16].cuda() for _ in range(2)]
+    return loss_fn, outs, ins, ids
+
+
+LOSSES = (lambda: patchgcl.GraphNCELoss([4, 6], num_patches=16, nc=8),
+          lambda: patchgcl.PatchNCELoss([4, 6], preset="put", num_patches=16, nc=8),
+          lambda: patchgcl.PatchNCELoss([4, 6], num_patches=16, nc=8))
+
+
+@cuda
+def test_forward_backward_do_not_synchronise_with_the_host():
+    """CUDA's sync-debug mode 'error' raises on any host synchronisation (.item(), a device-to-host
+    copy, nonzero...): forward and backward must have none, sampled locations given or drawn."""
+    for make in LOSSES:
+        loss_fn, outs, ins, ids = _small_cuda_case(make)
+        for given in (ids, None):
+            loss_fn(outs, ins, given).backward()  # lazy initialisations outside the checked call
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                loss_fn(outs, ins, given).backward()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+
