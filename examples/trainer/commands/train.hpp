@@ -65,6 +65,8 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
   cmd.add_option("--backend", o.backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
+  cmd.add_flag("!--no-overlap", o.run.overlap_gradients,
+               "distributed: all-reduce the gradients after backward, not bucket by bucket during it");
   cmd.add_option("--dist-timeout", o.dist_timeout, "distributed: seconds for the rendezvous and each collective")
       ->capture_default_str();
 }

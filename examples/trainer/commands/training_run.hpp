@@ -64,7 +64,7 @@ class TrainingRun {
     if (dist_ && run_.resume)
       dist_->check_same(fmt::format("step={}", trainer_->step()), "checkpoints",
                         "every rank must --resume from the same ckpt.pt (several machines: share the run folder)");
-    trainer_->set_distributed(dist_.get());
+    trainer_->set_distributed(dist_.get(), run_.overlap_gradients);
     open_log();
     prepare_report();
     if (trainer_->step() == 0 && main_rank_) write_samples();

@@ -14,6 +14,20 @@
 
 namespace trainer {
 
+/// Gradient averaging overlapped with backward (dist/overlapped_reducer.hpp): made once for a set
+/// of parameters; between begin() and finish() each bucket's all-reduce starts from the autograd
+/// hooks as soon as its gradients are computed, while backward goes on.
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  /// Before backward: the hooks take the gradients of the next backward.
+  virtual void begin() = 0;
+  /// After backward: starts the buckets still waiting (a parameter that got no gradient counts as
+  /// zero), waits for every all-reduce and writes the averages into the parameters' .grad;
+  /// returns the bytes all-reduced.
+  virtual int64_t finish() = 0;
+};
+
 class Collectives {
  public:
   virtual ~Collectives() = default;
@@ -27,6 +41,8 @@ class Collectives {
   /// Averages the gradients of `params` over the ranks (bucketed, flattened all-reduce);
   /// returns the bytes all-reduced.
   virtual int64_t average_gradients(const std::vector<torch::Tensor>& params) = 0;
+  /// The same average, overlapped with backward: hooks on `params` (removed when it is destroyed).
+  virtual std::unique_ptr<GradientReducer> overlapped_reducer(const std::vector<torch::Tensor>& params) = 0;
   /// The mean over the ranks of a few numbers (the logged losses).
   virtual std::vector<double> average(const std::vector<double>& values) = 0;
   /// Every rank must hold the same `text` (a configuration, a resume step): a hash of it is

@@ -9,6 +9,7 @@
 #include "trainer/dist/collectives.hpp"
 #include "trainer/dist/env.hpp"
 #include "trainer/dist/gloo_transport.hpp"
+#include "trainer/dist/overlapped_reducer.hpp"
 #include "trainer/dist/watchdog.hpp"
 
 #include <patchgcl/distributed.hpp>
@@ -164,6 +165,25 @@ class Context : public Collectives {
 
   int64_t average_gradients(const std::vector<torch::Tensor>& params) override {
     return average_gradients(params, 25 << 20);
+  }
+
+  /// The bucketed average started from the autograd hooks (DDP's overlap): each bucket's
+  /// all-reduce runs on Gloo's (or NCCL's) own threads while backward goes on.
+  std::unique_ptr<GradientReducer> overlapped_reducer(const std::vector<torch::Tensor>& params) override {
+    return std::make_unique<OverlappedReducer>(params, world_, [this](torch::Tensor& flat) -> OverlappedReducer::Wait {
+      std::vector<at::Tensor> v{flat};
+      c10::intrusive_ptr<c10d::Work> work;
+      collective("gradient all-reduce", [&] {
+        work = group_->allreduce(v);
+        return torch::Tensor();
+      });
+      return [this, work] {
+        collective("gradient all-reduce", [&] {
+          patchgcl::distributed::wait(work, "allreduce");
+          return torch::Tensor();
+        });
+      };
+    });
   }
 
   /// The mean over the ranks of a few numbers (the logged losses): one small all-reduce.

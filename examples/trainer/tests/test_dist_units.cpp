@@ -5,6 +5,7 @@
 // binary on several processes is tested in test_distributed.cpp.
 #include "trainer/dist/gloo_transport.hpp"
 #include "trainer/dist/launch.hpp"
+#include "trainer/dist/overlapped_reducer.hpp"
 #include "trainer/tests/dist_helpers.hpp"
 
 #include <cstdlib>
@@ -86,6 +87,75 @@ TEST_CASE("Two ranks: rank 0's parameters are broadcast and gradients are averag
           "[distributed][dist_collectives]") {
   auto statuses = run_ranks("collectives", 2, std::chrono::seconds(120));
   for (int s : statuses) REQUIRE(exited_ok(s));  // the worker checks the values itself (workers.cpp)
+}
+
+TEST_CASE("The overlapped reducer starts buckets in order during backward and writes the average of the ranks",
+          "[distributed]") {
+  // One process standing in for two: the other rank holds twice this rank's gradients, so the
+  // all-reduce (a fake launch here) gives 3g and the average 1.5g.
+  torch::manual_seed(0);
+  torch::nn::Sequential net(torch::nn::Linear(8, 64), torch::nn::ReLU(), torch::nn::Linear(64, 64), torch::nn::ReLU(),
+                            torch::nn::Linear(64, 64), torch::nn::ReLU(), torch::nn::Linear(64, 4));
+  std::vector<int64_t> launched;  // bucket sizes (elements) in launch order
+  auto make = [&](const std::vector<torch::Tensor>& params) {
+    // First bucket at most 2 KiB, the others 16640 bytes: reversed, the buckets are
+    // [extra,] last bias, last weight, third bias | third weight, second bias | second weight,
+    // first bias | first weight.
+    return std::make_unique<trainer::dist::OverlappedReducer>(
+        params, 2,
+        [&](torch::Tensor& flat) -> trainer::dist::OverlappedReducer::Wait {
+          launched.push_back(flat.numel());
+          return [flat]() mutable { flat.mul_(3); };
+        },
+        2048, 64 * 64 * 4 + 64 * 4);
+  };
+  auto x = torch::randn({5, 8});
+  const auto expected = [&] {
+    net->zero_grad();
+    net->forward(x).pow(2).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : net->parameters()) g.push_back(p.grad().clone());
+    return g;
+  }();
+  auto check_average = [&] {
+    auto ps = net->parameters();
+    for (size_t i = 0; i < ps.size(); ++i) CHECK(torch::allclose(ps[i].grad(), 1.5 * expected[i]));
+  };
+
+  // Every parameter gets its gradient: each bucket starts from the hooks, during backward, the
+  // last layer's first.
+  auto reducer = make(net->parameters());
+  CHECK(reducer->bucket_count() == 4);
+  for (int step = 0; step < 2; ++step) {  // the hooks serve every step
+    launched.clear();
+    net->zero_grad();
+    reducer->begin();
+    net->forward(x).pow(2).sum().backward();
+    CHECK(reducer->started() == 4);  // before finish()
+    CHECK(launched == std::vector<int64_t>{4 + 4 * 64 + 64, 64 * 64 + 64, 64 * 64 + 64, 64 * 8});
+    CHECK(reducer->finish() == (64 * 8 + 64 + 2 * (64 * 64 + 64) + 4 * 64 + 4) * 4);
+    check_average();
+  }
+
+  // A parameter without a gradient holds its bucket, and so every later one, until finish(),
+  // which averages it as zero.
+  auto unused = torch::zeros({3}, torch::requires_grad());
+  auto params = net->parameters();
+  params.push_back(unused);
+  reducer = make(params);
+  launched.clear();
+  net->zero_grad();
+  reducer->begin();
+  net->forward(x).pow(2).sum().backward();
+  CHECK(reducer->started() == 0);
+  CHECK(reducer->finish() == (64 * 8 + 64 + 2 * (64 * 64 + 64) + 4 * 64 + 4 + 3) * 4);
+  CHECK(launched.size() == 4);
+  check_average();
+  CHECK(unused.grad().abs().sum().item<double>() == 0);
+
+  // A backward outside begin/finish leaves the reducer alone; finish without begin is an error.
+  net->forward(x).sum().backward();
+  CHECK_THROWS_WITH(reducer->finish(), Catch::Contains("finish without begin"));
 }
 
 TEST_CASE("Ranks started with different options all stop naming the differing rank",

@@ -29,6 +29,8 @@ struct RunOptions {
   int64_t sample_every = 200;
   int64_t checkpoint_every = 200;
   int preview_count = 4;
+  /// Distributed: start each gradient bucket's all-reduce during backward (false: after it).
+  bool overlap_gradients = true;
   bool quiet = false;  // no progress line (tests)
 };
 

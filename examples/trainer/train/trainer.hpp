@@ -71,8 +71,11 @@ class Trainer {
 
   /// Data-parallel training over `collectives` (null: one process): rank 0's parameters are
   /// broadcast now, and every train_step averages the gradients of D, and of G and the heads,
-  /// between backward and the optimiser step, and the logged losses.
-  void set_distributed(Collectives* collectives) {
+  /// and the logged losses. With `overlap` (the default) each bucket's all-reduce starts during
+  /// backward, as soon as its gradients are computed; without, all of them after backward.
+  void set_distributed(Collectives* collectives, bool overlap = true) {
+    reduce_D_.reset();
+    reduce_GF_.reset();
     dist_ = collectives;
     if (config_.negatives == NegativesKind::kGlobal)
       F.set_negatives_from_all_processes(dist_ ? dist_->key_all_gather() : nullptr);
@@ -83,6 +86,10 @@ class Trainer {
       for (auto& b : m->buffers()) state.push_back(b);
     }
     dist_->broadcast(state);
+    if (overlap) {
+      reduce_D_ = dist_->overlapped_reducer(parameters_of({D.get()}));
+      reduce_GF_ = dist_->overlapped_reducer(parameters_of({G.get(), F.module.get()}));
+    }
   }
   /// Processes training together (1 without set_distributed) and this one's rank.
   int world() const { return dist_ ? dist_->world() : 1; }
@@ -113,8 +120,9 @@ class Trainer {
     set_requires_grad(*D, true);
     opt_D->zero_grad();
     auto loss_D = 0.5 * (D->forward(fake_B.detach()).pow(2).mean() + (D->forward(real_B) - 1).pow(2).mean());
+    if (reduce_D_) reduce_D_->begin();
     loss_D.backward();
-    average_gradients({static_cast<torch::nn::Module*>(D.get())});
+    average_gradients(reduce_D_.get(), {D.get()});
     opt_D->step();
     out.D = loss_D.item<double>();
 
@@ -132,8 +140,9 @@ class Trainer {
     } else {
       loss_G = loss_G_GAN + loss_NCE;
     }
+    if (reduce_GF_) reduce_GF_->begin();
     loss_G.backward();
-    average_gradients({static_cast<torch::nn::Module*>(G.get()), F.module.get()});
+    average_gradients(reduce_GF_.get(), {G.get(), F.module.get()});
     opt_G->step();
     opt_F->step();
     out.G_GAN = loss_G_GAN.item<double>();
@@ -178,12 +187,17 @@ class Trainer {
       num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
     return num_patches_;
   }
-  void average_gradients(std::initializer_list<torch::nn::Module*> modules) {
-    if (!dist_) return;
+  static std::vector<torch::Tensor> parameters_of(std::initializer_list<torch::nn::Module*> modules) {
     std::vector<torch::Tensor> params;
     for (auto* m : modules)
       for (auto& p : m->parameters()) params.push_back(p);
-    bytes_all_reduced_ += dist_->average_gradients(params);
+    return params;
+  }
+  /// Between backward and the optimiser step: waits for the overlapped all-reduces of `reducer`,
+  /// or (without) all-reduces the gradients of `modules` now.
+  void average_gradients(GradientReducer* reducer, std::initializer_list<torch::nn::Module*> modules) {
+    if (!dist_) return;
+    bytes_all_reduced_ += reducer ? reducer->finish() : dist_->average_gradients(parameters_of(modules));
   }
   static void set_requires_grad(torch::nn::Module& module, bool on) {
     for (auto& p : module.parameters()) p.set_requires_grad(on);
@@ -199,6 +213,7 @@ class Trainer {
   int64_t step_ = 0;
   int64_t num_patches_ = 0;
   Collectives* dist_ = nullptr;
+  std::unique_ptr<GradientReducer> reduce_D_, reduce_GF_;  // set_distributed(..., overlap)
   int saved_world_ = 1;
   int64_t bytes_all_reduced_ = 0;
 };
