@@ -220,6 +220,30 @@ TEST_CASE("read_safetensors reads every dtype, 0-d and zero-size tensors and __m
   CHECK(reordered.config.empty());
 }
 
+TEST_CASE("Files written by the safetensors package (the fuzz seeds) read with their values", "[safetensors]") {
+  const std::string dir = std::string(PATCHGCL_FIXTURE_DIR) + "/../../fuzz/corpus/safetensors/";
+  // safetensors 0.8.0's save_file, from Debian's torch 1.13 (tests/safetensors_python writes fresh ones).
+  const auto f = io::read_safetensors(dir + "python_dtypes.safetensors");
+  CHECK(f.tensors.size() == 7);
+  CHECK(torch::equal(f.at("h"), torch::tensor({1.5, -2.0}).to(torch::kFloat16)));
+  CHECK(torch::equal(f.at("b"), torch::tensor({0.5, 3.0}).to(torch::kBFloat16)));
+  CHECK(torch::equal(f.at("i"), torch::tensor({int64_t{1} << 40, int64_t{-3}}, torch::kInt64)));
+  CHECK(torch::equal(f.at("u"), torch::tensor({1, 255}, torch::kUInt8)));
+  CHECK(torch::equal(f.at("m"), torch::tensor({true, false})));
+  CHECK(f.at("s").dim() == 0);
+  CHECK(f.at("s").item<float>() == 2.0f);
+  CHECK(f.at("e").sizes().vec() == std::vector<int64_t>{0, 3});
+  CHECK(f.config == std::map<std::string, std::string>{{"format", "pt"}, {"step", "3"}});
+  const auto g = io::read_safetensors(dir + "python_f32_f64.safetensors");
+  CHECK(torch::equal(g.at("weight"), torch::arange(6, torch::kFloat32).reshape({2, 3})));
+  CHECK(torch::equal(g.at("bias"), torch::zeros({2}, torch::kFloat64)));
+  const auto ints = io::read_safetensors(dir + "python_ints.safetensors");
+  CHECK(torch::equal(ints.at("i32"), torch::tensor({1, 2}, torch::kInt32).reshape({1, 2})));
+  CHECK(ints.config_string("k") == "\xc3\xa9");
+  CHECK(io::read_safetensors(dir + "python_empty.safetensors").tensors.empty());
+  CHECK(io::read_safetensors(dir + "patchgcl_pinned.safetensors").at("b").item<int64_t>() == 7);
+}
+
 TEST_CASE("write_safetensors writes the pinned bytes and refuses what the reader would refuse", "[safetensors]") {
   const std::string path = "safetensors_pinned.safetensors";
   io::write_safetensors(path, {{"a", torch::tensor({1.f, 2.f})}, {"b", torch::tensor(7, torch::kInt64)}}, {{"k", "v"}});
