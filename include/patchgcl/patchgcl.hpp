@@ -10,7 +10,8 @@
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
 ///   Fig. 9   diagnostics     GraphNCELoss::inspect (the graphs forward builds),
 ///                            functional::laplacian_eigenvectors (the graph's spectrum)
-///            weights from the Python code  io::read_tensor_file, io::load_parameters
+///            weights from the Python code  io::load_parameters, io::read_safetensors
+///                                          (io/safetensors.hpp, PatchGCL::safetensors), io::read_tensor_file
 ///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
 ///
 /// The two sides of every function are named `output` (the output image G(x): the paper's `V`,
@@ -26,7 +27,8 @@
 ///                             `functional::detail` function, which computes
 ///   modules/                  torch::nn modules; they check once and call the detail functions
 ///                             (modules/detail/layers.hpp: the loop shared by the two losses)
-///   io/                       .pgt files (LibTorch only)
+///   io/                       weights files: .pgt (LibTorch only); safetensors (io/safetensors.hpp,
+///                             nlohmann-json: not included here, like distributed.hpp)
 ///   patchgcl.hpp              everything
 
 #include <patchgcl/version.hpp>

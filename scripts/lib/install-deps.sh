@@ -11,6 +11,7 @@ PATCHGCL_DEBS=(
   libfmt-dev            # formatting in the examples and benchmarks (the library needs only LibTorch)
   libstb-dev            # image I/O in the example trainer
   libcli11-dev          # command lines of the examples
+  nlohmann-json3-dev    # JSON header of safetensors files (PatchGCL::safetensors: the tests, the trainer)
   libbenchmark-dev      # micro-benchmarks
   libgloo-dev           # Gloo headers for c10d's ProcessGroupGloo (PatchGCL::distributed, distributed tests)
   python3-torch         # torchrun, for the trainer's torchrun tests (and Debian's torch for the Python package)

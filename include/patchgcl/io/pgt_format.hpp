@@ -34,23 +34,28 @@
 namespace patchgcl {
 namespace io {
 
-/// What read_tensor_file throws for a file it refuses: `what()` reads
-/// `read_tensor_file: 'FILE' line N, field 'FIELD': PROBLEM`. line() is 0 for a problem of the
-/// whole file (cannot open it, bytes after the last tensor).
+/// What read_tensor_file (and read_safetensors, io/safetensors.hpp) throws for a file it refuses:
+/// `what()` reads `read_tensor_file: 'FILE' line N, field 'FIELD': PROBLEM`. line() is 0 for a
+/// problem of the whole file (cannot open it, bytes after the last tensor) and for formats without
+/// lines (safetensors, whose errors start with `read_safetensors:`).
 class TensorFileError : public std::runtime_error {
  public:
   TensorFileError(const std::string& path, int64_t line, const std::string& field, const std::string& problem)
-      : std::runtime_error(format(path, line, field, problem)), path_(path), line_(line), field_(field) {}
+      : TensorFileError("read_tensor_file", path, line, field, problem) {}
+  /// The same, for the reader named `reader` (the first word of the message).
+  TensorFileError(const std::string& reader, const std::string& path, int64_t line, const std::string& field,
+                  const std::string& problem)
+      : std::runtime_error(format(reader, path, line, field, problem)), path_(path), line_(line), field_(field) {}
 
   const std::string& path() const { return path_; }
   int64_t line() const { return line_; }
   const std::string& field() const { return field_; }
 
  private:
-  static std::string format(const std::string& path, int64_t line, const std::string& field,
-                            const std::string& problem) {
+  static std::string format(const std::string& reader, const std::string& path, int64_t line,
+                            const std::string& field, const std::string& problem) {
     std::ostringstream out;
-    out << "read_tensor_file: '" << path << "'";
+    out << reader << ": '" << path << "'";
     if (line > 0) out << " line " << line;
     out << ", field '" << field << "': " << problem;
     return out.str();

@@ -2,9 +2,10 @@
 
 // Reading and writing `.pgt` tensor files, and loading their tensors into modules by name.
 //
-// A `.pgt` file is what scripts/convert-reference-weights.py writes from a checkpoint of the
-// authors' Python code (PatchGCL's GNNLoss, CUT's PatchSampleF, DGL/PyG layers), and what the
-// parity fixtures (tests/fixtures) are stored in. Layout: an ASCII header
+// `.pgt` is the format of earlier versions, still read for the files users have, and the one the
+// parity fixtures (tests/fixtures) are stored in. Weights are written as safetensors now
+// (io/safetensors.hpp: read_safetensors, write_safetensors, and read_weights and
+// load_parameters(module, path) for either format). Layout: an ASCII header
 //
 //     PGT1
 //     config <key> <value>
