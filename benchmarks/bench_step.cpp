@@ -27,7 +27,7 @@
 // forward+backward calls of GraphNCELoss in the paper setting (the `paper` workload of
 // bench_losses.cpp); scripts/op-profile.py sums it by op (self time).
 
-#define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // this binary's one definition of the image codecs
+#define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // this binary's one definition of stb_image_resize
 #include "trainer/data/dataset.hpp"
 #include "trainer/train/trainer.hpp"
 

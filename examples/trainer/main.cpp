@@ -10,7 +10,7 @@
 // parses the command line and runs the chosen one. Exit status: 0 when the command did all it was
 // asked, 1 with an "error: ..." line otherwise, 128 + signal (130, 143) for a training run stopped
 // by SIGINT/SIGTERM after its checkpoint.
-#define PATCHGCL_TRAINER_STB_IMPLEMENTATION
+#define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // the binary's one definition of stb_image_resize
 #include "trainer/commands/evaluate.hpp"
 #include "trainer/commands/explain.hpp"
 #include "trainer/commands/launch.hpp"

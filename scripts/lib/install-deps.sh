@@ -9,7 +9,10 @@ PATCHGCL_DEBS=(
   libopenblas0-pthread  # without it LibTorch falls back to reference BLAS (~40x slower matmul)
   catch2                # v2, tests
   libfmt-dev            # formatting in the examples and benchmarks (the library needs only LibTorch)
-  libstb-dev            # image I/O in the example trainer
+  libstb-dev            # stb_image_resize: resampling in the example trainer (no stb decoder is used)
+  pkg-config            # finds libturbojpeg
+  libturbojpeg0-dev     # JPEG decoding in the example trainer (libjpeg-turbo's TurboJPEG API)
+  libpng-dev            # PNG reading and writing in the example trainer
   libcli11-dev          # command lines of the examples
   nlohmann-json3-dev    # JSON header of safetensors files (PatchGCL::safetensors: the tests, the trainer)
   libbenchmark-dev      # micro-benchmarks

@@ -1,113 +1,48 @@
-// The trainer's image decoder: stb_image behind checks that make hostile files harmless.
+// The trainer's image decoder: JPEG through libjpeg-turbo (TurboJPEG), PNG through libpng, both
+// from Debian and fuzzed upstream by OSS-Fuzz; every other format is refused with a message naming
+// the two supported ones. Every image the trainer reads (training folders, `translate`, `explain`
+// and `evaluate` inputs) comes from outside and goes through `decode_image`, which:
 //
-// Every image the trainer reads (training folders, `translate` inputs) comes from outside and goes
-// through `decode_rgb`, which, before stb_image allocates or parses anything beyond the header:
+//  1. tells the format from the first bytes (image_checks.hpp), not from the file's name;
+//  2. reads the header alone and checks it before anything of the image is allocated: width and
+//     height at least 1, width * height at most `DecodeLimits::max_pixels` (default 64 megapixels,
+//     8192 x 8192; the trainer's `--max-image-pixels` raises it), libpng's own per-side limit set to
+//     the same number, and a file at least as long as the format's best compression allows for
+//     those pixels (smallest_file_for: shorter is truncated or a decompression bomb);
+//  3. allocates exactly width * height * channels bytes and decodes into them: 8 bits a channel,
+//     1 channel (gray) or 3 (RGB), the file's own (see `decode_image`); `to_channels` converts;
+//  4. refuses, with the library's reason, what the library reports: a truncated file, a corrupt
+//     chunk (CRC) or entropy-coded segment, any libjpeg-turbo warning, a progressive JPEG with too
+//     many scans, a CMYK/YCCK JPEG.
 //
-//  1. accepts only JPEG, PNG, BMP and TGA: stb's other decoders (GIF, PSD, PIC, PNM, HDR) are
-//     compiled out (STBI_ONLY_*), because stb picks the decoder from the content, not the name;
-//  2. walks a JPEG's marker segments exactly as stb 2.27 does and rejects a Huffman table (DHT)
-//     whose 16 code-length counts add up to more than 256 symbols. stb 2.27 (Debian's libstb)
-//     writes such tables past `stbi_uc size[257]` in `stbi__build_huffman` and past `values[256]`
-//     (upstream fixed it later with the same check). The walk follows stb's own rules (fill bytes,
-//     junk before the frame header, stuffed bytes and restart markers in entropy-coded data), so
-//     every DHT that stb would parse is checked, and valid files are never refused
-//     (image_checks.hpp). A PNG whose first IDAT chunk is empty is refused too (stb 2.27 then
-//     memcpy()s to NULL). Why validation rather than another decoder: the
-//     project's dependencies are Debian packages, so a patched copy of stb is not an option, and
-//     libjpeg-turbo/libpng would add two libraries, a second code path per format and still leave
-//     BMP and TGA to stb; one check in front of the one decoder keeps every format on one path;
-//  3. bounds what stb may allocate while decoding to 32 bytes a pixel plus 16 MB (its zlib would
-//     otherwise inflate a truncated PNG stream without end);
-//  4. refuses files too short for the pixels they announce (smallest_file_for);
-//  5. reads the dimensions from the header (`stbi_info_from_memory`) and refuses images of more
-//     than `DecodeLimits::max_pixels` pixels (default 64 megapixels, 8192 x 8192; the trainer's
-//     `--max-image-pixels` raises it): a few bytes of TGA or PNG header can otherwise announce
-//     gigabytes (decompression bombs).
-//
-// No LibTorch here, so the fuzz target (fuzz/trainer_image.cpp) builds in seconds.
-// Exactly one translation unit defines PATCHGCL_TRAINER_STB_IMPLEMENTATION before including this.
+// libpng's chunk buffers are capped (1 MB, 100 chunks) and compressed text and ICC profiles are
+// skipped unread (png_codec.hpp). No LibTorch here, so the fuzz target (fuzz/trainer_image.cpp)
+// builds in seconds.
 #pragma once
 
 #include "trainer/data/image_checks.hpp"
+#include "trainer/data/jpeg_decode.hpp"
+#include "trainer/data/png_codec.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
-
-namespace trainer::detail {
-/// Bytes stb_image may hold at once while decoding on this thread (0: no limit). decode_rgb sets it
-/// from the header's dimensions: stb 2.27's zlib reads zeros past the end of a PNG's data and can
-/// expand a 120-byte file without bound (found by the fuzzer: 500 MB and still growing after 10 s);
-/// with the budget its realloc fails and stb reports "outofmem". New blocks are zeroed (stb_malloc).
-inline thread_local size_t stb_budget = 0;
-inline thread_local size_t stb_in_use = 0;
-constexpr size_t kStbHeader = 16;  // keeps stb's blocks 16-byte aligned
-inline void* stb_malloc(size_t size) {
-  if (stb_budget != 0 && (size > stb_budget || stb_in_use > stb_budget - size)) return nullptr;
-  // Zeroed: stb 2.27 decodes a JPEG scan with a Huffman table the file never defined from whatever
-  // its (not cleared) decoder state holds. With memory reused from an earlier image that made it
-  // index outside the table (found by the fuzzer, an assertion in stbi__jpeg_huff_decode); an
-  // all-zero table decodes to symbol 0 instead.
-  auto* block = static_cast<unsigned char*>(std::calloc(1, size + kStbHeader));
-  if (block == nullptr) return nullptr;
-  std::memcpy(block, &size, sizeof(size));
-  stb_in_use += size;
-  return block + kStbHeader;
-}
-inline void stb_free(void* p) {
-  if (p == nullptr) return;
-  auto* block = static_cast<unsigned char*>(p) - kStbHeader;
-  size_t size = 0;
-  std::memcpy(&size, block, sizeof(size));
-  stb_in_use -= std::min(size, stb_in_use);
-  std::free(block);
-}
-inline void* stb_realloc(void* p, size_t size) {
-  if (p == nullptr) return stb_malloc(size);
-  auto* block = static_cast<unsigned char*>(p) - kStbHeader;
-  size_t old = 0;
-  std::memcpy(&old, block, sizeof(old));
-  const size_t others = stb_in_use - std::min(old, stb_in_use);
-  if (stb_budget != 0 && (size > stb_budget || others > stb_budget - size)) return nullptr;
-  auto* grown = static_cast<unsigned char*>(std::realloc(block, size + kStbHeader));
-  if (grown == nullptr) return nullptr;
-  std::memcpy(grown, &size, sizeof(size));
-  stb_in_use = others + size;
-  return grown + kStbHeader;
-}
-}  // namespace trainer::detail
-
-#ifndef STBI_INCLUDE_STB_IMAGE_H
-#ifdef PATCHGCL_TRAINER_STB_IMPLEMENTATION
-#define STBI_MALLOC(size) ::trainer::detail::stb_malloc(size)
-#define STBI_REALLOC(p, size) ::trainer::detail::stb_realloc(p, size)
-#define STBI_FREE(p) ::trainer::detail::stb_free(p)
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
-#define STBI_ONLY_BMP
-#define STBI_ONLY_TGA
-#define STB_IMAGE_IMPLEMENTATION
-#endif
-#include <stb/stb_image.h>
-#endif
 
 namespace trainer {
 
-/// 64 megapixels (8192 x 8192): 192 MB as 8-bit RGB.
-inline constexpr int64_t kDefaultMaxImagePixels = int64_t{1} << 26;
-
-struct DecodeLimits {
-  /// Images with more pixels (width * height, from the header) are refused before decoding.
-  int64_t max_pixels = kDefaultMaxImagePixels;
-  /// Largest file read at all: no image within max_pixels needs more than 4 bytes a pixel plus
-  /// metadata, so anything larger is refused before it is read into memory.
-  int64_t max_file_bytes() const { return max_pixels * 4 + (int64_t{16} << 20); }
+/// 8-bit pixels, row-major, `channels` interleaved (1: gray, 3: RGB).
+struct DecodedImage {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;  // width * height * channels
 };
 
 /// The limits read_image applies (main() sets max_pixels from --max-image-pixels).
@@ -116,70 +51,147 @@ inline DecodeLimits& decode_limits() {
   return limits;
 }
 
-/// stb's reason for the last failure; some of its PNG paths set an empty one.
-inline std::string stb_failure(const char* fallback) {
-  const char* reason = stbi_failure_reason();
-  return reason != nullptr && reason[0] != '\0' ? std::string(reason) : std::string(fallback);
+namespace detail {
+
+inline bool fail(std::string& error, std::string reason) {
+  error = std::move(reason);
+  return false;
 }
 
-/// Decodes an in-memory JPEG/PNG/BMP/TGA file to 8-bit RGB (`width` * `height` * 3 bytes, row-major).
-/// Returns false and sets `error` (the file is unreadable, a corrupt JPEG Huffman table, or more
-/// pixels than `limits.max_pixels`) without allocating the image.
+/// Header checks shared by both formats (steps 2 and 3 of the file comment); sizes `out`.
+inline bool check_and_allocate(ImageFormat format, size_t file_size, int64_t width, int64_t height, int channels,
+                               const DecodeLimits& limits, DecodedImage& out, std::string& error) {
+  if (auto reason = check_dimensions(width, height, limits); !reason.empty()) return fail(error, reason);
+  const int64_t needed = smallest_file_for(format, width * height);
+  if (static_cast<int64_t>(file_size) < needed)
+    return fail(error, fmt::format("file of {} bytes is too short for the {} x {} pixels its header declares (a {} "
+                                   "needs at least {} bytes for them): truncated, or a decompression bomb",
+                                   file_size, width, height, format == ImageFormat::kPng ? "PNG" : "JPEG", needed));
+  out.width = static_cast<int>(width);
+  out.height = static_cast<int>(height);
+  out.channels = channels;
+  out.pixels.assign(static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(channels), 0);
+  return true;
+}
+
+inline bool decode_png(const uint8_t* data, size_t size, const DecodeLimits& limits, DecodedImage& out,
+                       std::string& error) {
+  PngHandle handle(false);
+  if (!handle.ok()) return fail(error, "corrupt PNG: libpng could not start (out of memory)");
+  PngState* s = handle.state();
+  s->in = data;
+  s->in_size = size;
+  // The size in IHDR (always the first chunk) against the limits before libpng reads anything; libpng
+  // itself refuses a side over the limit too (png_set_user_limits), and a file not starting with IHDR.
+  if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    const auto be32 = [&](size_t at) {
+      return (uint32_t{data[at]} << 24) | (uint32_t{data[at + 1]} << 16) | (uint32_t{data[at + 2]} << 8) | data[at + 3];
+    };
+    if (auto reason = check_dimensions(be32(16), be32(20), limits); !reason.empty()) return fail(error, reason);
+  }
+  PngHeader h;
+  const auto max_side = static_cast<uint32_t>(std::min<int64_t>(limits.max_pixels, 0x7fffffff));
+  if (!png_header_phase(s, max_side, &h)) return fail(error, "corrupt PNG: " + png_reason(*s));
+  if (!check_and_allocate(ImageFormat::kPng, size, h.width, h.height, h.channels, limits, out, error)) return false;
+  if (h.row_bytes != static_cast<size_t>(h.width) * static_cast<size_t>(h.channels))
+    return fail(error, fmt::format("corrupt PNG: rows of {} bytes, expected {} x {}", h.row_bytes, h.width, h.channels));
+  std::vector<png_bytep> rows(h.height);
+  for (size_t y = 0; y < rows.size(); ++y) rows[y] = out.pixels.data() + y * h.row_bytes;
+  if (!png_pixels_phase(s, rows.data())) {
+    out = DecodedImage{};
+    return fail(error, "corrupt PNG: " + png_reason(*s));
+  }
+  return true;
+}
+
+inline bool decode_jpeg(const uint8_t* data, size_t size, const DecodeLimits& limits, DecodedImage& out,
+                        std::string& error) {
+  TurboJpegDecoder decoder;
+  if (!decoder.ok()) return fail(error, "corrupt JPEG: libjpeg-turbo could not start (out of memory)");
+  TurboJpegDecoder::Header h;
+  if (!decoder.header(data, size, h)) return fail(error, "corrupt JPEG header: " + decoder.error());
+  if (h.width == 0 && h.height == 0)  // libjpeg-turbo takes a file without a frame header for tables only
+    return fail(error, "corrupt JPEG header: the file ends before a frame header (SOF marker): no image in it");
+  if (h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK)
+    return fail(error, fmt::format("unsupported JPEG colour space {}: the trainer reads gray, RGB and YCbCr JPEGs (convert "
+                                   "it to RGB first, e.g. `convert in.jpg -colorspace sRGB out.jpg`)",
+                                   h.colorspace == TJCS_CMYK ? "CMYK" : "YCCK"));
+  const int channels = h.colorspace == TJCS_GRAY ? 1 : 3;
+  if (!check_and_allocate(ImageFormat::kJpeg, size, h.width, h.height, channels, limits, out, error)) return false;
+  if (!decoder.decode(data, size, h, channels == 1 ? TJPF_GRAY : TJPF_RGB, out.pixels.data())) {
+    out = DecodedImage{};
+    return fail(error, "corrupt JPEG: " + decoder.error());
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// Decodes an in-memory JPEG or PNG file to 8-bit pixels with the file's own channels:
+///  - 1 (gray): gray JPEGs; PNGs of colour type gray or gray + alpha;
+///  - 3 (RGB): RGB/YCbCr JPEGs; PNGs of colour type RGB, RGB + alpha or palette.
+/// PNG: bit depths below 8 are expanded, 16-bit samples scaled to round(v * 255 / 65535), an alpha
+/// channel or tRNS transparency is dropped (the colours as stored, not blended onto a background:
+/// what PIL's convert("RGB"), which CUT's data loader calls, does), gAMA/iCCP colour management is
+/// not applied. CMYK/YCCK JPEGs are refused.
+/// Returns false and sets `error` (what is wrong, with the expected and the actual value) without
+/// allocating more than the header's checks allowed; `out` is then empty.
+inline bool decode_image(const uint8_t* data, size_t size, const DecodeLimits& limits, DecodedImage& out,
+                         std::string& error) {
+  out = DecodedImage{};
+  if (size == 0) return detail::fail(error, "empty file (0 bytes)");
+  if (static_cast<uint64_t>(size) > static_cast<uint64_t>(limits.max_file_bytes()))
+    return detail::fail(error, fmt::format("file of {} bytes, larger than any image within the pixel limit of {} "
+                                           "(--max-image-pixels raises it)", size, limits.max_pixels));
+  switch (sniff_format(data, size)) {
+    case ImageFormat::kPng: return detail::decode_png(data, size, limits, out, error);
+    case ImageFormat::kJpeg: return detail::decode_jpeg(data, size, limits, out, error);
+    case ImageFormat::kUnsupported: break;
+  }
+  return detail::fail(error, unsupported_format_error(data, size));
+}
+
+/// `pixels` (count pixels of `from` channels) with `to` channels: the same bytes when from == to;
+/// RGB -> gray with ITU-R BT.601 luma weights in PIL's fixed point,
+/// (19595 R + 38470 G + 7471 B + 32768) >> 16, what PIL's convert("L") computes (CUT's data loader
+/// calls it for --input_nc 1); gray -> RGB by repeating the value. `from` and `to` are 1 or 3.
+inline std::vector<uint8_t> to_channels(const std::vector<uint8_t>& pixels, int from, int to) {
+  if ((from != 1 && from != 3) || (to != 1 && to != 3))
+    throw std::invalid_argument(fmt::format("to_channels: expected 1 or 3 channels, got {} -> {}", from, to));
+  if (from == to) return pixels;
+  const size_t n = pixels.size() / static_cast<size_t>(from);
+  std::vector<uint8_t> out(n * static_cast<size_t>(to));
+  if (from == 3) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = pixels.data() + 3 * i;
+      out[i] = static_cast<uint8_t>((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 32768u) >> 16);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = pixels[i];
+  }
+  return out;
+}
+
+/// `image` converted to `channels` (1 or 3) with to_channels.
+inline DecodedImage to_channels(DecodedImage image, int channels) {
+  if (image.channels != channels) {
+    image.pixels = to_channels(image.pixels, image.channels, channels);
+    image.channels = channels;
+  }
+  return image;
+}
+
+/// decode_image, then to RGB (`width` * `height` * 3 bytes, row-major).
 inline bool decode_rgb(const uint8_t* data, size_t size, const DecodeLimits& limits, int& width, int& height,
                        std::vector<uint8_t>& pixels, std::string& error) {
+  DecodedImage image;
   width = height = 0;
   pixels.clear();
-  if (size == 0) {
-    error = "empty file (0 bytes)";
-    return false;
-  }
-  if (size > static_cast<size_t>(INT32_MAX)) {  // stb takes an int length
-    error = fmt::format("file of {} bytes is larger than any image stb_image can read", size);
-    return false;
-  }
-  error = check_jpeg_huffman_tables(data, size);
-  if (error.empty()) error = check_png_chunks(data, size);
-  if (!error.empty()) return false;
-  int w = 0, h = 0, channels = 0;
-  if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &channels)) {
-    error = stb_failure("unknown image type");
-    return false;
-  }
-  if (w <= 0 || h <= 0) {
-    error = fmt::format("image header declares {} x {} pixels", w, h);
-    return false;
-  }
-  const int64_t n = int64_t{w} * h;
-  if (n > limits.max_pixels) {
-    error = fmt::format("image header declares {} x {} = {} pixels, more than the limit of {} (--max-image-pixels "
-                        "raises it)", w, h, n, limits.max_pixels);
-    return false;
-  }
-  // Every decoder's working memory is bounded by the pixels: at most 4 channels of 16 bits, a few
-  // copies (zlib output, unfiltered rows, converted result; JPEG coefficients), plus tables.
-  struct Budget {
-    explicit Budget(size_t bytes) { detail::stb_budget = bytes, detail::stb_in_use = 0; }
-    ~Budget() { detail::stb_budget = 0; }
-  } budget(static_cast<size_t>(n) * 32 + (size_t{16} << 20));
-  if (const int64_t needed = smallest_file_for(data, size, n); static_cast<int64_t>(size) < needed) {
-    error = fmt::format("file of {} bytes is too short for the {} x {} pixels its header declares (this format needs "
-                        "at least {} bytes for them): truncated, or a decompression bomb", size, w, h, needed);
-    return false;
-  }
-  uint8_t* decoded = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &channels, 3);
-  if (decoded == nullptr) {
-    error = stb_failure("corrupt or truncated image data");
-    return false;
-  }
-  if (int64_t{w} * h > limits.max_pixels) {  // the header said otherwise: never trust it twice
-    stbi_image_free(decoded);
-    error = fmt::format("decoded image is {} x {}, larger than its header declared", w, h);
-    return false;
-  }
-  width = w;
-  height = h;
-  pixels.assign(decoded, decoded + static_cast<size_t>(w) * static_cast<size_t>(h) * 3);
-  stbi_image_free(decoded);
+  if (!decode_image(data, size, limits, image, error)) return false;
+  image = to_channels(std::move(image), 3);
+  width = image.width;
+  height = image.height;
+  pixels = std::move(image.pixels);
   return true;
 }
 

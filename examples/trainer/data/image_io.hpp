@@ -1,11 +1,15 @@
-// Image files of the example trainer: reading (every file from outside is hostile), PNG writing
-// and resampling, on stb_image, stb_image_write and stb_image_resize. No LibTorch here, so a fuzz
-// target of the reader builds in seconds; image_tensor.hpp converts to and from tensors.
+// Image files of the example trainer: reading JPEG and PNG (every file from outside is hostile:
+// image_decode.hpp, on libjpeg-turbo and libpng), writing PNG (libpng), and resampling
+// (stb_image_resize, Debian's libstb-dev: no decoder of stb is compiled). No LibTorch here;
+// image_tensor.hpp converts to and from tensors.
 //
 // The trainer keeps decoded images as 8-bit RGB (`Image`) and converts to float tensors only
 // when a batch is assembled: a whole unpaired dataset then costs 3 bytes a pixel in memory.
-// Exactly one translation unit defines PATCHGCL_TRAINER_STB_IMPLEMENTATION before including this.
+// Exactly one translation unit defines PATCHGCL_TRAINER_STB_IMPLEMENTATION (stb_image_resize's
+// definitions) before including this.
 #pragma once
+
+#include "trainer/data/image_decode.hpp"
 
 #include <fmt/format.h>
 
@@ -30,21 +34,30 @@ struct Image {
   bool empty() const { return pixels.empty(); }
 };
 
-/// Decodes a JPEG/PNG/BMP/... file to RGB; returns an empty image (and sets `error`) when it cannot.
+/// Decodes a JPEG or PNG file with its own channels (1 or 3, image_decode.hpp's decode_image);
+/// returns an empty image (and sets `error`) when it cannot.
+DecodedImage read_decoded_image(const std::filesystem::path& path, std::string* error = nullptr);
+/// Decodes a JPEG or PNG file to RGB; returns an empty image (and sets `error`) when it cannot.
 Image read_image(const std::filesystem::path& path, std::string* error = nullptr);
 /// `read_image` for a folder scan: an unreadable file gets a warning on stderr, increments
 /// `skipped` and comes back empty, so the caller skips it.
 Image read_image_or_skip(const std::filesystem::path& path, int& skipped);
 /// Writes an RGB PNG; throws std::runtime_error on failure.
 void write_png(const std::filesystem::path& path, const Image& image);
+/// Writes an 8-bit PNG of `channels` (1: gray, 3: RGB) from row-major pixels; throws std::runtime_error on failure.
+void write_png(const std::filesystem::path& path, int width, int height, int channels, const std::vector<uint8_t>& pixels);
 /// Resamples to exactly `width` x `height` (stb's Mitchell/Catmull-Rom filters, so downscaling is anti-aliased).
 Image resize(const Image& image, int width, int height);
 
-/// True for the file extensions the loaders understand (case-insensitive).
+/// True for the file extensions the loaders look at (case-insensitive): JPEG and PNG, which they
+/// read, and other image formats (BMP, TGA, GIF, WebP, TIFF), which they refuse with a warning
+/// naming the file and the supported formats rather than leave out silently.
 inline bool is_image_file(const std::filesystem::path& path) {
   std::string ext = path.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga";
+  for (const char* known : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".webp", ".tif", ".tiff"})
+    if (ext == known) return true;
+  return false;
 }
 
 /// Entries directly inside `dir` whose names end in an image extension, sorted by name so that runs
@@ -60,18 +73,14 @@ inline std::vector<std::filesystem::path> list_images(const std::filesystem::pat
 
 }  // namespace trainer
 
-#include "trainer/data/image_decode.hpp"
-
 #ifdef PATCHGCL_TRAINER_STB_IMPLEMENTATION
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #endif
 #include <stb/stb_image_resize.h>
-#include <stb/stb_image_write.h>
 
 namespace trainer {
 
-inline Image read_image(const std::filesystem::path& path, std::string* error) {
+inline DecodedImage read_decoded_image(const std::filesystem::path& path, std::string* error) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto status = fs::status(path, ec);
@@ -83,8 +92,9 @@ inline Image read_image(const std::filesystem::path& path, std::string* error) {
     if (error) *error = problem;
     return {};
   }
-  // Every image comes from outside: decode_rgb checks the header (pixel limit) and the format's
-  // known stb defects before stb decodes anything (image_decode.hpp).
+  // Every image comes from outside: decode_image checks the format and the header (pixel limit)
+  // before anything of the image is allocated (image_decode.hpp); the file's size is checked
+  // before it is read into memory.
   const DecodeLimits& limits = decode_limits();
   if (const auto bytes = fs::file_size(path, ec); !ec && bytes > static_cast<uintmax_t>(limits.max_file_bytes())) {
     if (error)
@@ -94,12 +104,23 @@ inline Image read_image(const std::filesystem::path& path, std::string* error) {
   }
   std::ifstream in(path, std::ios::binary);
   const std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Image image;
+  DecodedImage image;
   std::string reason;
   if (in.bad()) reason = "cannot be read";
-  else if (decode_rgb(data.data(), data.size(), limits, image.width, image.height, image.pixels, reason)) return image;
+  else if (decode_image(data.data(), data.size(), limits, image, reason)) return image;
   if (error) *error = reason;
   return {};
+}
+
+inline Image read_image(const std::filesystem::path& path, std::string* error) {
+  DecodedImage decoded = read_decoded_image(path, error);
+  if (decoded.pixels.empty()) return {};
+  decoded = to_channels(std::move(decoded), 3);
+  Image image;
+  image.width = decoded.width;
+  image.height = decoded.height;
+  image.pixels = std::move(decoded.pixels);
+  return image;
 }
 
 inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped) {
@@ -112,15 +133,35 @@ inline Image read_image_or_skip(const std::filesystem::path& path, int& skipped)
   return image;
 }
 
-inline void write_png(const std::filesystem::path& path, const Image& image) {
+inline void write_png(const std::filesystem::path& path, int width, int height, int channels,
+                      const std::vector<uint8_t>& pixels) {
+  if ((channels != 1 && channels != 3) || width <= 0 || height <= 0 ||
+      pixels.size() != static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(channels))
+    throw std::runtime_error(fmt::format("cannot write PNG {}: {} x {} pixels of {} channels (1 or 3) and {} bytes do "
+                                         "not match", path.string(), width, height, channels, pixels.size()));
+  detail::PngLayout layout;
+  layout.color_type = channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
+  std::vector<uint8_t> file;
+  std::string reason;
+  if (!encode_png(pixels.data(), width, height, static_cast<size_t>(width) * channels, layout, file, reason))
+    throw std::runtime_error(fmt::format("cannot write PNG {}: {}", path.string(), reason));
   // Written to PATH.tmp and renamed, so a killed process never leaves a half-written PNG under PATH.
   const std::string tmp = path.string() + ".tmp";
-  if (!stbi_write_png(tmp.c_str(), image.width, image.height, 3, image.pixels.data(), image.width * 3)) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error("cannot write PNG " + path.string());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    out.close();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw std::runtime_error(fmt::format("cannot write PNG {}: writing {} failed", path.string(), tmp));
+    }
   }
   std::filesystem::rename(tmp, path);
+}
+
+inline void write_png(const std::filesystem::path& path, const Image& image) {
+  write_png(path, image.width, image.height, 3, image.pixels);
 }
 
 inline Image resize(const Image& image, int width, int height) {

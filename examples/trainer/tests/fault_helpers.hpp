@@ -17,10 +17,7 @@ inline std::vector<uint8_t> bytes_of(std::initializer_list<int> values) {
   return out;
 }
 
-/// A small valid baseline JPEG, 13 x 7 pixels: fuzz/corpus/trainer_image/seed1.jpg. It is read from
-/// the corpus, not encoded here: stb_image_write's JPEG encoder left-shifts negative ints
-/// (stbiw__jpg_writeBits), undefined in C++17, and the sanitizer lane rightly stops on it. The
-/// trainer writes PNG only, so that encoder is never part of the trainer.
+/// A small valid baseline JPEG, 13 x 7 pixels: fuzz/corpus/trainer_image/seed1.jpg.
 inline std::vector<uint8_t> small_jpeg() {
   const fs::path file = fs::path(PATCHGCL_SOURCE_DIR) / "fuzz" / "corpus" / "trainer_image" / "seed1.jpg";
   std::ifstream in(file, std::ios::binary);
@@ -29,11 +26,10 @@ inline std::vector<uint8_t> small_jpeg() {
   return out;
 }
 
-/// decode_rgb of `file` under `limits`; `error` gets the reason of a failure.
+/// decode_image of `file` under `limits`; `error` gets the reason of a failure.
 inline bool decode(const std::vector<uint8_t>& file, std::string& error, DecodeLimits limits = {}) {
-  int w = 0, h = 0;
-  std::vector<uint8_t> pixels;
-  return decode_rgb(file.data(), file.size(), limits, w, h, pixels, error);
+  DecodedImage image;
+  return decode_image(file.data(), file.size(), limits, image, error);
 }
 
 /// The tiny configuration of the command-line tests: `train` on 4 synthetic 24 x 24 images.

@@ -64,17 +64,20 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
   CHECK_THAT(small.output, Catch::Contains("image header declares 32 x 32 = 1024 pixels, more than the limit of 1000 "
                                            "(--max-image-pixels raises it)"));
   CHECK(run_trainer(std::vector<std::string>{"--max-image-pixels", "1024"} + args, dir.path / "ok.log").status == 0);
-  // An 18-byte TGA header announcing 3072 x 65535 in a training folder: skipped, counted, named.
-  std::ofstream(dir.path / "data" / "trainA" / "bomb.tga", std::ios::binary)
-      .write("\0\0\2\0\0\0\0\0\0\0\0\0\0\x0c\xff\xff\x18\0", 18);
+  // A 33-byte PNG header announcing 3072 x 65535 in a training folder: skipped, counted, named.
+  std::ofstream(dir.path / "data" / "trainA" / "bomb.png", std::ios::binary)
+      .write("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x0c\0\0\0\xff\xff\x08\x02\0\0\0\xc8\x01\x98\x7e", 33);
+  // A BMP: refused as a format the trainer does not read, named in the warning.
+  std::ofstream(dir.path / "data" / "trainA" / "old.bmp", std::ios::binary).write("BM\x3a\0\0\0\0\0\0\0\x36\0\0\0", 14);
   const auto train = run_trainer(tiny_train(dir.path / "run2", "1") +
                                      std::vector<std::string>{"--data", (dir.path / "data").string(), "--crop-size", "24",
                                                               "--load-size", "28"},
                                  dir.path / "train2.log");
   INFO(train.output);
   CHECK(train.status == 0);
-  CHECK_THAT(train.output, Catch::Contains("bomb.tga (image header declares 3072 x 65535 = 201323520 pixels, more than "
+  CHECK_THAT(train.output, Catch::Contains("bomb.png (image header declares 3072 x 65535 = 201323520 pixels, more than "
                                            "the limit of 67108864"));
+  CHECK_THAT(train.output, Catch::Contains("old.bmp (unsupported image format BMP: the trainer reads JPEG and PNG only)"));
 }
 
 TEST_CASE("config.txt and the progress line show only what applies to the run", "[cli][train][faults]") {
