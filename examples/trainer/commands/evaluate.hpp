@@ -74,12 +74,13 @@ inline std::string evaluate_run(const std::filesystem::path& run_dir, std::files
                                                                                 r.file.string());
                                                    });
   report::write_checkpoint_scores(run_dir, table, features.string());
-  try {  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
-    RunLock lock(run_dir);
-    report::write_run_index(run_dir, table.config);
+  std::unique_ptr<RunLock> lock;  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
+  try {
+    lock = std::make_unique<RunLock>(run_dir);
   } catch (const std::runtime_error&) {
     if (!quiet) std::cerr << "index.html: the run is training; its next sample interval adds the table\n";
   }
+  if (lock) report::write_run_index(run_dir, table.config);
   if (!quiet)
     std::cerr << fmt::format("best: step {} (FID {:.4f}) -> {}\n", table.rows[table.best].step,
                              table.rows[table.best].scores.fid, (run_dir / "best.pt").string());
