@@ -3,12 +3,18 @@
 #pragma once
 
 #include "trainer/commands/common.hpp"
+#include "trainer/eval/checkpoint_sweep.hpp"
 #include "trainer/eval/evaluate.hpp"
 #include "trainer/eval/real_evaluation.hpp"
+#include "trainer/report/checkpoint_scores.hpp"
+#include "trainer/report/run_index.hpp"
 #include "trainer/train/checkpoint.hpp"
+#include "trainer/train/run_folder.hpp"
 
 #include <filesystem>
+#include <iostream>
 #include <memory>
+#include <vector>
 
 namespace trainer {
 
@@ -41,10 +47,51 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
   return evaluation::evaluate_single_image(translate, net, data, options);
 }
 
+/// `evaluate --run RUN --features model.pt [--data DIR]`: FID and KID of every checkpoint the run
+/// kept (and its ckpt.pt) on DIR (default: the run's --data), written to the run folder
+/// (checkpoint_scores.{csv,json,html}, best.pt, index.html: report/checkpoint_scores.hpp).
+/// Returns the table's JSON.
+inline std::string evaluate_run(const std::filesystem::path& run_dir, std::filesystem::path data,
+                                const std::filesystem::path& features, const evaluation::RealDataOptions& options,
+                                bool single_image, torch::Device device, bool quiet = false) {
+  const auto files = evaluation::run_checkpoints(run_dir);  // before the network: a folder without checkpoints fails first
+  if (data.empty()) {
+    const auto root = checkpoint::read_config(files.front().second).data.root;
+    if (root == kSyntheticData)
+      bad_option("--data", fmt::format("a folder with testA/ and testB/ for a run on the embedded dataset (synth --output "
+                                       "DIR writes it as one; run '{}')", run_dir.string()), "none");
+    data = root;
+  }
+  if (!std::filesystem::is_directory(data))
+    bad_option("--data", "a folder with testA/ and testB/ (or trainA/ and trainB/ for a single-image run)",
+               fmt::format("'{}', which is not a folder", data.string()));
+  metrics::FeatureNetwork net(features, device);
+  const auto table = evaluation::score_checkpoints(run_dir, net, data, options, single_image, device,
+                                                   [&](const evaluation::CheckpointScore& r) {
+                                                     if (!quiet)
+                                                       std::cerr << fmt::format("step {}: FID {:.4f} KID {:.6f} ({})\n",
+                                                                                r.step, r.scores.fid, r.scores.kid.mean,
+                                                                                r.file.string());
+                                                   });
+  report::write_checkpoint_scores(run_dir, table, features.string());
+  std::unique_ptr<RunLock> lock;  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
+  try {
+    lock = std::make_unique<RunLock>(run_dir);
+  } catch (const std::runtime_error&) {
+    if (!quiet) std::cerr << "index.html: the run is training; its next sample interval adds the table\n";
+  }
+  if (lock) report::write_run_index(run_dir, table.config);
+  if (!quiet)
+    std::cerr << fmt::format("best: step {} (FID {:.4f}) -> {}\n", table.rows[table.best].step,
+                             table.rows[table.best].scores.fid, (run_dir / "best.pt").string());
+  return report::checkpoint_table_json(run_dir, table, features.string());
+}
+
 namespace commands {
 
 struct EvaluateOptions {
-  std::string checkpoint, json, data, features;
+  std::string checkpoint, json, data, features, run;
+  std::vector<std::string> folders;
   int count = 100;
   bool single_image = false;
   evaluation::RealDataOptions real;
@@ -55,11 +102,17 @@ inline Command add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* cmd = app.add_subcommand(
       "evaluate", "score a model: FID/KID on real data (--data --features), or the embedded dataset's test split");
-  cmd->add_option("--checkpoint", o->checkpoint, "ckpt.pt of a run")->required();
+  auto* checkpoint = cmd->add_option("--checkpoint", o->checkpoint, "ckpt.pt of a run (or the run folder)");
+  auto* run = cmd->add_option("--run", o->run,
+                              "score every checkpoint the run kept (train --keep-checkpoints) and its ckpt.pt with "
+                              "--features; writes RUN/checkpoint_scores.{csv,json}, RUN/best.pt, index.html")
+                  ->excludes(checkpoint);
+  cmd->add_option("--folders", o->folders, "FID/KID between two folders of images with --features, no checkpoint")
+      ->expected(2)->excludes(checkpoint)->excludes(run);
   cmd->add_option("--count", o->count, "embedded dataset: test pairs")->capture_default_str();
   cmd->add_option("--json", o->json, "also write the scores to this file");
-  auto* data = cmd->add_option("--data", o->data, "real data: a folder with testA/ testB/ (CycleGAN/CUT)");
-  cmd->add_option("--features", o->features, "TorchScript feature network (scripts/export-inception.py)")->needs(data);
+  cmd->add_option("--data", o->data, "real data: a folder with testA/ testB/ (CycleGAN/CUT); with --run, default: the run's");
+  cmd->add_option("--features", o->features, "TorchScript feature network (scripts/export-inception.py)");
   cmd->add_flag("--single-image", o->single_image, "one image per domain: compare crops (default for a --single-image run)");
   auto& r = o->real;
   cmd->add_option("--size", r.size, "resize every image to N x N (0: keep; one size per folder)")->capture_default_str();
@@ -73,11 +126,28 @@ inline Command add_evaluate(CLI::App& app) {
   cmd->add_option("--seed", r.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
   return {cmd, [o](const GlobalOptions& global) {
             const torch::Device device = parse_device(global.device);
+            const bool scored = !o->data.empty() || !o->run.empty() || !o->folders.empty();
+            if (o->checkpoint.empty() && o->run.empty() && o->folders.empty())
+              bad_option("--checkpoint", "given, or --run RUN or --folders X Y (what to evaluate)", "none");
             if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
-            if (!o->data.empty() && o->features.empty())
-              bad_option("--features", "a TorchScript feature network with --data (scripts/export-inception.py writes one)",
+            if (scored && o->features.empty())
+              bad_option("--features", fmt::format("a TorchScript feature network with {} (scripts/export-inception.py "
+                                                   "writes one)", !o->run.empty() ? "--run" : !o->folders.empty()
+                                                                                                ? "--folders" : "--data"),
                          "none");
+            if (!o->features.empty() && !scored)
+              bad_option("--features", "given with --data, --run or --folders (the embedded dataset is scored without it)",
+                         fmt::format("'{}'", o->features));
             JsonOutput json(o->json);
+            if (!o->folders.empty()) {
+              metrics::FeatureNetwork net(o->features, device);
+              json.write(evaluation::to_json(evaluation::evaluate_two_folders(net, o->folders[0], o->folders[1], o->real)));
+              return 0;
+            }
+            if (!o->run.empty()) {
+              json.write(evaluate_run(o->run, o->data, o->features, o->real, o->single_image, device));
+              return 0;
+            }
             auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
             json.write(o->data.empty()
                            ? evaluation::to_json(evaluate(*model, o->count))

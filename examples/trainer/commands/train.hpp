@@ -63,6 +63,9 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_option("--log-every", o.run.log_every, "steps between log lines")->capture_default_str();
   cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")->capture_default_str();
   cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  cmd.add_option("--keep-checkpoints", o.run.keep_checkpoints,
+                 "also keep up to N earlier checkpoints in RUN/checkpoints/, evenly spaced over the run, for "
+                 "evaluate --run (0: only ckpt.pt)")->capture_default_str();
   cmd.add_option("--backend", o.backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
   cmd.add_flag("!--no-overlap", o.run.overlap_gradients,

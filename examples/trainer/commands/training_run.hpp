@@ -6,8 +6,10 @@
 #include "trainer/report/explain_report.hpp"
 #include "trainer/report/log_file.hpp"
 #include "trainer/report/report.hpp"
+#include "trainer/report/run_index.hpp"
 #include "trainer/report/samples.hpp"
 #include "trainer/train/checkpoint.hpp"
+#include "trainer/train/kept_checkpoints.hpp"
 #include "trainer/train/resources.hpp"
 #include "trainer/train/run_folder.hpp"
 #include "trainer/train/run_monitor.hpp"
@@ -71,7 +73,7 @@ class TrainingRun {
     loop();
     // --steps 0: the initial model
     if (!stopped_ && config_.steps == trainer_->step() && main_rank_ && !std::filesystem::exists(ckpt_))
-      checkpoint::save(*trainer_, ckpt_);
+      save_checkpoint();
     if (dist_) {
       dist_->barrier();
       trainer_->set_distributed(nullptr);
@@ -106,6 +108,9 @@ class TrainingRun {
       std::cerr << fmt::format("warning: {} unreadable image(s) skipped\n", data_->skipped());
     trainer_ = std::make_unique<Trainer>(config_, device_, run_.vgg_weights);
     if (run_.resume) checkpoint::restore(*trainer_, ckpt_);
+    // A run killed between writing ckpt.pt and keeping it: kept now.
+    if (run_.resume && main_rank_)
+      checkpoint::keep_checkpoint(run_.run_dir, ckpt_, trainer_->step(), run_.checkpoint_every, run_.keep_checkpoints);
   }
 
   /// log.jsonl: cut back to the checkpoint's step on --resume, started empty otherwise.
@@ -134,16 +139,13 @@ class TrainingRun {
     if (!main_rank_) return;
     inputs_ = data_->preview(Domain::kA, run_.preview_count);
     targets_ = data_->preview(Domain::kB, run_.preview_count);
-    title_ = fmt::format("patchgcl trainer: {} / {}", to_string(config_.loss), to_string(config_.features));
   }
 
   void write_samples() {
     write_png(run_.run_dir / "samples" / fmt::format("step_{:06}.png", trainer_->step()),
               sample_grid(*trainer_, inputs_, targets_));
     if (!inputs_.empty()) explain::write_step_pictures(*trainer_, inputs_.front(), run_.run_dir);
-    // One chart per logged loss, and the learning rate.
-    static const std::vector<std::string> curves = {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "loss_G", "lr"};
-    report::write_index(run_.run_dir, title_, config_.serialize(), curves, explain::report_section(run_.run_dir));
+    report::write_run_index(run_.run_dir, config_);
   }
 
   /// A signal is honoured between steps, where the state is consistent: checkpoint, then stop.
@@ -156,7 +158,7 @@ class TrainingRun {
       if (m[0] > 0 && signo == 0) signo = std::lround(m[1] / m[0]) == SIGINT ? SIGINT : SIGTERM;
     }
     if (signo == 0) return false;
-    if (!saved && main_rank_) checkpoint::save(*trainer_, ckpt_);
+    if (!saved && main_rank_) save_checkpoint();
     if (main_rank_)
       std::cerr << fmt::format("\nstopped by {} at step {}: checkpoint written to {}; to continue, run the same command "
                                "adding --resume\n", signo == SIGINT ? "SIGINT" : "SIGTERM", trainer_->step(), ckpt_.string());
@@ -183,9 +185,15 @@ class TrainingRun {
       if (step % run_.log_every == 0 || last) log_window(step, last);
       if ((step % run_.sample_every == 0 || last) && main_rank_) write_samples();
       const bool saved = (step % run_.checkpoint_every == 0 || last) && main_rank_;
-      if (saved) checkpoint::save(*trainer_, ckpt_);
+      if (saved) save_checkpoint();
       if (stop_requested(saved)) return;
     }
+  }
+
+  /// ckpt.pt, and a kept copy of it when its step is one --keep-checkpoints keeps (kept_checkpoints.hpp).
+  void save_checkpoint() {
+    checkpoint::save(*trainer_, ckpt_);
+    checkpoint::keep_checkpoint(run_.run_dir, ckpt_, trainer_->step(), run_.checkpoint_every, run_.keep_checkpoints);
   }
 
   /// One log.jsonl record (and the progress line) for the steps since the last one.
@@ -234,7 +242,6 @@ class TrainingRun {
   std::unique_ptr<Trainer> trainer_;
   std::vector<std::string> keys_;
   std::vector<Image> inputs_, targets_;
-  std::string title_;
   const bool tty_ = isatty(fileno(stderr));
   std::chrono::steady_clock::time_point start_, window_start_;
   int64_t first_step_ = 0;

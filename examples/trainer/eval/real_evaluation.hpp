@@ -57,10 +57,12 @@ struct RealScores {
 inline int round_to_4(double side) { return std::max(4, static_cast<int>(std::lround(side / 4.0)) * 4); }
 
 /// Every readable image of `dir` (label: "testA", ...), resized to `size` x `size` when size > 0,
-/// else to the nearest multiples of 4 (the generator's stride); all of one size.
-inline std::vector<Image> load_folder(const std::filesystem::path& dir, const std::string& label, int size) {
+/// else to the nearest multiples of `multiple` (4: the generator's stride; 1: kept as they are);
+/// all of one size. `option` names the command-line option the folder came from.
+inline std::vector<Image> load_folder(const std::filesystem::path& dir, const std::string& label, int size,
+                                      int multiple = 4, const std::string& option = "--data") {
   if (!std::filesystem::is_directory(dir))
-    throw std::invalid_argument(fmt::format("--data: expected a folder {}, got '{}', which does not exist", label, dir.string()));
+    throw std::invalid_argument(fmt::format("{}: expected a folder {}, got '{}', which does not exist", option, label, dir.string()));
   const auto files = list_images(dir);
   int skipped = 0;
   std::vector<Image> images;
@@ -73,20 +75,22 @@ inline std::vector<Image> load_folder(const std::filesystem::path& dir, const st
     } else {
       if (!images.empty() && (image.width != images[0].width || image.height != images[0].height))
         throw std::invalid_argument(fmt::format(
-            "--data: the images of {} have mixed sizes: '{}' is {}x{}, '{}' is {}x{}; expected one size per folder, "
-            "or pass --size N to resize all of them to N x N", label, first.filename().string(), images[0].width,
+            "{}: the images of {} have mixed sizes: '{}' is {}x{}, '{}' is {}x{}; expected one size per folder, "
+            "or pass --size N to resize all of them to N x N", option, label, first.filename().string(), images[0].width,
             images[0].height, file.filename().string(), image.width, image.height));
       if (images.empty()) first = file;
-      const int w = round_to_4(image.width), h = round_to_4(image.height);
-      if (w != image.width || h != image.height) image = resize(image, w, h);
+      if (multiple > 1) {
+        const int w = round_to_4(image.width), h = round_to_4(image.height);
+        if (w != image.width || h != image.height) image = resize(image, w, h);
+      }
     }
     images.push_back(std::move(image));
   }
   if (static_cast<int64_t>(images.size()) < kMinImages)
     throw std::invalid_argument(fmt::format(
-        "--data: {} ('{}') has {} readable image(s) ({} image files, {} unreadable); FID and KID need at least {} per "
+        "{}: {} ('{}') has {} readable image(s) ({} image files, {} unreadable); FID and KID need at least {} per "
         "side, and FID is only stable with more images than feature dimensions (2049 for Inception's 2048)",
-        label, dir.string(), images.size(), files.size(), skipped, kMinImages));
+        option, label, dir.string(), images.size(), files.size(), skipped, kMinImages));
   return images;
 }
 
@@ -128,22 +132,6 @@ inline void check_options(const RealDataOptions& o, bool single_image) {
   if (o.kid.subset_size < 2) bad("--kid-subset-size", "at least 2", static_cast<int>(o.kid.subset_size));
 }
 
-/// Folders: G(testA) vs testB.
-inline RealScores evaluate_folders(const Translate& translate, metrics::FeatureNetwork& net,
-                                   const std::filesystem::path& root, const RealDataOptions& options) {
-  check_options(options, false);
-  const auto inputs = load_folder(root / "testA", "testA", options.size);
-  const auto reals = load_folder(root / "testB", "testB", options.size);
-  std::vector<torch::Tensor> translated, real;
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& image : inputs) translated.push_back(translate(to_tensor(image).unsqueeze(0))[0].to(torch::kCPU));
-  }
-  for (const auto& image : reals) real.push_back(to_tensor(image));
-  return score(batched_features(net, translated, options.batch), batched_features(net, real, options.batch), options,
-               "folders");
-}
-
 /// `count` seeded random `side` x `side` crops of `[3, H, W]`.
 inline std::vector<torch::Tensor> random_crops(const torch::Tensor& image, int count, int side, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -170,28 +158,88 @@ inline std::filesystem::path first_image(const std::filesystem::path& root, cons
                                           root.string(), test, train));
 }
 
+/// The real side of an evaluation, prepared once (images read, real features computed), and the
+/// translated side scored for any number of generators: `evaluate --run` scores every kept
+/// checkpoint of a run against the same real features.
+///   folders       G(testA) vs testB;
+///   single image  crops of G(A) vs crops of B (the crop positions are the same for every G).
+class RealDataScorer {
+ public:
+  RealDataScorer(metrics::FeatureNetwork& net, const std::filesystem::path& root, const RealDataOptions& options,
+                 bool single_image)
+      : net_(net), options_(options), single_image_(single_image) {
+    check_options(options, single_image);
+    if (!single_image) {
+      inputs_ = load_folder(root / "testA", "testA", options.size);
+      const auto reals = load_folder(root / "testB", "testB", options.size);
+      std::vector<torch::Tensor> real;
+      for (const auto& image : reals) real.push_back(to_tensor(image));
+      real_features_ = batched_features(net, real, options.batch);
+      return;
+    }
+    auto view = [&](const std::filesystem::path& file) {
+      std::string error;
+      Image image = read_image(file, &error);
+      if (image.empty()) throw std::invalid_argument(fmt::format("--data: cannot read '{}': {}", file.string(), error));
+      const double scale = static_cast<double>(options.view_size) / std::min(image.width, image.height);
+      return to_tensor(resize(image, round_to_4(image.width * scale), round_to_4(image.height * scale)));
+    };
+    single_a_ = view(first_image(root, "testA", "trainA"));
+    const auto b = view(first_image(root, "testB", "trainB"));
+    real_features_ = batched_features(net, random_crops(b, options.crops, options.crop_size, options.kid.seed + 1),
+                                      options.batch);
+  }
+
+  /// FID and KID of `translate`'s outputs against the real features.
+  RealScores score(const Translate& translate) {
+    std::vector<torch::Tensor> translated;
+    {
+      torch::NoGradGuard no_grad;
+      if (!single_image_) {
+        for (const auto& image : inputs_) translated.push_back(translate(to_tensor(image).unsqueeze(0))[0].to(torch::kCPU));
+      } else {
+        translated = random_crops(translate(single_a_.unsqueeze(0))[0].to(torch::kCPU), options_.crops,
+                                  options_.crop_size, options_.kid.seed);
+      }
+    }
+    return evaluation::score(batched_features(net_, translated, options_.batch), real_features_, options_,
+                             single_image_ ? "single-image" : "folders");
+  }
+
+ private:
+  metrics::FeatureNetwork& net_;
+  RealDataOptions options_;
+  bool single_image_;
+  std::vector<Image> inputs_;  // folders: testA
+  torch::Tensor single_a_;     // single image: the A view
+  torch::Tensor real_features_;
+};
+
+/// Folders: G(testA) vs testB.
+inline RealScores evaluate_folders(const Translate& translate, metrics::FeatureNetwork& net,
+                                   const std::filesystem::path& root, const RealDataOptions& options) {
+  return RealDataScorer(net, root, options, false).score(translate);
+}
+
 /// Single image: crops of G(A) vs crops of B.
 inline RealScores evaluate_single_image(const Translate& translate, metrics::FeatureNetwork& net,
                                         const std::filesystem::path& root, const RealDataOptions& options) {
-  check_options(options, true);
-  auto view = [&](const std::filesystem::path& file) {
-    std::string error;
-    Image image = read_image(file, &error);
-    if (image.empty()) throw std::invalid_argument(fmt::format("--data: cannot read '{}': {}", file.string(), error));
-    const double scale = static_cast<double>(options.view_size) / std::min(image.width, image.height);
-    return to_tensor(resize(image, round_to_4(image.width * scale), round_to_4(image.height * scale)));
+  return RealDataScorer(net, root, options, true).score(translate);
+}
+
+/// `evaluate --folders X Y`: FID and KID between two folders of images, no generator (as
+/// pytorch-fid's two paths): every readable image of each, at its own size (one size per folder,
+/// or --size N), the first folder reported as "translated", the second as "real".
+inline RealScores evaluate_two_folders(metrics::FeatureNetwork& net, const std::filesystem::path& first,
+                                       const std::filesystem::path& second, const RealDataOptions& options) {
+  check_options(options, false);
+  auto features = [&](const std::filesystem::path& dir, const char* label) {
+    std::vector<torch::Tensor> images;
+    for (const auto& image : load_folder(dir, label, options.size, 1, "--folders")) images.push_back(to_tensor(image));
+    return batched_features(net, images, options.batch);
   };
-  auto a = view(first_image(root, "testA", "trainA"));
-  auto b = view(first_image(root, "testB", "trainB"));
-  torch::Tensor translated;
-  {
-    torch::NoGradGuard no_grad;
-    translated = translate(a.unsqueeze(0))[0].to(torch::kCPU);
-  }
-  const uint64_t seed = options.kid.seed;
-  auto fa = batched_features(net, random_crops(translated, options.crops, options.crop_size, seed), options.batch);
-  auto fb = batched_features(net, random_crops(b, options.crops, options.crop_size, seed + 1), options.batch);
-  return score(fa, fb, options, "single-image");
+  const auto a = features(first, "(the first)");
+  return score(a, features(second, "(the second)"), options, "two-folders");
 }
 
 inline std::string to_json(const RealScores& s) {

@@ -79,6 +79,9 @@ inline std::string svg_curve(const std::vector<Record>& records, const std::stri
   return svg + "</svg>";
 }
 
+/// The section `evaluate --run` writes into a run folder (checkpoint_scores.hpp); write_index embeds it.
+inline constexpr const char* kCheckpointScoresSection = "checkpoint_scores.html";
+
 inline std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
@@ -86,7 +89,8 @@ inline std::string html_escape(const std::string& s) {
 }
 
 /// Rewrites run/index.html from run/log.jsonl and the sample grids present in run/samples/;
-/// `extra_html` (the patch-graph pictures, explain_report.hpp) goes before the configuration.
+/// the checkpoint scores of evaluate --run (run/checkpoint_scores.html) and `extra_html` (the
+/// patch-graph pictures, explain_report.hpp) go before the configuration.
 inline void write_index(const std::filesystem::path& run, const std::string& title, const std::string& config_text,
                         const std::vector<std::string>& loss_keys, const std::string& extra_html = "") {
   namespace fs = std::filesystem;
@@ -117,6 +121,10 @@ inline void write_index(const std::filesystem::path& run, const std::string& tit
                         "<figcaption>{0}</figcaption></figure>",
                    samples[i], i == 0 ? 3 : 1);
     if (i == 0) html += "<br>";
+  }
+  if (fs::is_regular_file(run / kCheckpointScoresSection)) {  // written by evaluate --run, embedded as it is
+    std::ifstream in(run / kCheckpointScoresSection, std::ios::binary);
+    html.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   html += extra_html;
   fmt::format_to(out, "<h2>Configuration</h2><pre>{}</pre></body></html>\n", html_escape(config_text));

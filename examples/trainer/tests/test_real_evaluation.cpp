@@ -4,7 +4,7 @@
 // test writes itself: a torch::jit::Module built and scripted from C++ (Module::define), saved
 // with torch.jit's format (Module::save) and loaded back like a user's Inception export.
 #include "trainer/eval/real_evaluation.hpp"
-#include "trainer/tests/temp_dir.hpp"
+#include "trainer/tests/helpers.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 
 using namespace trainer;
@@ -197,6 +198,108 @@ TEST_CASE("evaluate --data rejects bad feature networks and data with errors nam
   }
 }
 
+TEST_CASE("evaluate --folders compares two folders of images at their own sizes, no generator", "[evaluate_real]") {
+  trainer_tests::TempDir dir("real_eval_two");
+  write_folder(dir.path / "x", 5, 30, 22, 700);  // not multiples of 4: kept as they are
+  write_folder(dir.path / "y", 6, 40, 40, 800);
+  metrics::FeatureNetwork net(write_network(dir.path, 4), torch::kCPU);
+  evaluation::RealDataOptions options;
+  const auto scores = evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "y", options);
+  CHECK(scores.mode == "two-folders");
+  CHECK(scores.translated == 5);
+  CHECK(scores.real == 6);
+  // The same features as the images' own tensors through the network: FID of the folders
+  // equals FID of the features computed here.
+  auto features = [&](const fs::path& folder) {
+    std::vector<torch::Tensor> images;
+    std::string error;
+    for (const auto& file : list_images(folder)) images.push_back(to_tensor(read_image(file, &error)));
+    return net.features(torch::stack(images));
+  };
+  CHECK(scores.fid == Approx(metrics::fid(features(dir.path / "x"), features(dir.path / "y"))).epsilon(1e-12));
+  CHECK(std::abs(evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "x", options).fid) < 1e-6);
+  CHECK_THROWS_WITH(evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "none", options),
+                    Catch::Contains("--folders") && Catch::Contains("(the second)") && Catch::Contains("does not exist"));
+}
+
+TEST_CASE("evaluate --run scores every kept checkpoint, writes the table and names the best", "[evaluate_real]") {
+  torch::set_num_threads(1);
+  trainer_tests::TempDir dir("real_eval_run");
+  const auto data = dir.path / "data";
+  write_folder(data / "trainA", 6, 32, 32, 900);
+  write_folder(data / "trainB", 6, 32, 32, 910);
+  write_folder(data / "testA", 6, 32, 32, 920);
+  write_folder(data / "testB", 7, 32, 32, 930);
+  auto config = trainer_tests::tiny_config();
+  config.data.root = data.string();
+  config.data.load_size = config.data.crop_size = 32;
+  config.steps = 4;
+  RunOptions run;
+  run.quiet = true;
+  run.log_every = run.sample_every = 4;
+  run.checkpoint_every = 1;
+  run.keep_checkpoints = 10;
+  run.run_dir = dir.path / "run";
+  train(config, run, torch::kCPU);
+  const auto net_file = write_network(dir.path, 5);
+  evaluation::RealDataOptions options;
+  options.kid.subsets = 5;
+  const std::string json = evaluate_run(run.run_dir, "", net_file, options, false, torch::kCPU, true);
+  INFO(json);
+
+  // One row per kept checkpoint (steps 1-4; ckpt.pt is step 4's), each the FID that evaluate
+  // --checkpoint gives that file, and the best is the lowest of them.
+  metrics::FeatureNetwork net(net_file, torch::kCPU);
+  std::map<int64_t, double> fids;
+  for (const auto& [step, file] : checkpoint::list_kept(run.run_dir)) {
+    auto model = checkpoint::load_model(file, torch::kCPU);
+    fids[step] = evaluate_real(*model, data, net_file, options, false).fid;
+  }
+  REQUIRE(fids.size() == 4);
+  int64_t best = fids.begin()->first;
+  for (const auto& [step, fid] : fids)
+    if (fid < fids[best]) best = step;
+  const auto csv = trainer_tests::read_text(run.run_dir / "checkpoint_scores.csv");
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line == "step,fid,kid,kid_std,checkpoint");
+  int rows = 0;
+  for (; std::getline(lines, line); ++rows) {
+    const int64_t step = std::stoll(line);
+    REQUIRE(fids.count(step) == 1);
+    CHECK(std::stod(line.substr(line.find(',') + 1)) == Approx(fids[step]).epsilon(1e-5).margin(1e-6));
+    CHECK_THAT(line, Catch::EndsWith(fmt::format(",checkpoints/step_{:08}.pt", step)));
+  }
+  CHECK(rows == 4);
+  CHECK(json_number(json.substr(json.find("\"best\":")), "step") == best);
+  CHECK(fs::equivalent(run.run_dir / "best.pt", checkpoint::kept_path(run.run_dir, best)));
+  CHECK(trainer_tests::read_text(run.run_dir / "checkpoint_scores.json") == json + "\n");
+
+  // index.html: the losses' charts and the FID and KID charts, well-formed, the best named.
+  const auto html = trainer_tests::read_text(run.run_dir / "index.html");
+  std::map<std::string, int> elements;
+  CHECK(trainer_tests::markup_problems(html, &elements) == "");
+  CHECK(elements["svg"] == 8);
+  CHECK(elements["tr"] == 5);
+  CHECK_THAT(html, Catch::Contains(">FID</text>") && Catch::Contains(fmt::format("best: step {} (FID", best)));
+
+  SECTION("refused: a folder without checkpoints, a run on the embedded dataset without --data") {
+    CHECK_THROWS_WITH(evaluate_run(dir.path / "data", "", net_file, options, false, torch::kCPU, true),
+                      Catch::Contains("holds no checkpoint") && Catch::Contains("--keep-checkpoints"));
+    auto synthetic = trainer_tests::tiny_config();
+    synthetic.steps = 0;
+    run.run_dir = dir.path / "synthetic";
+    run.keep_checkpoints = 0;
+    train(synthetic, run, torch::kCPU);
+    CHECK_THROWS_WITH(evaluate_run(run.run_dir, "", net_file, options, false, torch::kCPU, true),
+                      Catch::Contains("--data must be a folder") && Catch::Contains("synth --output"));
+    // With --data, the single checkpoint (step 0) is the table and the best.
+    const auto one = evaluate_run(run.run_dir, data, net_file, options, false, torch::kCPU, true);
+    CHECK(json_number(one.substr(one.find("\"best\":")), "step") == 0);
+  }
+}
+
 #ifdef PATCHGCL_TRAINER_BINARY
 TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite fid and kid", "[evaluate_real]") {
   trainer_tests::TempDir dir("real_eval_cli");
@@ -235,5 +338,22 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   CHECK(read(stderr_file).find("--features") != std::string::npos);
   CHECK(evaluate(fmt::format("--features '{}'", (dir.path / "data" / "testA" / "000.png").string())) != 0);
   CHECK(read(stderr_file).find("TorchScript") != std::string::npos);
+  // Two folders, no checkpoint; a run's checkpoints (--run); nothing to evaluate.
+  auto command = [&](const std::string& args) {
+    return std::system(fmt::format("'{}' evaluate {} --json '{}' > /dev/null 2> '{}'", bin, args, json_file.string(),
+                                   stderr_file.string()).c_str());
+  };
+  const auto folder = [&](const char* name) { return "'" + (dir.path / "data" / name).string() + "'"; };
+  REQUIRE(command(fmt::format("--folders {} {} --features '{}'", folder("testA"), folder("testB"), net.string())) == 0);
+  CHECK(read(json_file).find("\"mode\":\"two-folders\"") != std::string::npos);
+  CHECK(json_number(read(json_file), "real") == 6);
+  REQUIRE(command(fmt::format("--run '{}' --data '{}' --features '{}'", run.string(), (dir.path / "data").string(),
+                              net.string())) == 0);
+  CHECK(read(json_file).find("\"checkpoints\":[{\"step\":0,") != std::string::npos);
+  CHECK(fs::exists(run / "best.pt"));
+  CHECK(command("") != 0);
+  CHECK(read(stderr_file).find("--run RUN or --folders X Y") != std::string::npos);
+  CHECK(command(fmt::format("--run '{}' --checkpoint '{}'", run.string(), run.string())) != 0);
+  CHECK(read(stderr_file).find("excludes") != std::string::npos);
 }
 #endif

@@ -23,6 +23,19 @@ TEST_CASE("Headless Chromium shows every chart and the latest sample grid of ind
   run.checkpoint_every = 6;
   run.run_dir = dir.path / "run";
   train(config, run, torch::kCPU);
+  // The section of evaluate --run (scores made up here: the page, not the scoring, is under test).
+  evaluation::CheckpointTable table;
+  for (auto [step, fid] : {std::pair<int64_t, double>{2, 40.5}, {4, 31.25}, {6, 35.0}}) {
+    evaluation::CheckpointScore row;
+    row.step = step;
+    row.file = run.run_dir / "ckpt.pt";
+    row.scores.fid = fid;
+    row.scores.kid.mean = fid / 1000;
+    table.rows.push_back(row);
+  }
+  table.best = 1;
+  report::write_checkpoint_scores(run.run_dir, table, "features.pt");
+  report::write_run_index(run.run_dir, config);
   // --dump-dom prints the DOM after the page ran (its onload handlers included) for 5 s of virtual
   // time; --no-sandbox because tests may run as root.
   const std::string command = fmt::format(
@@ -54,7 +67,9 @@ TEST_CASE("Headless Chromium shows every chart and the latest sample grid of ind
       CHECK_THAT(dom, Catch::Contains(">" + key + "</text>"));
     }
   CHECK(losses == 5);
-  CHECK(charts == losses + 1);  // and the learning rate
+  CHECK(charts == losses + 1 + 2);  // and the learning rate, FID and KID over the checkpoints
+  CHECK_THAT(dom, Catch::Contains(">FID</text>") && Catch::Contains(">KID</text>") &&
+                      Catch::Contains("best: step 4 (FID 31.25") && Catch::Contains("<td>31.2500</td>"));
   // The latest grid is on the page and the browser decoded it: its onload handler set its width.
   const size_t img = dom.find("<img src=\"samples/step_000006.png\"");
   REQUIRE(img != std::string::npos);

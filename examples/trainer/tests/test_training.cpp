@@ -135,6 +135,67 @@ TEST_CASE("train writes the run folder and resumes it exactly", "[train]") {
   CHECK(log[2].count("loss_NCE") == 1);  // the stale step-6 line was replaced
 }
 
+TEST_CASE("--keep-checkpoints keeps at most N checkpoints, evenly spaced over the run", "[checkpoint]") {
+  TempDir dir("kept");
+  SECTION("the rule, step by step: multiples of every x 2^k, at most N, the same after a restart") {
+    CHECK(checkpoint::kept_stride(6, 1, 3) == 2);
+    CHECK(checkpoint::kept_stride(7, 1, 3) == 2);
+    CHECK(checkpoint::kept_stride(8, 1, 3) == 4);
+    CHECK(checkpoint::kept_stride(600, 200, 3) == 200);
+    CHECK(checkpoint::kept_stride(800, 200, 3) == 400);
+    const auto ckpt = dir.path / "ckpt.pt";
+    std::ofstream(ckpt) << "stand-in";
+    auto kept = [&] {
+      std::vector<int64_t> steps;
+      for (const auto& [step, file] : checkpoint::list_kept(dir.path)) steps.push_back(step);
+      return steps;
+    };
+    const std::map<int64_t, std::vector<int64_t>> expected = {
+        {1, {1}}, {2, {1, 2}}, {3, {1, 2, 3}}, {4, {2, 4}}, {5, {2, 4}}, {6, {2, 4, 6}},
+        {7, {2, 4, 6}}, {8, {4, 8}}, {11, {4, 8}}, {12, {4, 8, 12}}, {15, {4, 8, 12}}, {16, {8, 16}}};
+    for (int64_t step = 1; step <= 16; ++step) {
+      checkpoint::keep_checkpoint(dir.path, ckpt, step, 1, 3);
+      INFO("step " << step);
+      CHECK(kept().size() <= 3);
+      if (expected.count(step)) CHECK(kept() == expected.at(step));
+    }
+    // A restart at step 16 with another bound applies the rule at once; 0 keeps and removes nothing.
+    checkpoint::keep_checkpoint(dir.path, ckpt, 16, 1, 1);
+    CHECK(kept() == std::vector<int64_t>{16});
+    checkpoint::keep_checkpoint(dir.path, ckpt, 17, 1, 0);
+    CHECK(kept() == std::vector<int64_t>{16});
+    // Other files in checkpoints/ are left alone.
+    std::ofstream(checkpoint::kept_folder(dir.path) / "notes.txt") << "mine";
+    checkpoint::keep_checkpoint(dir.path, ckpt, 32, 1, 1);
+    CHECK(kept() == std::vector<int64_t>{32});
+    CHECK(fs::exists(checkpoint::kept_folder(dir.path) / "notes.txt"));
+  }
+  SECTION("train keeps hard links of ckpt.pt at the kept steps, each the checkpoint of its step") {
+    torch::set_num_threads(1);
+    auto config = tiny_config();
+    config.steps = 6;
+    RunOptions run;
+    run.quiet = true;
+    run.log_every = run.sample_every = 6;
+    run.checkpoint_every = 2;
+    run.keep_checkpoints = 2;
+    run.run_dir = dir.path / "run";
+    train(config, run, torch::kCPU);
+    // step 6, every 2, at most 2: s = 4 -> step 4 only (step 6 is ckpt.pt).
+    const auto kept = checkpoint::list_kept(run.run_dir);
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0].first == 4);
+    CHECK(kept[0].second.filename() == "step_00000004.pt");
+    CHECK(evaluation::checkpoint_step(kept[0].second) == 4);
+    CHECK(evaluation::run_checkpoints(run.run_dir).size() == 2);  // step 4 and ckpt.pt (step 6)
+    CHECK(evaluation::run_checkpoints(run.run_dir).back().second == run.run_dir / "ckpt.pt");
+    run.keep_checkpoints = -1;
+    run.run_dir = dir.path / "refused";
+    CHECK_THROWS_WITH(train(config, run, torch::kCPU),
+                      Catch::Contains("--keep-checkpoints must be at least 0") && Catch::Contains("(got -1)"));
+  }
+}
+
 TEST_CASE("translate converts a folder and skips unreadable files", "[translate]") {
   torch::set_num_threads(1);
   TempDir dir("translate");

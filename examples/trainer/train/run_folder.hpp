@@ -28,6 +28,8 @@ struct RunOptions {
   int64_t log_every = 10;
   int64_t sample_every = 200;
   int64_t checkpoint_every = 200;
+  /// Checkpoints of earlier steps kept in checkpoints/ (kept_checkpoints.hpp); 0: only ckpt.pt.
+  int64_t keep_checkpoints = 0;
   int preview_count = 4;
   /// Distributed: start each gradient bucket's all-reduce during backward (false: after it).
   bool overlap_gradients = true;
@@ -43,6 +45,8 @@ inline void validate_run_options(const TrainConfig& config, const RunOptions& ru
   for (auto [option, value] : {std::pair<const char*, int64_t>{"--log-every", run.log_every},
                                {"--sample-every", run.sample_every}, {"--checkpoint-every", run.checkpoint_every}})
     if (value < 1) bad_option(option, "at least 1", std::to_string(value));
+  if (run.keep_checkpoints < 0)
+    bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.pt)", std::to_string(run.keep_checkpoints));
   if (config.features == FeatureKind::kVGG16) {
     if (run.vgg_weights.empty())
       bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (docs/trainer.md has the export one-liner)", "none");
@@ -96,14 +100,14 @@ inline void prepare_run_folder(const std::filesystem::path& dir) {
   }
 }
 
-/// Removes the `*.tmp` files a killed run may have left in the run folder and samples/ (an
-/// interrupted checkpoint, log rewrite, index.html or sample grid). The finished files they were
+/// Removes the `*.tmp` files a killed run may have left in the run folder, samples/ and checkpoints/
+/// (an interrupted checkpoint, log rewrite, index.html, sample grid or kept checkpoint). The finished files they were
 /// to replace are never touched. Call with the RunLock held, so no live run's file is removed.
 inline void remove_stale_temporaries(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (const fs::path& sub : {dir, dir / "samples"})
-    for (const auto& entry : fs::directory_iterator(sub))
+  for (const fs::path& sub : {dir, dir / "samples", dir / "checkpoints"})
+    for (const auto& entry : fs::directory_iterator(sub, ec))
       if (entry.path().extension() == ".tmp" && entry.is_regular_file()) fs::remove(entry.path(), ec);
 }
 
