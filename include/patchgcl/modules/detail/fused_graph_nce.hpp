@@ -81,16 +81,41 @@ inline void linear_into(torch::Tensor out, const torch::Tensor& x, const torch::
   else at::mm_out(out, x, weight.t());
 }
 
-/// What the backward reads, filled by the forward. Level tensors hold the output graph (side 0)
-/// only, except `pooled` (both graphs' gathered rows).
+/// `out = index-gather of src along dim` into a preallocated (possibly strided) `out`.
+inline void gather_into(torch::Tensor out, const torch::Tensor& src, int64_t dim, const torch::Tensor& index) {
+  at::gather_out(out, src, dim, index);
+}
+
+/// One direction of InfoNCE's normaliser over `dim` of the logits, with what its backward
+/// reuses: `lse = log(sum exp(S) + exp(fill))`, computed as `m + log(sum)` with
+/// `m = max(max S, fill)`, `e = exp(S - m)` and `sum = sum e + exp(fill - m)`; the softmax the
+/// backward needs is `e / sum` (no second exponential).
+struct Normaliser {
+  torch::Tensor e, sum, lse;
+};
+
+inline Normaliser normaliser(const torch::Tensor& logits, int64_t dim, double fill) {
+  auto m = logits.amax(dim, /*keepdim=*/true);
+  const bool with_fill = std::isfinite(fill);
+  if (with_fill) m.clamp_min_(fill);
+  Normaliser r;
+  r.e = (logits - m).exp_();
+  r.sum = r.e.sum(dim, /*keepdim=*/true);
+  if (with_fill) r.sum.add_((fill - m).exp_());
+  r.lse = r.sum.log().add_(m);
+  return r;
+}
+
+/// What the backward reads, filled by the forward. Node tensors are laid out
+/// `[L, B, 2, n, nc]` (layer, image, graph: 0 the output G(x), 1 the input x, node, feature).
 struct FusedGraphNCESaved {
   std::vector<torch::Tensor> sampled;  ///< per layer: `[B N, C_l]` sampled features of G(x)
-  std::vector<torch::Tensor> embed;    ///< out, inv, c of the embedding's unit rows
-  std::vector<torch::Tensor> hops;     ///< per level: `[L B, n, (K+1) nc]` hop features
+  std::vector<torch::Tensor> embed;    ///< out, inv, c of the embedding's unit rows (output graph)
+  std::vector<torch::Tensor> hops;     ///< per level: `[L, B, 2, n, (K+1) nc]` hop features
   std::vector<torch::Tensor> abar;     ///< per level: `[L B, n, n]`
-  std::vector<torch::Tensor> unit;     ///< per level: out, inv, c of the TAGConv output's unit rows
-  std::vector<torch::Tensor> nce;      ///< per level: logits, input nodes, then r and/or c
-  std::vector<torch::Tensor> pooled;   ///< per level >= 1: indices, values, gathered rows `[2, L B, k, nc]`
+  std::vector<torch::Tensor> unit;     ///< per level: out, inv, c of the TAGConv output's unit rows (output graph)
+  std::vector<torch::Tensor> nce;      ///< per level: input nodes, then e and sum of the rows and/or columns
+  std::vector<torch::Tensor> pooled;   ///< per level >= 1: indices, values, gathered rows `[L, B, 2, k, nc]`
 };
 
 /// Per-level tensors of every layer and image for GraphNCELoss::inspect (`[L B, ...]`).
@@ -106,53 +131,57 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
                                      const std::vector<torch::Tensor>& maps_in, const std::vector<torch::Tensor>& ids,
                                      torch::TensorList params, FusedGraphNCESaved* saved,
                                      FusedGraphNCELevels* levels) {
-  const int64_t L = o.layers, B = o.batch, N = o.nodes[0], P = o.levels();
+  const int64_t L = o.layers, B = o.batch, N = o.nodes[0], P = o.levels(), LB = L * B;
   const int64_t D = params[o.embed_weight(0)].size(0);
   const bool keep = saved != nullptr;
   const auto options = params[o.embed_weight(0)].options();
+  // The graphs of one side, `[L B, n, D]` (a view), or `[L, B n, D]` for negatives from the whole batch.
+  const auto side = [&](const torch::Tensor& x, int64_t s, int64_t n, bool whole_batch) {
+    return whole_batch ? x.select(2, s).reshape({L, B * n, D}) : x.select(2, s).view({LB, n, D});
+  };
 
-  // Step 1: the sampled patches of both images through each layer's embedding head (Linear).
-  auto embedded = torch::empty({2, L, B * N, D}, options);  // side 0: G(x), side 1: x
+  // Step 1: the sampled patches of both images, as the rows of one matrix per layer, through the
+  // layer's embedding head (Linear): one product per layer for both graphs.
+  auto embedded = torch::empty({L, B, 2, N, D}, options);
   for (int64_t l = 0; l < L; ++l) {
     const auto& weight = params[o.embed_weight(l)];
-    const auto& bias = params[o.embed_weight(l) + 1];
     const int64_t C = weight.size(1);
     auto index = ids[l].view({1, 1, N}).expand({B, C, N});
-    for (int64_t s = 0; s < 2; ++s) {
-      const auto& map = s == 0 ? maps_out[l] : maps_in[l];
-      auto x = map.reshape({B, C, -1}).gather(2, index);  // [B, C, N]
-      auto rows = B == 1 ? x.view({C, N}).t() : x.transpose(1, 2).reshape({B * N, C});
-      linear_into(embedded.select(0, s).select(0, l), rows, weight, bias);
-      if (s == 0 && keep) saved->sampled.push_back(rows);
-    }
+    auto sampled = torch::empty({C, B, 2, N}, options);  // columns (b, side, n): rows of the product
+    gather_into(sampled.select(2, 0).transpose(0, 1), maps_out[l].reshape({B, C, -1}), 2, index);
+    gather_into(sampled.select(2, 1).transpose(0, 1), maps_in[l].reshape({B, C, -1}), 2, index);
+    linear_into(embedded.select(0, l).view({2 * B * N, D}), sampled.view({C, 2 * B * N}).t(), weight,
+                params[o.embed_weight(l) + 1]);
+    if (keep) saved->sampled.push_back(sampled.select(2, 0).reshape({C, B * N}).t());
   }
   auto unit = unit_rows(embedded, o.l2_eps, keep);
-  if (keep) saved->embed = {unit.out.select(0, 0), unit.inv.select(0, 0), unit.c.select(0, 0)};
-  auto nodes = unit.out;  // [2, L, B n, D]
+  if (keep) saved->embed = {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)};
+  auto nodes = unit.out;  // [L, B, 2, n, D]
 
   torch::Tensor adjacency, layer_losses;
   for (int64_t p = 0; p <= P; ++p) {
     const int64_t n = o.nodes[p], prev = p == 0 ? n : o.nodes[p - 1];
-    torch::Tensor x;  // [2, L, B n, D]: the level's node features of both graphs
+    torch::Tensor x;  // [L, B, 2, n, D]: the level's node features of both graphs
     if (p == 0) {
       x = nodes;
-      adjacency = functional::detail::cosine_adjacency(nodes.select(0, 1).view({L * B, n, D}), o.adjacency);  // Eq. 1
+      adjacency = functional::detail::cosine_adjacency(side(nodes, 1, n, false), o.adjacency);  // Eq. 1
     } else {
-      // Eq. 5-6: scores of the input graph's nodes, the top n kept in both graphs, weighted.
-      auto scores = torch::empty({L, B * prev, 1}, options);
+      // Eq. 5-6: scores of the input graph's nodes (computed for both graphs: one product per
+      // layer), the top n kept in both graphs, weighted by their scores.
+      auto scores = torch::empty({L, B, 2, prev, 1}, options);
       for (int64_t l = 0; l < L; ++l) {
         const int64_t w = o.pool_weight(l, p);
-        linear_into(scores.select(0, l), nodes.select(0, 1).select(0, l), params[w],
+        linear_into(scores.select(0, l).view({2 * B * prev, 1}), nodes.select(0, l).view({2 * B * prev, D}), params[w],
                     o.score_bias ? params[w + 1] : torch::Tensor());
       }
-      auto s = scores.view({L * B, prev});
+      auto s = scores.select(2, 1).view({LB, prev});
       if (o.tanh) s.tanh_();
       else s.sigmoid_();
       auto top = s.topk(n, -1);
       auto values = std::get<0>(top), kept = std::get<1>(top);  // [L B, n]
-      auto index = kept.view({1, L * B, n, 1}).expand({2, L * B, n, D}).reshape({2 * L * B, n, D});
-      auto gathered = nodes.view({2 * L * B, prev, D}).gather(1, index).view({2, L * B, n, D});
-      x = (gathered * values.unsqueeze(-1)).view({2, L, B * n, D});
+      auto index = kept.view({LB, 1, n, 1}).expand({LB, 2, n, D}).reshape({2 * LB, n, D});
+      auto gathered = nodes.view({2 * LB, prev, D}).gather(1, index).view({L, B, 2, n, D});
+      x = gathered * values.view({L, B, 1, n, 1});
       adjacency = topk_pooled_adjacency(adjacency, kept, o.pooled, nodes.scalar_type());
       if (keep) saved->pooled.insert(saved->pooled.end(), {kept, values, gathered});
       if (levels) {
@@ -162,46 +191,45 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
     }
     auto abar = functional::detail::normalize_adjacency(adjacency, o.normalize);
 
-    // Eq. 2-3 / 7-8: TAGConv of both graphs through the shared Abar, then unit rows.
+    // Eq. 2-3 / 7-8: TAGConv of both graphs through the shared Abar (one product per hop for
+    // every layer, image and graph; one product per layer with its weights), then unit rows.
     const int64_t K = p == 0 ? o.hops : o.pooled_hops;
-    auto t = torch::empty({2, L, B * n, D}, options);
-    for (int64_t s = 0; s < 2; ++s) {
-      auto h = functional::detail::stack_hops(abar, x.select(0, s).view({L * B, n, D}), K).view({L, B * n, (K + 1) * D});
-      for (int64_t l = 0; l < L; ++l) {
-        const int64_t w = p == 0 ? o.gnn_weight(l) : o.pooled_gnn_weight(l, p);
-        linear_into(t.select(0, s).select(0, l), h.select(0, l), params[w], o.conv_bias ? params[w + 1] : torch::Tensor());
-      }
-      if (s == 0 && keep) saved->hops.push_back(h);
+    auto both = abar.unsqueeze(1).expand({LB, 2, n, n}).reshape({2 * LB, n, n});
+    auto h = functional::detail::stack_hops(both, x.view({2 * LB, n, D}), K).view({L, 2 * B * n, (K + 1) * D});
+    auto t = torch::empty({L, B, 2, n, D}, options);
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t w = p == 0 ? o.gnn_weight(l) : o.pooled_gnn_weight(l, p);
+      linear_into(t.select(0, l).view({2 * B * n, D}), h.select(0, l), params[w],
+                  o.conv_bias ? params[w + 1] : torch::Tensor());
     }
     unit = unit_rows(t, o.l2_eps, keep);
     nodes = unit.out;
 
     // Eq. 4 / 9: InfoNCE between corresponding nodes, one similarity matrix per graph pair.
-    const int64_t graphs = o.whole_batch ? L : L * B, m = o.whole_batch ? B * n : n;
-    auto v = nodes.select(0, 0).view({graphs, m, D}), z = nodes.select(0, 1).view({graphs, m, D});
+    const int64_t graphs = o.whole_batch ? L : LB, m = o.whole_batch ? B * n : n;
+    auto v = side(nodes, 0, n, o.whole_batch), z = side(nodes, 1, n, o.whole_batch);
     auto logits = torch::bmm(v, z.transpose(1, 2)).div_(o.tau);
-    auto pos = logits.diagonal(0, -2, -1);
-    const auto normaliser = [&](const torch::Tensor& lse) {
-      return std::isfinite(o.fill) ? torch::logaddexp(lse, torch::full_like(lse, o.fill)) : lse;
-    };
-    torch::Tensor r, c, per_anchor;
+    Normaliser r, c;
+    torch::Tensor per_anchor;
     if (o.rows) {
-      r = normaliser(logits.logsumexp(-1));
-      per_anchor = r - pos;
+      r = normaliser(logits, -1, o.fill);
+      per_anchor = r.lse.view({graphs, m});
     }
     if (o.cols) {
-      c = normaliser(logits.logsumexp(-2));
-      per_anchor = per_anchor.defined() ? per_anchor.add_(c).sub_(pos) : c - pos;
+      c = normaliser(logits, -2, o.fill);
+      per_anchor = per_anchor.defined() ? per_anchor + c.lse.view({graphs, m}) : c.lse.view({graphs, m});
     }
+    per_anchor = per_anchor.sub(logits.diagonal(0, -2, -1), static_cast<double>(o.rows + o.cols));
     auto level_nce = per_anchor.view({L, -1}).mean(-1);  // [L]: each layer's mean over its anchors
     auto weighted = level_nce * o.level_weights[p];
     layer_losses = layer_losses.defined() ? layer_losses.add_(weighted) : weighted;
     if (keep) {
+      saved->hops.push_back(h);
       saved->abar.push_back(abar);
-      saved->unit.insert(saved->unit.end(), {unit.out.select(0, 0), unit.inv.select(0, 0), unit.c.select(0, 0)});
-      saved->nce.insert(saved->nce.end(), {logits, z});
-      if (o.rows) saved->nce.push_back(r);
-      if (o.cols) saved->nce.push_back(c);
+      saved->unit.insert(saved->unit.end(), {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)});
+      saved->nce.push_back(z);
+      if (o.rows) saved->nce.insert(saved->nce.end(), {r.e, r.sum});
+      if (o.cols) saved->nce.insert(saved->nce.end(), {c.e, c.sum});
     }
     if (levels) {
       levels->adjacency.push_back(adjacency);
@@ -298,11 +326,11 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     const auto shapes = d["map_shapes"].toIntVector();
     const int64_t num_params = d["num_params"].toInt();
 
-    const int64_t L = o.layers, B = o.batch, P = o.levels();
+    const int64_t L = o.layers, B = o.batch, P = o.levels(), LB = L * B;
     const int64_t D = weights[0].size(0);
-    const int64_t per_level_nce = 2 + o.rows + o.cols;
+    const int64_t per_level_nce = 1 + 2 * (o.rows + o.cols);
     const auto weight_of = [&](int64_t l, int64_t which) { return weights[l * (2 + P) + which]; };  // 0 embed, 1 gnn, 1+p
-    // Inputs: L output maps, the parameters, then the non-tensor arguments (maps_in, ids, config).
+    // Inputs: L output maps, maps_in, ids, the parameters, config (the non-tensor ones get none).
     torch::autograd::variable_list result(L + num_params + 3);
     const auto param_slot = [&](int64_t i) -> torch::Tensor& { return result[L + 2 + i]; };
     // needs_input_grad counts the tensor inputs only: the maps 0..L-1, then the parameters.
@@ -314,29 +342,25 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     torch::Tensor dx;
     for (int64_t p = P; p >= 0; --p) {
       const int64_t n = o.nodes[p], K = p == 0 ? o.hops : o.pooled_hops;
-      // InfoNCE of level p.
-      const auto& logits = nce[p * per_level_nce];
-      const auto& z = nce[p * per_level_nce + 1];
+      // InfoNCE of level p: softmax of the rows and/or columns minus the positives.
+      const auto* level = &nce[p * per_level_nce];
       torch::Tensor ds;
-      int64_t next = p * per_level_nce + 2;
-      if (o.rows) ds = (logits - nce[next++].unsqueeze(-1)).exp_();
-      if (o.cols) {
-        auto dc = (logits - nce[next++].unsqueeze(-2)).exp_();
-        ds = ds.defined() ? ds.add_(dc) : dc;
-      }
+      if (o.rows) ds = level[1] / level[2];
+      if (o.cols) ds = ds.defined() ? ds.addcdiv_(level[1 + 2 * o.rows], level[2 + 2 * o.rows])
+                                    : level[1] / level[2];
       ds.diagonal(0, -2, -1).sub_(static_cast<double>(o.rows + o.cols));
-      auto dv = torch::bmm(ds, z).mul_(g * (o.level_weights[p] / (level_scale * static_cast<double>(n) * o.tau)));
-      auto dv_graphs = dv.view({L * B, n, D});
-      if (d_scattered.defined()) dv_graphs.scatter_add_(1, scatter_index, d_scattered);
+      auto dv = torch::bmm(ds, level[0]).mul_(g * (o.level_weights[p] / (level_scale * static_cast<double>(n) * o.tau)));
+      if (d_scattered.defined()) dv.view({LB, n, D}).scatter_add_(1, scatter_index, d_scattered);
       // Unit rows and TAGConv.
-      auto dt = unit_rows_backward(unit[3 * p], unit[3 * p + 1], unit[3 * p + 2], dv.view({L, B * n, D}));
-      const auto& h = hop_features[p];
+      auto dt = unit_rows_backward(unit[3 * p], unit[3 * p + 1], unit[3 * p + 2], dv.view({L, B, n, D}))
+                    .view({L, B * n, D});
       const bool weight_grads = [&] {
         for (int64_t l = 0; l < L; ++l)
           if (needs(L + (p == 0 ? o.gnn_weight(l) : o.pooled_gnn_weight(l, p)))) return true;
         return false;
       }();
       if (weight_grads) {
+        auto h = hop_features[p].view({L, B, 2, n, (K + 1) * D}).select(2, 0).reshape({L, B * n, (K + 1) * D});
         auto dw = torch::bmm(dt.transpose(1, 2), h);  // [L, D, (K+1) D]
         auto db = o.conv_bias ? dt.sum(1) : torch::Tensor();
         for (int64_t l = 0; l < L; ++l) {
@@ -348,7 +372,7 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
       auto dh = torch::empty({L, B * n, (K + 1) * D}, dt.options());
       for (int64_t l = 0; l < L; ++l)
         functional::detail::matmul_into(dh.select(0, l), dt.select(0, l), weight_of(l, p == 0 ? 1 : 1 + p));
-      auto dh_graphs = dh.view({L * B, n, (K + 1) * D});
+      auto dh_graphs = dh.view({LB, n, (K + 1) * D});
       const auto abar_t = abars[p].transpose(1, 2);
       dx = dh_graphs.narrow(-1, K * D, D);
       for (int64_t k = K - 1; k >= 0; --k) dx = torch::baddbmm(dh_graphs.narrow(-1, k * D, D), abar_t, dx);
@@ -356,10 +380,10 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
       // Pooling of level p: X_p = sigma V[idx] on the output graph; the scores are the input graph's.
       const auto &kept = pooled[3 * (p - 1)], &values = pooled[3 * (p - 1) + 1], &gathered = pooled[3 * (p - 1) + 2];
       d_scattered = dx * values.unsqueeze(-1);
-      scatter_index = kept.unsqueeze(-1).expand({L * B, n, D});
-      auto dscore = (dx * gathered.select(0, 0)).sum(-1);  // [L B, n]
+      scatter_index = kept.unsqueeze(-1).expand({LB, n, D});
+      auto dscore = (dx * gathered.select(2, 0).view({LB, n, D})).sum(-1);  // [L B, n]
       dscore.mul_(o.tanh ? 1 - values * values : values * (1 - values));
-      auto dproj = torch::bmm(dscore.view({L, 1, B * n}), gathered.select(0, 1).reshape({L, B * n, D}));  // [L, 1, D]
+      auto dproj = torch::bmm(dscore.view({L, 1, B * n}), gathered.select(2, 1).reshape({L, B * n, D}));  // [L, 1, D]
       auto dproj_bias = o.score_bias ? dscore.view({L, B * n}).sum(1) : torch::Tensor();
       for (int64_t l = 0; l < L; ++l) {
         param_slot(o.pool_weight(l, p)) = dproj.select(0, l);
@@ -367,12 +391,13 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
       }
     }
     // Embedding: unit rows, Linear, and the sampled locations of G(x)'s maps.
-    auto de = unit_rows_backward(embed[0], embed[1], embed[2], dx.reshape({L, B * o.nodes[0], D}));
+    const int64_t N = o.nodes[0];
+    auto de = unit_rows_backward(embed[0], embed[1], embed[2], dx.view({L, B, N, D})).view({L, B * N, D});
     auto db = de.sum(1);
     size_t shape_at = 0;
     for (int64_t l = 0; l < L; ++l) {
       const auto& weight = weight_of(l, 0);
-      const int64_t C = weight.size(1), N = o.nodes[0];
+      const int64_t C = weight.size(1);
       auto de_l = de.select(0, l);
       param_slot(o.embed_weight(l)) = torch::mm(de_l.t(), sampled[l]);
       param_slot(o.embed_weight(l) + 1) = db.select(0, l);
