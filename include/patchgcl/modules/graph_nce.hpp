@@ -230,25 +230,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   /// checks will reject) it runs layer by layer (`compute_layer_loss`).
   bool fused_applies(const std::vector<torch::Tensor>& output_features, const std::vector<torch::Tensor>& input_features,
                      const std::vector<torch::Tensor>& patch_ids) const {
-    const auto& o = options;
-    if (o.negatives_from_all_processes() || o.info_nce().pruning() != Pruning::kNone) return false;
-    const size_t layers = o.in_channels().size();
-    if (output_features.size() != layers || input_features.size() != layers) return false;
-    if (!patch_ids.empty() && patch_ids.size() != layers) return false;
-    const auto& weight = embeds[0]->weight;
-    const auto dtype = weight.scalar_type();
-    if (dtype != torch::kFloat32 && dtype != torch::kFloat64) return false;
-    for (size_t l = 0; l < layers; ++l) {
-      for (const auto* t : {&output_features[l], &input_features[l]})
-        if (!t->defined() || t->dim() != 4 || t->scalar_type() != dtype || t->device() != weight.device() ||
-            t->size(0) != output_features[0].size(0))
-          return false;
-      if (!patch_ids.empty()) {
-        const auto& ids = patch_ids[l];
-        if (!ids.defined() || ids.dim() != 1 || ids.size(0) != patch_ids[0].size(0) || ids.size(0) < 2) return false;
-      }
-    }
-    return true;
+    return detail::fused_layers_apply(options, output_features, input_features, patch_ids, embeds[0]->weight);
   }
 
   /// The fused loss on checked arguments; `levels` receives the per-level tensors (inspect).

@@ -14,6 +14,7 @@
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/functional/tag_conv.hpp>
+#include <patchgcl/modules/detail/fused_ops.hpp>
 #include <patchgcl/modules/topk_pool.hpp>
 #include <patchgcl/options/graph_nce.hpp>
 
@@ -49,62 +50,6 @@ struct FusedGraphNCEConfig {
   }
   int64_t pooled_gnn_weight(int64_t l, int64_t p) const { return pool_weight(l, p) + 1 + score_bias; }
 };
-
-/// Unit rows `x / max(||x||, eps)` (functional::l2_normalize's kClamp arithmetic) and the factors
-/// of its backward `dx = (g - out (out . g) c) inv` (see functional::detail::L2Normalize).
-struct UnitRows {
-  torch::Tensor out, inv, c;
-};
-
-inline UnitRows unit_rows(const torch::Tensor& x, double eps, bool for_backward) {
-  auto r = functional::detail::scaled_forward(x, eps, functional::L2Eps::kClamp);
-  UnitRows u{r.out, {}, {}};
-  if (for_backward) {
-    const auto dtype = r.norm.scalar_type();
-    u.inv = r.scale.reciprocal().div_(r.denom).mul_(r.norm.gt(0).to(dtype));
-    u.c = r.norm.ge(r.denom).to(dtype);
-  }
-  return u;
-}
-
-/// The backward of `unit_rows` for the rows `side` (0: the output graph) of `[2, ...]` factors.
-inline torch::Tensor unit_rows_backward(const torch::Tensor& out, const torch::Tensor& inv, const torch::Tensor& c,
-                                        const torch::Tensor& g) {
-  auto dot = (out * g).sum(-1, /*keepdim=*/true).mul_(c);
-  return torch::addcmul(g, out, dot, -1).mul_(inv);
-}
-
-/// `out = x W^T (+ b)` into a preallocated slice (`bias` may be undefined).
-inline void linear_into(torch::Tensor out, const torch::Tensor& x, const torch::Tensor& weight,
-                        const torch::Tensor& bias) {
-  if (bias.defined()) at::addmm_out(out, bias, x, weight.t());
-  else at::mm_out(out, x, weight.t());
-}
-
-/// `out = index-gather of src along dim` into a preallocated (possibly strided) `out`.
-inline void gather_into(torch::Tensor out, const torch::Tensor& src, int64_t dim, const torch::Tensor& index) {
-  at::gather_out(out, src, dim, index);
-}
-
-/// One direction of InfoNCE's normaliser over `dim` of the logits, with what its backward
-/// reuses: `lse = log(sum exp(S) + exp(fill))`, computed as `m + log(sum)` with
-/// `m = max(max S, fill)`, `e = exp(S - m)` and `sum = sum e + exp(fill - m)`; the softmax the
-/// backward needs is `e / sum` (no second exponential).
-struct Normaliser {
-  torch::Tensor e, sum, lse;
-};
-
-inline Normaliser normaliser(const torch::Tensor& logits, int64_t dim, double fill) {
-  auto m = logits.amax(dim, /*keepdim=*/true);
-  const bool with_fill = std::isfinite(fill);
-  if (with_fill) m.clamp_min_(fill);
-  Normaliser r;
-  r.e = (logits - m).exp_();
-  r.sum = r.e.sum(dim, /*keepdim=*/true);
-  if (with_fill) r.sum.add_((fill - m).exp_());
-  r.lse = r.sum.log().add_(m);
-  return r;
-}
 
 /// What the backward reads, filled by the forward. Node tensors are laid out
 /// `[L, B, 2, n, nc]` (layer, image, graph: 0 the output G(x), 1 the input x, node, feature).
@@ -146,10 +91,7 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
   for (int64_t l = 0; l < L; ++l) {
     const auto& weight = params[o.embed_weight(l)];
     const int64_t C = weight.size(1);
-    auto index = ids[l].view({1, 1, N}).expand({B, C, N});
-    auto sampled = torch::empty({C, B, 2, N}, options);  // columns (b, side, n): rows of the product
-    gather_into(sampled.select(2, 0).transpose(0, 1), maps_out[l].reshape({B, C, -1}), 2, index);
-    gather_into(sampled.select(2, 1).transpose(0, 1), maps_in[l].reshape({B, C, -1}), 2, index);
+    auto sampled = sample_both(maps_out[l], maps_in[l], ids[l]);  // [C, B, 2, N]
     linear_into(embedded.select(0, l).view({2 * B * N, D}), sampled.view({C, 2 * B * N}).t(), weight,
                 params[o.embed_weight(l) + 1]);
     if (keep) saved->sampled.push_back(sampled.select(2, 0).reshape({C, B * N}).t());
@@ -208,28 +150,15 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
     // Eq. 4 / 9: InfoNCE between corresponding nodes, one similarity matrix per graph pair.
     const int64_t graphs = o.whole_batch ? L : LB, m = o.whole_batch ? B * n : n;
     auto v = side(nodes, 0, n, o.whole_batch), z = side(nodes, 1, n, o.whole_batch);
-    auto logits = torch::bmm(v, z.transpose(1, 2)).div_(o.tau);
-    Normaliser r, c;
-    torch::Tensor per_anchor;
-    if (o.rows) {
-      r = normaliser(logits, -1, o.fill);
-      per_anchor = r.lse.view({graphs, m});
-    }
-    if (o.cols) {
-      c = normaliser(logits, -2, o.fill);
-      per_anchor = per_anchor.defined() ? per_anchor + c.lse.view({graphs, m}) : c.lse.view({graphs, m});
-    }
-    per_anchor = per_anchor.sub(logits.diagonal(0, -2, -1), static_cast<double>(o.rows + o.cols));
-    auto level_nce = per_anchor.view({L, -1}).mean(-1);  // [L]: each layer's mean over its anchors
+    auto nce = batched_info_nce(v, z, L, o.tau, o.fill, o.rows, o.cols, keep);
+    auto level_nce = nce.per_layer;  // [L]: each layer's mean over its anchors
     auto weighted = level_nce * o.level_weights[p];
     layer_losses = layer_losses.defined() ? layer_losses.add_(weighted) : weighted;
     if (keep) {
       saved->hops.push_back(h);
       saved->abar.push_back(abar);
       saved->unit.insert(saved->unit.end(), {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)});
-      saved->nce.push_back(z);
-      if (o.rows) saved->nce.insert(saved->nce.end(), {r.e, r.sum});
-      if (o.cols) saved->nce.insert(saved->nce.end(), {c.e, c.sum});
+      saved->nce.insert(saved->nce.end(), nce.saved.begin(), nce.saved.end());
     }
     if (levels) {
       levels->adjacency.push_back(adjacency);
@@ -342,14 +271,9 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     torch::Tensor dx;
     for (int64_t p = P; p >= 0; --p) {
       const int64_t n = o.nodes[p], K = p == 0 ? o.hops : o.pooled_hops;
-      // InfoNCE of level p: softmax of the rows and/or columns minus the positives.
-      const auto* level = &nce[p * per_level_nce];
-      torch::Tensor ds;
-      if (o.rows) ds = level[1] / level[2];
-      if (o.cols) ds = ds.defined() ? ds.addcdiv_(level[1 + 2 * o.rows], level[2 + 2 * o.rows])
-                                    : level[1] / level[2];
-      ds.diagonal(0, -2, -1).sub_(static_cast<double>(o.rows + o.cols));
-      auto dv = torch::bmm(ds, level[0]).mul_(g * (o.level_weights[p] / (level_scale * static_cast<double>(n) * o.tau)));
+      // InfoNCE of level p.
+      auto dv = batched_info_nce_backward(&nce[p * per_level_nce], o.rows, o.cols,
+                                          g * (o.level_weights[p] / (level_scale * static_cast<double>(n) * o.tau)));
       if (d_scattered.defined()) dv.view({LB, n, D}).scatter_add_(1, scatter_index, d_scattered);
       // Unit rows and TAGConv.
       auto dt = unit_rows_backward(unit[3 * p], unit[3 * p + 1], unit[3 * p + 2], dv.view({L, B, n, D}))
@@ -404,10 +328,7 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
       std::vector<int64_t> map_shape(shapes.begin() + shape_at, shapes.begin() + shape_at + 4);
       shape_at += 4;
       if (!needs(l)) continue;
-      auto dmap = torch::zeros(map_shape, de.options());
-      dmap.view({B, C, -1}).scatter_add_(2, ids[l].view({1, 1, N}).expand({B, C, N}),
-                                         torch::mm(de_l, weight).view({B, N, C}).transpose(1, 2));
-      result[l] = dmap;
+      result[l] = scatter_patches(map_shape, torch::mm(de_l, weight), ids[l]);
     }
     return result;
   }

@@ -54,6 +54,33 @@ void check_loss_options(const MultiLayerLossOptions<Derived>& o, const char* fn)
   check_non_negative(o.init_std(), fn, "init_std");
 }
 
+/// Whether a loss can run all its layers at once (modules/detail/fused_*.hpp): negatives from
+/// this process without pruning, float32/float64 feature maps of the parameters' dtype and device,
+/// and one batch size and one number of patches for all layers. Arguments the checks will
+/// reject answer false, so that the layer-by-layer path raises its messages.
+template <typename Derived>
+bool fused_layers_apply(const MultiLayerLossOptions<Derived>& options, const std::vector<torch::Tensor>& output_features,
+                        const std::vector<torch::Tensor>& input_features, const std::vector<torch::Tensor>& patch_ids,
+                        const torch::Tensor& weight) {
+  if (options.negatives_from_all_processes() || options.info_nce().pruning() != Pruning::kNone) return false;
+  const size_t layers = options.in_channels().size();
+  if (output_features.size() != layers || input_features.size() != layers) return false;
+  if (!patch_ids.empty() && patch_ids.size() != layers) return false;
+  const auto dtype = weight.scalar_type();
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64) return false;
+  for (size_t l = 0; l < layers; ++l) {
+    for (const auto* t : {&output_features[l], &input_features[l]})
+      if (!t->defined() || t->dim() != 4 || t->scalar_type() != dtype || t->device() != weight.device() ||
+          t->size(0) != output_features[0].size(0))
+        return false;
+    if (!patch_ids.empty()) {
+      const auto& ids = patch_ids[l];
+      if (!ids.defined() || ids.dim() != 1 || ids.size(0) != patch_ids[0].size(0) || ids.size(0) < 2) return false;
+    }
+  }
+  return true;
+}
+
 /// Checks the two feature pyramids of a multi-layer loss (one `[B, C_l, H_l, W_l]` map per layer
 /// of `output_features`, the output image G(x), and of `input_features`, the input image x) and
 /// `patch_ids`, and returns the locations to sample per layer: `patch_ids[layer]`, or drawn like
