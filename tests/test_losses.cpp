@@ -243,6 +243,38 @@ TEST_CASE("GraphNCELoss's fused backward matches finite differences in the outpu
   CHECK_THROWS_WITH(torch::autograd::grad({f()}, {p.out[0]}, {}, true, true), Catch::Contains("create_graph"));
 }
 
+TEST_CASE("PatchNCELoss's all-layer fused node equals the layer-by-layer loss and finite differences",
+          "[patch_nce]") {
+  const int variant = GENERATE(0, 1, 2);
+  INFO("variant " << variant);
+  auto o = PatchNCELossOptions({3, 5}).num_patches(10).nc(6).init_std(0.3);
+  if (variant == 1) o.info_nce().negatives(Negatives::kWholeBatch);
+  if (variant == 2) o.info_nce().direction(Direction::kBoth).diagonal_value(InfoNCEOptions::kNoDiagonal);
+  PatchNCELoss loss(o);
+  loss->to(torch::kFloat64);
+  auto p = random_pyramid(2, {3, 5}, {4, 5}, 10, 70 + variant);
+  auto fused = loss(p.out, p.in, p.ids);
+  torch::Tensor layered;
+  for (size_t l = 0; l < 2; ++l) {
+    auto v = loss->project(l, F::sample_patches(p.out[l], p.ids[l]));
+    auto z = loss->project(l, F::sample_patches(p.in[l], p.ids[l])).detach();
+    auto term = F::info_nce(v, z, o.info_nce());
+    layered = layered.defined() ? layered + term : term;
+  }
+  layered = layered / 2.0;
+  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
+  Tensors wrt{p.out[0], p.out[1]};
+  for (auto& param : loss->parameters()) wrt.push_back(param);
+  auto g_fused = torch::autograd::grad({fused}, wrt);
+  auto g_layered = torch::autograd::grad({layered}, wrt);
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    INFO("input " << i);
+    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
+  }
+  auto f = [&] { return loss(p.out, p.in, p.ids); };
+  CHECK(patchgcl_test::gradient_error(f, p.out[1]) < 1e-7);
+}
+
 TEST_CASE("GraphNCELoss presets: reference is the default, paper follows the text", "[graph_nce]") {
   auto ref = GraphNCELossOptions::reference({8});
   CHECK(ref.adjacency().comparison() == Comparison::kGreater);

@@ -32,7 +32,12 @@ namespace patchgcl {
 ///     nodes (`n_0 = N`) of both graphs, `gnn_pools_l[p-1]` (TAGConv,
 ///     `pooled_hops`, Eq. 7-8) + L2, InfoNCE (Eq. 9) weighted by `level_weights[p]`;
 ///  6. the layer's weighted sum, divided by `P + 1` when `average_levels`.
-/// The loss is the mean over layers. Parameters exist from construction, so an optimizer can
+/// The loss is the mean over layers. `forward` computes steps 1-6 of every layer, image and of
+/// both graphs as one batched computation in one autograd node with a written-out backward
+/// (detail::FusedGraphNCE: a few hundred ops per forward + backward instead of thousands), for
+/// float32/float64 maps of one batch size and patch count per layer and negatives from this
+/// process; otherwise, and in `layer_loss`, layer by layer through the submodules (same numbers
+/// to rounding). Gradients of gradients are not available. Parameters exist from construction, so an optimizer can
 /// be built at once; their names follow the released code (`embed_0.weight`, `gnn_0.lin.weight`,
 /// `pools_0.0.proj.weight`, `gnn_pools_0.0.lin.weight`, ...), see docs/reference-compatibility.md.
 ///

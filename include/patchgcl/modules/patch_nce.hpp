@@ -21,7 +21,9 @@ namespace patchgcl {
 /// through `mlp_l = Linear(C_l, nc) -> ReLU -> Linear(nc, nc)` and `x / (||x|| + 1e-7)`, and
 /// `functional::info_nce(output = G(x)'s, input = x's)` (CUT's queries and keys, the input side
 /// detached) is taken; the result is
-/// the mean over layers. The head's parameters are created at construction and named as in
+/// the mean over layers. With the MLP head and without pruning, `forward` runs every layer as one
+/// batched computation in one autograd node (detail::FusedPatchNCE, written-out backward, not
+/// differentiable twice); otherwise layer by layer. The head's parameters are created at construction and named as in
 /// CUT's PatchSampleF (`mlp_0.0.weight`, `mlp_0.2.weight`, ...).
 ///
 ///   PatchNCELoss nce(PatchNCELossOptions({3, 128, 256, 256, 256}));

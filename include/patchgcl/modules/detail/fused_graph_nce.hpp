@@ -148,7 +148,6 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
     nodes = unit.out;
 
     // Eq. 4 / 9: InfoNCE between corresponding nodes, one similarity matrix per graph pair.
-    const int64_t graphs = o.whole_batch ? L : LB, m = o.whole_batch ? B * n : n;
     auto v = side(nodes, 0, n, o.whole_batch), z = side(nodes, 1, n, o.whole_batch);
     auto nce = batched_info_nce(v, z, L, o.tau, o.fill, o.rows, o.cols, keep);
     auto level_nce = nce.per_layer;  // [L]: each layer's mean over its anchors
@@ -196,18 +195,6 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     d["flags"] = std::vector<int64_t>{config.average_levels, config.rows, config.cols, config.whole_batch,
                                       config.conv_bias,      config.score_bias, config.tanh};
     d["tau"] = config.tau;
-    std::vector<int64_t> map_sizes;
-    for (const auto& map : maps_out) map_sizes.push_back(map.numel());
-    d["map_numel"] = map_sizes;
-    const auto list = [](const std::vector<torch::Tensor>& v) { return c10::List<torch::Tensor>(v); };
-    d["sampled"] = list(saved.sampled);
-    d["embed"] = list(saved.embed);
-    d["hop_features"] = list(saved.hops);
-    d["abar"] = list(saved.abar);
-    d["unit"] = list(saved.unit);
-    d["nce"] = list(saved.nce);
-    d["pooled"] = list(saved.pooled);
-    d["ids"] = list(ids);
     // The parameters the backward multiplies with (read after the forward, before any update).
     std::vector<torch::Tensor> weights;
     for (int64_t l = 0; l < config.layers; ++l) {
@@ -215,13 +202,22 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
       weights.push_back(params[config.gnn_weight(l)]);
       for (int64_t p = 1; p <= config.levels(); ++p) weights.push_back(params[config.pooled_gnn_weight(l, p)]);
     }
-    ctx->save_for_backward(weights);
+    // One list through save_for_backward (freed after the backward unless retain_graph), in groups.
+    std::vector<torch::Tensor> all;
+    std::vector<int64_t> counts;
+    using Group = const std::vector<torch::Tensor>*;
+    for (Group group : {Group(&saved.sampled), Group(&saved.embed), Group(&saved.hops), Group(&saved.abar),
+                        Group(&saved.unit), Group(&saved.nce), Group(&saved.pooled), Group(&ids), Group(&weights)}) {
+      counts.push_back(static_cast<int64_t>(group->size()));
+      all.insert(all.end(), group->begin(), group->end());
+    }
+    d["counts"] = counts;
+    ctx->save_for_backward(all);
     std::vector<int64_t> shapes;
     for (const auto& map : maps_out)
       for (auto size : map.sizes()) shapes.push_back(size);
     d["map_shapes"] = shapes;
     d["num_params"] = static_cast<int64_t>(params.size());
-    d["num_maps_in"] = static_cast<int64_t>(maps_in.size());
     return loss;
   }
 
@@ -247,11 +243,17 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     o.score_bias = flags[5];
     o.tanh = flags[6];
     o.tau = d["tau"].toDouble();
-    const auto sampled = d["sampled"].toTensorVector(), embed = d["embed"].toTensorVector();
-    const auto hop_features = d["hop_features"].toTensorVector(), abars = d["abar"].toTensorVector();
-    const auto unit = d["unit"].toTensorVector(), nce = d["nce"].toTensorVector();
-    const auto pooled = d["pooled"].toTensorVector(), ids = d["ids"].toTensorVector();
-    const auto weights = ctx->get_saved_variables();
+    std::vector<std::vector<torch::Tensor>> groups;
+    {
+      const auto all = ctx->get_saved_variables();
+      size_t at = 0;
+      for (auto count : d["counts"].toIntVector()) {
+        groups.emplace_back(all.begin() + at, all.begin() + at + count);
+        at += count;
+      }
+    }
+    const auto &sampled = groups[0], &embed = groups[1], &hop_features = groups[2], &abars = groups[3];
+    const auto &unit = groups[4], &nce = groups[5], &pooled = groups[6], &ids = groups[7], &weights = groups[8];
     const auto shapes = d["map_shapes"].toIntVector();
     const int64_t num_params = d["num_params"].toInt();
 
@@ -321,7 +323,6 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
     size_t shape_at = 0;
     for (int64_t l = 0; l < L; ++l) {
       const auto& weight = weight_of(l, 0);
-      const int64_t C = weight.size(1);
       auto de_l = de.select(0, l);
       param_slot(o.embed_weight(l)) = torch::mm(de_l.t(), sampled[l]);
       param_slot(o.embed_weight(l) + 1) = db.select(0, l);

@@ -70,9 +70,11 @@ struct FusedPatchNCE : public torch::autograd::Function<FusedPatchNCE> {
     for (const auto& map : maps_out)
       for (auto size : map.sizes()) shapes.push_back(size);
     d["map_shapes"] = shapes;
-    d["saved"] = c10::List<torch::Tensor>(saved);
-    d["ids"] = c10::List<torch::Tensor>(ids);
-    ctx->save_for_backward(params.vec());
+    // One list through save_for_backward (freed after the backward unless retain_graph).
+    d["counts"] = std::vector<int64_t>{static_cast<int64_t>(saved.size()), static_cast<int64_t>(ids.size())};
+    saved.insert(saved.end(), ids.begin(), ids.end());
+    saved.insert(saved.end(), params.begin(), params.end());
+    ctx->save_for_backward(saved);
     return loss;
   }
 
@@ -86,8 +88,11 @@ struct FusedPatchNCE : public torch::autograd::Function<FusedPatchNCE> {
     const bool rows = sizes[3], cols = sizes[4];
     const double tau = d["tau"].toDouble();
     const auto shapes = d["map_shapes"].toIntVector();
-    const auto saved = d["saved"].toTensorVector(), ids = d["ids"].toTensorVector();
-    const auto params = ctx->get_saved_variables();
+    const auto all = ctx->get_saved_variables();
+    const auto counts = d["counts"].toIntVector();
+    const std::vector<torch::Tensor> saved(all.begin(), all.begin() + counts[0]);
+    const std::vector<torch::Tensor> ids(all.begin() + counts[0], all.begin() + counts[0] + counts[1]);
+    const std::vector<torch::Tensor> params(all.begin() + counts[0] + counts[1], all.end());
     const int64_t D = params[2].size(0);
     // Inputs: L maps, maps_in, ids, the parameters, config (the non-tensor ones get none).
     torch::autograd::variable_list result(L + num_params + 3);
