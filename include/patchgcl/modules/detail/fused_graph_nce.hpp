@@ -56,7 +56,7 @@ struct FusedGraphNCEConfig {
 struct FusedGraphNCESaved {
   std::vector<torch::Tensor> sampled;  ///< per layer: `[B N, C_l]` sampled features of G(x)
   std::vector<torch::Tensor> embed;    ///< out, inv, c of the embedding's unit rows (output graph)
-  std::vector<torch::Tensor> hops;     ///< per level: `[L, B, 2, n, (K+1) nc]` hop features
+  std::vector<torch::Tensor> hops;     ///< per level: `[L, B n, (K+1) nc]` hop features of the output graph
   std::vector<torch::Tensor> abar;     ///< per level: `[L B, n, n]`
   std::vector<torch::Tensor> unit;     ///< per level: out, inv, c of the TAGConv output's unit rows (output graph)
   std::vector<torch::Tensor> nce;      ///< per level: input nodes, then e and sum of the rows and/or columns
@@ -94,7 +94,8 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
     auto sampled = sample_both(maps_out[l], maps_in[l], ids[l]);  // [C, B, 2, N]
     linear_into(embedded.select(0, l).view({2 * B * N, D}), sampled.view({C, 2 * B * N}).t(), weight,
                 params[o.embed_weight(l) + 1]);
-    if (keep) saved->sampled.push_back(sampled.select(2, 0).reshape({C, B * N}).t());
+    // The backward needs G(x)'s rows only: a copy of them, so that x's half of the buffer is freed.
+    if (keep) saved->sampled.push_back(sampled.select(2, 0).reshape({C, B * N}).contiguous().t());
   }
   auto unit = unit_rows(embedded, o.l2_eps, keep);
   if (keep) saved->embed = {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)};
@@ -154,7 +155,8 @@ inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::Tensor
     auto weighted = level_nce * o.level_weights[p];
     layer_losses = layer_losses.defined() ? layer_losses.add_(weighted) : weighted;
     if (keep) {
-      saved->hops.push_back(h);
+      // The output graph's hop features only (the weight gradient's operand), as a copy.
+      saved->hops.push_back(h.view({L, B, 2, n, (K + 1) * D}).select(2, 0).reshape({L, B * n, (K + 1) * D}).contiguous());
       saved->abar.push_back(abar);
       saved->unit.insert(saved->unit.end(), {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)});
       saved->nce.insert(saved->nce.end(), nce.saved.begin(), nce.saved.end());
@@ -286,8 +288,7 @@ struct FusedGraphNCE : public torch::autograd::Function<FusedGraphNCE> {
         return false;
       }();
       if (weight_grads) {
-        auto h = hop_features[p].view({L, B, 2, n, (K + 1) * D}).select(2, 0).reshape({L, B * n, (K + 1) * D});
-        auto dw = torch::bmm(dt.transpose(1, 2), h);  // [L, D, (K+1) D]
+        auto dw = torch::bmm(dt.transpose(1, 2), hop_features[p]);  // [L, D, (K+1) D]
         auto db = o.conv_bias ? dt.sum(1) : torch::Tensor();
         for (int64_t l = 0; l < L; ++l) {
           const int64_t w = p == 0 ? o.gnn_weight(l) : o.pooled_gnn_weight(l, p);

@@ -22,7 +22,7 @@ struct FusedPatchNCEConfig {
 
 /// The loss on checked inputs; `params` per layer: `mlp_l.0.weight`, `.0.bias`, `.2.weight`,
 /// `.2.bias`. `saved` (when given) receives, in order: per layer the G(x) rows `[B N, C_l]` and
-/// the hidden layer of both images `[B, 2, N, nc]`; the unit rows' out, inv, c (output side);
+/// their hidden layer `[B N, nc]`; the unit rows' out, inv, c (output side);
 /// then what batched_info_nce keeps.
 inline torch::Tensor fused_patch_nce(const FusedPatchNCEConfig& o, torch::TensorList maps_out,
                                      const std::vector<torch::Tensor>& maps_in, const std::vector<torch::Tensor>& ids,
@@ -39,7 +39,10 @@ inline torch::Tensor fused_patch_nce(const FusedPatchNCEConfig& o, torch::Tensor
     hidden.relu_();
     linear_into(projected.select(0, l).view({2 * B * N, D}), hidden.view({2 * B * N, D}), params[4 * l + 2],
                 params[4 * l + 3]);
-    if (keep) saved->insert(saved->end(), {sampled.select(2, 0).reshape({C, B * N}).t(), hidden});
+    // G(x)'s rows only (copies: x's halves of the buffers are freed).
+    if (keep)
+      saved->insert(saved->end(), {sampled.select(2, 0).reshape({C, B * N}).contiguous().t(),
+                                   hidden.select(1, 0).reshape({B * N, D}).contiguous()});
   }
   auto unit = unit_rows(projected, o.l2_eps, keep, functional::L2Eps::kAdd);
   if (keep) saved->insert(saved->end(), {unit.out.select(2, 0), unit.inv.select(2, 0), unit.c.select(2, 0)});
@@ -104,7 +107,7 @@ struct FusedPatchNCE : public torch::autograd::Function<FusedPatchNCE> {
     auto db2 = de.sum(1);
     for (int64_t l = 0; l < L; ++l) {
       const auto& x = saved[2 * l];                                                     // [B N, C]
-      auto hidden = saved[2 * l + 1].select(1, 0).reshape({B * N, D});               // G(x)'s rows
+      const auto& hidden = saved[2 * l + 1];                                            // [B N, nc]
       auto de_l = de.select(0, l);
       result[L + 2 + 4 * l + 2] = torch::mm(de_l.t(), hidden);
       result[L + 2 + 4 * l + 3] = db2.select(0, l);
