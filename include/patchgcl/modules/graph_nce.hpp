@@ -34,7 +34,7 @@ namespace patchgcl {
 ///  6. the layer's weighted sum, divided by `P + 1` when `average_levels`.
 /// The loss is the mean over layers. `forward` computes steps 1-6 of every layer, image and of
 /// both graphs as one batched computation in one autograd node with a written-out backward
-/// (detail::FusedGraphNCE: a few hundred ops per forward + backward instead of thousands), for
+/// (detail::FusedGraphNCE: about half the ops of the composed modules per forward + backward), for
 /// float32/float64 maps of one batch size and patch count per layer and negatives from this
 /// process; otherwise, and in `layer_loss`, layer by layer through the submodules (same numbers
 /// to rounding). Gradients of gradients are not available. Parameters exist from construction, so an optimizer can
