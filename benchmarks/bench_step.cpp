@@ -22,10 +22,11 @@
 //   total is reported next to the whole step so the cost of cutting the graph shows.
 // Medians over --steps timed steps after --warmup untimed ones.
 //
-//   build/benchmarks/patchgcl_step_profile --paper-trace trace.json [--steps 20]
+//   build/benchmarks/patchgcl_step_profile --paper-trace trace.json [--steps 20] [--loss patchnce]
 // instead records LibTorch's autograd profiler (legacy, chrome-trace JSON) over --steps
-// forward+backward calls of GraphNCELoss in the paper setting (the `paper` workload of
-// bench_losses.cpp); scripts/op-profile.py sums it by op (self time).
+// forward+backward calls of GraphNCELoss (or, with --loss patchnce / put, PatchNCELoss) in the
+// paper setting (the `paper` workload of bench_losses.cpp); scripts/op-profile.py sums it by op
+// (self time).
 
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // this binary's one definition of stb_image_resize
 #include "trainer/data/dataset.hpp"
@@ -224,19 +225,24 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
   fmt::print("{}\n", row);
 }
 
-/// GraphNCELoss fwd+bwd in the paper setting (relu3_1, relu4_1, relu4_3 of a 256x256 image,
-/// N = 256, nc = 256), `calls` times under the autograd profiler, after two unprofiled calls.
-void paper_trace(int calls, const std::string& path) {
+/// GraphNCELoss (or PatchNCELoss: `loss_name` patchnce / put) fwd+bwd in the paper setting
+/// (relu3_1, relu4_1, relu4_3 of a 256x256 image, N = 256, nc = 256), `calls` times under the
+/// autograd profiler, after two unprofiled calls.
+void paper_trace(int calls, const std::string& path, const std::string& loss_name) {
   torch::manual_seed(0);
   std::vector<torch::Tensor> out, in;
   for (auto [c, side] : {std::pair<int64_t, int64_t>{256, 64}, {512, 32}, {512, 32}}) {
     in.push_back(torch::relu(torch::randn({1, c, side, side})));
     out.push_back(torch::relu(torch::randn({1, c, side, side})).requires_grad_(true));
   }
-  patchgcl::GraphNCELoss loss(patchgcl::GraphNCELossOptions::reference({256, 512, 512}).num_patches(256).nc(256));
+  patchgcl::GraphNCELoss graph(patchgcl::GraphNCELossOptions::reference({256, 512, 512}).num_patches(256).nc(256));
+  const auto nce_options = patchgcl::PatchNCELossOptions({256, 512, 512}).num_patches(256).nc(256);
+  patchgcl::PatchNCELoss nce(loss_name == "put" ? patchgcl::PatchNCELossOptions::put({256, 512, 512}).num_patches(256).nc(256)
+                                                : nce_options);
+  const bool graph_loss = loss_name == "graph" || loss_name == "all";
   auto step = [&] {
-    loss->forward(out, in).backward();
-    for (auto& p : loss->parameters()) p.mutable_grad() = torch::Tensor();
+    (graph_loss ? graph->forward(out, in) : nce->forward(out, in)).backward();
+    for (auto& p : graph_loss ? graph->parameters() : nce->parameters()) p.mutable_grad() = torch::Tensor();
     for (auto& o : out) o.mutable_grad() = torch::Tensor();
   };
   step();
@@ -246,8 +252,9 @@ void paper_trace(int calls, const std::string& path) {
     torch::autograd::profiler::RecordProfile guard(path);
     for (int i = 0; i < calls; ++i) step();
   }
-  fmt::print("{} profiled paper-setting GraphNCELoss fwd+bwd calls ({:.1f} ms each with the profiler on) -> {}\n",
-             calls, ms_since(t0) / calls, path);
+  fmt::print("{} profiled paper-setting {} fwd+bwd calls ({:.1f} ms each with the profiler on) -> {}\n", calls,
+             graph_loss ? "GraphNCELoss" : loss_name == "put" ? "PatchNCELoss (PUT)" : "PatchNCELoss", ms_since(t0) / calls,
+             path);
 }
 
 int parse_int(const std::string& option, const char* value) {
@@ -289,7 +296,7 @@ int main(int argc, char** argv) try {
   if (s.threads > 0) patchgcl::set_num_threads(s.threads);
   torch::set_num_interop_threads(1);
   if (!trace.empty()) {
-    paper_trace(s.steps, trace);
+    paper_trace(s.steps, trace, s.loss);
     return 0;
   }
   fmt::print("size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "

@@ -186,6 +186,95 @@ TEST_CASE("GraphNCELoss gradient w.r.t. the output features matches finite diffe
   CHECK(patchgcl_test::gradient_error(f, p.out[0]) < 1e-7);
 }
 
+/// Option sets that reach every branch of GraphNCELoss's fused node (detail::FusedGraphNCE).
+static GraphNCELossOptions fused_variant(int variant) {
+  auto o = variant == 1 ? GraphNCELossOptions::paper({3, 5}) : GraphNCELossOptions::reference({3, 5});
+  o.num_patches(10).nc(6);
+  if (variant == 2) {  // tanh scores, two pooling levels, other hop counts
+    o.score_activation(ScoreActivation::kTanh).pooling_levels(2).down_scale(2).level_weights({1.0, 0.5, 0.25});
+    o.hops(1).pooled_hops(2);
+  }
+  if (variant == 3) {  // negatives from the whole batch, one direction, no extra negative
+    o.info_nce().negatives(Negatives::kWholeBatch).direction(Direction::kOutputToInput).diagonal_value(
+        InfoNCEOptions::kNoDiagonal);
+  }
+  if (variant == 4) o.normalize().normalization(Normalization::kRandomWalk);  // Abar not symmetric
+  return o;
+}
+
+TEST_CASE("GraphNCELoss's all-layer fused node equals the layer-by-layer loss, value and every gradient",
+          "[graph_nce]") {
+  // forward runs every layer at once (detail::FusedGraphNCE, written-out backward); layer_loss
+  // runs one layer through the composed modules with autograd. Both must agree in float64.
+  const int variant = GENERATE(0, 1, 2, 3, 4);
+  INFO("variant " << variant);
+  auto loss = small_graph_loss(fused_variant(variant));
+  auto p = random_pyramid(2, {3, 5}, {4, 5}, 10, 40 + variant);
+  auto fused = loss(p.out, p.in, p.ids);
+  torch::Tensor layered;
+  for (size_t l = 0; l < 2; ++l) {
+    auto term = loss->layer_loss(l, F::sample_patches(p.out[l], p.ids[l]), F::sample_patches(p.in[l], p.ids[l]));
+    layered = layered.defined() ? layered + term : term;
+  }
+  layered = layered / 2.0;
+  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
+  Tensors wrt{p.out[0], p.out[1]};
+  for (auto& param : loss->parameters()) wrt.push_back(param);
+  auto g_fused = torch::autograd::grad({fused}, wrt);
+  auto g_layered = torch::autograd::grad({layered}, wrt);
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    INFO("input " << i);
+    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
+  }
+}
+
+TEST_CASE("GraphNCELoss's fused backward matches finite differences in the output features", "[graph_nce]") {
+  // (The parameters also shape the detached input graph, whose gradient the loss leaves out by
+  // definition, so finite differences check the maps; the parameters' gradients are checked
+  // against autograd through the layer-by-layer modules above.)
+  const int variant = GENERATE(0, 1, 2, 3, 4);
+  INFO("variant " << variant);
+  auto loss = small_graph_loss(fused_variant(variant));
+  auto p = random_pyramid(2, {3, 5}, {4, 5}, 10, 60 + variant);
+  auto f = [&] { return loss(p.out, p.in, p.ids); };
+  CHECK(patchgcl_test::gradient_error(f, p.out[0]) < 1e-7);
+  CHECK(patchgcl_test::gradient_error(f, p.out[1]) < 1e-7);
+  // The written-out backward is not differentiable: asking for it says so.
+  CHECK_THROWS_WITH(torch::autograd::grad({f()}, {p.out[0]}, {}, true, true), Catch::Contains("create_graph"));
+}
+
+TEST_CASE("PatchNCELoss's all-layer fused node equals the layer-by-layer loss and finite differences",
+          "[patch_nce]") {
+  const int variant = GENERATE(0, 1, 2);
+  INFO("variant " << variant);
+  auto o = PatchNCELossOptions({3, 5}).num_patches(10).nc(6).init_std(0.3);
+  if (variant == 1) o.info_nce().negatives(Negatives::kWholeBatch);
+  if (variant == 2) o.info_nce().direction(Direction::kBoth).diagonal_value(InfoNCEOptions::kNoDiagonal);
+  PatchNCELoss loss(o);
+  loss->to(torch::kFloat64);
+  auto p = random_pyramid(2, {3, 5}, {4, 5}, 10, 70 + variant);
+  auto fused = loss(p.out, p.in, p.ids);
+  torch::Tensor layered;
+  for (size_t l = 0; l < 2; ++l) {
+    auto v = loss->project(l, F::sample_patches(p.out[l], p.ids[l]));
+    auto z = loss->project(l, F::sample_patches(p.in[l], p.ids[l])).detach();
+    auto term = F::info_nce(v, z, o.info_nce());
+    layered = layered.defined() ? layered + term : term;
+  }
+  layered = layered / 2.0;
+  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
+  Tensors wrt{p.out[0], p.out[1]};
+  for (auto& param : loss->parameters()) wrt.push_back(param);
+  auto g_fused = torch::autograd::grad({fused}, wrt);
+  auto g_layered = torch::autograd::grad({layered}, wrt);
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    INFO("input " << i);
+    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
+  }
+  auto f = [&] { return loss(p.out, p.in, p.ids); };
+  CHECK(patchgcl_test::gradient_error(f, p.out[1]) < 1e-7);
+}
+
 TEST_CASE("GraphNCELoss presets: reference is the default, paper follows the text", "[graph_nce]") {
   auto ref = GraphNCELossOptions::reference({8});
   CHECK(ref.adjacency().comparison() == Comparison::kGreater);

@@ -140,8 +140,9 @@ inline bool finite_check_active(FiniteCheck mode, const torch::Tensor& t) {
 /// LibTorch 1.13 has no CPU min/max for half/bfloat16; those keep the mask.
 inline bool all_finite(const torch::Tensor& t) {
   if (t.is_cpu() && compat::is_reduced_float(t.scalar_type())) return torch::isfinite(t).all().item<bool>();
+  // Both extremes to the host as double (exact for float and double, Inf and NaN kept).
   const auto extremes = torch::aminmax(t);
-  return torch::isfinite(torch::stack({std::get<0>(extremes), std::get<1>(extremes)})).all().item<bool>();
+  return std::isfinite(std::get<0>(extremes).item<double>()) && std::isfinite(std::get<1>(extremes).item<double>());
 }
 
 /// Scans for NaN/Inf when `mode` says so (host synchronisation: see FiniteCheck).
@@ -156,7 +157,9 @@ inline void check_finite(const torch::Tensor& t, FiniteCheck mode, const char* f
 /// the dtype (or a parameter is not finite). Scanned when `mode` says so, like the inputs.
 inline void check_finite_result(const torch::Tensor& t, FiniteCheck mode, const char* fn, const char* what) {
   if (!finite_check_active(mode, t)) return;
-  TORCH_CHECK(torch::isfinite(t).all().item<bool>(), fn, ": the ", what,
+  const bool finite = t.numel() == 1 && t.is_floating_point() ? std::isfinite(t.item<double>())
+                                                               : torch::isfinite(t).all().item<bool>();
+  TORCH_CHECK(finite, fn, ": the ", what,
               " is not finite although the inputs are: an intermediate overflowed ", t.scalar_type(),
               " (feature magnitudes too large, or temperature too small) or a parameter is NaN/Inf");
 }

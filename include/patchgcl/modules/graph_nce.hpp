@@ -6,6 +6,7 @@
 #include <patchgcl/functional/global_info_nce.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/modules/detail/fused_graph_nce.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/modules/graph_inspection.hpp>
 #include <patchgcl/modules/tag_conv.hpp>
@@ -31,7 +32,12 @@ namespace patchgcl {
 ///     nodes (`n_0 = N`) of both graphs, `gnn_pools_l[p-1]` (TAGConv,
 ///     `pooled_hops`, Eq. 7-8) + L2, InfoNCE (Eq. 9) weighted by `level_weights[p]`;
 ///  6. the layer's weighted sum, divided by `P + 1` when `average_levels`.
-/// The loss is the mean over layers. Parameters exist from construction, so an optimizer can
+/// The loss is the mean over layers. `forward` computes steps 1-6 of every layer, image and of
+/// both graphs as one batched computation in one autograd node with a written-out backward
+/// (detail::FusedGraphNCE: about half the ops of the composed modules per forward + backward), for
+/// float32/float64 maps of one batch size and patch count per layer and negatives from this
+/// process; otherwise, and in `layer_loss`, layer by layer through the submodules (same numbers
+/// to rounding). Gradients of gradients are not available. Parameters exist from construction, so an optimizer can
 /// be built at once; their names follow the released code (`embed_0.weight`, `gnn_0.lin.weight`,
 /// `pools_0.0.proj.weight`, `gnn_pools_0.0.lin.weight`, ...), see docs/reference-compatibility.md.
 ///
@@ -119,10 +125,16 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   torch::Tensor forward(const std::vector<torch::Tensor>& output_features,
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
-    return detail::mean_over_layers("GraphNCELoss", options, output_features, input_features, patch_ids,
-                                    [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
-                                      return compute_layer_loss(l, output, input);
-                                    });
+    constexpr const char* fn = "GraphNCELoss";
+    if (!fused_applies(output_features, input_features, patch_ids))
+      return detail::mean_over_layers(fn, options, output_features, input_features, patch_ids,
+                                      [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
+                                        return compute_layer_loss(l, output, input);
+                                      });
+    auto ids = detail::checked_patch_ids(fn, options, output_features, input_features, patch_ids);
+    auto loss = fused_loss(output_features, input_features, ids, nullptr);
+    detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+    return loss;
   }
 
   /// What forward computes, recorded for diagnostics (the paper's Fig. 9), without gradient:
@@ -141,6 +153,40 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                              const std::vector<torch::Tensor>& patch_ids = {}) {
     torch::NoGradGuard no_grad;
     GraphNCEInspection result;
+    if (fused_applies(output_features, input_features, patch_ids)) {
+      constexpr const char* fn = "GraphNCELoss::inspect";
+      auto ids = detail::checked_patch_ids(fn, options, output_features, input_features, patch_ids);
+      detail::FusedGraphNCELevels levels;
+      result.loss = fused_loss(output_features, input_features, ids, &levels);
+      detail::check_finite_result(result.loss, options.check_finite(), fn, "loss");
+      const int64_t L = static_cast<int64_t>(ids.size()), B = output_features[0].size(0);
+      for (int64_t l = 0; l < L; ++l) {
+        GraphLayerInspection layer;
+        layer.height = output_features[l].size(2);
+        layer.width = output_features[l].size(3);
+        layer.patch_ids = ids[l].to(torch::kLong);
+        layer.rows = layer.patch_ids.div(layer.width, "floor");
+        layer.cols = layer.patch_ids.remainder(layer.width);
+        const auto graphs_of_layer = [&](const torch::Tensor& t) {
+          return t.view({L, B, t.size(-2), t.size(-1)}).select(0, l);
+        };
+        const int64_t n = ids[l].size(0);
+        torch::Tensor nodes = torch::arange(n, layer.patch_ids.options()).expand({B, n});
+        for (size_t p = 0; p < levels.abar.size(); ++p) {
+          torch::Tensor scores, kept;
+          if (p > 0) {
+            scores = levels.scores[p - 1].view({L, B, -1}).select(0, l);
+            kept = levels.kept[p - 1].view({L, B, -1}).select(0, l);
+            nodes = nodes.gather(-1, kept);
+          }
+          record_level(layer, nodes, graphs_of_layer(levels.adjacency[p]), graphs_of_layer(levels.abar[p]), scores,
+                       kept, levels.info_nce[p].select(0, l), options.level_weights()[p]);
+        }
+        layer.loss = levels.layer_losses.select(0, l);
+        result.layers.push_back(std::move(layer));
+      }
+      return result;
+    }
     std::vector<torch::Tensor> ids;  // filled by mean_over_layers before it calls the layer loss
     result.loss = detail::mean_over_layers(
         "GraphNCELoss::inspect", options, output_features, input_features, patch_ids,
@@ -183,6 +229,69 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
+  /// Whether `forward` runs every layer at once (detail::FusedGraphNCE): float32/float64 features
+  /// of the parameters' dtype and device, one batch size and one number of patches for all
+  /// layers, and negatives from this process without pruning. Otherwise (and for arguments the
+  /// checks will reject) it runs layer by layer (`compute_layer_loss`).
+  bool fused_applies(const std::vector<torch::Tensor>& output_features, const std::vector<torch::Tensor>& input_features,
+                     const std::vector<torch::Tensor>& patch_ids) const {
+    return detail::fused_layers_apply(options, output_features, input_features, patch_ids, embeds[0]->weight);
+  }
+
+  /// The fused loss on checked arguments; `levels` receives the per-level tensors (inspect).
+  torch::Tensor fused_loss(const std::vector<torch::Tensor>& output_features,
+                           const std::vector<torch::Tensor>& input_features, const std::vector<torch::Tensor>& ids,
+                           detail::FusedGraphNCELevels* levels) {
+    const auto& o = options;
+    detail::FusedGraphNCEConfig config;
+    config.layers = static_cast<int64_t>(ids.size());
+    config.batch = output_features[0].size(0);
+    config.nodes = {ids[0].size(0)};
+    for (int64_t p = 1; p <= o.pooling_levels(); ++p)
+      config.nodes.push_back(detail::topk_kept_nodes(pools[0]->ptr<TopKPoolImpl>(p - 1)->options, config.nodes.back()));
+    for (int64_t p = 1; p <= o.pooling_levels(); ++p)
+      TORCH_CHECK(config.nodes[p] <= config.nodes[p - 1], "TopKPool: cannot keep k = ", config.nodes[p],
+                  " nodes of a graph with N = ", config.nodes[p - 1], " nodes");
+    config.hops = o.hops();
+    config.pooled_hops = o.pooled_hops();
+    config.level_weights = o.level_weights();
+    config.average_levels = o.average_levels();
+    const auto& nce = o.info_nce();
+    config.tau = nce.temperature();
+    config.fill = functional::detail::scaled_diagonal_value(embeds[0]->weight.scalar_type(), config.tau,
+                                                            nce.diagonal_value(), "info_nce");
+    config.rows = nce.direction() != Direction::kInputToOutput;
+    config.cols = nce.direction() != Direction::kOutputToInput;
+    config.whole_batch = nce.negatives() == Negatives::kWholeBatch;
+    config.conv_bias = o.conv_bias();
+    config.score_bias = o.score_bias();
+    config.tanh = o.score_activation() == ScoreActivation::kTanh;
+    config.l2_eps = o.l2_eps();
+    config.adjacency = o.adjacency();
+    config.normalize = o.normalize();
+    config.pooled = o.pooled_adjacency();
+    std::vector<torch::Tensor> params, long_ids;
+    for (size_t l = 0; l < ids.size(); ++l) {
+      long_ids.push_back(ids[l].to(torch::kLong));
+      params.push_back(embeds[l]->weight);
+      params.push_back(embeds[l]->bias);
+      params.push_back(gnns[l]->lin->weight);
+      if (o.conv_bias()) params.push_back(gnns[l]->lin->bias);
+      for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
+        auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
+        auto& conv = *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
+        params.push_back(pool.proj->weight);
+        if (o.score_bias()) params.push_back(pool.proj->bias);
+        params.push_back(conv.lin->weight);
+        if (o.conv_bias()) params.push_back(conv.lin->bias);
+      }
+    }
+    if (levels || !torch::GradMode::is_enabled())
+      return detail::fused_graph_nce(config, output_features, input_features, long_ids, params, nullptr, levels);
+    return detail::FusedGraphNCE::apply(torch::TensorList(output_features), input_features, long_ids,
+                                        torch::TensorList(params), config);
+  }
+
   /// Eq. 4 / 9 on one level: this process's graphs, or with negatives from every process.
   torch::Tensor contrast(const torch::Tensor& v, const torch::Tensor& z) {
     return detail::contrast(v, z, options);

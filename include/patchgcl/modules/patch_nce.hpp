@@ -5,6 +5,7 @@
 #include <patchgcl/functional/global_info_nce.hpp>
 #include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/modules/detail/fused_patch_nce.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/options/patch_nce.hpp>
 
@@ -20,7 +21,9 @@ namespace patchgcl {
 /// through `mlp_l = Linear(C_l, nc) -> ReLU -> Linear(nc, nc)` and `x / (||x|| + 1e-7)`, and
 /// `functional::info_nce(output = G(x)'s, input = x's)` (CUT's queries and keys, the input side
 /// detached) is taken; the result is
-/// the mean over layers. The head's parameters are created at construction and named as in
+/// the mean over layers. With the MLP head and without pruning, `forward` runs every layer as one
+/// batched computation in one autograd node (detail::FusedPatchNCE, written-out backward, not
+/// differentiable twice); otherwise layer by layer. The head's parameters are created at construction and named as in
 /// CUT's PatchSampleF (`mlp_0.0.weight`, `mlp_0.2.weight`, ...).
 ///
 ///   PatchNCELoss nce(PatchNCELossOptions({3, 128, 256, 256, 256}));
@@ -62,8 +65,17 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   torch::Tensor forward(const std::vector<torch::Tensor>& output_features,
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
+    constexpr const char* fn = "PatchNCELoss";
+    if (options.use_mlp() &&
+        detail::fused_layers_apply(options, output_features, input_features, patch_ids,
+                                   mlps[0]->ptr<torch::nn::LinearImpl>(0)->weight)) {
+      auto ids = detail::checked_patch_ids(fn, options, output_features, input_features, patch_ids);
+      auto loss = fused_loss(output_features, input_features, ids);
+      detail::check_finite_result(loss, options.check_finite(), fn, "loss");
+      return loss;
+    }
     return detail::mean_over_layers(
-        "PatchNCELoss", options, output_features, input_features, patch_ids,
+        fn, options, output_features, input_features, patch_ids,
         [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
           torch::Tensor z;
           {
@@ -88,6 +100,36 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   std::vector<torch::nn::Sequential> mlps;
 
  private:
+  /// All layers at once (detail::FusedPatchNCE) on checked arguments: CUT's head, no pruning.
+  torch::Tensor fused_loss(const std::vector<torch::Tensor>& output_features,
+                           const std::vector<torch::Tensor>& input_features, const std::vector<torch::Tensor>& ids) {
+    const auto& nce = options.info_nce();
+    detail::FusedPatchNCEConfig config;
+    config.layers = static_cast<int64_t>(ids.size());
+    config.batch = output_features[0].size(0);
+    config.patches = ids[0].size(0);
+    config.tau = nce.temperature();
+    const auto dtype = mlps[0]->ptr<torch::nn::LinearImpl>(0)->weight.scalar_type();
+    config.fill = functional::detail::scaled_diagonal_value(dtype, config.tau, nce.diagonal_value(), "info_nce");
+    config.rows = nce.direction() != Direction::kInputToOutput;
+    config.cols = nce.direction() != Direction::kOutputToInput;
+    config.whole_batch = nce.negatives() == Negatives::kWholeBatch;
+    config.l2_eps = options.l2_eps();
+    std::vector<torch::Tensor> params, long_ids;
+    for (size_t l = 0; l < ids.size(); ++l) {
+      long_ids.push_back(ids[l].to(torch::kLong));
+      for (int64_t i : {0, 2}) {
+        auto& linear = *mlps[l]->ptr<torch::nn::LinearImpl>(i);
+        params.push_back(linear.weight);
+        params.push_back(linear.bias);
+      }
+    }
+    if (!torch::GradMode::is_enabled())
+      return detail::fused_patch_nce(config, output_features, input_features, long_ids, params, nullptr);
+    return detail::FusedPatchNCE::apply(torch::TensorList(output_features), input_features, long_ids,
+                                        torch::TensorList(params), config);
+  }
+
   /// `project` on checked nodes.
   torch::Tensor head(size_t l, const torch::Tensor& nodes, const char* name) {
     auto x = nodes;

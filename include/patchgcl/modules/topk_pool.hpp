@@ -28,6 +28,23 @@ inline int64_t topk_kept_nodes(const TopKPoolOptions& options, int64_t n) {
   return std::max<int64_t>(2, static_cast<int64_t>(std::floor(options.ratio() * static_cast<double>(n) + 1e-9)));
 }
 
+/// `A_p` of the kept nodes `indices` (`[B, K]`) of the graphs `a` (`[B, N, N]`), 0/1 in `dtype`,
+/// without gradient. Only the kept rows and columns of A are read: no [N, N] mask, and the
+/// two-hop structure of the kept nodes is (A A)[idx][:, idx] = A[idx, :] A[:, idx], 2 K^2 N
+/// FLOPs instead of the 2 N^3 of A A (the 0/1 sums are exact integers, so `ne(0)` agrees).
+inline torch::Tensor topk_pooled_adjacency(const torch::Tensor& a, const torch::Tensor& indices, PooledAdjacency mode,
+                                           torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = a.size(1), k = indices.size(1);
+  auto a_const = a.detach();
+  auto rows = a_const.gather(1, indices.unsqueeze(-1).expand({-1, -1, n}));  // [B, K, N]: A[idx, :]
+  if (mode == PooledAdjacency::kTwoHop) {
+    auto cols = a_const.gather(2, indices.unsqueeze(1).expand({-1, n, -1}));  // [B, N, K]: A[:, idx]
+    return torch::matmul(rows.ne(0).to(dtype), cols.ne(0).to(dtype)).ne(0).to(dtype);
+  }
+  return rows.gather(2, indices.unsqueeze(1).expand({-1, k, -1})).ne(0).to(dtype);  // [B, K, K]
+}
+
 /// TopKPool (Eq. 5-8) on checked arguments: `proj` holds the pooling vector `p` (and the bias).
 inline TopKPoolOutput topk_pool_forward(torch::nn::LinearImpl& proj, const TopKPoolOptions& options,
                                         const torch::Tensor& output, const torch::Tensor& input,
@@ -50,23 +67,7 @@ inline TopKPoolOutput topk_pool_forward(torch::nn::LinearImpl& proj, const TopKP
     return x.gather(1, indices.unsqueeze(-1).expand({-1, -1, c})) * values.unsqueeze(-1);
   };
 
-  torch::Tensor pooled_adjacency;
-  {
-    torch::NoGradGuard no_grad;
-    // Only the kept rows and columns of A are read: no [N, N] mask, and the two-hop
-    // structure of the kept nodes is (A A)[idx][:, idx] = A[idx, :] A[:, idx], 2 K^2 N
-    // FLOPs instead of the 2 N^3 of A A (the 0/1 sums are exact integers, so `ne(0)` agrees).
-    const auto dtype = z.scalar_type();
-    auto a_const = a.detach();
-    auto rows = a_const.gather(1, indices.unsqueeze(-1).expand({-1, -1, n}));  // [B, K, N]: A[idx, :]
-    if (options.pooled_adjacency() == PooledAdjacency::kTwoHop) {
-      auto cols = a_const.gather(2, indices.unsqueeze(1).expand({-1, n, -1}));  // [B, N, K]: A[:, idx]
-      pooled_adjacency = torch::matmul(rows.ne(0).to(dtype), cols.ne(0).to(dtype)).ne(0).to(dtype);
-    } else {
-      pooled_adjacency = rows.gather(2, indices.unsqueeze(1).expand({-1, k, -1})).ne(0).to(dtype);  // [B, K, K]
-    }
-  }
-
+  auto pooled_adjacency = topk_pooled_adjacency(a, indices, options.pooled_adjacency(), z.scalar_type());
   TopKPoolOutput out{indices, values, gather_rows(v), gather_rows(z), pooled_adjacency, score};
   if (!batched) {
     out.indices = out.indices.squeeze(0);
