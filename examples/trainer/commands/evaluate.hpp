@@ -8,6 +8,7 @@
 #include "trainer/train/checkpoint.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 namespace trainer {
@@ -51,6 +52,30 @@ struct EvaluateOptions {
   EvaluateOptions() { real.crop_size = real.view_size = 0; }  // the checkpoint's crop size and twice it
 };
 
+/// Options of the other evaluation (real data vs the embedded dataset, folders vs a single image)
+/// are refused rather than ignored. `single_image`: --single-image or a checkpoint trained so.
+inline void refuse_ignored_evaluate_options(const std::function<bool(const std::string&)>& given, bool real_data,
+                                            bool single_image) {
+  auto refuse = [&](const std::string& option, const std::string& why, const std::string& instead) {
+    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}: {}", option, why, instead));
+  };
+  if (!real_data) {
+    for (const char* option : {"--single-image", "--size", "--crops", "--crop-size", "--view-size", "--batch",
+                               "--kid-subsets", "--kid-subset-size", "--seed"})
+      refuse(option, "without --data (the embedded dataset's test split is scored)",
+             "it applies to FID/KID on real data: --data FOLDER --features model.pt");
+    return;
+  }
+  refuse("--count", "with --data (every test image is scored)", "it sets the pairs of the embedded dataset's test split");
+  if (single_image)
+    refuse("--size", "in single-image evaluation (both images are resized to --view-size, then cropped)",
+           "use --view-size and --crop-size");
+  else
+    for (const char* option : {"--crops", "--crop-size", "--view-size"})
+      refuse(option, "in folder evaluation (whole testA/ and testB/ images are compared)",
+             "add --single-image to compare crops of one image per domain, or use --size");
+}
+
 inline Command add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* cmd = app.add_subcommand(
@@ -71,7 +96,7 @@ inline Command add_evaluate(CLI::App& app) {
   cmd->add_option("--kid-subset-size", r.kid.subset_size, "KID: features per subset (capped at the smaller set)")
       ->capture_default_str();
   cmd->add_option("--seed", r.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
-  return {cmd, [o](const GlobalOptions& global) {
+  return {cmd, [o, cmd](const GlobalOptions& global) {
             const torch::Device device = parse_device(global.device);
             if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
             if (!o->data.empty() && o->features.empty())
@@ -79,6 +104,8 @@ inline Command add_evaluate(CLI::App& app) {
                          "none");
             JsonOutput json(o->json);
             auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
+            refuse_ignored_evaluate_options([cmd](const std::string& name) { return cmd->count(name) > 0; },
+                                            !o->data.empty(), o->single_image || model->config().data.single_image);
             json.write(o->data.empty()
                            ? evaluation::to_json(evaluate(*model, o->count))
                            : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));

@@ -8,6 +8,7 @@
 #include "trainer/dist/process_group.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace trainer::commands {
@@ -87,12 +88,49 @@ inline Connect resolve(TrainOptions& o, torch::Device& device) {
   return [=] { return std::make_unique<dist::Context>(env, backend, device, timeout); };
 }
 
+/// Options that would do nothing in the run's mode are refused rather than ignored: the error names
+/// the option, why it has no effect there, and what to use instead. `given` says whether an option
+/// was on the command line; `distributed` whether torchrun's variables are set.
+inline void refuse_ignored_options(const std::function<bool(const std::string&)>& given, const TrainOptions& o,
+                                   bool distributed) {
+  const auto& d = o.config.data;
+  auto refuse = [&](const std::string& option, const std::string& why, const std::string& instead) {
+    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}: {}", option, why, instead));
+  };
+  if (d.root == kSyntheticData) {
+    const std::string why = "with the embedded dataset (--data synthetic), whose images are --synthetic-size square";
+    for (const char* option : {"--crop-size", "--load-size"})
+      refuse(option, why, "set --synthetic-size, or train on a folder with --data FOLDER");
+    refuse("--single-image", why, "single-image training needs --data FOLDER with one image in trainA/ and trainB/");
+    refuse("--min-zoom", why, "--min-zoom sets the crops of --single-image training on --data FOLDER");
+  } else {
+    for (const char* option : {"--synthetic-size", "--synthetic-count"})
+      refuse(option, fmt::format("with --data '{}' (it sizes the embedded dataset)", d.root),
+             "the folder's images are resized to --load-size and cropped to --crop-size");
+    if (d.single_image)
+      refuse("--load-size", "with --single-image (crops are taken from the whole image at random scales)",
+             "--min-zoom sets the smallest crop, --crop-size its side");
+    else
+      refuse("--min-zoom", "without --single-image (folder images are resized to --load-size, then cropped)",
+             "add --single-image for random-scale crops of one image per domain");
+  }
+  if (o.features != "vgg16")
+    refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights)", o.features),
+           "add --features vgg16 to use them");
+  if (!distributed)
+    for (const char* option : {"--backend", "--dist-timeout"})
+      refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set)",
+             "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
+}
+
 inline Command add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto* cmd = app.add_subcommand("train", "train a translation model (CUT defaults)");
   add_run_options(*cmd, *o);
   add_model_options(*cmd, *o);
-  return {cmd, [o](const GlobalOptions& global) {
+  return {cmd, [o, cmd](const GlobalOptions& global) {
+            refuse_ignored_options([cmd](const std::string& name) { return cmd->count(name) > 0; }, *o,
+                                   dist::read_env().active);
             torch::Device device = parse_device(global.device);
             const Connect connect = resolve(*o, device);
             train(o->config, o->run, device, connect);

@@ -10,6 +10,8 @@ namespace {
 /// A tiny valid `train` command; each case replaces or adds options, runs it, and expects it to
 /// fail before training.
 struct BadCommandLines {
+  /// A change's value that removes the option from the base command.
+  static constexpr const char* kDrop = "<drop>";
   TempDir dir{"cli"};
   const std::vector<std::pair<std::string, std::string>> base = {
       {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"}, {"--ndf", "4"}, {"--n-blocks", "1"},
@@ -21,8 +23,13 @@ struct BadCommandLines {
     auto options = base;
     for (const auto& [key, value] : changes) {
       auto it = std::find_if(options.begin(), options.end(), [&](const auto& o) { return o.first == key; });
-      if (it != options.end()) it->second = value;
-      else options.emplace_back(key, value);
+      if (value == kDrop) {
+        if (it != options.end()) options.erase(it);
+      } else if (it != options.end()) {
+        it->second = value;
+      } else {
+        options.emplace_back(key, value);
+      }
     }
     std::vector<std::string> args = {"train", "--run", run_dir.string()};
     for (const auto& [key, value] : options) {
@@ -81,19 +88,20 @@ TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training
 
 TEST_CASE_METHOD(BadCommandLines, "Missing, empty and unreadable data folders are refused before training", "[cli]") {
   const fs::path data = dir.path / "data";
-  expect_refused({{"--data", (dir.path / "missing").string()}}, {"data folder '", "missing' does not exist (expected"});
+  const std::pair<std::string, std::string> no_size = {"--synthetic-size", kDrop}, no_count = {"--synthetic-count", kDrop};
+  expect_refused({{"--data", (dir.path / "missing").string()}, no_size, no_count}, {"data folder '", "missing' does not exist (expected"});
   fs::create_directories(data / "trainA");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
   fs::create_directories(data / "trainB");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
   write_garbage(data / "trainA" / "x.png");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
-  expect_refused({{"--data", data.string()}, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
-  expect_refused({{"--data", data.string()}, {"--crop-size", "32"}, {"--load-size", "28"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "32"}, {"--load-size", "28"}},
                  {"--load-size must be at least --crop-size (32) (got 28)"});
-  expect_refused({{"--data", data.string()}, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
                  {"--min-zoom must be in (0, 1] (got 0)"});
 }
 
@@ -145,4 +153,60 @@ TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncat
   fs::create_directories(dir.path / "torn");
   write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
   refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
+}
+
+TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mode are refused, saying why and what to use",
+                 "[cli]") {
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data / "trainA");
+  fs::create_directories(data / "trainB");
+  const std::pair<std::string, std::string> folder = {"--data", data.string()}, no_size = {"--synthetic-size", kDrop},
+                                            no_count = {"--synthetic-count", kDrop};
+  // The embedded dataset: its images are --synthetic-size square; crops belong to folders.
+  expect_refused({{"--crop-size", "8000"}},
+                 {"--crop-size has no effect with the embedded dataset (--data synthetic), whose images are "
+                  "--synthetic-size square: set --synthetic-size, or train on a folder with --data FOLDER"});
+  expect_refused({{"--load-size", "286"}}, {"--load-size has no effect with the embedded dataset"});
+  expect_refused({{"--single-image", ""}}, {"--single-image has no effect with the embedded dataset",
+                                            "needs --data FOLDER with one image in trainA/ and trainB/"});
+  expect_refused({{"--min-zoom", "0.5"}}, {"--min-zoom has no effect with the embedded dataset"});
+  // Folders: the embedded dataset's options, and each folder mode's own.
+  expect_refused({folder, no_count, {"--crop-size", "24"}},
+                 {"--synthetic-size has no effect with --data '" + data.string() + "' (it sizes the embedded dataset)"});
+  expect_refused({folder, no_size, {"--crop-size", "24"}}, {"--synthetic-count has no effect with --data"});
+  expect_refused({folder, no_size, no_count, {"--crop-size", "24"}, {"--min-zoom", "0.5"}},
+                 {"--min-zoom has no effect without --single-image", "add --single-image"});
+  expect_refused({folder, no_size, no_count, {"--single-image", ""}, {"--crop-size", "24"}, {"--load-size", "48"}},
+                 {"--load-size has no effect with --single-image", "--min-zoom sets the smallest crop"});
+  // Options of other features and of distributed runs.
+  expect_refused({{"--vgg-weights", (dir.path / "vgg.pt").string()}},
+                 {"--vgg-weights has no effect with --features encoder", "add --features vgg16"});
+  expect_refused({{"--backend", "gloo"}}, {"--backend has no effect in a run of one process", "torchrun"});
+  expect_refused({{"--dist-timeout", "30"}}, {"--dist-timeout has no effect in a run of one process"});
+}
+
+TEST_CASE_METHOD(BadCommandLines, "evaluate refuses the options of the other kind of evaluation", "[cli]") {
+  const fs::path run = dir.path / "ref";
+  auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
+    std::vector<std::string> args = {"evaluate", "--checkpoint", run.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = run_trainer(args, dir.path / "evaluate.out");
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output, Catch::Contains(phrase));
+    CHECK_THAT(result.output, !Catch::Contains("\"score\""));
+  };
+  const std::string data = (dir.path / "data").string(), net = (dir.path / "net.pt").string();
+  refused({"--crops", "8"}, "--crops has no effect without --data (the embedded dataset's test split is scored): it "
+                            "applies to FID/KID on real data: --data FOLDER --features model.pt");
+  refused({"--single-image"}, "--single-image has no effect without --data");
+  refused({"--kid-subsets", "5"}, "--kid-subsets has no effect without --data");
+  refused({"--data", data, "--features", net, "--count", "5"}, "--count has no effect with --data (every test image is scored)");
+  refused({"--data", data, "--features", net, "--view-size", "64"},
+          "--view-size has no effect in folder evaluation (whole testA/ and testB/ images are compared): add --single-image");
+  refused({"--data", data, "--features", net, "--single-image", "--size", "64"},
+          "--size has no effect in single-image evaluation");
 }

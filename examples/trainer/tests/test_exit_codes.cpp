@@ -67,9 +67,8 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
   // An 18-byte TGA header announcing 3072 x 65535 in a training folder: skipped, counted, named.
   std::ofstream(dir.path / "data" / "trainA" / "bomb.tga", std::ios::binary)
       .write("\0\0\2\0\0\0\0\0\0\0\0\0\0\x0c\xff\xff\x18\0", 18);
-  const auto train = run_trainer(tiny_train(dir.path / "run2", "1") +
-                                     std::vector<std::string>{"--data", (dir.path / "data").string(), "--crop-size", "24",
-                                                              "--load-size", "28"},
+  const auto train = run_trainer(tiny_train(dir.path / "run2", "1", dir.path / "data") +
+                                     std::vector<std::string>{"--crop-size", "24", "--load-size", "28"},
                                  dir.path / "train2.log");
   INFO(train.output);
   CHECK(train.status == 0);
@@ -81,9 +80,8 @@ TEST_CASE("config.txt and the progress line show only what applies to the run", 
   TempDir dir("applies");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);
-  const auto single = run_trainer(tiny_train(dir.path / "single", "2") +
-                                      std::vector<std::string>{"--data", (dir.path / "data").string(), "--single-image",
-                                                               "--crop-size", "24", "--lr", "0.0002"},
+  const auto single = run_trainer(tiny_train(dir.path / "single", "2", dir.path / "data") +
+                                      std::vector<std::string>{"--single-image", "--crop-size", "24", "--lr", "0.0002"},
                                   dir.path / "single.log");
   INFO(single.output);
   REQUIRE(single.status == 0);

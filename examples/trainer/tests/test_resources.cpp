@@ -82,19 +82,19 @@ TEST_CASE("Oversized requests are refused before anything is created, naming the
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);
   int index = 0;
-  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
+  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase, const fs::path& data = {}) {
     const fs::path run = dir.path / ("run" + std::to_string(index));
-    const auto result = run_trainer(tiny_train(run, "2") + extra, dir.path / ("out" + std::to_string(index++)));
+    const auto result = run_trainer(tiny_train(run, "2", data) + extra, dir.path / ("out" + std::to_string(index++)));
     INFO(result.output);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains(phrase) && Catch::Contains(" are available (got "));
     CHECK_FALSE(fs::exists(run));  // before: std::bad_alloc after creating the run folder
   };
-  const std::string data = (dir.path / "data").string();
+  const fs::path data = dir.path / "data";
   // Sizes beyond any machine's memory even with this tiny network (--crop-size 8000 with
   // CUT's default widths is refused too: the test above).
-  refused({"--data", data, "--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available");
-  refused({"--data", data, "--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough");
+  refused({"--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available", data);
+  refused({"--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough", data);
   refused({"--batch-size", "10000000"}, "--batch-size must be small enough");
   // --threads far above the CPUs: capped with a warning (it started 694 threads and hung).
   const auto result = run_trainer(std::vector<std::string>{"--threads", "100000"} + tiny_train(dir.path / "threads", "1"),
