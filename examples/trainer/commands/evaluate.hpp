@@ -21,7 +21,7 @@ inline evaluation::Scores evaluate(Trainer& trainer, int count) {
     throw std::runtime_error(fmt::format(
         "evaluate scores models trained on the embedded dataset ('{}'); this checkpoint was trained on '{}'",
         kSyntheticData, config.data.root));
-  return evaluation::evaluate([&](const torch::Tensor& x) { return trainer.translate(x); }, count,
+  return evaluation::evaluate([&](const torch::Tensor& x) { return to_channels(trainer.translate(x), 3); }, count,
                               config.data.synthetic_size, config.seed);
 }
 
@@ -35,7 +35,10 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
     throw std::invalid_argument(fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
                                             "for a single-image run), got '{}', which is not a folder", data.string()));
   metrics::FeatureNetwork net(features, trainer.device());
-  const auto translate = [&](const torch::Tensor& x) { return trainer.translate(x); };
+  // The feature network sees RGB: a grayscale translation is repeated, and the real images are made
+  // grayscale first (then repeated) when the model translates to grayscale.
+  const auto translate = [&](const torch::Tensor& x) { return to_channels(trainer.translate(x), 3); };
+  options.real_channels = trainer.config().output_nc;
   if (!single_image && !trainer.config().data.single_image) return evaluation::evaluate_folders(translate, net, data, options);
   if (options.crop_size == 0) options.crop_size = static_cast<int>(trainer.config().data.crop_size);
   if (options.view_size == 0) options.view_size = 2 * options.crop_size;

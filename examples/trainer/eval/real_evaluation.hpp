@@ -42,6 +42,7 @@ struct RealDataOptions {
   int crops = 64;        ///< single image: crops per side
   int crop_size = 128;   ///< single image: side of a crop
   int view_size = 256;   ///< single image: short side both images are resized to
+  int64_t real_channels = 3;  ///< the model's output channels: 1 scores the real images in grayscale (repeated to RGB)
   int batch = 16;        ///< images per batch through the feature network
   metrics::KidOptions kid;
 };
@@ -139,7 +140,7 @@ inline RealScores evaluate_folders(const Translate& translate, metrics::FeatureN
     torch::NoGradGuard no_grad;
     for (const auto& image : inputs) translated.push_back(translate(to_tensor(image).unsqueeze(0))[0].to(torch::kCPU));
   }
-  for (const auto& image : reals) real.push_back(to_tensor(image));
+  for (const auto& image : reals) real.push_back(to_channels(to_channels(to_tensor(image), options.real_channels), 3));
   return score(batched_features(net, translated, options.batch), batched_features(net, real, options.batch), options,
                "folders");
 }
@@ -182,7 +183,7 @@ inline RealScores evaluate_single_image(const Translate& translate, metrics::Fea
     return to_tensor(resize(image, round_to_4(image.width * scale), round_to_4(image.height * scale)));
   };
   auto a = view(first_image(root, "testA", "trainA"));
-  auto b = view(first_image(root, "testB", "trainB"));
+  auto b = to_channels(to_channels(view(first_image(root, "testB", "trainB")), options.real_channels), 3);
   torch::Tensor translated;
   {
     torch::NoGradGuard no_grad;
