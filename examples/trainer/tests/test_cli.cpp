@@ -312,3 +312,19 @@ TEST_CASE("translate refuses tile options it cannot use", "[cli][tile]") {
   refused({"--tile", "10"}, "--tile must be 0 (the whole image) or a multiple of 4 of at least 16 (got 10)");
   refused({"--tile", "32", "--tile-overlap", "16"}, "--tile-overlap must be a multiple of 4 in [0, --tile / 2) (got 16)");
 }
+
+TEST_CASE("explain refuses --vgg-weights for a checkpoint without VGG16 features", "[cli]") {
+  TempDir dir("explain_cli");
+  REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
+  write_png(dir.path / "image.png", Image{24, 24, std::vector<uint8_t>(24 * 24 * 3, 100)});
+  std::ofstream(dir.path / "vgg.pt") << "x";
+  const auto result = run_trainer({"explain", "--checkpoint", (dir.path / "run").string(), "--image",
+                                   (dir.path / "image.png").string(), "--out", (dir.path / "out").string(),
+                                   "--vgg-weights", (dir.path / "vgg.pt").string()},
+                                  dir.path / "explain.log");
+  INFO(result.output);
+  CHECK(result.status == 1);
+  CHECK_THAT(result.output, Catch::Contains("--vgg-weights has no effect with a checkpoint trained with --features "
+                                            "encoder (only VGG16 features load weights): leave it out"));
+  CHECK_FALSE(fs::exists(dir.path / "out" / "index.html"));
+}

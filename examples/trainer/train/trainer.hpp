@@ -153,6 +153,7 @@ class Trainer {
       const auto m = dist_->average({out.D, out.G_GAN, out.NCE, out.NCE_Y, out.G});
       out = {m[0], m[1], m[2], m[3], m[4]};
     }
+    flipped_ = false;  // contrastive() outside a step compares unflipped features
     ++step_;
     return out;
   }
