@@ -15,7 +15,7 @@ every="${LOG_EVERY:-10}"
 [ -x "$trainer" ] || { echo "bench-dist-trainer.sh: no trainer at $trainer (build the patchgcl-trainer target)" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-defaults=(--crop-size 32 --synthetic-size 32 --synthetic-count 64 --ngf 8 --ndf 8 --n-blocks 1 --batch-size 1)
+defaults=(--synthetic-size 32 --synthetic-count 64 --ngf 8 --ndf 8 --n-blocks 1 --batch-size 1)
 args=(train --steps "$steps" --log-every "$every" --sample-every 100000 --checkpoint-every 100000)
 for ((i = 0; i < ${#defaults[@]}; i += 2)); do
   case " $* " in *" ${defaults[i]} "*) ;; *) args+=("${defaults[i]}" "${defaults[i + 1]}") ;; esac

@@ -12,6 +12,7 @@
 #include "trainer/train/run_folder.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -26,7 +27,7 @@ inline evaluation::Scores evaluate(Trainer& trainer, int count) {
     throw std::runtime_error(fmt::format(
         "evaluate scores models trained on the embedded dataset ('{}'); this checkpoint was trained on '{}'",
         kSyntheticData, config.data.root));
-  return evaluation::evaluate([&](const torch::Tensor& x) { return trainer.translate(x); }, count,
+  return evaluation::evaluate([&](const torch::Tensor& x) { return to_channels(trainer.translate(x), 3); }, count,
                               config.data.synthetic_size, config.seed);
 }
 
@@ -40,7 +41,10 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
     throw std::invalid_argument(fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
                                             "for a single-image run), got '{}', which is not a folder", data.string()));
   metrics::FeatureNetwork net(features, trainer.device());
-  const auto translate = [&](const torch::Tensor& x) { return trainer.translate(x); };
+  // The feature network sees RGB: a grayscale translation is repeated, and the real images are made
+  // grayscale first (then repeated) when the model translates to grayscale.
+  const auto translate = [&](const torch::Tensor& x) { return to_channels(trainer.translate(x), 3); };
+  options.real_channels = trainer.config().output_nc;
   if (!single_image && !trainer.config().data.single_image) return evaluation::evaluate_folders(translate, net, data, options);
   if (options.crop_size == 0) options.crop_size = static_cast<int>(trainer.config().data.crop_size);
   if (options.view_size == 0) options.view_size = 2 * options.crop_size;
@@ -98,6 +102,30 @@ struct EvaluateOptions {
   EvaluateOptions() { real.crop_size = real.view_size = 0; }  // the checkpoint's crop size and twice it
 };
 
+/// Options of the other evaluation (real data vs the embedded dataset, folders vs a single image)
+/// are refused rather than ignored. `single_image`: --single-image or a checkpoint trained so.
+inline void refuse_ignored_evaluate_options(const std::function<bool(const std::string&)>& given, bool real_data,
+                                            bool single_image) {
+  auto refuse = [&](const std::string& option, const std::string& why, const std::string& instead) {
+    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}: {}", option, why, instead));
+  };
+  if (!real_data) {
+    for (const char* option : {"--single-image", "--size", "--crops", "--crop-size", "--view-size", "--batch",
+                               "--kid-subsets", "--kid-subset-size", "--seed"})
+      refuse(option, "without --data (the embedded dataset's test split is scored)",
+             "it applies to FID/KID on real data: --data FOLDER --features model.pt");
+    return;
+  }
+  refuse("--count", "with --data (every test image is scored)", "it sets the pairs of the embedded dataset's test split");
+  if (single_image)
+    refuse("--size", "in single-image evaluation (both images are resized to --view-size, then cropped)",
+           "use --view-size and --crop-size");
+  else
+    for (const char* option : {"--crops", "--crop-size", "--view-size"})
+      refuse(option, "in folder evaluation (whole testA/ and testB/ images are compared)",
+             "add --single-image to compare crops of one image per domain, or use --size");
+}
+
 inline Command add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* cmd = app.add_subcommand(
@@ -124,7 +152,7 @@ inline Command add_evaluate(CLI::App& app) {
   cmd->add_option("--kid-subset-size", r.kid.subset_size, "KID: features per subset (capped at the smaller set)")
       ->capture_default_str();
   cmd->add_option("--seed", r.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
-  return {cmd, [o](const GlobalOptions& global) {
+  return {cmd, [o, cmd](const GlobalOptions& global) {
             const torch::Device device = parse_device(global.device);
             const bool scored = !o->data.empty() || !o->run.empty() || !o->folders.empty();
             if (o->checkpoint.empty() && o->run.empty() && o->folders.empty())
@@ -149,6 +177,8 @@ inline Command add_evaluate(CLI::App& app) {
               return 0;
             }
             auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
+            refuse_ignored_evaluate_options([cmd](const std::string& name) { return cmd->count(name) > 0; },
+                                            !o->data.empty(), o->single_image || model->config().data.single_image);
             json.write(o->data.empty()
                            ? evaluation::to_json(evaluate(*model, o->count))
                            : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));

@@ -31,7 +31,11 @@ inline GraphPictures explain_with(Trainer& trainer, const Image& original, const
 inline std::unique_ptr<Trainer> load_trainer(std::filesystem::path ckpt, torch::Device device,
                                              const std::string& vgg_weights) {
   if (std::filesystem::is_directory(ckpt)) ckpt /= "ckpt.pt";
-  auto trainer = std::make_unique<Trainer>(checkpoint::read_config(ckpt), device, vgg_weights);
+  const TrainConfig config = checkpoint::read_config(ckpt);
+  if (!vgg_weights.empty() && config.features != FeatureKind::kVGG16)
+    throw std::invalid_argument(fmt::format("--vgg-weights has no effect with a checkpoint trained with --features {} "
+                                            "(only VGG16 features load weights): leave it out", to_string(config.features)));
+  auto trainer = std::make_unique<Trainer>(config, device, vgg_weights);
   checkpoint::restore(*trainer, ckpt);
   return trainer;
 }

@@ -7,7 +7,10 @@
 #include "trainer/dist/env.hpp"
 #include "trainer/dist/process_group.hpp"
 
+#include <fmt/ranges.h>
+
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace trainer::commands {
@@ -15,6 +18,7 @@ namespace trainer::commands {
 struct TrainOptions {
   TrainConfig config;
   RunOptions run;
+  std::string mode;  ///< CUT's --CUT_mode: "cut", "fastcut" or "sincut" (refused); empty: the trainer's defaults
   std::string loss = "graph", features = "encoder", negatives = "image";
   std::string backend = "auto";
   int dist_timeout = 300;
@@ -23,6 +27,11 @@ struct TrainOptions {
 /// The options of the data and the networks.
 inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
   auto& c = o.config;
+  cmd.add_option("--mode", o.mode,
+                 "CUT's per-mode defaults: cut (lambda 1, identity term), fastcut (lambda 10, no identity term, flip "
+                 "equivariance, decay over the last quarter of the steps); options given explicitly win "
+                 "(docs/trainer.md#modes)")
+      ->check(CLI::IsMember({"cut", "fastcut", "sincut"}));
   cmd.add_option("--data", c.data.root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]")->capture_default_str();
   cmd.add_flag("--single-image", c.data.single_image, "one image per domain, random crops at random scales");
   cmd.add_option("--min-zoom", c.data.min_zoom, "smallest single-image crop, fraction of the short side")->capture_default_str();
@@ -43,6 +52,8 @@ inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_option("--ngf", c.ngf, "generator width")->capture_default_str();
   cmd.add_option("--n-blocks", c.n_blocks, "generator residual blocks")->capture_default_str();
   cmd.add_option("--ndf", c.ndf, "discriminator width")->capture_default_str();
+  cmd.add_option("--input-nc", c.input_nc, "channels of domain A: 1 (grayscale) or 3 (RGB)")->capture_default_str();
+  cmd.add_option("--output-nc", c.output_nc, "channels of domain B and of the translation: 1 or 3")->capture_default_str();
 }
 
 /// The options of the optimisation, the run folder and the processes.
@@ -54,7 +65,9 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
                "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
   cmd.add_option("--lambda", c.lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)");
   cmd.add_option("--lambda-gan", c.lambda_gan, "adversarial weight")->capture_default_str();
-  cmd.add_flag("!--no-nce-idt", c.nce_idt, "drop the identity term L_c(Y, G(Y))");
+  cmd.add_flag("--nce-idt,!--no-nce-idt", c.nce_idt, "keep or drop the identity term L_c(Y, G(Y)) (default: kept)");
+  cmd.add_flag("--flip-equivariance,!--no-flip-equivariance", c.flip_equivariance,
+               "FastCUT's flip equivariance (default: off)");
   cmd.add_option("--batch-size", c.batch_size, "images per domain per step")->capture_default_str();
   cmd.add_option("--steps", c.steps, "optimisation steps (0 writes the initial model)")->capture_default_str();
   cmd.add_option("--decay-steps", c.decay_steps, "linear learning-rate decay over the last N steps (default: steps/2)");
@@ -92,12 +105,78 @@ inline Connect resolve(TrainOptions& o, torch::Device& device) {
   return [=] { return std::make_unique<dist::Context>(env, backend, device, timeout); };
 }
 
+/// CUT's per-mode defaults (models/cut_model.py, modify_commandline_options) for `mode`; an option
+/// given on the command line (`given`) keeps its value. Returns the line `train` prints: the mode and
+/// what it resolved to. SinCUT is refused: its networks and losses are not this trainer's.
+inline std::string apply_mode(const std::string& mode, TrainConfig& c,
+                              const std::function<bool(const std::string&)>& given) {
+  if (mode.empty()) return {};
+  if (mode == "sincut")
+    bad_option("--mode", "cut or fastcut: sincut needs SinCUT's StyleGAN2 generator and discriminator, its R1 gradient "
+               "penalty, non-saturating GAN loss and identity-preservation loss, which this trainer does not implement "
+               "(for CUT's networks on random-scale crops of one image pair use --mode cut --single-image --data FOLDER)",
+               "sincut");
+  const bool fast = mode == "fastcut";
+  if (!given("--lambda")) c.lambda_nce = fast ? 10.0 : 1.0;
+  if (!given("--nce-idt")) c.nce_idt = !fast;
+  if (!given("--flip-equivariance")) c.flip_equivariance = fast;
+  // CUT: 200 + 200 epochs (decay over the last half, the trainer's default); FastCUT: 150 + 50.
+  if (!given("--decay-steps")) c.decay_steps = fast ? c.steps / 4 : -1;
+  std::vector<std::string> explicit_options;
+  for (const char* option : {"--lambda", "--nce-idt", "--flip-equivariance", "--decay-steps"})
+    if (given(option)) explicit_options.push_back(option);
+  return fmt::format("mode {}: lambda {}, nce_idt {}, flip_equivariance {}, decay_steps {} of {}{}",
+                     mode, format_number(c.lambda()), c.nce_idt ? "on" : "off", c.flip_equivariance ? "on" : "off",
+                     c.decay(), c.steps,
+                     explicit_options.empty() ? std::string(" (the mode's defaults)")
+                                              : fmt::format(" (given explicitly: {})", fmt::join(explicit_options, " ")));
+}
+
+/// Options that would do nothing in the run's mode are refused rather than ignored: the error names
+/// the option, why it has no effect there, and what to use instead. `given` says whether an option
+/// was on the command line; `distributed` whether torchrun's variables are set.
+inline void refuse_ignored_options(const std::function<bool(const std::string&)>& given, const TrainOptions& o,
+                                   bool distributed) {
+  const auto& d = o.config.data;
+  auto refuse = [&](const std::string& option, const std::string& why, const std::string& instead) {
+    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}: {}", option, why, instead));
+  };
+  if (d.root == kSyntheticData) {
+    const std::string why = "with the embedded dataset (--data synthetic), whose images are --synthetic-size square";
+    for (const char* option : {"--crop-size", "--load-size"})
+      refuse(option, why, "set --synthetic-size, or train on a folder with --data FOLDER");
+    refuse("--single-image", why, "single-image training needs --data FOLDER with one image in trainA/ and trainB/");
+    refuse("--min-zoom", why, "--min-zoom sets the crops of --single-image training on --data FOLDER");
+  } else {
+    for (const char* option : {"--synthetic-size", "--synthetic-count"})
+      refuse(option, fmt::format("with --data '{}' (it sizes the embedded dataset)", d.root),
+             "the folder's images are resized to --load-size and cropped to --crop-size");
+    if (d.single_image)
+      refuse("--load-size", "with --single-image (crops are taken from the whole image at random scales)",
+             "--min-zoom sets the smallest crop, --crop-size its side");
+    else
+      refuse("--min-zoom", "without --single-image (folder images are resized to --load-size, then cropped)",
+             "add --single-image for random-scale crops of one image per domain");
+  }
+  if (o.features != "vgg16")
+    refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights)", o.features),
+           "add --features vgg16 to use them");
+  if (!distributed)
+    for (const char* option : {"--backend", "--dist-timeout"})
+      refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set)",
+             "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
+}
+
 inline Command add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto* cmd = app.add_subcommand("train", "train a translation model (CUT defaults)");
   add_run_options(*cmd, *o);
   add_model_options(*cmd, *o);
-  return {cmd, [o](const GlobalOptions& global) {
+  return {cmd, [o, cmd](const GlobalOptions& global) {
+            const auto given = [cmd](const std::string& name) { return cmd->count(name) > 0; };
+            refuse_ignored_options(given, *o, dist::read_env().active);
+            const std::string mode_line = apply_mode(o->mode, o->config, given);
+            if (!mode_line.empty() && dist::read_env().rank == 0) fmt::print("{}\n", mode_line);
             torch::Device device = parse_device(global.device);
             const Connect connect = resolve(*o, device);
             train(o->config, o->run, device, connect);

@@ -77,9 +77,10 @@ inline CheckpointTable score_checkpoints(const std::filesystem::path& run_dir, m
       single_image = single_image || data_options.single_image;
       if (single_image && options.crop_size == 0) options.crop_size = static_cast<int>(data_options.crop_size);
       if (single_image && options.view_size == 0) options.view_size = 2 * options.crop_size;
+      options.real_channels = model->config().output_nc;  // as evaluate_real: gray models, gray real images
       scorer = std::make_unique<RealDataScorer>(net, data, options, single_image);
     }
-    CheckpointScore row{step, file, scorer->score([&](const torch::Tensor& x) { return model->translate(x); })};
+    CheckpointScore row{step, file, scorer->score([&](const torch::Tensor& x) { return to_channels(model->translate(x), 3); })};
     if (progress) progress(row);
     table.rows.push_back(std::move(row));
   }

@@ -42,6 +42,7 @@ struct RealDataOptions {
   int crops = 64;        ///< single image: crops per side
   int crop_size = 128;   ///< single image: side of a crop
   int view_size = 256;   ///< single image: short side both images are resized to
+  int64_t real_channels = 3;  ///< the model's output channels: 1 scores the real images in grayscale (repeated to RGB)
   int batch = 16;        ///< images per batch through the feature network
   metrics::KidOptions kid;
 };
@@ -173,7 +174,7 @@ class RealDataScorer {
       inputs_ = load_folder(root / "testA", "testA", options.size);
       const auto reals = load_folder(root / "testB", "testB", options.size);
       std::vector<torch::Tensor> real;
-      for (const auto& image : reals) real.push_back(to_tensor(image));
+      for (const auto& image : reals) real.push_back(to_channels(to_channels(to_tensor(image), options.real_channels), 3));
       real_features_ = batched_features(net, real, options.batch);
       return;
     }
@@ -185,7 +186,7 @@ class RealDataScorer {
       return to_tensor(resize(image, round_to_4(image.width * scale), round_to_4(image.height * scale)));
     };
     single_a_ = view(first_image(root, "testA", "trainA"));
-    const auto b = view(first_image(root, "testB", "trainB"));
+    const auto b = to_channels(to_channels(view(first_image(root, "testB", "trainB")), options.real_channels), 3);
     real_features_ = batched_features(net, random_crops(b, options.crops, options.crop_size, options.kid.seed + 1),
                                       options.batch);
   }

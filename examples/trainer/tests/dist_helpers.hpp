@@ -20,7 +20,7 @@ inline double seconds_since(clock_type::time_point t) {
 
 /// The tiny networks (the 32 px embedded dataset, 16 images per domain).
 inline std::vector<std::string> tiny(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--threads", "1", "train", "--crop-size", "32", "--synthetic-size", "32",
+  std::vector<std::string> args = {"--threads", "1", "train", "--synthetic-size", "32",
                                    "--synthetic-count", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
                                    "--num-patches", "32", "--seed", "3"};
   args.insert(args.end(), extra.begin(), extra.end());

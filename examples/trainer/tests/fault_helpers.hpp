@@ -32,10 +32,16 @@ inline bool decode(const std::vector<uint8_t>& file, std::string& error, DecodeL
   return decode_image(file.data(), file.size(), limits, image, error);
 }
 
-/// The tiny configuration of the command-line tests: `train` on 4 synthetic 24 x 24 images.
-inline std::vector<std::string> tiny_train(const fs::path& run, const std::string& steps) {
-  return {"train", "--run", run.string(), "--synthetic-size", "24", "--synthetic-count", "4", "--ngf", "4", "--ndf", "4",
-          "--n-blocks", "1", "--num-patches", "16", "--steps", steps, "--log-every", "1"};
+/// The tiny configuration of the command-line tests: `train` on 4 synthetic 24 x 24 images, or on
+/// the folder `data` (without the embedded dataset's options, which are refused there).
+inline std::vector<std::string> tiny_train(const fs::path& run, const std::string& steps, const fs::path& data = {}) {
+  std::vector<std::string> args = {"train", "--run", run.string(), "--ngf", "4", "--ndf", "4", "--n-blocks", "1",
+                                   "--num-patches", "16", "--steps", steps, "--log-every", "1"};
+  const std::vector<std::string> source = data.empty()
+      ? std::vector<std::string>{"--synthetic-size", "24", "--synthetic-count", "4"}
+      : std::vector<std::string>{"--data", data.string()};
+  args.insert(args.end(), source.begin(), source.end());
+  return args;
 }
 
 inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {

@@ -1,5 +1,5 @@
 // Tests of the command line, run as a user runs it: the trainer binary in a child process.
-#include "trainer/tests/helpers.hpp"
+#include "trainer/tests/fault_helpers.hpp"
 
 #include <sys/stat.h>
 
@@ -10,6 +10,8 @@ namespace {
 /// A tiny valid `train` command; each case replaces or adds options, runs it, and expects it to
 /// fail before training.
 struct BadCommandLines {
+  /// A change's value that removes the option from the base command.
+  static constexpr const char* kDrop = "<drop>";
   TempDir dir{"cli"};
   const std::vector<std::pair<std::string, std::string>> base = {
       {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"}, {"--ndf", "4"}, {"--n-blocks", "1"},
@@ -21,8 +23,13 @@ struct BadCommandLines {
     auto options = base;
     for (const auto& [key, value] : changes) {
       auto it = std::find_if(options.begin(), options.end(), [&](const auto& o) { return o.first == key; });
-      if (it != options.end()) it->second = value;
-      else options.emplace_back(key, value);
+      if (value == kDrop) {
+        if (it != options.end()) options.erase(it);
+      } else if (it != options.end()) {
+        it->second = value;
+      } else {
+        options.emplace_back(key, value);
+      }
     }
     std::vector<std::string> args = {"train", "--run", run_dir.string()};
     for (const auto& [key, value] : options) {
@@ -81,19 +88,20 @@ TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training
 
 TEST_CASE_METHOD(BadCommandLines, "Missing, empty and unreadable data folders are refused before training", "[cli]") {
   const fs::path data = dir.path / "data";
-  expect_refused({{"--data", (dir.path / "missing").string()}}, {"data folder '", "missing' does not exist (expected"});
+  const std::pair<std::string, std::string> no_size = {"--synthetic-size", kDrop}, no_count = {"--synthetic-count", kDrop};
+  expect_refused({{"--data", (dir.path / "missing").string()}, no_size, no_count}, {"data folder '", "missing' does not exist (expected"});
   fs::create_directories(data / "trainA");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
   fs::create_directories(data / "trainB");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
   write_garbage(data / "trainA" / "x.png");
-  expect_refused({{"--data", data.string()}, {"--crop-size", "24"}, {"--load-size", "24"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
-  expect_refused({{"--data", data.string()}, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
-  expect_refused({{"--data", data.string()}, {"--crop-size", "32"}, {"--load-size", "28"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "32"}, {"--load-size", "28"}},
                  {"--load-size must be at least --crop-size (32) (got 28)"});
-  expect_refused({{"--data", data.string()}, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
                  {"--min-zoom must be in (0, 1] (got 0)"});
 }
 
@@ -145,4 +153,178 @@ TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncat
   fs::create_directories(dir.path / "torn");
   write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
   refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
+}
+
+TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mode are refused, saying why and what to use",
+                 "[cli]") {
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data / "trainA");
+  fs::create_directories(data / "trainB");
+  const std::pair<std::string, std::string> folder = {"--data", data.string()}, no_size = {"--synthetic-size", kDrop},
+                                            no_count = {"--synthetic-count", kDrop};
+  // The embedded dataset: its images are --synthetic-size square; crops belong to folders.
+  expect_refused({{"--crop-size", "8000"}},
+                 {"--crop-size has no effect with the embedded dataset (--data synthetic), whose images are "
+                  "--synthetic-size square: set --synthetic-size, or train on a folder with --data FOLDER"});
+  expect_refused({{"--load-size", "286"}}, {"--load-size has no effect with the embedded dataset"});
+  expect_refused({{"--single-image", ""}}, {"--single-image has no effect with the embedded dataset",
+                                            "needs --data FOLDER with one image in trainA/ and trainB/"});
+  expect_refused({{"--min-zoom", "0.5"}}, {"--min-zoom has no effect with the embedded dataset"});
+  // Folders: the embedded dataset's options, and each folder mode's own.
+  expect_refused({folder, no_count, {"--crop-size", "24"}},
+                 {"--synthetic-size has no effect with --data '" + data.string() + "' (it sizes the embedded dataset)"});
+  expect_refused({folder, no_size, {"--crop-size", "24"}}, {"--synthetic-count has no effect with --data"});
+  expect_refused({folder, no_size, no_count, {"--crop-size", "24"}, {"--min-zoom", "0.5"}},
+                 {"--min-zoom has no effect without --single-image", "add --single-image"});
+  expect_refused({folder, no_size, no_count, {"--single-image", ""}, {"--crop-size", "24"}, {"--load-size", "48"}},
+                 {"--load-size has no effect with --single-image", "--min-zoom sets the smallest crop"});
+  // Options of other features and of distributed runs.
+  expect_refused({{"--vgg-weights", (dir.path / "vgg.pt").string()}},
+                 {"--vgg-weights has no effect with --features encoder", "add --features vgg16"});
+  expect_refused({{"--backend", "gloo"}}, {"--backend has no effect in a run of one process", "torchrun"});
+  expect_refused({{"--dist-timeout", "30"}}, {"--dist-timeout has no effect in a run of one process"});
+}
+
+TEST_CASE_METHOD(BadCommandLines, "evaluate refuses the options of the other kind of evaluation", "[cli]") {
+  const fs::path run = dir.path / "ref";
+  auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
+    std::vector<std::string> args = {"evaluate", "--checkpoint", run.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = run_trainer(args, dir.path / "evaluate.out");
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output, Catch::Contains(phrase));
+    CHECK_THAT(result.output, !Catch::Contains("\"score\""));
+  };
+  const std::string data = (dir.path / "data").string(), net = (dir.path / "net.pt").string();
+  refused({"--crops", "8"}, "--crops has no effect without --data (the embedded dataset's test split is scored): it "
+                            "applies to FID/KID on real data: --data FOLDER --features model.pt");
+  refused({"--single-image"}, "--single-image has no effect without --data");
+  refused({"--kid-subsets", "5"}, "--kid-subsets has no effect without --data");
+  refused({"--data", data, "--features", net, "--count", "5"}, "--count has no effect with --data (every test image is scored)");
+  refused({"--data", data, "--features", net, "--view-size", "64"},
+          "--view-size has no effect in folder evaluation (whole testA/ and testB/ images are compared): add --single-image");
+  refused({"--data", data, "--features", net, "--single-image", "--size", "64"},
+          "--size has no effect in single-image evaluation");
+}
+
+TEST_CASE("Grayscale <-> RGB through the binary: train, translate and evaluate", "[cli][channels]") {
+  TempDir dir("channels_cli");
+  // One RGB and one gray input file for translate (a gray file decodes to three equal channels).
+  Image rgb{40, 28, std::vector<uint8_t>(40 * 28 * 3)};
+  for (size_t i = 0; i < rgb.pixels.size(); ++i) rgb.pixels[i] = static_cast<uint8_t>((i * 37) % 251);
+  Image gray = rgb;
+  for (size_t i = 0; i + 2 < gray.pixels.size(); i += 3) gray.pixels[i + 1] = gray.pixels[i + 2] = gray.pixels[i];
+  fs::create_directories(dir.path / "in");
+  write_png(dir.path / "in" / "rgb.png", rgb);
+  write_png(dir.path / "in" / "gray.png", gray);
+  for (const auto& [in, out] : {std::make_pair("1", "3"), std::make_pair("3", "1")}) {
+    const fs::path run = dir.path / fmt::format("run_{}_{}", in, out);
+    const auto trained = run_trainer(tiny_train(run, "2") + std::vector<std::string>{"--input-nc", in, "--output-nc", out},
+                                     dir.path / "train.log");
+    INFO(trained.output);
+    REQUIRE(trained.status == 0);
+    CHECK_THAT(read_text(run / "config.txt"),
+               Catch::Contains(std::string(in) == "1" ? "input_nc=1\n" : "output_nc=1\n"));
+    const fs::path translated = dir.path / fmt::format("out_{}_{}", in, out);
+    const auto t = run_trainer({"translate", "--checkpoint", run.string(), "--input", (dir.path / "in").string(),
+                                "--output", translated.string()}, dir.path / "translate.log");
+    INFO(t.output);
+    REQUIRE(t.status == 0);
+    for (const char* name : {"rgb.png", "gray.png"}) {
+      const Image result = read_image(translated / name);
+      REQUIRE(result.width == 40);
+      REQUIRE(result.height == 28);
+      bool all_gray = true;
+      for (size_t i = 0; i + 2 < result.pixels.size(); i += 3)
+        all_gray = all_gray && result.pixels[i] == result.pixels[i + 1] && result.pixels[i] == result.pixels[i + 2];
+      CHECK(all_gray == (std::string(out) == "1"));  // a grayscale translation is written as gray
+    }
+    const auto scored = run_trainer({"evaluate", "--checkpoint", run.string(), "--count", "2"}, dir.path / "evaluate.log");
+    INFO(scored.output);
+    CHECK(scored.status == 0);
+    CHECK_THAT(scored.output, Catch::Contains("\"score\""));
+  }
+  const auto refused = run_trainer(tiny_train(dir.path / "bad", "1") + std::vector<std::string>{"--input-nc", "2"},
+                                   dir.path / "bad.log");
+  CHECK(refused.status == 1);
+  CHECK_THAT(refused.output, Catch::Contains("--input-nc must be 1 (grayscale) or 3 (RGB) (got 2)"));
+}
+
+TEST_CASE("--mode sets CUT's per-mode defaults, options given explicitly win, sincut is refused", "[cli][modes]") {
+  TempDir dir("modes");
+  auto config_of = [&](const std::string& name, const std::vector<std::string>& extra, std::string* output = nullptr) {
+    const fs::path run = dir.path / name;
+    const auto result = run_trainer(tiny_train(run, "4") + extra, dir.path / (name + ".log"));
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    if (output) *output = result.output;
+    return read_text(run / "config.txt");
+  };
+  std::string output;
+  const auto fast = config_of("fastcut", {"--mode", "fastcut"}, &output);
+  CHECK_THAT(fast, Catch::Contains("lambda_nce=10\n") && Catch::Contains("nce_idt=0\n") &&
+                       Catch::Contains("flip_equivariance=1\n") && Catch::Contains("decay_steps=1\n"));
+  CHECK_THAT(output, Catch::Contains("mode fastcut: lambda 10, nce_idt off, flip_equivariance on, decay_steps 1 of 4 "
+                                     "(the mode's defaults)"));
+  const auto cut = config_of("cut", {"--mode", "cut"}, &output);
+  CHECK_THAT(cut, Catch::Contains("lambda_nce=1\n") && Catch::Contains("nce_idt=1\n") && Catch::Contains("decay_steps=2\n") &&
+                      !Catch::Contains("flip_equivariance"));
+  CHECK_THAT(output, Catch::Contains("mode cut: lambda 1, nce_idt on, flip_equivariance off, decay_steps 2 of 4"));
+  const auto overridden = config_of("fastcut_explicit", {"--mode", "fastcut", "--lambda", "2", "--nce-idt",
+                                                         "--no-flip-equivariance", "--decay-steps", "3"}, &output);
+  CHECK_THAT(overridden, Catch::Contains("lambda_nce=2\n") && Catch::Contains("nce_idt=1\n") &&
+                             Catch::Contains("decay_steps=3\n") && !Catch::Contains("flip_equivariance"));
+  CHECK_THAT(output, Catch::Contains("(given explicitly: --lambda --nce-idt --flip-equivariance --decay-steps)"));
+  const auto cut_flip = config_of("cut_flip", {"--mode", "cut", "--flip-equivariance", "--no-nce-idt"});
+  CHECK_THAT(cut_flip, Catch::Contains("flip_equivariance=1\n") && Catch::Contains("nce_idt=0\n"));
+  // Resuming with the same command resolves to the same configuration.
+  const auto resumed = run_trainer(tiny_train(dir.path / "fastcut", "4") +
+                                       std::vector<std::string>{"--mode", "fastcut", "--resume"},
+                                   dir.path / "resumed.log");
+  INFO(resumed.output);
+  CHECK(resumed.status == 0);
+  const auto sincut = run_trainer(tiny_train(dir.path / "sincut", "1") + std::vector<std::string>{"--mode", "sincut"},
+                                  dir.path / "sincut.log");
+  CHECK(sincut.status == 1);
+  CHECK_THAT(sincut.output, Catch::Contains("--mode must be cut or fastcut: sincut needs SinCUT's StyleGAN2 generator") &&
+                                Catch::Contains("(got sincut)"));
+  CHECK_FALSE(fs::exists(dir.path / "sincut" / "ckpt.pt"));
+}
+
+TEST_CASE("translate refuses tile options it cannot use", "[cli][tile]") {
+  TempDir dir("tile_cli");
+  REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
+  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
+    auto result = run_trainer(std::vector<std::string>{"translate", "--checkpoint", (dir.path / "run").string(), "--input",
+                                                       (dir.path / "run" / "ckpt.pt").string(), "--output",
+                                                       (dir.path / "out").string()} + extra,
+                              dir.path / "translate.log");
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output, Catch::Contains(phrase));
+    CHECK_FALSE(fs::exists(dir.path / "out"));
+  };
+  refused({"--tile-overlap", "8"}, "--tile-overlap has no effect without --tile (whole images have no overlap): add --tile N");
+  refused({"--tile", "10"}, "--tile must be 0 (the whole image) or a multiple of 4 of at least 16 (got 10)");
+  refused({"--tile", "32", "--tile-overlap", "16"}, "--tile-overlap must be a multiple of 4 in [0, --tile / 2) (got 16)");
+}
+
+TEST_CASE("explain refuses --vgg-weights for a checkpoint without VGG16 features", "[cli]") {
+  TempDir dir("explain_cli");
+  REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
+  write_png(dir.path / "image.png", Image{24, 24, std::vector<uint8_t>(24 * 24 * 3, 100)});
+  std::ofstream(dir.path / "vgg.pt") << "x";
+  const auto result = run_trainer({"explain", "--checkpoint", (dir.path / "run").string(), "--image",
+                                   (dir.path / "image.png").string(), "--out", (dir.path / "out").string(),
+                                   "--vgg-weights", (dir.path / "vgg.pt").string()},
+                                  dir.path / "explain.log");
+  INFO(result.output);
+  CHECK(result.status == 1);
+  CHECK_THAT(result.output, Catch::Contains("--vgg-weights has no effect with a checkpoint trained with --features "
+                                            "encoder (only VGG16 features load weights): leave it out"));
+  CHECK_FALSE(fs::exists(dir.path / "out" / "index.html"));
 }

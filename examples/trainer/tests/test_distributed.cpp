@@ -301,7 +301,7 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
 TEST_CASE("launch --nproc-per-node 2 -- train ... leaves one run folder, and so does the same run started by hand",
           "[distributed]") {
   TempDir dir("dist_launch");
-  const std::vector<std::string> command = {"train",  "--steps", "20", "--crop-size", "32", "--synthetic-size", "32",
+  const std::vector<std::string> command = {"train", "--steps", "20", "--synthetic-size", "32",
                                             "--ngf", "8", "--ndf", "8", "--n-blocks", "1"};
   const fs::path launched = dir.path / "launched", by_hand = dir.path / "by_hand";
   fs::create_directories(launched);

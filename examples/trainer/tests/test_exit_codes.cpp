@@ -69,9 +69,8 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
       .write("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x0c\0\0\0\xff\xff\x08\x02\0\0\0\xc8\x01\x98\x7e", 33);
   // A BMP: refused as a format the trainer does not read, named in the warning.
   std::ofstream(dir.path / "data" / "trainA" / "old.bmp", std::ios::binary).write("BM\x3a\0\0\0\0\0\0\0\x36\0\0\0", 14);
-  const auto train = run_trainer(tiny_train(dir.path / "run2", "1") +
-                                     std::vector<std::string>{"--data", (dir.path / "data").string(), "--crop-size", "24",
-                                                              "--load-size", "28"},
+  const auto train = run_trainer(tiny_train(dir.path / "run2", "1", dir.path / "data") +
+                                     std::vector<std::string>{"--crop-size", "24", "--load-size", "28"},
                                  dir.path / "train2.log");
   INFO(train.output);
   CHECK(train.status == 0);
@@ -84,9 +83,8 @@ TEST_CASE("config.txt and the progress line show only what applies to the run", 
   TempDir dir("applies");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);
-  const auto single = run_trainer(tiny_train(dir.path / "single", "2") +
-                                      std::vector<std::string>{"--data", (dir.path / "data").string(), "--single-image",
-                                                               "--crop-size", "24", "--lr", "0.0002"},
+  const auto single = run_trainer(tiny_train(dir.path / "single", "2", dir.path / "data") +
+                                      std::vector<std::string>{"--single-image", "--crop-size", "24", "--lr", "0.0002"},
                                   dir.path / "single.log");
   INFO(single.output);
   REQUIRE(single.status == 0);

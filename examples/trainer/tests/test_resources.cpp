@@ -82,19 +82,19 @@ TEST_CASE("Oversized requests are refused before anything is created, naming the
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
                       dir.path / "synth.log").status == 0);
   int index = 0;
-  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
+  auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase, const fs::path& data = {}) {
     const fs::path run = dir.path / ("run" + std::to_string(index));
-    const auto result = run_trainer(tiny_train(run, "2") + extra, dir.path / ("out" + std::to_string(index++)));
+    const auto result = run_trainer(tiny_train(run, "2", data) + extra, dir.path / ("out" + std::to_string(index++)));
     INFO(result.output);
     CHECK(result.status == 1);
     CHECK_THAT(result.output, Catch::Contains(phrase) && Catch::Contains(" are available (got "));
     CHECK_FALSE(fs::exists(run));  // before: std::bad_alloc after creating the run folder
   };
-  const std::string data = (dir.path / "data").string();
+  const fs::path data = dir.path / "data";
   // Sizes beyond any machine's memory even with this tiny network (--crop-size 8000 with
   // CUT's default widths is refused too: the test above).
-  refused({"--data", data, "--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available");
-  refused({"--data", data, "--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough");
+  refused({"--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available", data);
+  refused({"--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough", data);
   refused({"--batch-size", "10000000"}, "--batch-size must be small enough");
   // --threads far above the CPUs: capped with a warning (it started 694 threads and hung).
   const auto result = run_trainer(std::vector<std::string>{"--threads", "100000"} + tiny_train(dir.path / "threads", "1"),
@@ -102,4 +102,47 @@ TEST_CASE("Oversized requests are refused before anything is created, naming the
   INFO(result.output);
   CHECK(result.status == 0);
   CHECK_THAT(result.output, Catch::Contains("warning: --threads 100000 is more than the ") && Catch::Contains(" CPU(s) available"));
+}
+
+TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own size", "[memory][faults][tile]") {
+  if (kAddressSanitizer) {
+    WARN("built with AddressSanitizer: the trainer's peak memory is not a release build's; not measured");
+    return;
+  }
+  TempDir dir("tiled_memory");
+  REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
+  auto write_image = [&](const fs::path& path, int width, int height) {
+    Image img{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3)};
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x)
+        for (int c = 0; c < 3; ++c)
+          img.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>((x / 7 + y / 5 + 40 * c) & 255);
+    write_png(path, img);
+  };
+  fs::create_directories(dir.path / "big");
+  fs::create_directories(dir.path / "small");
+  write_image(dir.path / "big" / "big.png", 4000, 3000);
+  write_image(dir.path / "small" / "small.png", 256, 192);
+  auto translate = [&](const std::string& name) {
+    return run_measured({"--threads", "1", "translate", "--checkpoint", (dir.path / "run").string(), "--input",
+                         (dir.path / name).string(), "--output", (dir.path / (name + "_out")).string(), "--tile", "256"},
+                        dir.path / (name + ".log"));
+  };
+  const auto small = translate("small");
+  const auto big = translate("big");
+  INFO(read_text(dir.path / "big.log"));
+  REQUIRE((WIFEXITED(big.first) && WEXITSTATUS(big.first) == 0));
+  REQUIRE((WIFEXITED(small.first) && WEXITSTATUS(small.first) == 0));
+  const Image out = read_image(dir.path / "big_out" / "big.png");
+  CHECK((out.width == 4000 && out.height == 3000));
+  // What grows with the image: its pixels in and out (3 + 3 bytes), the blended sum (12 bytes), the
+  // PNG decoder's and encoder's buffers (a few bytes each; 25.7 bytes a pixel in all were measured):
+  // at most 32 bytes a pixel. The network's activations are a 256 x 256 tile's in both runs.
+  const double pixels = 4000.0 * 3000.0, growth = big.second - small.second;
+  const double whole = estimate_translation_memory(checkpoint::read_config(dir.path / "run" / "ckpt.pt"), 4000, 3000);
+  INFO("peak RSS " << format_bytes(small.second) << " (256 x 192), " << format_bytes(big.second)
+                   << " (4000 x 3000): " << growth / pixels << " bytes a pixel; the whole image at once: about "
+                   << format_bytes(whole));
+  CHECK(growth < 32 * pixels);
+  CHECK(big.second < whole);
 }

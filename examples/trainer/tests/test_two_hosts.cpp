@@ -70,7 +70,7 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
-const std::vector<std::string> kTiny = {"train", "--crop-size", "32", "--synthetic-size", "32", "--synthetic-count", "8",
+const std::vector<std::string> kTiny = {"train", "--synthetic-size", "32", "--synthetic-count", "8",
                                         "--ngf", "8", "--ndf", "8", "--n-blocks", "1", "--num-patches", "32"};
 
 std::vector<std::string> tiny_with(std::vector<std::string> extra) {

@@ -69,8 +69,15 @@ struct TrainConfig {
   double lambda_gan = 1.0;
   /// Identity term on Y: L_c(Y, G(Y)) averaged with L_c(X, G(X)) (CUT, PatchGCL Eq. 11).
   bool nce_idt = true;
+  /// FastCUT's flip equivariance: with probability 1/2 per step the generator's input is flipped
+  /// horizontally and the translation's features are flipped back before the contrastive term.
+  bool flip_equivariance = false;
   int64_t num_patches = 256;
   int64_t ngf = 64, n_blocks = 9, ndf = 64;
+  /// Channels of domain A (the generator's input) and of domain B (its output, the discriminator's
+  /// input): 1 (grayscale) or 3 (RGB), CUT's --input_nc / --output_nc. Images are read as RGB and
+  /// converted (to_channels: BT.601 luma, or repetition) when a batch is assembled.
+  int64_t input_nc = 3, output_nc = 3;
   int batch_size = 1;
   /// Total optimisation steps; the learning rate is constant, then decays linearly to 0 over the
   /// last `decay_steps` (CUT's n_epochs / n_epochs_decay, counted in steps).
@@ -116,6 +123,9 @@ struct TrainConfig {
         {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}});
     // Listed when not the default, so that the configurations of runs before the option stay as they were.
     if (negatives != NegativesKind::kImage) f["negatives"] = to_string(negatives);
+    if (flip_equivariance) f["flip_equivariance"] = "1";
+    if (input_nc != 3) f["input_nc"] = std::to_string(input_nc);
+    if (output_nc != 3) f["output_nc"] = std::to_string(output_nc);
     return f;
   }
 
@@ -132,6 +142,8 @@ struct TrainConfig {
   std::vector<std::string> differences(const TrainConfig& other) const {
     std::vector<std::string> out;
     auto a = fields(), b = other.fields();
+    for (auto* f : {&a, &b})  // listed when not the default
+      f->emplace("input_nc", "3"), f->emplace("output_nc", "3"), f->emplace("flip_equivariance", "0");
     for (const auto& [k, v] : b) a.emplace(k, "(not set)");  // a field of the other data mode
     for (const auto& [k, v] : a)
       if (b.emplace(k, "(not set)").first->second != v)
@@ -164,6 +176,8 @@ struct TrainConfig {
     }
     if (!std::isfinite(lambda_nce)) bad_option("--lambda", "a finite number (negative: the default)", format_number(lambda_nce));
     if (!(std::isfinite(lambda_gan) && lambda_gan >= 0)) bad_option("--lambda-gan", "a finite number >= 0", format_number(lambda_gan));
+    if (input_nc != 1 && input_nc != 3) bad_option("--input-nc", "1 (grayscale) or 3 (RGB)", std::to_string(input_nc));
+    if (output_nc != 1 && output_nc != 3) bad_option("--output-nc", "1 (grayscale) or 3 (RGB)", std::to_string(output_nc));
     at_least("--num-patches", num_patches, 2);
     at_least("--ngf", ngf, 1);
     at_least("--n-blocks", n_blocks, 1);

@@ -60,7 +60,8 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   static const std::set<std::string> known = {
       "data", "load_size", "crop_size", "flip", "single_image", "min_zoom", "synthetic_size", "synthetic_count",
       "loss", "features", "lambda_nce", "lambda_gan", "nce_idt", "num_patches", "ngf", "n_blocks", "ndf",
-      "batch_size", "steps", "decay_steps", "lr", "beta1", "beta2", "seed", "negatives"};
+      "batch_size", "steps", "decay_steps", "lr", "beta1", "beta2", "seed", "negatives",
+      "input_nc", "output_nc", "flip_equivariance"};
   std::map<std::string, std::string> kv;
   size_t start = 0;
   int line_no = 0;
@@ -112,6 +113,7 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   c.lambda_nce = parse_real_field("lambda_nce", get("lambda_nce"), where);
   c.lambda_gan = parse_real_field("lambda_gan", get("lambda_gan"), where);
   c.nce_idt = parse_flag_field("nce_idt", get("nce_idt"), where);
+  c.flip_equivariance = has("flip_equivariance") && parse_flag_field("flip_equivariance", get("flip_equivariance"), where);
   integer("num_patches", true, c.num_patches);
   integer("ngf", true, c.ngf);
   integer("n_blocks", true, c.n_blocks);
@@ -123,6 +125,8 @@ inline TrainConfig parse_config_text(const std::string& text, const std::string&
   c.beta1 = parse_real_field("beta1", get("beta1"), where);
   c.beta2 = parse_real_field("beta2", get("beta2"), where);
   integer("seed", true, c.seed);
+  integer("input_nc", false, c.input_nc);  // absent: 3 (RGB), as in checkpoints written before the option
+  integer("output_nc", false, c.output_nc);
   if (synthetic) c.data.load_size = c.data.crop_size = c.data.synthetic_size;  // as main() sets them
   c.data.seed = c.seed;
   try {

@@ -3,6 +3,7 @@
 // PatchNCELoss::put), behind one call signature the training step uses.
 #pragma once
 
+#include "trainer/data/image_tensor.hpp"
 #include "trainer/train/config.hpp"
 #include "trainer/nets/generator.hpp"
 #include "trainer/nets/vgg16.hpp"
@@ -29,7 +30,10 @@ class EncoderFeatures : public FeatureExtractor {
  public:
   EncoderFeatures(ResnetGenerator generator, std::vector<int64_t> layers)
       : generator_(std::move(generator)), layers_(std::move(layers)) {}
-  std::vector<torch::Tensor> operator()(const torch::Tensor& images) override { return generator_->encode(images, layers_); }
+  /// `images` of either domain go through the encoder in its input channels (to_channels).
+  std::vector<torch::Tensor> operator()(const torch::Tensor& images) override {
+    return generator_->encode(to_channels(images, generator_->options.input_nc()), layers_);
+  }
   std::vector<int64_t> channels() const override { return generator_->channels(layers_); }
 
  private:
@@ -42,7 +46,7 @@ class VGG16FeatureExtractor : public FeatureExtractor {
  public:
   explicit VGG16FeatureExtractor(VGG16Features vgg) : vgg_(std::move(vgg)) { vgg_->eval(); }
   std::vector<torch::Tensor> operator()(const torch::Tensor& images) override {
-    return vgg_->forward(images, VGG16FeaturesImpl::paper_layers());
+    return vgg_->forward(to_channels(images, 3), VGG16FeaturesImpl::paper_layers());  // gray: repeated
   }
   std::vector<int64_t> channels() const override { return {256, 512, 512}; }
 

@@ -42,8 +42,12 @@ class Trainer {
       : config_(std::move(config)), device_(device) {
     config_.validate();
     torch::manual_seed(config_.seed);
-    G = ResnetGenerator(GeneratorOptions().ngf(config_.ngf).n_blocks(config_.n_blocks));
-    D = PatchDiscriminator(DiscriminatorOptions().ndf(config_.ndf));
+    G = ResnetGenerator(GeneratorOptions()
+                            .input_nc(config_.input_nc)
+                            .output_nc(config_.output_nc)
+                            .ngf(config_.ngf)
+                            .n_blocks(config_.n_blocks));
+    D = PatchDiscriminator(DiscriminatorOptions().input_nc(config_.output_nc).ndf(config_.ndf));
     G->to(device_);
     D->to(device_);
     features_ = make_features(config_.features, G, vgg_weights, device_);
@@ -109,9 +113,15 @@ class Trainer {
     bytes_all_reduced_ = 0;
     G->train();
     D->train();
-    auto real_A = batch.real_A.to(device_), real_B = batch.real_B.to(device_);
+    // Domain A in the generator's channels, domain B in the translation's (to_channels: 1 or 3).
+    auto real_A = to_channels(batch.real_A.to(device_), config_.input_nc);
+    auto real_B = to_channels(batch.real_B.to(device_), config_.output_nc);
     const int64_t n = real_A.size(0);
-    auto real = config_.nce_idt ? torch::cat({real_A, real_B}) : real_A;
+    auto real = config_.nce_idt ? torch::cat({real_A, to_channels(real_B, config_.input_nc)}) : real_A;
+    // FastCUT (CUT's forward()): the generator sees the batch flipped on half of the steps, drawn from
+    // (seed, step) so that a resumed run flips the same steps; contrastive() flips the features back.
+    flipped_ = config_.flip_equivariance && flips_at(step_);
+    if (flipped_) real = real.flip({3});
     auto fake = G->forward(real);
     auto fake_B = fake.narrow(0, 0, n);
 
@@ -152,23 +162,37 @@ class Trainer {
       const auto m = dist_->average({out.D, out.G_GAN, out.NCE, out.NCE_Y, out.G});
       out = {m[0], m[1], m[2], m[3], m[4]};
     }
+    flipped_ = false;  // contrastive() outside a step compares unflipped features
     ++step_;
     return out;
   }
 
   /// lambda * L_c(src, G(src)): output features from the translation, input features from the source.
+  /// With flip equivariance on a flipped step, the translation's features are flipped back first.
   torch::Tensor contrastive(const torch::Tensor& source, const torch::Tensor& translated) {
-    return F.forward((*features_)(translated), (*features_)(source)) * config_.lambda();
+    auto output = (*features_)(translated);
+    if (flipped_)
+      for (auto& f : output) f = f.flip({3});
+    return F.forward(output, (*features_)(source)) * config_.lambda();
   }
+
+  /// Whether the flip-equivariance draw of `step` flips the generator's input (half of the steps).
+  bool flips_at(int64_t step) const { return (mix_seed(config_.seed, static_cast<uint64_t>(step), 4) >> 11) & 1; }
 
   /// The contrastive feature pyramid of `images` (the encoder's or VGG16's), as the loss sees it.
   std::vector<torch::Tensor> contrastive_features(const torch::Tensor& images) { return (*features_)(images.to(device_)); }
 
-  /// Translation in eval mode without gradients.
+  /// Translation in eval mode without gradients: `images` `[B,C,H,W]` with C = 1 or 3 is converted to
+  /// the generator's input channels (as the training data is); the result has config().output_nc.
+  /// Other channel counts are refused.
   torch::Tensor translate(const torch::Tensor& images) {
+    if (images.dim() != 4 || (images.size(1) != 1 && images.size(1) != 3))
+      throw std::invalid_argument(fmt::format(
+          "translate: expected images [B, 1 or 3, H, W] for a generator of {} input channel(s), got {} dims{}",
+          config_.input_nc, images.dim(), images.dim() >= 2 ? fmt::format(" with {} channels", images.size(1)) : ""));
     torch::NoGradGuard no_grad;
     G->eval();
-    return G->forward(images.to(device_));
+    return G->forward(to_channels(images.to(device_), config_.input_nc));
   }
 
   // The state a checkpoint saves and restores (checkpoint.hpp), with step() and log_window.
@@ -212,6 +236,7 @@ class Trainer {
   std::unique_ptr<FeatureExtractor> features_;
   int64_t step_ = 0;
   int64_t num_patches_ = 0;
+  bool flipped_ = false;  // the current step's flip-equivariance draw
   Collectives* dist_ = nullptr;
   std::unique_ptr<GradientReducer> reduce_D_, reduce_GF_;  // set_distributed(..., overlap)
   int saved_world_ = 1;
