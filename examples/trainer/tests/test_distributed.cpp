@@ -121,7 +121,7 @@ TEST_CASE("2 processes at batch b take the step of 1 process at batch 2b; over 2
     CHECK(la[i].count("global_batch") == 0);  // one process: the log is as before
     CHECK(lb[i].at("epoch") == la[i].at("epoch"));
     for (const char* k : {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y"})
-      CHECK(lb[i].at(k) == Approx(la[i].at(k)).epsilon(i == 0 ? 1e-4 : 2e-2));
+      CHECK(lb[i].at(k) == Approx(la[i].at(k)).epsilon(i == 0 ? 5e-4 : 2e-2));
   }
   for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", c->G.get(), e->G.get()},
                               {"D", c->D.get(), e->D.get()},
