@@ -162,7 +162,7 @@ inline void refuse_ignored_options(const std::function<bool(const std::string&)>
     refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights)", o.features),
            "add --features vgg16 to use them");
   if (!distributed)
-    for (const char* option : {"--backend", "--dist-timeout"})
+    for (const char* option : {"--backend", "--dist-timeout", "--no-overlap"})
       refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set)",
              "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
 }

@@ -183,6 +183,7 @@ TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mo
                  {"--vgg-weights has no effect with --features encoder", "add --features vgg16"});
   expect_refused({{"--backend", "gloo"}}, {"--backend has no effect in a run of one process", "torchrun"});
   expect_refused({{"--dist-timeout", "30"}}, {"--dist-timeout has no effect in a run of one process"});
+  expect_refused({{"--no-overlap", ""}}, {"--no-overlap has no effect in a run of one process"});
 }
 
 TEST_CASE_METHOD(BadCommandLines, "evaluate refuses the options of the other kind of evaluation", "[cli]") {
