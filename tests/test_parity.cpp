@@ -227,7 +227,7 @@ TEST_CASE("write_tensor_file rewrites a fixture byte for byte and read_tensor_fi
     std::ifstream in(file, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
-  CHECK(slurp(path) == slurp(std::string(PATCHGCL_FIXTURE_DIR) + "/tagconv_pyg.pgt"));
+  CHECK(slurp(path) == slurp(std::string(patchgcl_test::fixture_dir()) + "/tagconv_pyg.pgt"));
   const auto back = io::read_tensor_file(path);
   CHECK(back.config == f.config);
   REQUIRE(back.tensors.size() == f.tensors.size());

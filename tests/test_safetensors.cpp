@@ -221,7 +221,7 @@ TEST_CASE("read_safetensors reads every dtype, 0-d and zero-size tensors and __m
 }
 
 TEST_CASE("Files written by the safetensors package (the fuzz seeds) read with their values", "[safetensors]") {
-  const std::string dir = std::string(PATCHGCL_FIXTURE_DIR) + "/../../fuzz/corpus/safetensors/";
+  const std::string dir = std::string(patchgcl_test::fixture_dir()) + "/../../fuzz/corpus/safetensors/";
   // safetensors 0.8.0's save_file, from Debian's torch 1.13 (tests/safetensors_python writes fresh ones).
   const auto f = io::read_safetensors(dir + "python_dtypes.safetensors");
   CHECK(f.tensors.size() == 7);

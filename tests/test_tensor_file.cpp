@@ -5,6 +5,8 @@
 
 #include <patchgcl/io/tensor_file.hpp>
 
+#include "support/fixture.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -177,7 +179,7 @@ TEST_CASE("Every committed fixture still reads, and write_tensor_file's output r
   for (const char* name : {"converted_patchgcl_small", "graph_nce_released", "graph_nce_small", "patchnce_cut",
                            "patchnce_put_code", "patchnce_put_paper", "tagconv_dgl", "tagconv_pyg", "topk_pool_pyg"}) {
     INFO(name);
-    const auto f = io::read_tensor_file(std::string(PATCHGCL_FIXTURE_DIR) + "/" + name + ".pgt");
+    const auto f = io::read_tensor_file(std::string(patchgcl_test::fixture_dir()) + "/" + name + ".pgt");
     CHECK(!f.tensors.empty());
   }
   std::map<std::string, torch::Tensor> tensors{{"a", torch::zeros({0, 4})},

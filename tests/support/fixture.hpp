@@ -9,14 +9,15 @@
 
 #include <string>
 
-#ifndef PATCHGCL_FIXTURE_DIR
-#error "PATCHGCL_FIXTURE_DIR must name tests/fixtures (set by tests/CMakeLists.txt)"
-#endif
-
 namespace patchgcl_test {
 
+/// tests/fixtures of this checkout. Only fixture_dir.cpp is compiled with the path, so that the
+/// other test files and their precompiled header do not depend on where the checkout is, and
+/// ccache reuses their objects in another clone (CI builds a fresh one).
+const char* fixture_dir();
+
 inline patchgcl::io::TensorFile load_fixture(const std::string& name) {
-  return patchgcl::io::read_tensor_file(std::string(PATCHGCL_FIXTURE_DIR) + "/" + name + ".pgt");
+  return patchgcl::io::read_tensor_file(std::string(fixture_dir()) + "/" + name + ".pgt");
 }
 
 /// One precision the parity tests run in, with its tolerance on the float64 expectation.

@@ -20,6 +20,8 @@
 // Nothing is allocated from a header field before it has been checked against the file's size:
 // the only allocations are proportional to the number of bytes in the file.
 
+#include <patchgcl/io/data_coverage.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -261,33 +263,27 @@ inline PgtTensor pgt_parse_tensor(const std::vector<std::string>& fields, int64_
 /// belongs to exactly one tensor (what both writers produce).
 inline void pgt_check_coverage(const std::vector<PgtTensor>& tensors, int64_t blob_size, size_t blob_start,
                                const std::string& path) {
-  std::vector<const PgtTensor*> by_offset;
-  by_offset.reserve(tensors.size());
-  for (const auto& t : tensors) by_offset.push_back(&t);
-  std::stable_sort(by_offset.begin(), by_offset.end(), [](const PgtTensor* a, const PgtTensor* b) {
-    return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
-  });
-  int64_t covered = 0;
-  const PgtTensor* previous = nullptr;
-  for (const auto* t : by_offset) {
-    if (t->offset < covered) {
-      throw TensorFileError(path, t->line, "offset",
-                            "the bytes of tensor " + pgt_quote(t->name) + " overlap those of tensor " +
-                                pgt_quote(previous->name) + " (line " + std::to_string(previous->line) + ")");
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  ranges.reserve(tensors.size());
+  for (const auto& t : tensors) ranges.emplace_back(t.offset, t.offset + t.nbytes);
+  const CoverageProblem p = find_coverage_problem(ranges, blob_size);
+  switch (p.kind) {
+    case CoverageProblem::kNone: return;
+    case CoverageProblem::kOverlap: {
+      const PgtTensor &t = tensors[p.tensor], &previous = tensors[p.previous];
+      throw TensorFileError(path, t.line, "offset",
+                            "the bytes of tensor " + pgt_quote(t.name) + " overlap those of tensor " +
+                                pgt_quote(previous.name) + " (line " + std::to_string(previous.line) + ")");
     }
-    if (t->offset > covered) {
-      throw TensorFileError(path, t->line, "offset",
-                            std::to_string(t->offset - covered) + " bytes of the data section before tensor " +
-                                pgt_quote(t->name) + " belong to no tensor");
-    }
-    covered += t->nbytes;
-    if (t->nbytes > 0) previous = t;
-  }
-  if (covered != blob_size) {
-    throw TensorFileError(path, 0, "data",
-                          std::to_string(blob_size - covered) + " bytes after the end of the last tensor (at byte " +
-                              std::to_string(blob_start + static_cast<size_t>(covered)) +
-                              " of the file) belong to no tensor: trailing garbage, or a file appended to");
+    case CoverageProblem::kGap:
+      throw TensorFileError(path, tensors[p.tensor].line, "offset",
+                            std::to_string(p.bytes) + " bytes of the data section before tensor " +
+                                pgt_quote(tensors[p.tensor].name) + " belong to no tensor");
+    case CoverageProblem::kTrailing:
+      throw TensorFileError(path, 0, "data",
+                            std::to_string(p.bytes) + " bytes after the end of the last tensor (at byte " +
+                                std::to_string(blob_start + static_cast<size_t>(p.covered)) +
+                                " of the file) belong to no tensor: trailing garbage, or a file appended to");
   }
 }
 

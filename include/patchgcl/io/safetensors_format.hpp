@@ -25,6 +25,7 @@
 // Nothing is allocated from a header field: the parse holds one record per tensor of the header,
 // whose size the file bounds.
 
+#include <patchgcl/io/data_coverage.hpp>
 #include <patchgcl/io/pgt_format.hpp>
 
 #include <nlohmann/json.hpp>
@@ -366,33 +367,25 @@ class StHeaderSax {
 /// Every byte of the data section belongs to exactly one tensor, from byte 0 on (what the
 /// `safetensors` package writes and requires).
 inline void st_check_coverage(const std::vector<StTensor>& tensors, int64_t data_size, const std::string& path) {
-  std::vector<const StTensor*> order;
-  order.reserve(tensors.size());
-  for (const auto& t : tensors) order.push_back(&t);
-  std::stable_sort(order.begin(), order.end(), [](const StTensor* a, const StTensor* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  int64_t covered = 0;
-  const StTensor* previous = nullptr;
-  for (const auto* t : order) {
-    if (t->begin < covered) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  ranges.reserve(tensors.size());
+  for (const auto& t : tensors) ranges.emplace_back(t.begin, t.end);
+  const CoverageProblem p = find_coverage_problem(ranges, data_size);
+  switch (p.kind) {
+    case CoverageProblem::kNone: return;
+    case CoverageProblem::kOverlap:
       throw st_error(path, "data_offsets",
-                     "the bytes of tensor " + pgt_quote(t->name) + " overlap those of tensor " +
-                         pgt_quote(previous->name));
-    }
-    if (t->begin > covered) {
+                     "the bytes of tensor " + pgt_quote(tensors[p.tensor].name) + " overlap those of tensor " +
+                         pgt_quote(tensors[p.previous].name));
+    case CoverageProblem::kGap:
       throw st_error(path, "data_offsets",
-                     std::to_string(t->begin - covered) + " bytes of the data section before tensor " +
-                         pgt_quote(t->name) + " belong to no tensor (offsets must be contiguous from 0)");
-    }
-    covered = t->end;
-    if (t->end > t->begin) previous = t;
-  }
-  if (covered != data_size) {
-    throw st_error(path, "data",
-                   std::to_string(data_size - covered) +
-                       " bytes after the end of the last tensor belong to no tensor: trailing garbage, or a file "
-                       "appended to");
+                     std::to_string(p.bytes) + " bytes of the data section before tensor " +
+                         pgt_quote(tensors[p.tensor].name) + " belong to no tensor (offsets must be contiguous from 0)");
+    case CoverageProblem::kTrailing:
+      throw st_error(path, "data",
+                     std::to_string(p.bytes) +
+                         " bytes after the end of the last tensor belong to no tensor: trailing garbage, or a file "
+                         "appended to");
   }
 }
 

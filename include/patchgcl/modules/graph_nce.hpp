@@ -161,12 +161,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
       detail::check_finite_result(result.loss, options.check_finite(), fn, "loss");
       const int64_t L = static_cast<int64_t>(ids.size()), B = output_features[0].size(0);
       for (int64_t l = 0; l < L; ++l) {
-        GraphLayerInspection layer;
-        layer.height = output_features[l].size(2);
-        layer.width = output_features[l].size(3);
-        layer.patch_ids = ids[l].to(torch::kLong);
-        layer.rows = layer.patch_ids.div(layer.width, "floor");
-        layer.cols = layer.patch_ids.remainder(layer.width);
+        GraphLayerInspection layer = sampled_patches_record(output_features[l], ids[l]);
         const auto graphs_of_layer = [&](const torch::Tensor& t) {
           return t.view({L, B, t.size(-2), t.size(-1)}).select(0, l);
         };
@@ -191,12 +186,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     result.loss = detail::mean_over_layers(
         "GraphNCELoss::inspect", options, output_features, input_features, patch_ids,
         [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
-          GraphLayerInspection layer;
-          layer.height = output_features[l].size(2);
-          layer.width = output_features[l].size(3);
-          layer.patch_ids = ids[l].to(torch::kLong);
-          layer.rows = layer.patch_ids.div(layer.width, "floor");
-          layer.cols = layer.patch_ids.remainder(layer.width);
+          GraphLayerInspection layer = sampled_patches_record(output_features[l], ids[l]);
           layer.loss = compute_layer_loss(l, output, input, &layer);
           result.layers.push_back(layer);
           return layer.loss;
@@ -229,6 +219,18 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
+  /// A layer's record with its sampled patches filled in: the feature map's size, the flat
+  /// locations `ids` and their (row, col).
+  static GraphLayerInspection sampled_patches_record(const torch::Tensor& features, const torch::Tensor& ids) {
+    GraphLayerInspection layer;
+    layer.height = features.size(2);
+    layer.width = features.size(3);
+    layer.patch_ids = ids.to(torch::kLong);
+    layer.rows = layer.patch_ids.div(layer.width, "floor");
+    layer.cols = layer.patch_ids.remainder(layer.width);
+    return layer;
+  }
+
   /// Whether `forward` runs every layer at once (detail::FusedGraphNCE): float32/float64 features
   /// of the parameters' dtype and device, one batch size and one number of patches for all
   /// layers, and negatives from this process without pruning. Otherwise (and for arguments the
