@@ -12,6 +12,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # ccache: paths relative to the checkout, so that a second clone (CI) reuses the first one's objects
 # (RelWithDebInfo: the build folder is not hashed; debug info may name the first clone's paths).
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"  # as scripts/lib/common.sh: room for every lane
 seconds="${1:-60}"
 shift || true
 bash "$root/scripts/lib/install-deps.sh"

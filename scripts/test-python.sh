@@ -55,7 +55,7 @@ python="$venv/bin/python"
 log "venv ready after $((SECONDS - t0)) s: $("$python" -c 'import torch; print("torch", torch.__version__)')"
 
 if [ -d /usr/lib/ccache ]; then
-  export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+  export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"
 fi
 cd "$root"
 MAX_JOBS="${MAX_JOBS:-1}" "$python" -m pip install -q --no-build-isolation . >&2

@@ -6,6 +6,9 @@
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+# Room for every lane's objects: one LibTorch precompiled header is ~600 MB before compression, and
+# each lane has three; ccache's default 5 GB evicts one lane's objects while building the next.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"
 [ "${PATCHGCL_NO_INSTALL:-0}" = 1 ] || bash "$root/scripts/lib/install-deps.sh"
 jobs="${JOBS:-$(nproc)}"
 launcher=()

@@ -8,6 +8,7 @@
 #include "trainer/commands/synth.hpp"
 #include "trainer/commands/train.hpp"
 #include "trainer/commands/translate.hpp"
+#include "trainer/tests/checkout_paths.hpp"
 #include "trainer/tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

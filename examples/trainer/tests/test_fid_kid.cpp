@@ -2,14 +2,11 @@
 // (scipy.linalg.sqrtm as pytorch-fid; the KID formula of Binkowski et al. / torch-fidelity), whose
 // fixed feature sets and expected values are committed in tests/fixtures/fid_kid.pgt.
 #include "trainer/eval/fid_kid.hpp"
+#include "trainer/tests/checkout_paths.hpp"
 
 #include <patchgcl/io/tensor_file.hpp>
 
 #include <catch2/catch.hpp>
-
-#ifndef PATCHGCL_FIXTURE_DIR
-#error "PATCHGCL_FIXTURE_DIR must name tests/fixtures"
-#endif
 
 using namespace trainer::metrics;
 
