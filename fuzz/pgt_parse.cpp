@@ -4,22 +4,14 @@
 // leak or allocation beyond -malloc_limit_mb is a finding. scripts/fuzz.sh runs it.
 #include <patchgcl/io/pgt_format.hpp>
 
+#include "tensor_bytes_check.hpp"
+
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <vector>
-
-namespace {
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace patchgcl::io;
+  using fuzz_check::require;
   const char* bytes = reinterpret_cast<const char*>(data);
   try {
     const auto contents = detail::parse_pgt(bytes, size, "fuzz.pgt");
@@ -27,12 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& t : contents.tensors) {
       int64_t numel = 1;
       for (auto d : t.shape) numel *= d;
-      require(t.nbytes == numel * detail::pgt_element_size(t.dtype));
-      require(t.data >= bytes && t.nbytes <= static_cast<int64_t>(size) && t.data - bytes <= static_cast<int64_t>(size) - t.nbytes);
-      // Touch every byte the tensor claims: ASan reports a read outside the input.
-      std::vector<char> copy(static_cast<size_t>(t.nbytes));
-      if (t.nbytes > 0) std::memcpy(copy.data(), t.data, copy.size());
-      total += t.nbytes;
+      total += fuzz_check::check_tensor_bytes(bytes, size, t.data, t.nbytes, numel * detail::pgt_element_size(t.dtype));
     }
     require(total <= static_cast<int64_t>(size));
   } catch (const TensorFileError& e) {

@@ -85,6 +85,21 @@ GraphNCELoss small_graph_loss(GraphNCELossOptions o) {
     if (p.key().find("bias") != std::string::npos) p.value().uniform_(-0.1, 0.1);
   return loss;
 }
+
+/// The fused loss equals the layer-by-layer one (`layered`) to 1e-12 relative in float64: the value,
+/// and the gradient with respect to each of `maps` and every parameter of `module`.
+void check_same_loss_and_gradients(const torch::Tensor& fused, const torch::Tensor& layered, Tensors maps,
+                                   const torch::nn::Module& module) {
+  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
+  Tensors wrt = std::move(maps);
+  for (const auto& param : module.parameters()) wrt.push_back(param);
+  auto g_fused = torch::autograd::grad({fused}, wrt);
+  auto g_layered = torch::autograd::grad({layered}, wrt);
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    INFO("input " << i);
+    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
+  }
+}
 }  // namespace
 
 TEST_CASE("PatchNCELoss is CUT's PatchSampleF head + PatchNCE averaged over layers", "[patch_nce]") {
@@ -216,16 +231,7 @@ TEST_CASE("GraphNCELoss's all-layer fused node equals the layer-by-layer loss, v
     auto term = loss->layer_loss(l, F::sample_patches(p.out[l], p.ids[l]), F::sample_patches(p.in[l], p.ids[l]));
     layered = layered.defined() ? layered + term : term;
   }
-  layered = layered / 2.0;
-  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
-  Tensors wrt{p.out[0], p.out[1]};
-  for (auto& param : loss->parameters()) wrt.push_back(param);
-  auto g_fused = torch::autograd::grad({fused}, wrt);
-  auto g_layered = torch::autograd::grad({layered}, wrt);
-  for (size_t i = 0; i < wrt.size(); ++i) {
-    INFO("input " << i);
-    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
-  }
+  check_same_loss_and_gradients(fused, layered / 2.0, {p.out[0], p.out[1]}, *loss);
 }
 
 TEST_CASE("GraphNCELoss's fused backward matches finite differences in the output features", "[graph_nce]") {
@@ -261,16 +267,7 @@ TEST_CASE("PatchNCELoss's all-layer fused node equals the layer-by-layer loss an
     auto term = F::info_nce(v, z, o.info_nce());
     layered = layered.defined() ? layered + term : term;
   }
-  layered = layered / 2.0;
-  CHECK(fused.item<double>() == Approx(layered.item<double>()).epsilon(1e-12));
-  Tensors wrt{p.out[0], p.out[1]};
-  for (auto& param : loss->parameters()) wrt.push_back(param);
-  auto g_fused = torch::autograd::grad({fused}, wrt);
-  auto g_layered = torch::autograd::grad({layered}, wrt);
-  for (size_t i = 0; i < wrt.size(); ++i) {
-    INFO("input " << i);
-    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
-  }
+  check_same_loss_and_gradients(fused, layered / 2.0, {p.out[0], p.out[1]}, *loss);
   auto f = [&] { return loss(p.out, p.in, p.ids); };
   CHECK(patchgcl_test::gradient_error(f, p.out[1]) < 1e-7);
 }
