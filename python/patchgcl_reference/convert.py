@@ -25,6 +25,13 @@ _PATCHGCL = [
     (re.compile(r"^gnn_pools_(\d+)\.(\d+)\.conv1\.lin\.(weight|bias)$"), r"gnn_pools_\1.\2.lin.\3"),
 ]
 _CUT = re.compile(r"^mlp_(\d+)\.(0|2)\.(weight|bias)$")
+# The inverse of _PATCHGCL: patchgcl::GraphNCELoss names to the released GNNLoss's.
+_PATCHGCL_RELEASED = [
+    (re.compile(r"^embed_(\d+)\.(weight|bias)$"), r"embed_\1.linear.\2"),
+    (re.compile(r"^gnn_(\d+)\.lin\.(weight|bias)$"), r"gnn_\1.conv1.lin.\2"),
+    (re.compile(r"^pools_(\d+)\.(\d+)\.proj\.(weight|bias)$"), r"pools_\1.\2.proj.\3"),
+    (re.compile(r"^gnn_pools_(\d+)\.(\d+)\.lin\.(weight|bias)$"), r"gnn_pools_\1.\2.conv1.lin.\3"),
+]
 
 
 def detect(state):
@@ -81,3 +88,17 @@ def convert(state, kind="auto"):
     else:
         raise ValueError(kind)
     return out, config
+
+
+def to_released(tensors):
+    """GraphNCELoss tensors under patchgcl's names, renamed as the released GNNLoss's state dict
+    has them (DataParallel's `module.` prefix included): what `convert` takes back."""
+    out = {}
+    for k, v in tensors.items():
+        for pattern, repl in _PATCHGCL_RELEASED:
+            if pattern.match(k):
+                out["module." + pattern.sub(repl, k)] = v
+                break
+        else:
+            raise ValueError(f"unexpected GraphNCELoss tensor {k!r}")
+    return out

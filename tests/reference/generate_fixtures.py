@@ -17,7 +17,6 @@ import argparse
 import filecmp
 import math
 import os
-import re
 import sys
 import tempfile
 
@@ -261,16 +260,8 @@ def case_converted_patchgcl():
     """A GNNLoss state dict under the released code's names, run through the converter, as a
     user would: the C++ test loads it by name and must reproduce graph_nce_small's loss."""
     tensors, _ = graph_case(404, (3, 5, 8), ((8, 8), (8, 8), (6, 6)), num_patches=16, nc=16)
-    released_names = {}
-    for k, v in tensors.items():
-        if not k.startswith("param."):
-            continue
-        k = k[len("param."):]
-        k = re.sub(r"^embed_(\d+)\.", r"embed_\1.linear.", k)
-        k = re.sub(r"^gnn_(\d+)\.lin\.", r"gnn_\1.conv1.lin.", k)
-        k = re.sub(r"^gnn_pools_(\d+)\.(\d+)\.lin\.", r"gnn_pools_\1.\2.conv1.lin.", k)
-        released_names["module." + k] = v.detach()
-    return conv.convert(released_names)
+    params = {k[len("param."):]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
+    return conv.convert(conv.to_released(params))
 
 
 CASES = {

@@ -12,7 +12,6 @@ Both files hold expected_tensors() and metadata of their writer; tests/test_safe
 patchgcl.safetensors. run.sh runs the three steps.
 """
 import os
-import re
 import subprocess
 import sys
 
@@ -48,18 +47,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 def write_converted(folder):
     """graph_nce_small's weights as the released GNNLoss names them, through the converter."""
     sys.path.insert(0, os.path.join(ROOT, "python"))
-    from patchgcl_reference import pgt
+    from patchgcl_reference import convert, pgt
     tensors, _ = pgt.read(os.path.join(ROOT, "tests", "fixtures", "graph_nce_small.pgt"))
-    released = {}
-    for k, v in tensors.items():
-        if not k.startswith("param."):
-            continue
-        k = k[len("param."):]
-        k = re.sub(r"^embed_(\d+)\.", r"embed_\1.linear.", k)
-        k = re.sub(r"^gnn_(\d+)\.lin\.", r"gnn_\1.conv1.lin.", k)
-        k = re.sub(r"^gnn_pools_(\d+)\.(\d+)\.lin\.", r"gnn_pools_\1.\2.conv1.lin.", k)
-        released["module." + k] = v
-    torch.save(released, os.path.join(folder, "netF.pth"))
+    params = {k[len("param."):]: v for k, v in tensors.items() if k.startswith("param.")}
+    torch.save(convert.to_released(params), os.path.join(folder, "netF.pth"))
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert-reference-weights.py"),
                     os.path.join(folder, "netF.pth"), os.path.join(folder, "netF.safetensors")], env=env, check=True)
