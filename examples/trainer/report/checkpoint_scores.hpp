@@ -3,7 +3,7 @@
 //   checkpoint_scores.json   the same, the feature network, the mode and the best checkpoint;
 //   checkpoint_scores.html   the index.html section: FID and KID over the steps (inline SVG), the
 //                            table, the best row marked; write_index (report.hpp) embeds it as it is;
-//   best.safetensors                  the checkpoint with the lowest FID (a hard link, or a copy), for
+//   best.safetensors         the checkpoint with the lowest FID (a hard link, or a copy), for
 //                            `translate --checkpoint RUN/best.safetensors`.
 // Every file is written to .tmp and renamed.
 #pragma once
