@@ -47,8 +47,8 @@ echo "== training: loss $LOSS, $STEPS steps, ${SIZE}x${SIZE} images"
 trained=$(date +%s)
 
 echo "== evaluating on the paired test split (structure = shape IoU, texture = stripe energy / domain B's)"
-"$trainer" evaluate --checkpoint "$RUN_DIR-untrained/ckpt.pt" --json "$RUN_DIR/scores-untrained.json" | sed 's/^/untrained: /'
-"$trainer" evaluate --checkpoint "$RUN_DIR/ckpt.pt" --json "$RUN_DIR/scores.json" | sed "s/^/trained ($LOSS): /"
+"$trainer" evaluate --checkpoint "$RUN_DIR-untrained/ckpt.safetensors" --json "$RUN_DIR/scores-untrained.json" | sed 's/^/untrained: /'
+"$trainer" evaluate --checkpoint "$RUN_DIR/ckpt.safetensors" --json "$RUN_DIR/scores.json" | sed "s/^/trained ($LOSS): /"
 
 end=$(date +%s)
 echo "== done in $((end - start)) s (build $((built - start)) s, training $((trained - built)) s)"

@@ -5,8 +5,7 @@
 # target found something: turn each crash input into a regression test (docs/reliability.md).
 #   scripts/fuzz.sh                 # every target, 60 s each (what .ci/run does)
 #   scripts/fuzz.sh 1800 pgt_parse  # one target, 30 min
-# Targets are registered in fuzz/CMakeLists.txt (one line each). trainer_checkpoint fuzzes LibTorch's
-# archive reader itself only with PATCHGCL_FUZZ_ARCHIVE=1 (a known LibTorch crash, fuzz/known-crashes/).
+# Targets are registered in fuzz/CMakeLists.txt (one line each).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # ccache: paths relative to the checkout, so that a second clone (CI) reuses the first one's objects
@@ -42,6 +41,10 @@ while IFS=$'\t' read -r name seeds dict; do
   args=(-max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
         -artifact_prefix="$build/artifacts/$name/")
   if [ -n "$dict" ]; then args+=(-dict="$dict"); fi
+  # libFuzzer caps inputs at 1 MB unless told otherwise, and would cut a larger seed (a complete
+  # trainer checkpoint: its contrastive heads alone are ~1 MB) short: allow the largest seed whole.
+  largest="$(find "$seeds" -type f -printf '%s\n' 2>/dev/null | sort -n | tail -n 1)"
+  if [ "${largest:-0}" -gt 1048576 ]; then args+=(-max_len="$largest"); fi
   echo "== fuzz $name for ${seconds}s (seeds: ${seeds#"$root"/})"
   status=0
   "$build/$name" "${args[@]}" "$build/corpus/$name" "$seeds" >"$build/$name.log" 2>&1 || status=$?

@@ -1,8 +1,8 @@
 // patchgcl-trainer: unpaired image-to-image translation with the PatchGCL / CUT / PUT losses.
 //
 //   patchgcl-trainer train     --run runs/demo [--data synthetic|DIR] [--loss graph|patchnce|put] ...
-//   patchgcl-trainer translate --checkpoint runs/demo/ckpt.pt --input IMG_OR_DIR --output DIR
-//   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.pt [--data DIR --features NET.pt]
+//   patchgcl-trainer translate --checkpoint runs/demo/ckpt.safetensors --input IMG_OR_DIR --output DIR
+//   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.safetensors [--data DIR --features NET.pt]
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
 //   patchgcl-trainer explain   --checkpoint RUN --image FILE --out DIR [--layer L] [--k K]  (the patch graph, Fig. 9)
 //   patchgcl-trainer launch    --nproc-per-node N [--nnodes M ...] -- train ...   (docs/distributed.md)

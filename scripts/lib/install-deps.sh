@@ -15,6 +15,7 @@ PATCHGCL_DEBS=(
   libpng-dev            # PNG reading and writing in the example trainer
   libcli11-dev          # command lines of the examples
   nlohmann-json3-dev    # JSON header of safetensors files (PatchGCL::safetensors: the tests, the trainer)
+  libxxhash-dev         # XXH3-64 checksums of the example trainer's checkpoints
   libbenchmark-dev      # micro-benchmarks
   libgloo-dev           # Gloo headers for c10d's ProcessGroupGloo (PatchGCL::distributed, distributed tests)
   python3-torch         # torchrun, for the trainer's torchrun tests (and Debian's torch for the Python package)

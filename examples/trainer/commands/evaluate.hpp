@@ -52,8 +52,8 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
 }
 
 /// `evaluate --run RUN --features model.pt [--data DIR]`: FID and KID of every checkpoint the run
-/// kept (and its ckpt.pt) on DIR (default: the run's --data), written to the run folder
-/// (checkpoint_scores.{csv,json,html}, best.pt, index.html: report/checkpoint_scores.hpp).
+/// kept (and its ckpt.safetensors) on DIR (default: the run's --data), written to the run folder
+/// (checkpoint_scores.{csv,json,html}, best.safetensors, index.html: report/checkpoint_scores.hpp).
 /// Returns the table's JSON.
 inline std::string evaluate_run(const std::filesystem::path& run_dir, std::filesystem::path data,
                                 const std::filesystem::path& features, const evaluation::RealDataOptions& options,
@@ -87,7 +87,7 @@ inline std::string evaluate_run(const std::filesystem::path& run_dir, std::files
   if (lock) report::write_run_index(run_dir, table.config);
   if (!quiet)
     std::cerr << fmt::format("best: step {} (FID {:.4f}) -> {}\n", table.rows[table.best].step,
-                             table.rows[table.best].scores.fid, (run_dir / "best.pt").string());
+                             table.rows[table.best].scores.fid, (run_dir / "best.safetensors").string());
   return report::checkpoint_table_json(run_dir, table, features.string());
 }
 
@@ -130,10 +130,10 @@ inline Command add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvaluateOptions>();
   auto* cmd = app.add_subcommand(
       "evaluate", "score a model: FID/KID on real data (--data --features), or the embedded dataset's test split");
-  auto* checkpoint = cmd->add_option("--checkpoint", o->checkpoint, "ckpt.pt of a run (or the run folder)");
+  auto* checkpoint = cmd->add_option("--checkpoint", o->checkpoint, "ckpt.safetensors of a run (or the run folder)");
   auto* run = cmd->add_option("--run", o->run,
-                              "score every checkpoint the run kept (train --keep-checkpoints) and its ckpt.pt with "
-                              "--features; writes RUN/checkpoint_scores.{csv,json}, RUN/best.pt, index.html")
+                              "score every checkpoint the run kept (train --keep-checkpoints) and its ckpt.safetensors with "
+                              "--features; writes RUN/checkpoint_scores.{csv,json}, RUN/best.safetensors, index.html")
                   ->excludes(checkpoint);
   cmd->add_option("--folders", o->folders, "FID/KID between two folders of images with --features, no checkpoint")
       ->expected(2)->excludes(checkpoint)->excludes(run);

@@ -27,10 +27,10 @@ inline GraphPictures explain_with(Trainer& trainer, const Image& original, const
       [&](const torch::Tensor& x) { return trainer.contrastive_features(x); }, image, options, trainer.device());
 }
 
-/// A whole trainer from `checkpoint` (a run folder or its ckpt.pt): G, D and the loss heads.
+/// A whole trainer from `checkpoint` (a run folder or its ckpt.safetensors): G, D and the loss heads.
 inline std::unique_ptr<Trainer> load_trainer(std::filesystem::path ckpt, torch::Device device,
                                              const std::string& vgg_weights) {
-  if (std::filesystem::is_directory(ckpt)) ckpt /= "ckpt.pt";
+  ckpt = checkpoint::resolve(ckpt);
   const TrainConfig config = checkpoint::read_config(ckpt);
   if (!vgg_weights.empty() && config.features != FeatureKind::kVGG16)
     throw std::invalid_argument(fmt::format("--vgg-weights has no effect with a checkpoint trained with --features {} "
@@ -69,7 +69,7 @@ inline Command add_explain(CLI::App& app) {
   auto o = std::make_shared<ExplainCommandOptions>();
   auto* cmd = app.add_subcommand(
       "explain", "draw the patch graph of a --loss graph checkpoint over an image (docs/diagnostics.md, paper Fig. 9)");
-  cmd->add_option("--checkpoint", o->checkpoint, "run folder or its ckpt.pt")->required();
+  cmd->add_option("--checkpoint", o->checkpoint, "run folder or its ckpt.safetensors")->required();
   cmd->add_option("--image", o->image, "image file")->required();
   cmd->add_option("--out", o->out, "output folder: PNGs and index.html")->required();
   cmd->add_option("--layer", o->explain.layer, "contrastive feature layer (-1: the deepest)")->capture_default_str();

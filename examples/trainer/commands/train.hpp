@@ -59,7 +59,7 @@ inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
 /// The options of the optimisation, the run folder and the processes.
 inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   auto& c = o.config;
-  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.pt)")->capture_default_str();
+  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.safetensors)")->capture_default_str();
   cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
   cmd.add_flag("--auto-resume", o.run.auto_resume,
                "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
@@ -78,7 +78,7 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
   cmd.add_option("--keep-checkpoints", o.run.keep_checkpoints,
                  "also keep up to N earlier checkpoints in RUN/checkpoints/, evenly spaced over the run, for "
-                 "evaluate --run (0: only ckpt.pt)")->capture_default_str();
+                 "evaluate --run (0: only ckpt.safetensors)")->capture_default_str();
   cmd.add_option("--backend", o.backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
   cmd.add_flag("!--no-overlap", o.run.overlap_gradients,

@@ -41,7 +41,7 @@ using Connect = std::function<std::unique_ptr<Collectives>()>;
 class TrainingRun {
  public:
   TrainingRun(const TrainConfig& config, const RunOptions& run, torch::Device device, const Connect& connect)
-      : config_(config), run_(run), device_(device), ckpt_(run.run_dir / "ckpt.pt") {
+      : config_(config), run_(run), device_(device), ckpt_(run.run_dir / kCheckpointFileName) {
     config_.validate();
     validate_run_options(config_, run_);
     if (run_.auto_resume) run_.resume = std::filesystem::exists(ckpt_);
@@ -65,7 +65,7 @@ class TrainingRun {
     start_up(dist_.get(), [&] { load_and_check(); });
     if (dist_ && run_.resume)
       dist_->check_same(fmt::format("step={}", trainer_->step()), "checkpoints",
-                        "every rank must --resume from the same ckpt.pt (several machines: share the run folder)");
+                        "every rank must --resume from the same ckpt.safetensors (several machines: share the run folder)");
     trainer_->set_distributed(dist_.get(), run_.overlap_gradients);
     open_log();
     prepare_report();
@@ -87,13 +87,18 @@ class TrainingRun {
   /// only then are the networks built.
   void load_and_check() {
     namespace fs = std::filesystem;
+    if (fs::exists(run_.run_dir / "ckpt.pt") && !fs::exists(ckpt_))
+      throw std::runtime_error(fmt::format(
+          "run folder '{}' holds ckpt.pt, a checkpoint of the old LibTorch-archive format, which is no longer read "
+          "(docs/trainer.md, \"Checkpoints\"); it cannot be resumed or overwritten: choose another --run",
+          run_.run_dir.string()));
     if (!run_.resume && main_rank_ && fs::exists(ckpt_))
       throw std::runtime_error(fmt::format(
           "run folder '{}' already holds a checkpoint; pass --resume to continue it or choose another --run",
           run_.run_dir.string()));
     if (run_.resume) {
       if (!fs::exists(ckpt_))
-        throw std::runtime_error(fmt::format("--resume: no checkpoint at {} (expected the ckpt.pt of an earlier run "
+        throw std::runtime_error(fmt::format("--resume: no checkpoint at {} (expected the ckpt.safetensors of an earlier run "
                                              "with the same --run{})", ckpt_.string(),
                                              main_rank_ ? "" : "; every rank reads it: share the run folder"));
       checkpoint::require_same_config(ckpt_, checkpoint::read_config(ckpt_), config_);
@@ -108,7 +113,7 @@ class TrainingRun {
       std::cerr << fmt::format("warning: {} unreadable image(s) skipped\n", data_->skipped());
     trainer_ = std::make_unique<Trainer>(config_, device_, run_.vgg_weights);
     if (run_.resume) checkpoint::restore(*trainer_, ckpt_);
-    // A run killed between writing ckpt.pt and keeping it: kept now.
+    // A run killed between writing ckpt.safetensors and keeping it: kept now.
     if (run_.resume && main_rank_)
       checkpoint::keep_checkpoint(run_.run_dir, ckpt_, trainer_->step(), run_.checkpoint_every, run_.keep_checkpoints);
   }
@@ -190,7 +195,7 @@ class TrainingRun {
     }
   }
 
-  /// ckpt.pt, and a kept copy of it when its step is one --keep-checkpoints keeps (kept_checkpoints.hpp).
+  /// ckpt.safetensors, and a kept copy of it when its step is one --keep-checkpoints keeps (kept_checkpoints.hpp).
   void save_checkpoint() {
     checkpoint::save(*trainer_, ckpt_);
     checkpoint::keep_checkpoint(run_.run_dir, ckpt_, trainer_->step(), run_.checkpoint_every, run_.keep_checkpoints);

@@ -106,7 +106,7 @@ struct TranslateOptions {
 inline Command add_translate(CLI::App& app) {
   auto o = std::make_shared<TranslateOptions>();
   auto* cmd = app.add_subcommand("translate", "translate an image or a folder of images, each at its own size");
-  cmd->add_option("--checkpoint", o->checkpoint, "ckpt.pt of a run")->required();
+  cmd->add_option("--checkpoint", o->checkpoint, "ckpt.safetensors of a run")->required();
   cmd->add_option("--input", o->input, "image file or folder")->required();
   cmd->add_option("--output", o->output, "output folder")->required();
   cmd->add_option("--size", o->size, "resize the short side to this first, keeping the aspect ratio (0: keep)");

@@ -1,5 +1,5 @@
 // `evaluate --run RUN --features model.pt`: FID and KID of every checkpoint a run kept
-// (train --keep-checkpoints, kept_checkpoints.hpp) and of its ckpt.pt, on the same data and the
+// (train --keep-checkpoints, kept_checkpoints.hpp) and of its ckpt.safetensors, on the same data and the
 // same real features (real_evaluation.hpp's RealDataScorer: the real side is computed once), and
 // the best of them: the lowest FID, the earliest step on a tie.
 #pragma once
@@ -33,19 +33,16 @@ struct CheckpointTable {
 };
 
 /// The step stored in a checkpoint file.
-inline int64_t checkpoint_step(const std::filesystem::path& path) {
-  checkpoint::Opened ckpt(path, torch::kCPU);
-  return read_archive_step(ckpt.archive, ckpt.config, ckpt.name);
-}
+inline int64_t checkpoint_step(const std::filesystem::path& path) { return checkpoint::read_step(path); }
 
-/// The checkpoints of a run folder in step order: checkpoints/step_*.pt, and ckpt.pt unless a kept
+/// The checkpoints of a run folder in step order: checkpoints/step_*.safetensors, and ckpt.safetensors unless a kept
 /// file has its step. None at all is an error naming the folder.
 inline std::vector<std::pair<int64_t, std::filesystem::path>> run_checkpoints(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir))
     throw std::invalid_argument(fmt::format("--run: expected a run folder of train, got '{}', which is not a folder",
                                             run_dir.string()));
   auto out = checkpoint::list_kept(run_dir);
-  const auto latest = run_dir / "ckpt.pt";
+  const auto latest = run_dir / kCheckpointFileName;
   if (std::filesystem::exists(latest)) {
     const int64_t step = checkpoint_step(latest);
     bool known = false;
@@ -54,7 +51,7 @@ inline std::vector<std::pair<int64_t, std::filesystem::path>> run_checkpoints(co
     std::sort(out.begin(), out.end());
   }
   if (out.empty())
-    throw std::invalid_argument(fmt::format("--run: '{}' holds no checkpoint (neither ckpt.pt nor checkpoints/step_*.pt); "
+    throw std::invalid_argument(fmt::format("--run: '{}' holds no checkpoint (neither ckpt.safetensors nor checkpoints/step_*.safetensors); "
                                             "train with --keep-checkpoints N to keep earlier ones", run_dir.string()));
   return out;
 }

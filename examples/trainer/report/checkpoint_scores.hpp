@@ -3,8 +3,8 @@
 //   checkpoint_scores.json   the same, the feature network, the mode and the best checkpoint;
 //   checkpoint_scores.html   the index.html section: FID and KID over the steps (inline SVG), the
 //                            table, the best row marked; write_index (report.hpp) embeds it as it is;
-//   best.pt                  the checkpoint with the lowest FID (a hard link, or a copy), for
-//                            `translate --checkpoint RUN/best.pt`.
+//   best.safetensors         the checkpoint with the lowest FID (a hard link, or a copy), for
+//                            `translate --checkpoint RUN/best.safetensors`.
 // Every file is written to .tmp and renamed.
 #pragma once
 
@@ -75,7 +75,7 @@ inline std::string checkpoint_scores_html(const std::filesystem::path& run_dir, 
   std::string html;
   auto out = std::back_inserter(html);
   fmt::format_to(out, "<h2>Checkpoints: FID and KID (evaluate --run, features {})</h2><p>best: step {} (FID {:.4g}, "
-                      "KID {:.4g}), <code>best.pt</code></p><div class='curves'>",
+                      "KID {:.4g}), <code>best.safetensors</code></p><div class='curves'>",
                  html_escape(features), best.step, best.scores.fid, best.scores.kid.mean);
   html += svg_curve(records, "FID") + svg_curve(records, "KID");
   html += "</div><table><tr><th>step</th><th>FID</th><th>KID</th><th>KID std</th><th>checkpoint</th></tr>";
@@ -88,7 +88,7 @@ inline std::string checkpoint_scores_html(const std::filesystem::path& run_dir, 
   return html + "</table>";
 }
 
-/// Writes checkpoint_scores.{csv,json,html} and best.pt into `run_dir`.
+/// Writes checkpoint_scores.{csv,json,html} and best.safetensors into `run_dir`.
 inline void write_checkpoint_scores(const std::filesystem::path& run_dir, const evaluation::CheckpointTable& t,
                                     const std::string& features) {
   namespace fs = std::filesystem;
@@ -99,7 +99,7 @@ inline void write_checkpoint_scores(const std::filesystem::path& run_dir, const 
   write_file_atomically(run_dir / "checkpoint_scores.csv", csv);
   write_file_atomically(run_dir / "checkpoint_scores.json", checkpoint_table_json(run_dir, t, features) + "\n");
   write_file_atomically(run_dir / kCheckpointScoresSection, checkpoint_scores_html(run_dir, t, features));
-  const fs::path best = run_dir / "best.pt", tmp = run_dir / "best.pt.tmp";
+  const fs::path best = run_dir / "best.safetensors", tmp = run_dir / "best.safetensors.tmp";
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_hard_link(t.rows.at(t.best).file, tmp, ec);

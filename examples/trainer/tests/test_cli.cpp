@@ -51,7 +51,7 @@ struct BadCommandLines {
     INFO("patchgcl-trainer" << cmd << "\n" << result.output);
     CHECK(result.status != 0);
     for (const auto& phrase : phrases) CHECK_THAT(result.output, Catch::Contains(phrase));
-    CHECK_FALSE(fs::exists(run_dir / "ckpt.pt"));
+    CHECK_FALSE(fs::exists(run_dir / "ckpt.safetensors"));
     CHECK_FALSE(fs::exists(run_dir / "log.jsonl"));
     CHECK_THAT(result.output, !Catch::Contains("step 1/"));
   }
@@ -136,7 +136,7 @@ TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncat
   auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
   INFO(made.output);
   REQUIRE(made.status == 0);
-  const std::string before = read_text(run / "ckpt.pt");
+  const std::string before = read_text(run / "ckpt.safetensors");
   auto refused = [&](const std::vector<std::pair<std::string, std::string>>& changes, const std::string& phrase,
                      const fs::path& in = {}) {
     auto result = run_trainer(command(changes, in.empty() ? run : in), dir.path / "refused.out");
@@ -149,10 +149,10 @@ TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncat
   refused({{"--steps", "0"}, {"--resume", ""}, {"--ngf", "8"}}, "ngf: 4 (checkpoint) vs 8 (command line)");
   refused({{"--steps", "0"}}, "already holds a checkpoint; pass --resume");
   refused({{"--steps", "0"}, {"--resume", ""}}, "--resume: no checkpoint at", dir.path / "fresh");
-  CHECK(read_text(run / "ckpt.pt") == before);  // refused runs leave the checkpoint alone
+  CHECK(read_text(run / "ckpt.safetensors") == before);  // refused runs leave the checkpoint alone
   fs::create_directories(dir.path / "torn");
-  write_truncated(run / "ckpt.pt", dir.path / "torn" / "ckpt.pt", before.size() / 2);
-  refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.pt' is truncated or has trailing bytes", dir.path / "torn");
+  write_truncated(run / "ckpt.safetensors", dir.path / "torn" / "ckpt.safetensors", before.size() / 2);
+  refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.safetensors' is damaged (cut short, or changed after it was written)", dir.path / "torn");
 }
 
 TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mode are refused, saying why and what to use",
@@ -293,7 +293,7 @@ TEST_CASE("--mode sets CUT's per-mode defaults, options given explicitly win, si
   CHECK(sincut.status == 1);
   CHECK_THAT(sincut.output, Catch::Contains("--mode must be cut or fastcut: sincut needs SinCUT's StyleGAN2 generator") &&
                                 Catch::Contains("(got sincut)"));
-  CHECK_FALSE(fs::exists(dir.path / "sincut" / "ckpt.pt"));
+  CHECK_FALSE(fs::exists(dir.path / "sincut" / "ckpt.safetensors"));
 }
 
 TEST_CASE("translate refuses tile options it cannot use", "[cli][tile]") {
@@ -301,7 +301,7 @@ TEST_CASE("translate refuses tile options it cannot use", "[cli][tile]") {
   REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
   auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase) {
     auto result = run_trainer(std::vector<std::string>{"translate", "--checkpoint", (dir.path / "run").string(), "--input",
-                                                       (dir.path / "run" / "ckpt.pt").string(), "--output",
+                                                       (dir.path / "run" / "ckpt.safetensors").string(), "--output",
                                                        (dir.path / "out").string()} + extra,
                               dir.path / "translate.log");
     INFO(result.output);

@@ -74,8 +74,8 @@ std::pair<std::unique_ptr<Trainer>, std::unique_ptr<Trainer>> one_and_two(const 
     REQUIRE(wait_exit(pids[static_cast<size_t>(r)]) == 0);
   }
   CHECK_THAT(read_text(dir / "two.out0"), Catch::Contains("global batch 4 = 2 x --batch-size 2"));
-  CHECK_FALSE(fs::exists(dir / "two" / "ckpt.pt.tmp"));
-  return {load(dir / "one" / "ckpt.pt"), load(dir / "two" / "ckpt.pt")};
+  CHECK_FALSE(fs::exists(dir / "two" / "ckpt.safetensors.tmp"));
+  return {load(dir / "one" / "ckpt.safetensors"), load(dir / "two" / "ckpt.safetensors")};
 }
 
 }  // namespace
@@ -176,7 +176,7 @@ TEST_CASE("2 processes end 5 steps with the same parameters whether the gradient
       INFO(name << " rank " << r << ":\n" << read_text(dir.path / (name + ".out" + std::to_string(r))));
       REQUIRE(wait_exit(pids[static_cast<size_t>(r)]) == 0);
     }
-    return load(dir.path / name / "ckpt.pt");
+    return load(dir.path / name / "ckpt.safetensors");
   };
   auto overlapped = run("overlapped", {});
   auto after = run("after", {"--no-overlap"});
@@ -225,8 +225,8 @@ TEST_CASE("kill -9 of rank 1: rank 0 stops naming it within --dist-timeout, and 
   fmt::print("kill -9 of rank 1 at step {}: rank 0 exited {} after {:.1f} s\n", last_printed_step(dir.path / "run.out0"),
              code, took);
   // No torn checkpoint: the last one loads completely.
-  CHECK_FALSE(fs::exists(run / "ckpt.pt.tmp"));
-  const int64_t saved = loadable_checkpoint_step(run / "ckpt.pt");
+  CHECK_FALSE(fs::exists(run / "ckpt.safetensors.tmp"));
+  const int64_t saved = loadable_checkpoint_step(run / "ckpt.safetensors");
   CHECK(saved >= 10);
   CHECK(saved % 5 == 0);
 
@@ -243,7 +243,7 @@ TEST_CASE("kill -9 of rank 1: rank 0 stops naming it within --dist-timeout, and 
   ref.insert(ref.end(), {"--run", straight.string()});
   pids = spawn_ranks(ref, dir.path / "straight.out");
   for (auto pid : pids) REQUIRE(wait_exit(pid) == 0);
-  auto a = load(straight / "ckpt.pt"), b = load(run / "ckpt.pt");
+  auto a = load(straight / "ckpt.safetensors"), b = load(run / "ckpt.safetensors");
   REQUIRE(b->step() == 40);
   CHECK(same_state(*a->G, *b->G));
   CHECK(same_state(*a->D, *b->D));
@@ -269,7 +269,7 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
     CHECK(code != 0);
     CHECK(seconds_since(start) < timeout_s);
     for (const auto& p : phrases) CHECK_THAT(text, Catch::Contains(p));
-    CHECK_FALSE(fs::exists(run / "ckpt.pt"));
+    CHECK_FALSE(fs::exists(run / "ckpt.safetensors"));
   };
   for (const auto& c : refused_torchrun_env()) refused(c.env, {c.phrase});
   refused({"RANK=0", "WORLD_SIZE=1", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, {"--dist-timeout must be at least 1"},
@@ -325,11 +325,11 @@ TEST_CASE("launch --nproc-per-node 2 -- train ... leaves one run folder, and so 
     for (const auto& e : fs::directory_iterator(cwd / "runs")) runs.push_back(e.path());
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].filename() == "demo");
-    for (const char* f : {"ckpt.pt", "log.jsonl", "index.html", "config.txt"}) CHECK(fs::exists(runs[0] / f));
-    CHECK(loadable_checkpoint_step(runs[0] / "ckpt.pt") == 20);
+    for (const char* f : {"ckpt.safetensors", "log.jsonl", "index.html", "config.txt"}) CHECK(fs::exists(runs[0] / f));
+    CHECK(loadable_checkpoint_step(runs[0] / "ckpt.safetensors") == 20);
   }
   // Both ways run the same computation.
-  auto a = load(launched / "runs" / "demo" / "ckpt.pt"), b = load(by_hand / "runs" / "demo" / "ckpt.pt");
+  auto a = load(launched / "runs" / "demo" / "ckpt.safetensors"), b = load(by_hand / "runs" / "demo" / "ckpt.safetensors");
   CHECK(same_state(*a->G, *b->G));
   CHECK(same_state(*a->F.module, *b->F.module));
 }

@@ -11,7 +11,7 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
   REQUIRE(run_trainer(tiny_train(run, "0"), dir.path / "train.log").status == 0);
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "24"},
                       dir.path / "synth.log").status == 0);
-  const std::string ckpt = (run / "ckpt.pt").string(), image = (dir.path / "data" / "testA" / "00000.png").string();
+  const std::string ckpt = (run / "ckpt.safetensors").string(), image = (dir.path / "data" / "testA" / "00000.png").string();
   int index = 0;
   auto expect = [&](const std::vector<std::string>& args, int status, const std::vector<std::string>& phrases) {
     const auto result = run_trainer(args, dir.path / ("out" + std::to_string(index++)));
@@ -45,7 +45,7 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
   expect({"translate", "--checkpoint", run.string(), "--input", image, "--output", (dir.path / "t2").string()}, 0,
          {"translated 1 image(s)"});
   expect({"evaluate", "--checkpoint", dir.path.string(), "--count", "1"}, 1,
-         {"--checkpoint must be a ckpt.pt file or a run folder that holds one (got '"});
+         {"--checkpoint must be a ckpt.safetensors file or a run folder that holds one (got '"});
   // --lr 1e9 ended with the library's NaN error.
   expect(tiny_train(dir.path / "diverged", "20") + std::vector<std::string>{"--lr", "1e9"}, 1,
          {"training diverged at step ", "Try a lower --lr (this run: 1000000000)"});

@@ -17,8 +17,8 @@ fs::path tiny_checkpoint(const fs::path& dir, LossKind loss) {
   UnpairedDataset data(c.data);
   for (int64_t s = 0; s < c.steps; ++s) t.train_step(data.batch(s, c.batch_size));
   fs::create_directories(dir);
-  checkpoint::save(t, dir / "ckpt.pt");
-  return dir / "ckpt.pt";
+  checkpoint::save(t, dir / "ckpt.safetensors");
+  return dir / "ckpt.safetensors";
 }
 
 Image sample_image(int width, int height) {
@@ -158,9 +158,9 @@ TEST_CASE("A --loss graph run's report shows the graph pictures of every sample 
                                dir.path / "train_b.out");
   REQUIRE(trained_b.status == 0);
   CHECK_FALSE(fs::exists(quiet_run / "graph" / "step_000001"));
-  Trainer a(checkpoint::read_config(run / "ckpt.pt"), torch::kCPU), b(checkpoint::read_config(quiet_run / "ckpt.pt"), torch::kCPU);
-  checkpoint::restore(a, run / "ckpt.pt");
-  checkpoint::restore(b, quiet_run / "ckpt.pt");
+  Trainer a(checkpoint::read_config(run / "ckpt.safetensors"), torch::kCPU), b(checkpoint::read_config(quiet_run / "ckpt.safetensors"), torch::kCPU);
+  checkpoint::restore(a, run / "ckpt.safetensors");
+  checkpoint::restore(b, quiet_run / "ckpt.safetensors");
   CHECK(same_state(*a.G, *b.G));
   CHECK(same_state(*a.F.module, *b.F.module));
 

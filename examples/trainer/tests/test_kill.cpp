@@ -28,7 +28,7 @@ class KilledRun {
             int64_t checkpoint_every, int64_t steps, std::mt19937_64& rng)
       : dir_(dir), with_(std::move(with)), checkpoint_every_(checkpoint_every), steps_(steps), rng_(rng) {}
 
-  const fs::path folder = dir_.path / "killed", ckpt = folder / "ckpt.pt", tmp = folder / "ckpt.pt.tmp",
+  const fs::path folder = dir_.path / "killed", ckpt = folder / "ckpt.safetensors", tmp = folder / "ckpt.safetensors.tmp",
                  log = folder / "log.jsonl";
   int kills = 0, mid_write = 0, restarts = 0;
   std::string history;
@@ -41,7 +41,7 @@ class KilledRun {
   /// Kinds of kill:
   ///   startup    - at a random 0-400 ms after exec (loading, log truncation, first steps);
   ///   steps      - once the process has logged 1-8 steps past the checkpoint it resumed from, plus 0-150 ms;
-  ///   checkpoint - once it has logged 1-4 steps past it, as soon as ckpt.pt.tmp appears: mid-write.
+  ///   checkpoint - once it has logged 1-4 steps past it, as soon as ckpt.safetensors.tmp appears: mid-write.
   void kill_once(const std::string& kind) {
     const int64_t from = std::max<int64_t>(loadable_checkpoint_step(ckpt), 0);
     const long long stale_tmp = tmp_mtime();
@@ -63,7 +63,7 @@ class KilledRun {
     // The latest complete checkpoint always loads, and never goes back in time.
     const int64_t step = loadable_checkpoint_step(ckpt);
     fmt::format_to(std::back_inserter(history), "  kill {} ({}): {} ms after exec, log at step {}, checkpoint at step {}{}{}\n",
-                   kills + 1, kind, at_ms, logged, step, torn ? ", ckpt.pt.tmp left behind (killed mid-write)" : "",
+                   kills + 1, kind, at_ms, logged, step, torn ? ", ckpt.safetensors.tmp left behind (killed mid-write)" : "",
                    by_kill ? "" : ", but the process had already exited");
     REQUIRE(by_kill);
     CHECK(step >= last_checkpoint_);
@@ -74,7 +74,7 @@ class KilledRun {
   }
 
  private:
-  /// A ckpt.pt.tmp found after the kill is that process's torn write only if it is not the one a
+  /// A ckpt.safetensors.tmp found after the kill is that process's torn write only if it is not the one a
   /// predecessor left (a startup kill can land before the trainer removes it).
   long long tmp_mtime() const {
     struct stat st {};
@@ -217,5 +217,5 @@ TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupte
 
   // 3. and 4.: the same log and the same final state.
   check_same_log(straight / "log.jsonl", killed.log, steps);
-  check_same_final_state(straight / "ckpt.pt", killed.ckpt, steps);
+  check_same_final_state(straight / "ckpt.safetensors", killed.ckpt, steps);
 }

@@ -247,7 +247,7 @@ TEST_CASE("evaluate --run scores every kept checkpoint, writes the table and nam
   const std::string json = evaluate_run(run.run_dir, "", net_file, options, false, torch::kCPU, true);
   INFO(json);
 
-  // One row per kept checkpoint (steps 1-4; ckpt.pt is step 4's), each the FID that evaluate
+  // One row per kept checkpoint (steps 1-4; ckpt.safetensors is step 4's), each the FID that evaluate
   // --checkpoint gives that file, and the best is the lowest of them.
   metrics::FeatureNetwork net(net_file, torch::kCPU);
   std::map<int64_t, double> fids;
@@ -269,11 +269,11 @@ TEST_CASE("evaluate --run scores every kept checkpoint, writes the table and nam
     const int64_t step = std::stoll(line);
     REQUIRE(fids.count(step) == 1);
     CHECK(std::stod(line.substr(line.find(',') + 1)) == Approx(fids[step]).epsilon(1e-5).margin(1e-6));
-    CHECK_THAT(line, Catch::EndsWith(fmt::format(",checkpoints/step_{:08}.pt", step)));
+    CHECK_THAT(line, Catch::EndsWith(fmt::format(",checkpoints/step_{:08}.safetensors", step)));
   }
   CHECK(rows == 4);
   CHECK(json_number(json.substr(json.find("\"best\":")), "step") == best);
-  CHECK(fs::equivalent(run.run_dir / "best.pt", checkpoint::kept_path(run.run_dir, best)));
+  CHECK(fs::equivalent(run.run_dir / "best.safetensors", checkpoint::kept_path(run.run_dir, best)));
   CHECK(trainer_tests::read_text(run.run_dir / "checkpoint_scores.json") == json + "\n");
 
   // index.html: the losses' charts and the FID and KID charts, well-formed, the best named.
@@ -314,7 +314,7 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   const auto stderr_file = dir.path / "stderr.txt";
   auto evaluate = [&](const std::string& extra) {
     return std::system(fmt::format("'{}' evaluate --checkpoint '{}' --data '{}' {} --json '{}' > /dev/null 2> '{}'", bin,
-                                   (run / "ckpt.pt").string(), (dir.path / "data").string(), extra, json_file.string(),
+                                   (run / "ckpt.safetensors").string(), (dir.path / "data").string(), extra, json_file.string(),
                                    stderr_file.string()).c_str());
   };
   auto read = [](const fs::path& p) {
@@ -350,7 +350,7 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   REQUIRE(command(fmt::format("--run '{}' --data '{}' --features '{}'", run.string(), (dir.path / "data").string(),
                               net.string())) == 0);
   CHECK(read(json_file).find("\"checkpoints\":[{\"step\":0,") != std::string::npos);
-  CHECK(fs::exists(run / "best.pt"));
+  CHECK(fs::exists(run / "best.safetensors"));
   CHECK(command("") != 0);
   CHECK(read(stderr_file).find("--run RUN or --folders X Y") != std::string::npos);
   CHECK(command(fmt::format("--run '{}' --checkpoint '{}'", run.string(), run.string())) != 0);

@@ -28,7 +28,7 @@ TEST_CASE("Headless Chromium shows every chart and the latest sample grid of ind
   for (auto [step, fid] : {std::pair<int64_t, double>{2, 40.5}, {4, 31.25}, {6, 35.0}}) {
     evaluation::CheckpointScore row;
     row.step = step;
-    row.file = run.run_dir / "ckpt.pt";
+    row.file = run.run_dir / "ckpt.safetensors";
     row.scores.fid = fid;
     row.scores.kid.mean = fid / 1000;
     table.rows.push_back(row);

@@ -139,7 +139,7 @@ TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own s
   // PNG decoder's and encoder's buffers (a few bytes each; 25.7 bytes a pixel in all were measured):
   // at most 32 bytes a pixel. The network's activations are a 256 x 256 tile's in both runs.
   const double pixels = 4000.0 * 3000.0, growth = big.second - small.second;
-  const double whole = estimate_translation_memory(checkpoint::read_config(dir.path / "run" / "ckpt.pt"), 4000, 3000);
+  const double whole = estimate_translation_memory(checkpoint::read_config(dir.path / "run" / "ckpt.safetensors"), 4000, 3000);
   INFO("peak RSS " << format_bytes(small.second) << " (256 x 192), " << format_bytes(big.second)
                    << " (4000 x 3000): " << growth / pixels << " bytes a pixel; the whole image at once: about "
                    << format_bytes(whole));

@@ -49,8 +49,8 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   REQUIRE(stop != std::string::npos);
   const int64_t stopped_at = std::strtoll(text.c_str() + stop + 27, nullptr, 10);
   CHECK(stopped_at >= 3);
-  CHECK(loadable_checkpoint_step(run / "ckpt.pt") == stopped_at);  // the step it finished, saved
-  CHECK_FALSE(fs::exists(run / "ckpt.pt.tmp"));
+  CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == stopped_at);  // the step it finished, saved
+  CHECK_FALSE(fs::exists(run / "ckpt.safetensors.tmp"));
   // Resumed, then two signals at once: the second exits without finishing the step or saving.
   const fs::path out2 = dir.path / "out2";
   pid = spawn_trainer(args + std::vector<std::string>{"--resume"}, out2);
@@ -64,5 +64,5 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   CHECK((WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 143));
   CHECK_THAT(text2, Catch::Contains("second signal: exiting at once, without a checkpoint"));
   CHECK(text2.find("stopped by") == std::string::npos);
-  CHECK(loadable_checkpoint_step(run / "ckpt.pt") == stopped_at);  // untouched
+  CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == stopped_at);  // untouched
 }

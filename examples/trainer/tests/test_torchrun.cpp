@@ -72,7 +72,7 @@ TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes 
     const int code = wait_exit(spawn(args, {}, out, {}, torchrun(dir.path / fmt::format("logs{}", i), rendezvous[i])), 300);
     INFO(fmt::format("{}\n{}", fmt::join(rendezvous[i], " "), read_text(out)));
     CHECK(code == 0);
-    CHECK(loadable_checkpoint_step(run / "ckpt.pt") == 6);
+    CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == 6);
     const auto log = report::read_log(run / "log.jsonl");
     CHECK((!log.empty() && log.back().at("world_size") == 2));
   }
@@ -110,7 +110,7 @@ TEST_CASE("torchrun --max_restarts 1 after a worker's kill -9: the restarted wor
   auto ref = tiny(common);
   ref.insert(ref.end(), {"--run", straight.string()});
   REQUIRE(wait_exit(spawn(ref, {}, dir.path / "straight.out", {}, torchrun(dir.path / "logs2", {"--standalone"})), 300) == 0);
-  auto a = load(straight / "ckpt.pt"), b = load(run / "ckpt.pt");
+  auto a = load(straight / "ckpt.safetensors"), b = load(run / "ckpt.safetensors");
   REQUIRE(b->step() == 30);
   CHECK(same_state(*a->G, *b->G));
   CHECK(same_state(*a->D, *b->D));

@@ -50,17 +50,17 @@ TEST_CASE("Checkpoints round-trip and resume continues bit-for-bit", "[checkpoin
   {
     Trainer first_half(config, torch::kCPU);
     for (int64_t s = 0; s < 3; ++s) first_half.train_step(data.batch(s, 1));
-    checkpoint::save(first_half, dir.path / "ckpt.pt");
-    CHECK_FALSE(fs::exists(dir.path / "ckpt.pt.tmp"));
+    checkpoint::save(first_half, dir.path / "ckpt.safetensors");
+    CHECK_FALSE(fs::exists(dir.path / "ckpt.safetensors.tmp"));
     Trainer reloaded(config, torch::kCPU);
-    checkpoint::restore(reloaded, dir.path / "ckpt.pt");
+    checkpoint::restore(reloaded, dir.path / "ckpt.safetensors");
     CHECK(reloaded.step() == 3);
     CHECK(same_parameters(*reloaded.G, *first_half.G));
     CHECK(same_parameters(*reloaded.F.module, *first_half.F.module));
   }
   torch::manual_seed(12345);  // resuming must not depend on the process's RNG history
   Trainer resumed(config, torch::kCPU);
-  checkpoint::restore(resumed, dir.path / "ckpt.pt");
+  checkpoint::restore(resumed, dir.path / "ckpt.safetensors");
   while (resumed.step() < 6) resumed.train_step(data.batch(resumed.step(), 1));
   CHECK(same_parameters(*resumed.G, *straight.G));
   CHECK(same_parameters(*resumed.D, *straight.D));
@@ -70,18 +70,20 @@ TEST_CASE("Checkpoints round-trip and resume continues bit-for-bit", "[checkpoin
     auto other = config;
     other.ngf = 16;
     Trainer t(other, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.pt"), Catch::Contains("ngf: 8 (checkpoint) vs 16"));
+    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"), Catch::Contains("ngf: 8 (checkpoint) vs 16"));
   }
   SECTION("a checkpoint of another loss is refused") {
     auto other = config;
     other.loss = LossKind::kPatchNCE;  // other heads: a shape mismatch if the check were missing
     Trainer t(other, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.pt"), Catch::Contains("loss: graph (checkpoint) vs patchnce"));
+    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"), Catch::Contains("loss: graph (checkpoint) vs patchnce"));
   }
-  SECTION("a truncated checkpoint is named, not a zip error") {
-    write_truncated(dir.path / "ckpt.pt", dir.path / "torn.pt", fs::file_size(dir.path / "ckpt.pt") / 2);
+  SECTION("a truncated checkpoint is named, with the field that shows it") {
+    write_truncated(dir.path / "ckpt.safetensors", dir.path / "torn.safetensors", fs::file_size(dir.path / "ckpt.safetensors") / 2);
     Trainer t(config, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "torn.pt"), Catch::Contains("torn.pt' is truncated or has trailing bytes: its header declares "));
+    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "torn.safetensors"), 
+                      Catch::Contains("torn.safetensors' is damaged (cut short, or changed after it was written) or not a "
+                                      "checkpoint (a safetensors file): field 'data_offsets': bytes ["));
   }
 }
 
@@ -125,7 +127,7 @@ TEST_CASE("train writes the run folder and resumes it exactly", "[train]") {
     UnpairedDataset data(cut.data);
     fs::create_directories(run.run_dir);
     for (int64_t s = 0; s < 4; ++s) t.train_step(data.batch(s, cut.batch_size));
-    checkpoint::save(t, run.run_dir / "ckpt.pt");
+    checkpoint::save(t, run.run_dir / "ckpt.safetensors");
     std::ofstream(run.run_dir / "log.jsonl") << "{\"step\":2}\n{\"step\":4}\n{\"step\":6}\n";
   }
   run.resume = true;
@@ -145,7 +147,7 @@ TEST_CASE("--keep-checkpoints keeps at most N checkpoints, evenly spaced over th
     CHECK(checkpoint::kept_stride(8, 1, 3) == 4);
     CHECK(checkpoint::kept_stride(600, 200, 3) == 200);
     CHECK(checkpoint::kept_stride(800, 200, 3) == 400);
-    const auto ckpt = dir.path / "ckpt.pt";
+    const auto ckpt = dir.path / "ckpt.safetensors";
     std::ofstream(ckpt) << "stand-in";
     auto kept = [&] {
       std::vector<int64_t> steps;
@@ -172,7 +174,7 @@ TEST_CASE("--keep-checkpoints keeps at most N checkpoints, evenly spaced over th
     CHECK(kept() == std::vector<int64_t>{32});
     CHECK(fs::exists(checkpoint::kept_folder(dir.path) / "notes.txt"));
   }
-  SECTION("train keeps hard links of ckpt.pt at the kept steps, each the checkpoint of its step") {
+  SECTION("train keeps hard links of ckpt.safetensors at the kept steps, each the checkpoint of its step") {
     torch::set_num_threads(1);
     auto config = tiny_config();
     config.steps = 6;
@@ -183,14 +185,14 @@ TEST_CASE("--keep-checkpoints keeps at most N checkpoints, evenly spaced over th
     run.keep_checkpoints = 2;
     run.run_dir = dir.path / "run";
     train(config, run, torch::kCPU);
-    // step 6, every 2, at most 2: s = 4 -> step 4 only (step 6 is ckpt.pt).
+    // step 6, every 2, at most 2: s = 4 -> step 4 only (step 6 is ckpt.safetensors).
     const auto kept = checkpoint::list_kept(run.run_dir);
     REQUIRE(kept.size() == 1);
     CHECK(kept[0].first == 4);
-    CHECK(kept[0].second.filename() == "step_00000004.pt");
+    CHECK(kept[0].second.filename() == "step_00000004.safetensors");
     CHECK(evaluation::checkpoint_step(kept[0].second) == 4);
-    CHECK(evaluation::run_checkpoints(run.run_dir).size() == 2);  // step 4 and ckpt.pt (step 6)
-    CHECK(evaluation::run_checkpoints(run.run_dir).back().second == run.run_dir / "ckpt.pt");
+    CHECK(evaluation::run_checkpoints(run.run_dir).size() == 2);  // step 4 and ckpt.safetensors (step 6)
+    CHECK(evaluation::run_checkpoints(run.run_dir).back().second == run.run_dir / "ckpt.safetensors");
     run.keep_checkpoints = -1;
     run.run_dir = dir.path / "refused";
     CHECK_THROWS_WITH(train(config, run, torch::kCPU),
@@ -208,8 +210,8 @@ TEST_CASE("translate converts a folder and skips unreadable files", "[translate]
   auto config = tiny_config();
   config.steps = 0;
   Trainer t(config, torch::kCPU);
-  checkpoint::save(t, dir.path / "ckpt.pt");
-  auto loaded = checkpoint::load_model(dir.path / "ckpt.pt", torch::kCPU);
+  checkpoint::save(t, dir.path / "ckpt.safetensors");
+  auto loaded = checkpoint::load_model(dir.path / "ckpt.safetensors", torch::kCPU);
   int skipped = 0;
   CHECK(translate(*loaded, dir.path / "in", dir.path / "out", 0, &skipped) == 2);
   CHECK(skipped == 1);
@@ -305,8 +307,8 @@ TEST_CASE("Grayscale in, RGB out and RGB in, grayscale out: train, checkpoint, t
   CHECK(t.G->options.output_nc() == channels.second);
   CHECK(t.D->options.input_nc() == channels.second);
   for (int64_t s = 0; s < config.steps; ++s) REQUIRE(std::isfinite(t.train_step(data.batch(s, 2)).G));
-  checkpoint::save(t, dir.path / "ckpt.pt");
-  auto model = checkpoint::load_model(dir.path / "ckpt.pt", torch::kCPU);
+  checkpoint::save(t, dir.path / "ckpt.safetensors");
+  auto model = checkpoint::load_model(dir.path / "ckpt.safetensors", torch::kCPU);
   CHECK(model->config().input_nc == channels.first);
   CHECK(model->config().output_nc == channels.second);
   CHECK(same_parameters(*model->G, *t.G));
@@ -322,7 +324,7 @@ TEST_CASE("Grayscale in, RGB out and RGB in, grayscale out: train, checkpoint, t
   auto other = config;
   std::swap(other.input_nc, other.output_nc);
   Trainer mismatched(other, torch::kCPU);
-  CHECK_THROWS_WITH(checkpoint::restore(mismatched, dir.path / "ckpt.pt"),
+  CHECK_THROWS_WITH(checkpoint::restore(mismatched, dir.path / "ckpt.safetensors"),
                     Catch::Contains(fmt::format("input_nc: {} (checkpoint) vs {} (command line)", channels.first,
                                                 channels.second)));
 }

@@ -103,7 +103,7 @@ TEST_CASE("Two hosts: launch --nnodes 2 with no variable set trains, and node 0 
   // Each rank found the veth interface on MASTER_ADDR's network, not the loopback its host name resolves to.
   CHECK_THAT(node0, Catch::Contains(fmt::format("rank 0: gloo transport on {} (interface", hosts.address(0))));
   CHECK_THAT(node1, Catch::Contains(fmt::format("rank 1: gloo transport on {} (interface", hosts.address(1))));
-  CHECK(loadable_checkpoint_step(dir.path / "node0" / "runs" / "demo" / "ckpt.pt") == 6);
+  CHECK(loadable_checkpoint_step(dir.path / "node0" / "runs" / "demo" / "ckpt.safetensors") == 6);
   CHECK_FALSE(fs::exists(dir.path / "node1" / "runs"));
 }
 

@@ -53,7 +53,7 @@ inline bool parse_flag_field(const std::string& key, const std::string& value, c
 }  // namespace detail
 
 /// Parses `text` (TrainConfig::serialize()) and validates it exactly as the command line validates
-/// its options (TrainConfig::validate()). `where` names the source in errors ("checkpoint 'r/ckpt.pt'").
+/// its options (TrainConfig::validate()). `where` names the source in errors ("checkpoint 'r/ckpt.safetensors'").
 /// Fields that do not apply to the run's data mode (load_size and synthetic_* in single-image mode,
 /// ...) may be absent and then keep their defaults; every field present must parse.
 inline TrainConfig parse_config_text(const std::string& text, const std::string& where) {

@@ -1,13 +1,13 @@
-// `train --keep-checkpoints N`: besides ckpt.pt (the latest, for --resume), the run folder keeps
-// checkpoints of earlier steps in checkpoints/step_XXXXXXXX.pt, so that `evaluate --run` can score
+// `train --keep-checkpoints N`: besides ckpt.safetensors (the latest, for --resume), the run folder keeps
+// checkpoints of earlier steps in checkpoints/step_XXXXXXXX.safetensors, so that `evaluate --run` can score
 // each and name the best (papers report the best epoch, not the last).
 //
 // Bounded disk: at step t at most N files are kept, evenly spaced over the run so far: the
 // multiples of s <= t, where s is the smallest --checkpoint-every x 2^k with t / s <= N. When
 // the next multiple would make N + 1, s doubles and every other file goes. The set depends only
 // on (t, --checkpoint-every, N), so a resumed or restarted run keeps the same files. A kept file
-// is a hard link to the ckpt.pt just written (a copy where the file system has no hard links):
-// no extra write, and the disk holds at most N + 1 checkpoints (N kept and ckpt.pt).
+// is a hard link to the ckpt.safetensors just written (a copy where the file system has no hard links):
+// no extra write, and the disk holds at most N + 1 checkpoints (N kept and ckpt.safetensors).
 #pragma once
 
 #include <fmt/format.h>
@@ -26,7 +26,7 @@ namespace trainer::checkpoint {
 inline std::filesystem::path kept_folder(const std::filesystem::path& run_dir) { return run_dir / "checkpoints"; }
 
 inline std::filesystem::path kept_path(const std::filesystem::path& run_dir, int64_t step) {
-  return kept_folder(run_dir) / fmt::format("step_{:08}.pt", step);
+  return kept_folder(run_dir) / fmt::format("step_{:08}.safetensors", step);
 }
 
 /// The spacing s of the kept checkpoints at `step` (see the top of this file); every >= 1, keep >= 1.
@@ -41,7 +41,7 @@ inline std::vector<std::pair<int64_t, std::filesystem::path>> list_kept(const st
   std::vector<std::pair<int64_t, std::filesystem::path>> out;
   std::error_code ec;
   if (!std::filesystem::is_directory(kept_folder(run_dir), ec)) return out;
-  static const std::regex name(R"(step_(\d{1,15})\.pt)");
+  static const std::regex name(R"(step_(\d{1,15})\.safetensors)");
   for (const auto& entry : std::filesystem::directory_iterator(kept_folder(run_dir))) {
     std::smatch m;
     const std::string file = entry.path().filename().string();

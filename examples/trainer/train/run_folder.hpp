@@ -28,7 +28,7 @@ struct RunOptions {
   int64_t log_every = 10;
   int64_t sample_every = 200;
   int64_t checkpoint_every = 200;
-  /// Checkpoints of earlier steps kept in checkpoints/ (kept_checkpoints.hpp); 0: only ckpt.pt.
+  /// Checkpoints of earlier steps kept in checkpoints/ (kept_checkpoints.hpp); 0: only ckpt.safetensors.
   int64_t keep_checkpoints = 0;
   int preview_count = 4;
   /// Distributed: start each gradient bucket's all-reduce during backward (false: after it).
@@ -46,7 +46,7 @@ inline void validate_run_options(const TrainConfig& config, const RunOptions& ru
                                {"--sample-every", run.sample_every}, {"--checkpoint-every", run.checkpoint_every}})
     if (value < 1) bad_option(option, "at least 1", std::to_string(value));
   if (run.keep_checkpoints < 0)
-    bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.pt)", std::to_string(run.keep_checkpoints));
+    bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.safetensors)", std::to_string(run.keep_checkpoints));
   if (config.features == FeatureKind::kVGG16) {
     if (run.vgg_weights.empty())
       bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (docs/trainer.md has the export one-liner)", "none");
