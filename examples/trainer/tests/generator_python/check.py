@@ -8,7 +8,7 @@ For each configuration below, trains a tiny run on the embedded dataset (3 steps
   - the file loads into python/patchgcl_reference/cut_generator.py's ResnetGenerator (CUT's
     state_dict names) with strict=True, built from the file's metadata;
   - `patchgcl-trainer translate` of a 37 x 30 image (not a multiple of 4: the reflection padding to
-    44 x 32... is exercised) and the same translation in Python (bytes / 127.5 - 1, RGB -> gray with
+    40 x 32 is exercised) and the same translation in Python (bytes / 127.5 - 1, RGB -> gray with
     BT.601 weights for input_nc 1, reflection padding right and bottom to a multiple of 4, the
     network, crop, clamp to [-1, 1], (x + 1) * 127.5 rounded, gray written as RGB) give PNGs that
     agree to within 1 level of 255 at every pixel (the float results differ by the summation order
