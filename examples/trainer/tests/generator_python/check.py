@@ -17,7 +17,8 @@ For each configuration below, trains a tiny run on the embedded dataset (3 steps
   - So that the comparison can fail: the translation spans more than 8 levels, and the same network
     with nearest-neighbour instead of CUT's anti-aliased upsampling (a plausible mistake) is
     more than 1 level away somewhere.
-Costs ~10 s on a loaded 2-core machine (three runs of ngf 4, 1-2 blocks on 24 x 24 images).
+Costs 10-20 s on the 2-core CI machine (18 s measured under a load of 4): three runs of ngf 4,
+1-2 blocks on 24 x 24 images.
 """
 import os
 import struct
