@@ -3,6 +3,7 @@
 //   patchgcl-trainer train     --run runs/demo [--data synthetic|DIR] [--loss graph|patchnce|put] ...
 //   patchgcl-trainer translate --checkpoint runs/demo/ckpt.safetensors --input IMG_OR_DIR --output DIR
 //   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.safetensors [--data DIR --features NET.pt]
+//   patchgcl-trainer export    --checkpoint runs/demo --output G.safetensors   (CUT's ResnetGenerator names, Python)
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
 //   patchgcl-trainer explain   --checkpoint RUN --image FILE --out DIR [--layer L] [--k K]  (the patch graph, Fig. 9)
 //   patchgcl-trainer launch    --nproc-per-node N [--nnodes M ...] -- train ...   (docs/distributed.md)
@@ -13,6 +14,7 @@
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION  // the binary's one definition of stb_image_resize
 #include "trainer/commands/evaluate.hpp"
 #include "trainer/commands/explain.hpp"
+#include "trainer/commands/export.hpp"
 #include "trainer/commands/launch.hpp"
 #include "trainer/commands/synth.hpp"
 #include "trainer/commands/train.hpp"
@@ -33,7 +35,8 @@ int main(int argc, char** argv) {
   add_global_options(app, global);
   auto launch_options = std::make_shared<trainer::launch::LaunchOptions>();
   const std::vector<Command> commands = {add_train(app),   add_translate(app), add_evaluate(app),
-                                         add_synth(app),   add_explain(app),   add_launch(app, launch_options)};
+                                         add_synth(app),   add_explain(app),   add_export(app),
+                                         add_launch(app, launch_options)};
   const int own_argc = split_rank_command(argc, argv, launch_options->args);
   CLI11_PARSE(app, own_argc, argv);
   if (own_argc != argc && !app.got_subcommand("launch")) {

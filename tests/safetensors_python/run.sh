@@ -7,21 +7,13 @@
 set -euo pipefail
 exe="${1:?usage: run.sh PATCHGCL_TESTS_EXECUTABLE}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${PATCHGCL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/patchgcl}"
-venv="$cache/venv-safetensors"
-if [ ! -e "$venv/.ready" ]; then
-  rm -rf "$venv"
-  if ! { /usr/bin/python3 -c "import torch" 2>/dev/null &&
-         /usr/bin/python3 -m venv --system-site-packages "$venv" &&
-         "$venv/bin/pip" install -q safetensors; }; then
-    echo "safetensors_python: SKIPPED: no venv with Debian's python3-torch and PyPI's safetensors could be made in $venv"
-    exit 77
-  fi
-  touch "$venv/.ready"
+if ! python="$(bash "$here/../../scripts/lib/venv-safetensors.sh")"; then
+  echo "safetensors_python: SKIPPED (see above)"
+  exit 77
 fi
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-"$venv/bin/python" -c 'import safetensors, torch; print("safetensors_python: safetensors", safetensors.__version__, "torch", torch.__version__)'
-"$venv/bin/python" "$here/cross_check.py" write "$dir"
+"$python" -c 'import safetensors, torch; print("safetensors_python: safetensors", safetensors.__version__, "torch", torch.__version__)'
+"$python" "$here/cross_check.py" write "$dir"
 PATCHGCL_SAFETENSORS_DIR="$dir" "$exe" "[safetensors_python]"
-"$venv/bin/python" "$here/cross_check.py" check "$dir"
+"$python" "$here/cross_check.py" check "$dir"

@@ -9,6 +9,7 @@
 #include "trainer/report/run_index.hpp"
 #include "trainer/report/samples.hpp"
 #include "trainer/train/checkpoint.hpp"
+#include "trainer/train/generator_export.hpp"
 #include "trainer/train/kept_checkpoints.hpp"
 #include "trainer/train/resources.hpp"
 #include "trainer/train/run_folder.hpp"
@@ -195,10 +196,12 @@ class TrainingRun {
     }
   }
 
-  /// ckpt.safetensors, and a kept copy of it when its step is one --keep-checkpoints keeps (kept_checkpoints.hpp).
+  /// ckpt.safetensors, and a kept copy of it when its step is one --keep-checkpoints keeps (kept_checkpoints.hpp),
+  /// then the generator alone under CUT's names for Python (generator_export.hpp).
   void save_checkpoint() {
     checkpoint::save(*trainer_, ckpt_);
     checkpoint::keep_checkpoint(run_.run_dir, ckpt_, trainer_->step(), run_.checkpoint_every, run_.keep_checkpoints);
+    export_generator(*trainer_, run_.run_dir / "generator.safetensors", trainer_->step());
   }
 
   /// One log.jsonl record (and the progress line) for the steps since the last one.

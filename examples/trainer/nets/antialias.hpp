@@ -25,6 +25,9 @@ class DownsampleImpl : public torch::nn::Cloneable<DownsampleImpl> {
     return y.view({B, C, y.size(2), y.size(3)});
   }
   void pretty_print(std::ostream& os) const override { os << "trainer::Downsample(" << channels_ << ")"; }
+  int64_t channels() const { return channels_; }
+  /// The [1,1,3,3] filter (the buffer "filter"), shared by every channel.
+  const torch::Tensor& filter() const { return filter_; }
 
  private:
   int64_t channels_;
@@ -50,6 +53,7 @@ class UpsampleImpl : public torch::nn::Cloneable<UpsampleImpl> {
                                  .align_corners(false));
   }
   void pretty_print(std::ostream& os) const override { os << "trainer::Upsample(" << channels_ << ")"; }
+  int64_t channels() const { return channels_; }
 
  private:
   int64_t channels_;

@@ -5,6 +5,7 @@
 
 #include "trainer/commands/evaluate.hpp"
 #include "trainer/commands/explain.hpp"
+#include "trainer/commands/export.hpp"
 #include "trainer/commands/synth.hpp"
 #include "trainer/commands/train.hpp"
 #include "trainer/commands/translate.hpp"

@@ -255,6 +255,40 @@ TEST_CASE("Grayscale <-> RGB through the binary: train, translate and evaluate",
   CHECK_THAT(refused.output, Catch::Contains("--input-nc must be 1 (grayscale) or 3 (RGB) (got 2)"));
 }
 
+TEST_CASE("train and export write generator.safetensors under CUT's names; export refuses a bad --output", "[cli][export]") {
+  TempDir dir("export_cli");
+  const fs::path run = dir.path / "run";
+  REQUIRE(run_trainer(tiny_train(run, "2"), dir.path / "train.log").status == 0);
+  const auto written = patchgcl::io::read_safetensors((run / "generator.safetensors").string());
+  CHECK(written.config.at("architecture") == "ResnetGenerator");
+  CHECK(written.config.at("step") == "2");
+  CHECK(written.config.at("ngf") == "4");
+  CHECK_FALSE(fs::exists(run / "generator.safetensors.tmp"));
+  auto model = checkpoint::load_model(run / "ckpt.safetensors", torch::kCPU);
+  const auto expected = cut_names::to_cut_state_dict(*model->G);
+  REQUIRE(written.tensors.size() == expected.size());
+  for (const auto& [name, t] : expected) CHECK(torch::equal(written.tensors.at(name), t));
+  const fs::path out = dir.path / "g.safetensors";
+  const auto exported = run_trainer({"export", "--checkpoint", run.string(), "--output", out.string()}, dir.path / "export.log");
+  INFO(exported.output);
+  REQUIRE(exported.status == 0);
+  const auto file = patchgcl::io::read_safetensors(out.string());
+  CHECK(file.config.count("step") == 0);  // export does not read the step
+  REQUIRE(file.tensors.size() == expected.size());
+  for (const auto& [name, t] : expected) CHECK(torch::equal(file.tensors.at(name), t));
+  auto refused = [&](const std::vector<std::string>& args, const std::string& phrase) {
+    const auto result = run_trainer(args, dir.path / "refused.log");
+    INFO(result.output);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.output, Catch::Contains(phrase));
+  };
+  refused({"export", "--checkpoint", run.string(), "--output", dir.path.string()},
+          fmt::format("--output must be a file name (the safetensors file to write) (got '{}', a folder)", dir.path.string()));
+  refused({"export", "--checkpoint", run.string(), "--output", (dir.path / "no" / "g.safetensors").string()},
+          "--output must be a file in an existing folder");
+  refused({"export", "--checkpoint", (dir.path / "missing").string(), "--output", out.string()}, "does not exist");
+}
+
 TEST_CASE("--mode sets CUT's per-mode defaults, options given explicitly win, sincut is refused", "[cli][modes]") {
   TempDir dir("modes");
   auto config_of = [&](const std::string& name, const std::vector<std::string>& extra, std::string* output = nullptr) {

@@ -183,6 +183,55 @@ TEST_CASE("The generator keeps the image size and reports its encoder channels",
   CHECK(d->forward(x).size(1) == 1);
 }
 
+TEST_CASE("The generator's tensors take the names of CUT's ResnetGenerator state_dict", "[networks][cut_names]") {
+  ResnetGenerator g(GeneratorOptions().input_nc(1).output_nc(3).ngf(4).n_blocks(2));
+  const auto cut = cut_names::to_cut_state_dict(*g);
+  // CUT's names and shapes for ResnetGenerator(1, 3, ngf=4, n_blocks=2), instance norm, antialias on:
+  // 0 pad, 1 conv, 2 IN, 3 ReLU, 4 conv, 5 IN, 6 ReLU, 7 Downsample, 8 conv, 9-10, 11 Downsample,
+  // 12-13 blocks, 14 Upsample, 15 conv, 16-17, 18 Upsample, 19 conv, 20-21, 22 pad, 23 conv, 24 tanh.
+  const std::map<std::string, std::vector<int64_t>> expected = {
+      {"model.1.weight", {4, 1, 7, 7}},   {"model.1.bias", {4}},
+      {"model.4.weight", {8, 4, 3, 3}},   {"model.4.bias", {8}},
+      {"model.7.filt", {8, 1, 3, 3}},
+      {"model.8.weight", {16, 8, 3, 3}},  {"model.8.bias", {16}},
+      {"model.11.filt", {16, 1, 3, 3}},
+      {"model.12.conv_block.1.weight", {16, 16, 3, 3}}, {"model.12.conv_block.1.bias", {16}},
+      {"model.12.conv_block.5.weight", {16, 16, 3, 3}}, {"model.12.conv_block.5.bias", {16}},
+      {"model.13.conv_block.1.weight", {16, 16, 3, 3}}, {"model.13.conv_block.1.bias", {16}},
+      {"model.13.conv_block.5.weight", {16, 16, 3, 3}}, {"model.13.conv_block.5.bias", {16}},
+      {"model.14.filt", {16, 1, 4, 4}},
+      {"model.15.weight", {8, 16, 3, 3}}, {"model.15.bias", {8}},
+      {"model.18.filt", {8, 1, 4, 4}},
+      {"model.19.weight", {4, 8, 3, 3}},  {"model.19.bias", {4}},
+      {"model.23.weight", {3, 4, 7, 7}},  {"model.23.bias", {3}}};
+  std::map<std::string, std::vector<int64_t>> got;
+  for (const auto& [name, t] : cut) got[name] = t.sizes().vec();
+  CHECK(got == expected);
+  // Weights are the generator's own; the filters are CUT's get_filter(3) and get_filter(4) * 4.
+  CHECK(torch::equal(cut.at("model.23.weight"), g->named_parameters()["model.23.weight"]));
+  const auto down = torch::tensor({1.f, 2.f, 1.f, 2.f, 4.f, 2.f, 1.f, 2.f, 1.f}).view({3, 3}) / 16;
+  for (int64_t c = 0; c < 8; ++c) CHECK(torch::equal(cut.at("model.7.filt")[c][0], down));
+  const auto row = torch::tensor({1.f, 3.f, 3.f, 1.f});
+  const auto up = (row.view({4, 1}) * row.view({1, 4})) / 16;
+  for (int64_t c = 0; c < 8; ++c) CHECK(torch::equal(cut.at("model.18.filt")[c][0], up));
+  // CUT's names back to ours: the same for weights, `filter` for Downsample, none for Upsample.
+  std::set<std::string> ours;
+  for (const auto& [name, t] : cut) {
+    const auto back = cut_names::from_cut_name(name, 2);
+    if (!back.empty()) ours.insert(back);
+  }
+  std::set<std::string> own;
+  for (const auto& group : {g->named_parameters(), g->named_buffers()})
+    for (const auto& item : group)
+      if (item.value().defined()) own.insert(item.key());
+  CHECK(ours == own);
+  CHECK(cut_names::from_cut_name("model.14.filt", 2).empty());
+  CHECK(cut_names::from_cut_name("model.7.filt", 2) == "model.7.filter");
+  for (const char* bad : {"model.2.weight", "model.14.weight", "model.12.conv_block.4.weight", "netG.model.1.weight",
+                          "model..weight", "model.99999999999999999999.bias", "model.7.filter"})
+    CHECK_THROWS_WITH(cut_names::from_cut_name(bad, 2), Catch::Contains("is not a tensor of CUT's ResnetGenerator with 2 blocks"));
+}
+
 TEST_CASE("The evaluation separates identity, ground truth and blank translations", "[evaluate]") {
   const int size = 48, count = 12;
   const uint64_t seed = 5;

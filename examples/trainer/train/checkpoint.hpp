@@ -226,7 +226,7 @@ inline std::filesystem::path resolve(const std::filesystem::path& path) {
   bad_option("--checkpoint", fmt::format("a {} file or a run folder that holds one", kCheckpointFileName),
              fmt::format("'{}', a folder without {}{}", path.string(), kCheckpointFileName,
                          old ? " (its ckpt.pt is a checkpoint of the old LibTorch-archive format, which is no longer "
-                               "read: docs/trainer.md, \"Checkpoints\")" : ""));
+                               "read: docs/trainer.md, \"Checkpoints and resume\")" : ""));
 }
 
 }  // namespace trainer::checkpoint

@@ -219,7 +219,7 @@ class CheckpointFile {
           "{} is a checkpoint of the old format (a LibTorch archive, {}), which is no longer read: such an archive can "
           "hold code, and LibTorch's parser of it crashes on crafted files. Checkpoints are safetensors files now "
           "({}). Train again with this version (the same command, a new --run folder), or use the checkpoint with the "
-          "patchgcl-trainer release that wrote it (docs/trainer.md, \"Checkpoints\")",
+          "patchgcl-trainer release that wrote it (docs/trainer.md, \"Checkpoints and resume\")",
           name_, container ? "behind the 'patchgcl-trainer checkpoint 2' header" : "a zip file", kCheckpointFileName));
   }
 
