@@ -2,8 +2,7 @@
 # Graph loss (PatchGCL) vs PatchNCE (CUT) vs PUT on one real image pair, single-image mode:
 # trains every loss with every seed at the same settings, scores every kept checkpoint with the
 # standard FID Inception (`evaluate --run`), translates the A image with each run's best
-# checkpoint, scores the untrained generator of each seed as a reference, and prints a Markdown
-# table (per run and mean per loss). docs/trainer.md#comparison-on-a-real-pair
+# checkpoint, and prints a Markdown table (per run and mean per loss). docs/trainer.md#comparison-on-a-real-pair
 #
 #   nice -n 5 scripts/compare-losses.sh              # ../shared/data/monet_etretat, 2 seeds, 1000 steps
 #   SEEDS="0 1 2" STEPS=2000 scripts/compare-losses.sh
@@ -72,16 +71,6 @@ failed=0
 for ((lane = 0; lane < PARALLEL; lane++)); do wait -n || failed=1; done
 [[ $failed -eq 0 ]] || { echo "error: a run failed; see $OUT/*.log" >&2; exit 1; }
 
-# Reference: the untrained generator of each seed (step 0, the same for every loss), scored alike.
-for seed in $SEEDS; do
-  run="$OUT/untrained-seed$seed"
-  rm -rf "$run"
-  "$TRAINER" --threads 1 train --run "$run" --data "$DATA" --single-image --crop-size "$CROP" \
-    --ngf "$NGF" --n-blocks "$BLOCKS" --ndf "$NDF" --seed "$seed" --steps 0 >"$run.train.log" 2>&1
-  "$TRAINER" --threads "$PARALLEL" evaluate --checkpoint "$run" --data "$DATA" --features "$FEATURES" \
-    --json "$run/scores.json" >"$run.eval.log" 2>&1
-done
-
 # The table: best step, best FID and its KID, the last checkpoint's FID, training time.
 python3 - "$OUT" $LOSSES -- $SEEDS <<'EOF'
 import json, sys, statistics
@@ -95,14 +84,12 @@ for loss in losses:
     for seed in seeds:
         run = f"{out}/{loss}-seed{seed}"
         s = json.load(open(f"{run}/checkpoint_scores.json"))
-        best = s["best"]
-        last = max(s["checkpoints"], key=lambda r: r["step"])
+        table = s["checkpoints"] if "checkpoints" in s else s["rows"]
+        best = min(table, key=lambda r: (r["fid"], r["step"]))
+        last = max(table, key=lambda r: r["step"])
         secs = [json.loads(l) for l in open(f"{run}/log.jsonl")][-1]["elapsed_s"]
         rows[loss].append((best["fid"], best["kid"], last["fid"], secs))
         print(f"| {loss} | {seed} | {best['step']} | {best['fid']:.1f} | {best['kid']:.4f} | {last['fid']:.1f} | {secs:.0f} |")
-for seed in seeds:
-    u = json.load(open(f"{out}/untrained-seed{seed}/scores.json"))
-    print(f"| untrained (step 0) | {seed} | 0 | {u['fid']:.1f} | {u['kid']:.4f} | {u['fid']:.1f} | - |")
 print()
 print("| loss | mean best FID | mean KID at best | mean last FID | mean train s |")
 print("|---|---|---|---|---|")
