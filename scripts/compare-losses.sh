@@ -51,7 +51,7 @@ one_run() {
     --log-every 50 --sample-every "$STEPS" --checkpoint-every "$CKPT_EVERY" --keep-checkpoints "$KEEP" \
     >"$run.train.log" 2>&1
   "$TRAINER" --threads 1 evaluate --run "$run" --features "$FEATURES" >"$run.eval.log" 2>&1
-  "$TRAINER" --threads 1 translate --checkpoint "$run/best.pt" --input "$DATA/trainA" \
+  "$TRAINER" --threads 1 translate --checkpoint "$run/best.safetensors" --input "$DATA/trainA" \
     --output "$run/translation" --size $((2 * CROP)) >>"$run.eval.log" 2>&1
   echo "   done: $loss seed $seed ($(date +%T))"
 }

@@ -91,7 +91,7 @@ class TrainingRun {
     if (fs::exists(run_.run_dir / "ckpt.pt") && !fs::exists(ckpt_))
       throw std::runtime_error(fmt::format(
           "run folder '{}' holds ckpt.pt, a checkpoint of the old LibTorch-archive format, which is no longer read "
-          "(docs/trainer.md, \"Checkpoints\"); it cannot be resumed or overwritten: choose another --run",
+          "(docs/trainer.md, \"Checkpoints and resume\"); it cannot be resumed or overwritten: choose another --run",
           run_.run_dir.string()));
     if (!run_.resume && main_rank_ && fs::exists(ckpt_))
       throw std::runtime_error(fmt::format(
