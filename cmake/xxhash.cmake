@@ -16,7 +16,7 @@ if(NOT TARGET patchgcl_xxhash)
     if(NOT PATCHGCL_XXHASH_INCLUDE_DIR OR NOT PATCHGCL_XXHASH_LIBRARY)
       message(FATAL_ERROR "patchgcl: the example trainer checksums its checkpoints with xxHash (XXH3-64): "
                           "apt-get install libxxhash-dev (scripts/lib/install-deps.sh does), "
-                          "or configure with -DPATCHGCL_BUILD_EXAMPLES=OFF")
+                          "or configure with -DPATCHGCL_BUILD_TRAINER=OFF")
     endif()
     target_include_directories(patchgcl_xxhash INTERFACE ${PATCHGCL_XXHASH_INCLUDE_DIR})
     target_link_libraries(patchgcl_xxhash INTERFACE ${PATCHGCL_XXHASH_LIBRARY})
