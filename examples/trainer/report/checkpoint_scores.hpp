@@ -5,11 +5,12 @@
 //                            table, the best row marked; write_index (report.hpp) embeds it as it is;
 //   best.safetensors         the checkpoint with the lowest FID (a hard link, or a copy), for
 //                            `translate --checkpoint RUN/best.safetensors`.
-// Every file is written to .tmp and renamed.
+// Every file is written atomically (train/atomic_file.hpp).
 #pragma once
 
 #include "trainer/eval/checkpoint_sweep.hpp"
 #include "trainer/report/report.hpp"
+#include "trainer/train/atomic_file.hpp"
 
 #include <fmt/format.h>
 
@@ -21,17 +22,6 @@
 #include <vector>
 
 namespace trainer::report {
-
-/// Writes `text` to `path` through `path`.tmp and a rename.
-inline void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("cannot write '{}'", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 /// A file name relative to the run folder when it is inside it.
 inline std::string run_relative(const std::filesystem::path& run_dir, const std::filesystem::path& file) {

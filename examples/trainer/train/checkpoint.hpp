@@ -13,21 +13,19 @@
 #pragma once
 
 #include "trainer/train/adam_state.hpp"
+#include "trainer/train/atomic_file.hpp"
 #include "trainer/train/checkpoint_file.hpp"
 #include "trainer/train/resources.hpp"
 #include "trainer/train/trainer.hpp"
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -35,18 +33,6 @@ namespace trainer::checkpoint {
 
 /// "checkpoint 'PATH'", how every error about a checkpoint starts.
 inline std::string describe(const std::filesystem::path& path) { return fmt::format("checkpoint '{}'", path.string()); }
-
-/// fsync(2) of a file or folder, so that what was written (or renamed into a folder) survives a
-/// power loss, not only a killed process. Folders that cannot be synced (EINVAL on some file
-/// systems) are skipped; any other failure throws.
-inline void sync_to_disk(const std::filesystem::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0) | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot open '{}' to sync it: {}", path.string(), std::strerror(errno)));
-  const int rc = ::fsync(fd), err = errno;
-  ::close(fd);
-  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
-    throw std::runtime_error(fmt::format("cannot sync '{}' to disk: {}", path.string(), std::strerror(err)));
-}
 
 /// Refuses a checkpoint whose networks would not fit in memory (weights, one forward at the training
 /// size) before they are built: its configuration passed the command line's checks, but a 1.5 KB
@@ -171,11 +157,7 @@ inline std::pair<std::map<std::string, torch::Tensor>, std::map<std::string, std
 /// write is simply overwritten by the next save.
 inline void save(const Trainer& trainer, const std::filesystem::path& path) {
   const auto [tensors, metadata] = contents(trainer);
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  write_checkpoint_file(checkpoint_bytes(tensors, metadata), tmp);
-  sync_to_disk(tmp, false);
-  std::filesystem::rename(tmp, path);
-  sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."), true);
+  write_file_atomically(path, checkpoint_bytes(tensors, metadata));
 }
 
 /// Restores into `trainer` (built with the configuration of `file`) everything `save` wrote;

@@ -115,14 +115,6 @@ inline std::string checkpoint_bytes(const std::map<std::string, torch::Tensor>& 
   return patchgcl::io::safetensors_bytes(tensors, metadata);
 }
 
-/// Writes `bytes` to `path` (no fsync, no rename: the caller's atomic-write protocol does that).
-inline void write_checkpoint_file(const std::string& bytes, const std::filesystem::path& path) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw std::runtime_error(fmt::format("cannot write checkpoint '{}': {}", path.string(), std::strerror(errno)));
-}
-
 /// A checkpoint file's bytes, parsed and verified (see the top of this file). Tensors are read on
 /// demand (tensor()); `used()` records which were, so that a file holding more than its reader
 /// wants is refused (require_all_used()). Not copyable: the parsed table points into `bytes`.

@@ -11,19 +11,17 @@
 #pragma once
 
 #include "trainer/nets/cut_names.hpp"
+#include "trainer/train/atomic_file.hpp"
 #include "trainer/train/trainer.hpp"
 
 #include <patchgcl/io/safetensors.hpp>
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <string>
-#include <unistd.h>
 
 namespace trainer {
 
@@ -45,43 +43,6 @@ inline std::map<std::string, std::string> generator_metadata(const TrainConfig& 
           {"input_range", "[-1, 1]"}};
   if (step >= 0) m["step"] = std::to_string(step);
   return m;
-}
-
-namespace detail {
-/// fsync of the file or folder at `path` (a folder: EINVAL/EROFS are tolerated, as some file
-/// systems cannot sync folders). Throws naming the path.
-inline void fsync_path(const std::filesystem::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0) | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot open '{}' to sync it: {}", path.string(), std::strerror(errno)));
-  const int rc = ::fsync(fd), err = errno;
-  ::close(fd);
-  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
-    throw std::runtime_error(fmt::format("cannot sync '{}' to disk: {}", path.string(), std::strerror(err)));
-}
-}  // namespace detail
-
-/// Writes `bytes` to `path` atomically: `path`.tmp, fsync, rename over `path`, fsync of the folder.
-/// A killed process or a power loss leaves the previous file or the new one, never a torn one.
-inline void write_file_atomically(const std::filesystem::path& path, const std::string& bytes) {
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write '{}': {}", tmp.string(), std::strerror(errno)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      throw std::runtime_error(fmt::format("writing '{}' failed: {}", tmp.string(), std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const int rc = ::fsync(fd), err = errno;
-  if (::close(fd) != 0 || rc != 0)
-    throw std::runtime_error(fmt::format("cannot sync '{}' to disk: {}", tmp.string(), std::strerror(rc != 0 ? err : errno)));
-  std::filesystem::rename(tmp, path);
-  detail::fsync_path(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."), true);
 }
 
 /// Writes `trainer`'s generator to `path` (generator.safetensors: CUT's names, metadata above with
