@@ -54,7 +54,9 @@ TEST_CASE("inspect's per-level InfoNCE values recombine to forward's loss", "[in
     auto forward = loss->forward(f.output, f.input, f.ids);
     auto record = loss->inspect(f.output, f.input, f.ids);
     REQUIRE(record.layers.size() == 2);
-    CHECK(record.loss.item<double>() == forward.item<double>());
+    // Same computation, but LibTorch's multi-threaded reductions may split the sums differently
+    // from one call to the next under load (seen with the 2.13 wheel): equal to 1e-12, not bit for bit.
+    CHECK(record.loss.item<double>() == Approx(forward.item<double>()).epsilon(1e-12));
     double mean = 0;
     for (const auto& layer : record.layers) {
       REQUIRE(layer.levels.size() == 3);
@@ -68,7 +70,7 @@ TEST_CASE("inspect's per-level InfoNCE values recombine to forward's loss", "[in
       CHECK(layer.loss.item<double>() == Approx(sum).epsilon(1e-14));
       mean += sum / 2.0;
     }
-    CHECK(forward.item<double>() == Approx(mean).epsilon(1e-14));
+    CHECK(forward.item<double>() == Approx(mean).epsilon(1e-12));
     CHECK_FALSE(record.loss.requires_grad());
   }
 }
