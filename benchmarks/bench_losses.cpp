@@ -529,6 +529,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("torch_threads", fmt::format("{}", torch::get_num_threads()));
   benchmark::AddCustomContext("torch_blas", blas_info());
   benchmark::AddCustomContext("openblas_threads", fmt::format("{}", patchgcl::blas_num_threads()));
+  benchmark::AddCustomContext("openblas_core", patchgcl::blas_core_name());
+  if (const auto advice = patchgcl::blas_kernel_advice(); !advice.empty()) fmt::print(stderr, "warning: {}\n", advice);
   benchmark::AddCustomContext("sgemm_peak_gflops", fmt::format("{:f}", g_peak_gflops));
   benchmark::AddCustomContext("sgemm_peak_gflops_cpu", fmt::format("{:f}", g_peak_gflops_cpu));
   benchmark::AddCustomContext("patchgcl_version", PATCHGCL_VERSION_STRING);

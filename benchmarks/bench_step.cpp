@@ -32,6 +32,7 @@
 #include "trainer/data/dataset.hpp"
 #include "trainer/train/trainer.hpp"
 
+#include <patchgcl/blas_kernels.hpp>
 #include <patchgcl/threads.hpp>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -300,8 +301,8 @@ int main(int argc, char** argv) try {
     return 0;
   }
   fmt::print("size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "
-             "(OpenBLAS {}); {} time, medians of {} steps after {} warm-up\n\n",
-             s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(),
+             "(OpenBLAS {}, kernels '{}'); {} time, medians of {} steps after {} warm-up\n\n",
+             s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(), patchgcl::blas_core_name(),
              g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
   std::string head = "| loss | whole step ms | staged ms |", rule = "|---|---:|---:|";
   for (const auto& p : kPhases) {

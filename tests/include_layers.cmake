@@ -1,9 +1,9 @@
 # Checks that every #include <patchgcl/...> in include/patchgcl points to the same or a lower
 # layer (include/patchgcl/patchgcl.hpp lists the layers):
-#   0 version.hpp, compat.hpp, threads.hpp   1 options/   2 detail/   3 functional/   4 modules/   5 io/   6 patchgcl.hpp
+#   0 version.hpp, compat.hpp, threads.hpp, blas_kernels.hpp   1 options/   2 detail/   3 functional/   4 modules/   5 io/   6 patchgcl.hpp
 #   cmake -DINCLUDE_DIR=<repo>/include -P tests/include_layers.cmake
 function(layer_of path out)
-  if(path MATCHES "^patchgcl/(version|compat|threads)\\.hpp$")
+  if(path MATCHES "^patchgcl/(version|compat|threads|blas_kernels)\\.hpp$")
     set(${out} 0 PARENT_SCOPE)
   elseif(path MATCHES "^patchgcl/options/")
     set(${out} 1 PARENT_SCOPE)

@@ -201,3 +201,20 @@ TEST_CASE("patchgcl::set_num_threads sizes LibTorch's pool and OpenBLAS's where 
   CHECK_THROWS_WITH(patchgcl::set_num_threads(0), Catch::Contains("patchgcl::set_num_threads: threads must be >= 1, got 0"));
   patchgcl::set_num_threads(before);
 }
+
+TEST_CASE("patchgcl::blas_kernel_advice names OPENBLAS_CORETYPE only when OpenBLAS fell back to its generic kernels", "[properties]") {
+  using patchgcl::CpuVectorUnits;
+  const CpuVectorUnits none{}, avx2{true, false}, avx512{true, true};
+  // The fallback on a CPU with better units: the kernel set that fits them.
+  CHECK_THAT(patchgcl::blas_kernel_advice("Prescott", avx512),
+             Catch::Contains("core 'Prescott'") && Catch::Contains("AVX-512") && Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  CHECK_THAT(patchgcl::blas_kernel_advice("PRESCOTT", avx2), Catch::Contains("AVX2") && Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  // Nothing to say: a kernel set of this CPU's era, an old CPU, or no OpenBLAS.
+  CHECK(patchgcl::blas_kernel_advice("SkylakeX", avx512).empty());
+  CHECK(patchgcl::blas_kernel_advice("Haswell", avx512).empty());
+  CHECK(patchgcl::blas_kernel_advice("Prescott", none).empty());
+  CHECK(patchgcl::blas_kernel_advice("", avx512).empty());
+  // This process: the core name is there iff OpenBLAS is loaded, and the advice is one of the above.
+  CHECK(patchgcl::blas_core_name().empty() == (patchgcl::blas_num_threads() == -1));
+  CHECK(patchgcl::blas_kernel_advice() == patchgcl::blas_kernel_advice(patchgcl::blas_core_name(), patchgcl::cpu_vector_units()));
+}

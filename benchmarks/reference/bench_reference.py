@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 
 import torch
@@ -110,6 +111,19 @@ def time_call(step, min_time):
             return elapsed / iterations, iterations, (time.process_time() - cpu_start) / iterations
 
 
+def pin_blas_threads(threads):
+    """Debian's torch does not pass torch.set_num_threads on to its OpenBLAS, which sizes its own
+    pool from OPENBLAS_NUM_THREADS (else the number of cores) once, when it is loaded; and idle
+    OpenMP workers that spin (OMP_WAIT_POLICY unset) take the cores from OpenBLAS's threads: at 2
+    threads on 2 cores that made one GraphNCELoss call 3x slower. Where OPENBLAS_NUM_THREADS is not
+    `threads` or OMP_WAIT_POLICY is unset, this re-runs the script with them set, as
+    scripts/bench.sh does (OMP_WAIT_POLICY=PASSIVE)."""
+    if threads and (os.environ.get("OPENBLAS_NUM_THREADS") != str(threads) or "OMP_WAIT_POLICY" not in os.environ):
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
 def parse_args(description):
     """The command line shared with bench_released.py; sets torch's threads."""
     ap = argparse.ArgumentParser(description=description)
@@ -121,6 +135,7 @@ def parse_args(description):
     ap.add_argument("--repetitions", type=int, default=1,
                     help="time each benchmark this many times (one JSON entry each; the report takes the median)")
     args = ap.parse_args()
+    pin_blas_threads(args.threads)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)

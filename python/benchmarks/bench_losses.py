@@ -103,6 +103,7 @@ def main():
     ap.add_argument("--losses", nargs="*", default=["graph_nce", "patch_nce"], choices=sorted(MODULES))
     ap.add_argument("--cpp", help="the C++ benchmark binary (build/benchmarks/patchgcl_benchmarks)")
     args = ap.parse_args()
+    common.pin_blas_threads(args.threads)  # Debian's torch leaves OpenBLAS's pool alone
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     known = [w[0] for w in common.workloads()]

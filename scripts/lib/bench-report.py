@@ -217,7 +217,8 @@ def main():
     peak = float(ctx.get("sgemm_peak_gflops_cpu" if TIME_FIELD == "cpu_time" else "sgemm_peak_gflops", "0") or 0)
     head = [f"Machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, "
             f"load average {', '.join(f'{x:.2f}' for x in ctx.get('load_avg', [])) or '?'} at start; "
-            f"LibTorch {ctx.get('torch_version', '?')} (BLAS {ctx.get('torch_blas', '?')}), "
+            f"LibTorch {ctx.get('torch_version', '?')} (BLAS {ctx.get('torch_blas', '?')}"
+            f"{', OpenBLAS kernels ' + ctx['openblas_core'] if ctx.get('openblas_core') else ''}), "
             f"{ctx.get('torch_threads', '?')} thread(s); eager: torch {pctx.get('torch_version', '-')}, "
             f"{pctx.get('torch_threads', '-')} thread(s); released: torch {rctx.get('torch_version', '-')}, "
             f"DGL {rctx.get('dgl_version', '-')}, {rctx.get('torch_threads', '-')} thread(s). sgemm 2048^3 peak measured in the run: {peak:.1f} GFLOP/s. "

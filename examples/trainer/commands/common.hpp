@@ -6,6 +6,7 @@
 #include "trainer/train/config.hpp"
 #include "trainer/train/resources.hpp"
 
+#include <patchgcl/blas_kernels.hpp>
 #include <patchgcl/threads.hpp>
 
 #include <CLI/CLI.hpp>
@@ -57,6 +58,11 @@ inline void apply_global_options(GlobalOptions o) {
   }
   // LibTorch's pool and, where Debian's LibTorch (BLAS_INFO=generic) leaves it alone, OpenBLAS's.
   if (o.threads > 0) patchgcl::set_num_threads(o.threads);
+  // An OpenBLAS older than the CPU runs its generic SSE3 kernels, several times slower
+  // (include/patchgcl/blas_kernels.hpp); on the CPU, say so and what to set.
+  if (o.device.rfind("cpu", 0) == 0) {
+    if (const auto advice = patchgcl::blas_kernel_advice(); !advice.empty()) std::cerr << "warning: " << advice << "\n";
+  }
   if (o.max_image_pixels < 1) bad_option("--max-image-pixels", "at least 1", std::to_string(o.max_image_pixels));
   decode_limits().max_pixels = o.max_image_pixels;
 }
