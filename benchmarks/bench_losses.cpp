@@ -15,6 +15,7 @@
 // call then ends with a device synchronisation, and peak_MiB (CPU allocator) is not reported.
 // Without a CUDA device it exits with status 77 and says so.
 
+#include <patchgcl/blas_kernels.hpp>
 #include <patchgcl/compat.hpp>
 #include <patchgcl/patchgcl.hpp>
 

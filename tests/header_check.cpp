@@ -4,5 +4,7 @@
 #include <patchgcl/patchgcl.hpp>
 // Beside the umbrella, which does not include it (nlohmann-json: PatchGCL::safetensors).
 #include <patchgcl/io/safetensors.hpp>
+// Beside the umbrella too: a check of the process's OpenBLAS, for programs' start-up.
+#include <patchgcl/blas_kernels.hpp>
 
 int main() { return patchgcl::compat::kTorch2 ? 0 : 0; }

@@ -1,5 +1,6 @@
 # Checks that every #include <patchgcl/...> in include/patchgcl points to the same or a lower
-# layer (include/patchgcl/patchgcl.hpp lists the layers):
+# layer (include/patchgcl/patchgcl.hpp lists the layers; blas_kernels.hpp and distributed.hpp stand
+# beside the umbrella, which does not include them):
 #   0 version.hpp, compat.hpp, threads.hpp, blas_kernels.hpp   1 options/   2 detail/   3 functional/   4 modules/   5 io/   6 patchgcl.hpp
 #   cmake -DINCLUDE_DIR=<repo>/include -P tests/include_layers.cmake
 function(layer_of path out)

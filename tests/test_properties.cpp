@@ -7,6 +7,7 @@
 // (PATCHGCL_PROPERTY_CASES, default 10000, about 6 s in Release on one core): the figures in
 // docs/reliability.md come from the summary line this test prints.
 #include <catch2/catch.hpp>
+#include <patchgcl/blas_kernels.hpp>
 
 #include "properties/module_cases.hpp"
 

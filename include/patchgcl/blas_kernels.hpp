@@ -15,6 +15,9 @@
 /// OpenBLAS is not loaded or did not fall back.
 ///
 ///   if (auto advice = patchgcl::blas_kernel_advice(); !advice.empty()) std::cerr << "warning: " << advice << "\n";
+///
+/// Beside the umbrella header, which does not include it: it is about the process, not the
+/// losses; include it where a program starts.
 
 #include <string>
 

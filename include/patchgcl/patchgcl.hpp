@@ -13,7 +13,6 @@
 ///            weights from the Python code  io::load_parameters, io::read_safetensors
 ///                                          (io/safetensors.hpp, PatchGCL::safetensors), io::read_tensor_file
 ///            CPU threads (LibTorch + OpenBLAS)  set_num_threads
-///            OpenBLAS's kernels for this CPU    blas_kernel_advice (OPENBLAS_CORETYPE)
 ///
 /// The two sides of every function are named `output` (the output image G(x): the paper's `V`,
 /// `v_i`; CUT's queries) and `input` (the input image x: `Z`, `z_i`; CUT's keys), in that order.
@@ -21,7 +20,6 @@
 /// Layers, lowest first; every include points to the same or a lower layer:
 ///   version.hpp, compat.hpp   the version; the one place LibTorch 1.13 and 2.x differ
 ///   threads.hpp               set_num_threads: LibTorch's and OpenBLAS's thread pools (no patchgcl includes)
-///   blas_kernels.hpp          blas_kernel_advice: OpenBLAS's generic kernels on a CPU with AVX2/AVX-512
 ///   options/                  option structs and enums (FiniteCheck in options/finite_check.hpp)
 ///   detail/checks.hpp         argument checks shared by functional/ and modules/ (patchgcl::detail)
 ///   detail/numeric.hpp        numeric helpers: exact power-of-two scaling, the dtype a computation runs in
@@ -59,5 +57,4 @@
 #include <patchgcl/modules/topk_pool.hpp>
 
 #include <patchgcl/io/tensor_file.hpp>
-#include <patchgcl/blas_kernels.hpp>
 #include <patchgcl/threads.hpp>
