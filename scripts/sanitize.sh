@@ -3,7 +3,7 @@
 # in a build directory of its own (build-sanitize/). LibTorch is not instrumented; see
 # docs/reliability.md for what is checked and the runtime options (PATCHGCL_SANITIZE_ENV in the
 # top-level CMakeLists.txt).
-#   scripts/sanitize.sh                   # everything but install_and_consume
+#   scripts/sanitize.sh                   # everything but install_and_consume and trainer_distributed
 #   PATCHGCL_PROPERTY_CASES=30000 scripts/sanitize.sh -R properties
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -24,5 +24,7 @@ if [[ "$targets_known" == *patchgcl_distributed_tests* ]]; then
 fi
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 cd "$build"
-# install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize.
-ctest --output-on-failure -j "$jobs" -E 'install_and_consume' "$@"
+# install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize. Of the
+# trainer's multi-process tests, dist/'s units run here (trainer_dist_units); the whole-trainer runs
+# (trainer_distributed) check behaviour and run in the other lanes.
+ctest --output-on-failure -j "$jobs" -E '^(install_and_consume|trainer_distributed)$' "$@"

@@ -6,7 +6,8 @@
 # Venvs are cached under $PATCHGCL_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/patchgcl): venv-debian,
 # venv-torch-X.Y.Z (torch with its nvidia-* wheels, ~3 GB; the torch wheel of scripts/torch-wheel.sh
 # is reused when it is there). The build goes to build-python/torch-<version>/; ccache is used when
-# installed. MAX_JOBS (default 1) compile jobs. Extra arguments go to pytest.
+# installed. MAX_JOBS (default 1) compile jobs. Extra arguments go to pytest. PATCHGCL_VENV_ONLY=1
+# makes the venv and stops.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lane="${1:?usage: test-python.sh debian|pypi:X.Y.Z [pytest arguments]}"
@@ -53,6 +54,8 @@ case "$lane" in
 esac
 python="$venv/bin/python"
 log "venv ready after $((SECONDS - t0)) s: $("$python" -c 'import torch; print("torch", torch.__version__)')"
+# PATCHGCL_VENV_ONLY=1: make the venv and stop (.ci/run downloads it while other lanes compile).
+[ "${PATCHGCL_VENV_ONLY:-0}" = 1 ] && exit 0
 
 if [ -d /usr/lib/ccache ]; then
   export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"

@@ -1,10 +1,6 @@
-// Catch2's main(); the test cases live in the other files of this folder. Where
-// PATCHGCL_TEST_DEVICE names a device this machine lacks, nothing runs: the executable says so
-// and exits with 77, which ctest reports as skipped (SKIP_RETURN_CODE in CMakeLists.txt).
-// This file stays free of LibTorch (no precompiled header: Catch2's runner is compiled here).
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
+// main(); the test cases live in the other files of this folder. Where PATCHGCL_TEST_DEVICE
+// names a device this machine lacks, nothing runs: the executable says so and exits with 77,
+// which ctest reports as skipped (SKIP_RETURN_CODE in CMakeLists.txt).
 #include <iostream>
 #include <string>
 
@@ -12,6 +8,7 @@ namespace patchgcl_test {
 // test_device.cpp: empty when PATCHGCL_TEST_DEVICE is usable, otherwise why not; throws on a
 // malformed name. Prints the device.
 std::string check_test_device();
+int run_catch(int argc, char** argv);  // Catch2's runner, compiled once: tests/support/catch_runner.cpp
 }  // namespace patchgcl_test
 
 int main(int argc, char* argv[]) {
@@ -26,5 +23,5 @@ int main(int argc, char* argv[]) {
     std::cerr << "patchgcl_tests: SKIPPED, " << reason << "\n";
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  return patchgcl_test::run_catch(argc, argv);
 }

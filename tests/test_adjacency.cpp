@@ -9,6 +9,8 @@ using patchgcl_test::f64;
 
 namespace {
 // Four 2-D features with cosines: (0,1) 0.707, (0,2) 0, (0,3) -1, (1,2) 0.707, (1,3) -0.707, (2,3) 0.
+// The zero cosines are exactly 0 in any BLAS (every product has a zero factor) and the others lie
+// far from the thresholds below, so the 0/1 results are exact.
 torch::Tensor four_points() { return torch::tensor({1.0, 0.0, 2.0, 2.0, 0.0, 3.0, -0.5, 0.0}, f64()).view({4, 2}); }
 torch::Tensor mat(std::vector<double> v, int64_t n) { return torch::tensor(v, f64()).view({n, n}); }
 }  // namespace
@@ -40,6 +42,11 @@ TEST_CASE("cosine_adjacency is scale invariant, gradient free and batched per im
   auto a = F::cosine_adjacency(x, CosineAdjacencyOptions().threshold(0.1));
   CHECK_FALSE(a.requires_grad());
   CHECK(a.sizes() == torch::IntArrayRef({3, 10, 10}));
+  // The cosines of x * 7.5 (not an exact scaling), of one image (mm instead of bmm: maybe another
+  // BLAS kernel) and of (j, i) instead of (i, j) round differently from a's, by ~1e-16. The 0/1
+  // entries are still equal because no cosine lies near the threshold: checked, far beyond rounding.
+  const auto unit = x.detach() / x.detach().norm(2, -1, true);
+  REQUIRE(patchgcl_test::distance_to(torch::matmul(unit, unit.transpose(1, 2)), 0.1) > 1e-9);
   CHECK(torch::equal(a, F::cosine_adjacency(x.detach() * 7.5, CosineAdjacencyOptions().threshold(0.1))));
   for (int64_t b = 0; b < 3; ++b) CHECK(torch::equal(a[b], F::cosine_adjacency(x[b], CosineAdjacencyOptions().threshold(0.1))));
   CHECK(torch::equal(a, a.transpose(1, 2)));
@@ -61,7 +68,7 @@ TEST_CASE("cosine_adjacency computes half precision in float32", "[adjacency]") 
   auto x = torch::randn({8, 4}).to(torch::kHalf);
   auto a = F::cosine_adjacency(x);
   CHECK(a.scalar_type() == torch::kFloat32);
-  CHECK(torch::equal(a, F::cosine_adjacency(x.to(torch::kFloat32))));
+  CHECK(torch::equal(a, F::cosine_adjacency(x.to(torch::kFloat32))));  // one computation: half converted first
 }
 
 TEST_CASE("cosine_adjacency rejects bad arguments with a message naming them", "[adjacency]") {

@@ -24,7 +24,8 @@ TEST_CASE("l2_normalize gives unit vectors for magnitudes from 1e-30 to 1e30 and
     CHECK(torch::allclose(y.norm(2, -1), torch::ones({5}), 1e-5, 1e-6));
     CHECK(torch::allclose(y, x / x.norm(2, -1, true), 1e-5, 1e-6));
   }
-  // within the range where the plain formula is representable, the same bits
+  // within the range where the plain formula is representable, the same bits: l2_normalize divides
+  // by a power of two first, which is exact, so its norm and quotients round as the plain formula's
   auto plain = x / x.norm(2, -1, true).clamp_min(1e-12);
   CHECK(torch::equal(F::l2_normalize(x), plain));
   // a vector shorter than eps is divided by eps, as torch.nn.functional.normalize does

@@ -7,6 +7,7 @@
 #include <patchgcl/patchgcl.hpp>
 
 #include "support/fixture.hpp"
+#include "support/temp_file.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -21,16 +22,10 @@ namespace io = patchgcl::io;
 
 namespace {
 
-/// Writes `bytes` to a file of its own and returns its path (removed by the destructor).
-struct TempFile {
-  std::string path;
-  explicit TempFile(const std::string& bytes, const std::string& suffix = ".safetensors") {
-    static int counter = 0;
-    path = "safetensors_test_" + std::to_string(counter++) + suffix;
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  ~TempFile() { std::remove(path.c_str()); }
+/// A safetensors file of the test's bytes (removed by the destructor).
+struct StFile : patchgcl_test::TempFile {
+  explicit StFile(const std::string& bytes, const std::string& suffix = ".safetensors")
+      : patchgcl_test::TempFile(bytes, "safetensors_test", suffix) {}
 };
 
 /// The 8-byte little-endian length of `header`, the header, then `data`.
@@ -41,18 +36,18 @@ std::string st_file(const std::string& header, const std::string& data = "") {
   return out + header + data;
 }
 
-std::string zeros(size_t n) { return std::string(n, '\0'); }
+using patchgcl_test::zeros;
 
-struct Refusal {
+struct StRefusal {
   bool refused = false;
   std::string what, field;
 };
 
 /// Reads `bytes` as a file: a TensorFileError is the expected outcome; any other exception fails
 /// the test that called it (it escapes).
-Refusal read_bytes(const std::string& bytes) {
-  TempFile file(bytes);
-  Refusal r;
+StRefusal read_st_bytes(const std::string& bytes) {
+  StFile file(bytes);
+  StRefusal r;
   try {
     io::read_safetensors(file.path);
   } catch (const io::TensorFileError& e) {
@@ -68,7 +63,7 @@ Refusal read_bytes(const std::string& bytes) {
 
 #define CHECK_ST_REFUSED(bytes, field_name, text) \
   do {                                            \
-    const auto r_ = read_bytes(bytes);            \
+    const auto r_ = read_st_bytes(bytes);            \
     INFO("message: " << r_.what);                 \
     CHECK(r_.refused);                            \
     CHECK(r_.field == (field_name));              \
@@ -272,21 +267,21 @@ TEST_CASE("load_parameters takes a safetensors or a .pgt file, told apart by con
   std::map<std::string, torch::Tensor> weights;
   for (const auto& p : source->named_parameters()) weights[p.key()] = p.value().detach().to(torch::kFloat64);
   // The same weights in both formats, under names that do not tell the format.
-  TempFile st(io::safetensors_bytes(weights), ".bin");
+  StFile st(io::safetensors_bytes(weights), ".bin");
   const std::string pgt_path = "safetensors_test_weights.bin2";
   io::write_tensor_file(pgt_path, weights);
   for (const auto& path : {st.path, pgt_path}) {
     INFO(path);
     torch::nn::Linear target(3, 2);
     io::load_parameters(*target, path);
-    CHECK(torch::equal(target->weight, source->weight));
+    CHECK(torch::equal(target->weight, source->weight));  // float32 -> float64 -> float32 is exact
     CHECK(torch::equal(target->bias, source->bias));
   }
   std::remove(pgt_path.c_str());
   // The checks of load_parameters apply: a wrong shape leaves the module as it was.
   torch::nn::Linear wrong(2, 2);
   CHECK_THROWS_WITH(io::load_parameters(*wrong, st.path), Catch::Contains("has shape"));
-  TempFile other("GIF89a....");
+  StFile other("GIF89a....");
   try {
     io::read_weights(other.path);
     FAIL("a GIF was read as weights");
@@ -303,7 +298,8 @@ TEST_CASE("Files of the safetensors package read here, and ours read there (ctes
   // and checks patchgcl.safetensors after this test.
   const char* dir = std::getenv("PATCHGCL_SAFETENSORS_DIR");
   REQUIRE(dir != nullptr);
-  // cross_check.py's expected_tensors(), computed the same way.
+  // cross_check.py's expected_tensors(), computed the same way: (k - 2) / 3 is correctly rounded
+  // and the casts round alike in Python's torch and this one, so both give the same bits on any CPU.
   const auto values = (torch::arange(6, torch::kFloat64) - 2) / 3;
   std::map<std::string, torch::Tensor> expected{
       {"float32", values.to(torch::kFloat32).reshape({2, 3})},

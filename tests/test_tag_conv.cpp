@@ -38,7 +38,7 @@ TEST_CASE("TAGConv stores its weights as DGL does and names them lin.weight / li
   REQUIRE(params.contains("lin.weight"));
   REQUIRE(params.contains("lin.bias"));
   CHECK(params["lin.weight"].sizes() == torch::IntArrayRef({3, 12}));
-  CHECK(torch::equal(conv->hop_weight(1), params["lin.weight"].slice(1, 4, 8).t()));
+  CHECK(torch::equal(conv->hop_weight(1), params["lin.weight"].slice(1, 4, 8).t()));  // two views of one weight
   CHECK(params["lin.bias"].abs().sum().item<double>() == 0.0);
   CHECK(params["lin.weight"].std().item<double>() == Approx(0.02).epsilon(0.5));
   CHECK_THROWS_WITH(conv->hop_weight(3), Catch::Contains("[0, 2]"));

@@ -6,6 +6,7 @@
 #include <patchgcl/io/tensor_file.hpp>
 
 #include "support/fixture.hpp"
+#include "support/temp_file.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -21,19 +22,12 @@ namespace io = patchgcl::io;
 
 namespace {
 
-/// Writes `bytes` to a file of its own and returns its path (removed by the destructor).
-struct TempFile {
-  std::string path;
-  explicit TempFile(const std::string& bytes) {
-    static int counter = 0;
-    path = "tensor_file_test_" + std::to_string(counter++) + ".pgt";
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  ~TempFile() { std::remove(path.c_str()); }
+/// A .pgt file of the test's bytes (removed by the destructor).
+struct PgtFile : patchgcl_test::TempFile {
+  explicit PgtFile(const std::string& bytes) : patchgcl_test::TempFile(bytes, "tensor_file_test", ".pgt") {}
 };
 
-struct Refusal {
+struct PgtRefusal {
   bool refused = false;
   std::string what, field;
   int64_t line = -1;
@@ -41,9 +35,9 @@ struct Refusal {
 
 /// Reads `bytes` as a file: a TensorFileError is the expected outcome; any other exception fails
 /// the test that called it (it escapes).
-Refusal read_bytes(const std::string& bytes) {
-  TempFile file(bytes);
-  Refusal r;
+PgtRefusal read_pgt_bytes(const std::string& bytes) {
+  PgtFile file(bytes);
+  PgtRefusal r;
   try {
     io::read_tensor_file(file.path);
   } catch (const io::TensorFileError& e) {
@@ -59,7 +53,7 @@ Refusal read_bytes(const std::string& bytes) {
 
 #define CHECK_REFUSED(bytes, line_no, field_name, text)  \
   do {                                                  \
-    const auto r_ = read_bytes(bytes);                  \
+    const auto r_ = read_pgt_bytes(bytes);                  \
     INFO("message: " << r_.what);                       \
     CHECK(r_.refused);                                  \
     CHECK(r_.line == (line_no));                        \
@@ -71,7 +65,7 @@ std::string bytes_of(const std::vector<int64_t>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t));
 }
 
-std::string zeros(size_t n) { return std::string(n, '\0'); }
+using patchgcl_test::zeros;
 
 }  // namespace
 
@@ -254,7 +248,7 @@ TEST_CASE("A file with out-of-bounds extents never reaches load_parameters", "[t
   torch::nn::Linear lin(2, 2);
   const std::string bytes = "PGT1\ntensor bias f32 1 2 0 8\ntensor weight f32 2 2 2 18446744073709551608 16\n\n" +
                             zeros(8);
-  const auto r = read_bytes(bytes);
+  const auto r = read_pgt_bytes(bytes);
   CHECK(r.refused);
   CHECK(r.line == 3);
   CHECK(r.field == "offset");

@@ -33,7 +33,11 @@ def test_losses_on_cuda_match_cpu():
 def test_functional_on_cuda():
     f = torch.randn(2, 8, 3, dtype=torch.float64)
     a = F.cosine_adjacency(f.cuda())
-    assert a.device.type == "cuda" and torch.equal(a.cpu(), F.cosine_adjacency(f))
+    # cuBLAS and the CPU's BLAS round the cosines differently (~1e-16): the 0/1 entries are equal
+    # except for a cosine within rounding of the threshold (0.1), where either answer is right.
+    u = f / f.norm(dim=-1, keepdim=True)
+    clear = ((u @ u.transpose(1, 2)) - 0.1).abs() > 1e-12
+    assert a.device.type == "cuda" and torch.equal(a.cpu()[clear], F.cosine_adjacency(f)[clear])
     abar = F.normalize_adjacency(a, self_loops="double")
     assert torch.allclose(abar.cpu(), F.normalize_adjacency(a.cpu(), self_loops="double"))
 

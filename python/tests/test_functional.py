@@ -14,7 +14,7 @@ def test_cosine_adjacency_is_eq1():
     f = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
     expected = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=torch.float64)
     assert torch.equal(F.cosine_adjacency(f, threshold=0.5), expected)
-    # cos = 0 between orthogonal nodes: kept by >= 0, dropped by > 0
+    # cos = 0 between orthogonal nodes (exactly: every product has a zero factor): kept by >= 0, dropped by > 0
     assert F.cosine_adjacency(f, threshold=0.0)[0, 2] == 1
     assert F.cosine_adjacency(f, threshold=0.0, comparison="greater")[0, 2] == 0
     assert F.cosine_adjacency(f, threshold=0.5, diagonal="zero").diagonal().sum() == 0

@@ -41,6 +41,19 @@ inline double rel_error(const torch::Tensor& a, const torch::Tensor& b) {
 
 inline double max_abs(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+/// The smallest gap between two values of any row (last dimension) of `x`. Two computations of
+/// `x` that round differently (another BLAS kernel, batched or not) rank every row alike (topk,
+/// sort) when it is far above their rounding: a test that compares their rankings checks it first.
+inline double smallest_gap(const torch::Tensor& x) {
+  const auto sorted = std::get<0>(x.detach().sort(-1));
+  const int64_t n = x.size(-1);
+  return (sorted.narrow(-1, 1, n - 1) - sorted.narrow(-1, 0, n - 1)).min().item<double>();
+}
+
+/// The smallest |x - t|. Two computations of `x` that round differently give the same 0/1 of a
+/// threshold at `t` when it is far above their rounding.
+inline double distance_to(const torch::Tensor& x, double t) { return (x.detach() - t).abs().min().item<double>(); }
+
 inline torch::TensorOptions f64() { return torch::TensorOptions().dtype(torch::kFloat64); }
 
 }  // namespace patchgcl_test

@@ -49,6 +49,10 @@ inline TrainConfig tiny_config(LossKind loss = LossKind::kGraph) {
   return c;
 }
 
+/// Parameters of `a` and `b` are bit-for-bit equal. Meant for states that are copies (a checkpoint
+/// round trip) or that the same kernels computed from the same inputs, in one process or two runs of
+/// the trainer, with one thread (the tests set it: multi-threaded reductions may split their sums
+/// otherwise); states that two code paths computed agree to rounding only.
 inline bool same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
   auto pa = a.named_parameters(), pb = b.named_parameters();
   if (pa.size() != pb.size()) return false;
@@ -71,7 +75,7 @@ inline void write_truncated(const fs::path& from, const fs::path& to, size_t byt
   std::ofstream(to, std::ios::binary).write(data.data(), static_cast<std::streamsize>(bytes));
 }
 
-/// Buffers and parameters of `a` and `b` are bit-for-bit equal.
+/// Buffers and parameters of `a` and `b` are bit-for-bit equal (see same_parameters).
 inline bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
   if (!same_parameters(a, b)) return false;
   auto ba = a.named_buffers(), bb = b.named_buffers();

@@ -74,7 +74,7 @@ TEST_CASE("Folder datasets load, skip unreadable images and augment reproducibly
     UnpairedDataset d(full);
     int mirrored = 0;
     for (int64_t step = 0; step < 12; ++step) {
-      auto a = d.batch(step, 1).real_A[0];
+      auto a = d.batch(step, 1).real_A[0];  // uint8 pixels cropped and flipped, then to_tensor: exact
       bool found = false;
       for (const auto& img : d.domain_A()) {
         auto t = to_tensor(img);
@@ -207,7 +207,8 @@ TEST_CASE("The generator's tensors take the names of CUT's ResnetGenerator state
   std::map<std::string, std::vector<int64_t>> got;
   for (const auto& [name, t] : cut) got[name] = t.sizes().vec();
   CHECK(got == expected);
-  // Weights are the generator's own; the filters are CUT's get_filter(3) and get_filter(4) * 4.
+  // Weights are the generator's own; the filters are CUT's get_filter(3) and get_filter(4) * 4
+  // (small integers over powers of two: exact in float32, whatever the order of the operations).
   CHECK(torch::equal(cut.at("model.23.weight"), g->named_parameters()["model.23.weight"]));
   const auto down = torch::tensor({1.f, 2.f, 1.f, 2.f, 4.f, 2.f, 1.f, 2.f, 1.f}).view({3, 3}) / 16;
   for (int64_t c = 0; c < 8; ++c) CHECK(torch::equal(cut.at("model.7.filt")[c][0], down));

@@ -218,7 +218,8 @@ TEST_CASE("translate converts a folder and skips unreadable files", "[translate]
   auto one = read_image(dir.path / "out" / "one.png");
   CHECK(one.width == 30);  // its own size (padded to the generator's stride of 4, cropped back)
   CHECK(read_image(dir.path / "out" / "two.png").width == 64);
-  // The loaded generator is the saved one.
+  // The loaded generator is the saved one: the same weights (a file round trip), input, kernels
+  // and one thread compute both translations.
   auto x = to_tensor(synthetic::sample(synthetic::Split::kTest, Domain::kA, 2, 32, 0)).unsqueeze(0);
   CHECK(torch::equal(loaded->translate(x), t.translate(x)));
   CHECK_THROWS_WITH(translate(*loaded, dir.path / "nope", dir.path / "out", 0), Catch::Contains("does not exist"));
@@ -280,7 +281,7 @@ TEST_CASE("to_channels: RGB to grayscale is BT.601 luma, grayscale to RGB repeat
   CHECK(torch::allclose(batch_gray[1][0], 0.299 * batch[1][0] + 0.587 * batch[1][1] + 0.114 * batch[1][2], 1e-6, 1e-6));
   const auto repeated = to_channels(batch_gray, 3);
   REQUIRE(repeated.sizes() == torch::IntArrayRef({2, 3, 4, 5}));
-  CHECK(torch::equal(repeated.select(1, 0), repeated.select(1, 2)));
+  CHECK(torch::equal(repeated.select(1, 0), repeated.select(1, 2)));  // copies of the gray channel
   CHECK(torch::allclose(to_channels(repeated, 1), batch_gray, 1e-6, 1e-6));  // a gray file read as RGB: its own values
   CHECK(to_channels(batch, 3).data_ptr() == batch.data_ptr());
   CHECK_THROWS_WITH(to_channels(torch::zeros({2, 4, 4}), 3), Catch::Contains("1 (grayscale) and 3 (RGB)") &&
