@@ -3,9 +3,9 @@
 #  - one precompiled <torch/torch.h> + <catch2/catch.hpp>, built once (patchgcl_test_pch, with
 #    LibTorch's flags and no definitions of ours: GCC uses a precompiled header only where every
 #    macro defined when it was built is defined alike) and reused by every test executable;
-#  - a unity build: the test files of an executable are compiled in `batches` translation units
-#    (one per core of the 2-core machine), so the headers' inline code is instantiated once per
-#    batch instead of once per file;
+#  - a unity build: the test files of an executable are compiled as one translation unit (the
+#    executables build beside each other on the 2-core machine), so the headers' inline code (the
+#    whole trainer, for its tests) is compiled once instead of once per file;
 #  - Catch2's runner compiled once (patchgcl_catch_runner: tests/support/catch_runner.cpp).
 # -DPATCHGCL_UNITY_BUILD=OFF compiles one file at a time (quicker to rebuild after editing one test).
 option(PATCHGCL_UNITY_BUILD "Compile each test executable's files in a few unity translation units" ON)
@@ -24,23 +24,19 @@ if(NOT TARGET patchgcl_catch_runner)
   endif()
 endif()
 
-# patchgcl_test_build(TARGET BATCHES n [SEPARATE file...])
-#   BATCHES: unity translation units for the target's sources; SEPARATE: sources compiled on their
-#   own, without the precompiled header (they define macros before including a header, or carry
-#   the checkout's paths).
+# patchgcl_test_build(TARGET [SEPARATE file...])
+#   SEPARATE: sources compiled on their own, without the precompiled header (they define macros
+#   before including a header, or carry the checkout's paths).
 function(patchgcl_test_build target)
-  cmake_parse_arguments(ARG "" "BATCHES" "SEPARATE" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SEPARATE" ${ARGN})
   target_link_libraries(${target} PRIVATE patchgcl_catch_runner)
   target_precompile_headers(${target} REUSE_FROM patchgcl_test_pch)
   if(ARG_SEPARATE)
     set_source_files_properties(${ARG_SEPARATE} PROPERTIES
       SKIP_PRECOMPILE_HEADERS ON SKIP_UNITY_BUILD_INCLUSION ON)
   endif()
-  if(PATCHGCL_UNITY_BUILD AND ARG_BATCHES)
-    get_target_property(sources ${target} SOURCES)
-    list(LENGTH sources n)
-    list(LENGTH ARG_SEPARATE separate)
-    math(EXPR batch "(${n} - ${separate} + ${ARG_BATCHES} - 1) / ${ARG_BATCHES}")
-    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH UNITY_BUILD_BATCH_SIZE ${batch})
+  if(PATCHGCL_UNITY_BUILD)
+    # Batch size 0: every other source in one unity translation unit.
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH UNITY_BUILD_BATCH_SIZE 0)
   endif()
 endfunction()

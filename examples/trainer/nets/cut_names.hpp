@@ -20,7 +20,7 @@
 // ([1,3,3,1] (x) [1,3,3,1]) / 64 * 4 per channel. CUT's -> ours: weights and biases keep their names,
 // `model.K.filt` of a Downsample is `model.K.filter` (its first channel, all channels being equal),
 // and `filt` of an Upsample has no counterpart (this trainer computes it as bilinear x2, antialias.hpp).
-// docs/trainer.md, "Using the generator in Python", shows both directions.
+// docs/trainer.md, "The generator in PyTorch", shows both directions.
 #pragma once
 
 #include "trainer/nets/generator.hpp"

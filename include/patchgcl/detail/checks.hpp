@@ -2,7 +2,7 @@
 
 // Argument checks shared by functional/ and modules/ (the `patchgcl::detail` namespace). Each
 // message starts with the function or module, names the argument, what was expected and what
-// was given (docs/reliability.md, "Reliability: what bad input gets"). Layer: above options/
+// was given (docs/reliability.md, "Bad inputs and what each gets"). Layer: above options/
 // (FiniteCheck), below functional/.
 //
 // One argument order for every check: the checked value(s), then what they are checked against
