@@ -32,14 +32,14 @@ std::string check_test_device() {
 namespace {
 
 /// Feature maps of three layers on the test device, as the losses get them from an encoder.
-struct Features {
+struct DeviceFeatures {
   std::vector<torch::Tensor> output_features, input_features, patch_ids;
 };
 
-Features features(const std::vector<int64_t>& channels, int64_t side, int64_t patches) {
+DeviceFeatures device_features(const std::vector<int64_t>& channels, int64_t side, int64_t patches) {
   torch::manual_seed(5);
   const auto options = torch::TensorOptions().device(patchgcl_test::device());
-  Features f;
+  DeviceFeatures f;
   for (auto c : channels) {
     f.input_features.push_back(torch::relu(torch::randn({2, c, side, side}, options)));
     f.output_features.push_back(torch::relu(torch::randn({2, c, side, side}, options)).requires_grad_(true));
@@ -105,7 +105,7 @@ TEST_CASE("Each loss's forward and backward on CUDA make no host synchronisation
   FAIL("PATCHGCL_TEST_DEVICE=cuda, but this build does not link LibTorch's CUDA libraries");
 #endif
   const std::vector<int64_t> channels{16, 32};
-  auto in = features(channels, 16, 64);
+  auto in = device_features(channels, 16, 64);
 
   auto graph_paper = GraphNCELossOptions::paper(channels);
   graph_paper.num_patches(64).nc(32).check_finite(FiniteCheck::kNever);

@@ -120,16 +120,19 @@ std::shared_ptr<KeyAllGather> key_all_gather(c10::intrusive_ptr<Group> group, bo
 }
 
 /// Rendezvous through a c10d::TCPStore: rank 0 serves it on `port` (0: the OS picks a free
-/// port; read it back with `getPort()`), the others connect to `host:port`. Does not wait for
-/// the other ranks; the process group's construction does.
+/// port; read it back with `getPort()`), the others connect to `host:port`. With
+/// `rank0_serves = false` another process serves it (torchrun's agent, when it sets
+/// TORCHELASTIC_USE_AGENT_STORE=True) and every rank connects. Does not wait for the other ranks;
+/// the process group's construction does.
 inline c10::intrusive_ptr<c10d::TCPStore> connect_store(const std::string& host, uint16_t port, int rank, int world,
-                                                         std::chrono::milliseconds timeout) {
+                                                         std::chrono::milliseconds timeout, bool rank0_serves = true) {
   TORCH_CHECK(world >= 1, "connect_store: `world` must be >= 1, got ", world);
   TORCH_CHECK(rank >= 0 && rank < world, "connect_store: `rank` must be in [0, world = ", world, "), got ", rank);
-  TORCH_CHECK(rank == 0 || port != 0, "connect_store: rank ", rank, " needs the master's port, got 0");
+  const bool serve = rank0_serves && rank == 0;
+  TORCH_CHECK(serve || port != 0, "connect_store: rank ", rank, " needs the master's port, got 0");
   c10d::TCPStoreOptions opts;
   opts.port = port;
-  opts.isServer = rank == 0;
+  opts.isServer = serve;
   opts.numWorkers = static_cast<std::size_t>(world);
   opts.waitWorkers = false;
   opts.timeout = timeout;

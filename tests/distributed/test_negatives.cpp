@@ -70,3 +70,18 @@ TEST_CASE("Two Gloo processes with cross-process negatives equal one process on 
                     s + " parameter gradient " + std::to_string(p));
   }
 }
+
+TEST_CASE("connect_store: rank 0 serves the store, or connects to one a launcher serves", "[distributed][store]") {
+  const std::chrono::milliseconds timeout(30000);
+  auto served = patchgcl::distributed::connect_store("127.0.0.1", 0, 0, 2, timeout);
+  const auto port = static_cast<uint16_t>(served->getPort());
+  REQUIRE(port != 0);
+  // torchrun's agent store: rank 0 is a client like the others, and sees what the server holds.
+  served->set("key", std::vector<uint8_t>{7, 8});
+  auto client = patchgcl::distributed::connect_store("127.0.0.1", port, 0, 2, timeout, /*rank0_serves=*/false);
+  CHECK(client->get("key") == std::vector<uint8_t>{7, 8});
+  CHECK_THROWS_WITH(patchgcl::distributed::connect_store("127.0.0.1", 0, 0, 2, timeout, /*rank0_serves=*/false),
+                    Catch::Contains("rank 0 needs the master's port, got 0"));
+  CHECK_THROWS_WITH(patchgcl::distributed::connect_store("127.0.0.1", port, 2, 2, timeout),
+                    Catch::Contains("`rank` must be in [0, world = 2), got 2"));
+}

@@ -33,7 +33,6 @@ class Collectives {
   virtual ~Collectives() = default;
   virtual int rank() const = 0;
   virtual int world() const = 0;
-  bool is_main() const { return rank() == 0; }
   /// The backend and the master, for the start-up line ("gloo, master 127.0.0.1:29500").
   virtual std::string describe() const = 0;
   /// Rank 0's values of `tensors` on every rank (initial parameters).

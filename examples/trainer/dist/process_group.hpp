@@ -84,7 +84,6 @@ class Context : public Collectives {
   int rank() const override { return rank_; }
   int world() const override { return world_; }
   Group& group() { return *group_; }
-  const c10::intrusive_ptr<Group>& group_ptr() const { return group_; }
 
   /// Every rank must run the same configuration: the hashes of `text` are all-gathered and
   /// each differing rank is named.
@@ -247,13 +246,8 @@ class Context : public Collectives {
 
   void connect_store(const Env& env, std::chrono::seconds timeout) {
     try {
-      c10d::TCPStoreOptions opts;
-      opts.port = env.master_port;
-      opts.isServer = env.rank == 0 && !env.agent_store;
-      opts.numWorkers = static_cast<std::size_t>(env.world);
-      opts.waitWorkers = false;
-      opts.timeout = ms();
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+      store_ = patchgcl::distributed::connect_store(env.master_addr, env.master_port, env.rank, env.world, ms(),
+                                                    /*rank0_serves=*/!env.agent_store);
       // Keys per attempt: torchrun's store outlives the ranks of a failed attempt. Every rank
       // uses the prefix, whoever serves the store.
       store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("patchgcl/attempt_{}", env.restart_count), store_);

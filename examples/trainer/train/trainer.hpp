@@ -1,6 +1,6 @@
 // The training step: one CUT-style iteration and the state it needs (networks, optimisers, step
 // counter). Checkpoints of this state are checkpoint.hpp's job, the features and the loss are
-// criterion.hpp's, the loop around the step is train_command.hpp's.
+// criterion.hpp's, the loop around the step is commands/training_run.hpp's.
 //
 //   L_D = 1/2 [ (D(y) - 1)^2 + D(G(x))^2 ]                                   (LSGAN)
 //   L_G = lambda_GAN (D(G(x)) - 1)^2 + lambda * ( L_c(X, G(X)) + L_c(Y, G(Y)) ) / 2   (paper Eq. 10-11)
