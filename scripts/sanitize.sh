@@ -13,16 +13,9 @@ build="${BUILD_DIR:-$root/build-sanitize}"
 # tests spend their time, are not rebuilt.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DPATCHGCL_SANITIZE=ON \
   -DPATCHGCL_BUILD_EXAMPLES=ON -DPATCHGCL_BUILD_BENCHMARKS=OFF "${launcher[@]}" ${CMAKE_ARGS:-}
-targets=(patchgcl_tests patchgcl-trainer-tests)
-# The multi-process tests (ctest distributed, trainer_distributed: c10d's Gloo on 127.0.0.1), where
-# Debian's libgloo-dev is found: every rank is an instrumented process.
-# (The target list is read whole: `grep -q` would close the pipe early, and under pipefail make's
-# broken pipe would make the test false.)
-targets_known="$(cmake --build "$build" --target help)"
-if [[ "$targets_known" == *patchgcl_distributed_tests* ]]; then
-  targets+=(patchgcl_distributed_tests)
-fi
-cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+# Every test executable at once (patchgcl_test_executables: the library's, the trainer's and, where
+# Debian's libgloo-dev is found, the multi-process ones, every rank an instrumented process).
+cmake --build "$build" -j "$jobs" --target patchgcl_test_executables
 cd "$build"
 # install_and_consume builds a separate, uninstrumented consumer: nothing to sanitize. Of the
 # trainer's multi-process tests, dist/'s units run here (trainer_dist_units); the whole-trainer runs
