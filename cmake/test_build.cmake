@@ -8,7 +8,7 @@
 #    whole trainer, for its tests) is compiled once instead of once per file;
 #  - Catch2's runner compiled once (patchgcl_catch_runner: tests/support/catch_runner.cpp).
 # -DPATCHGCL_UNITY_BUILD=OFF compiles one file at a time (quicker to rebuild after editing one test).
-option(PATCHGCL_UNITY_BUILD "Compile each test executable's files in a few unity translation units" ON)
+option(PATCHGCL_UNITY_BUILD "Compile each test executable's files as one unity translation unit" ON)
 
 # Imported targets are local to the directory that found them: found again in every includer's.
 find_package(Catch2 2 REQUIRED)

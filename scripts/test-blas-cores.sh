@@ -21,11 +21,11 @@ if [ -z "${CORES:-}" ]; then
 fi
 failed=()
 for core in $CORES; do
+  # What OpenBLAS really runs: it names its core when OPENBLAS_VERBOSE=2.
+  # (Catch2's --list-tags exits with the number of tags.)
+  ran="$({ OPENBLAS_CORETYPE="$core" OPENBLAS_VERBOSE=2 "$build/tests/patchgcl_tests" --list-tags 2>&1 || true; } |
+         sed -n 's/^Core: *//p' | head -n1)"
   for threads in 1 2; do
-    # What OpenBLAS really runs: it names its core when OPENBLAS_VERBOSE=2.
-    # (Catch2's --list-tags exits with the number of tags.)
-    ran="$({ OPENBLAS_CORETYPE="$core" OPENBLAS_VERBOSE=2 "$build/tests/patchgcl_tests" --list-tags 2>&1 || true; } |
-           sed -n 's/^Core: *//p' | head -n1)"
     echo "== OPENBLAS_CORETYPE=$core (OpenBLAS runs: ${ran:-not reported}), $threads thread(s)"
     log="$build/blas-cores-$core-$threads.log"
     if (cd "$build" && OPENBLAS_CORETYPE="$core" OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" \
