@@ -4,6 +4,7 @@ include/patchgcl against the torch already installed:
     pip install --no-build-isolation .
 
 See docs/python.md."""
+
 import os
 import re
 

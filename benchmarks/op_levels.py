@@ -7,6 +7,7 @@ of a GPU, where e.g. a batched matmul is one call rather than LibTorch CPU's loo
 
     benchmarks/op_levels.py trace.json [--calls 5] [--top 15]
 """
+
 import argparse
 import json
 import re

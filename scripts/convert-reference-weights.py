@@ -16,11 +16,11 @@ are in python/patchgcl_reference/convert.py (docs/reference-compatibility.md).
 Needs torch, numpy and the `safetensors` package (pip install safetensors; not for `.pgt`), and
 `PYTHONPATH=python` (python/README.md).
 """
+
 import argparse
 import sys
 
 import torch
-
 from patchgcl_reference import pgt
 from patchgcl_reference.convert import KINDS, convert
 
@@ -29,8 +29,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("output")
-    parser.add_argument("--kind", default="auto",
-                        choices=KINDS)
+    parser.add_argument("--kind", default="auto", choices=KINDS)
     args = parser.parse_args()
     state = torch.load(args.checkpoint, map_location="cpu")
     if isinstance(state, torch.nn.Module):
@@ -42,11 +41,17 @@ def main():
         try:
             from safetensors.torch import save_file
         except ImportError:
-            print("convert-reference-weights.py: writing safetensors needs the `safetensors` package "
-                  "(pip install safetensors), or an OUT ending in .pgt", file=sys.stderr)
+            print(
+                "convert-reference-weights.py: writing safetensors needs the `safetensors` package "
+                "(pip install safetensors), or an OUT ending in .pgt",
+                file=sys.stderr,
+            )
             return 1
-        save_file({k: v.contiguous() for k, v in tensors.items()}, args.output,
-                  metadata={k: str(v) for k, v in config.items()})
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()},
+            args.output,
+            metadata={k: str(v) for k, v in config.items()},
+        )
     print(f"{args.output}: {len(tensors)} tensors from a {config['source']} checkpoint")
     return 0
 

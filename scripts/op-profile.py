@@ -5,6 +5,7 @@ by op name: self time (the op's time minus the ops it called), calls, share of t
 
     scripts/op-profile.py trace.json [--calls 20] [--top 25]
 """
+
 import argparse
 import json
 import re
@@ -59,8 +60,8 @@ def main():
     if not totals:
         raise SystemExit(f"op_profile: no complete ('ph': 'X') events in {args.trace}")
     whole = sum(totals.values())
-    print(f"| op | self ms per call | share | calls per call |\n|---|---:|---:|---:|")
-    for name, us in sorted(totals.items(), key=lambda kv: -kv[1])[:args.top]:
+    print("| op | self ms per call | share | calls per call |\n|---|---:|---:|---:|")
+    for name, us in sorted(totals.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"| `{name}` | {us / 1e3 / args.calls:.2f} | {100 * us / whole:.1f}% | {calls[name] / args.calls:.0f} |")
     print(f"| all ops | {whole / 1e3 / args.calls:.2f} | 100% | {sum(calls.values()) / args.calls:.0f} |")
 

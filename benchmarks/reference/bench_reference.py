@@ -14,6 +14,7 @@ Output: Google Benchmark-like JSON ({"context": ..., "benchmarks": [{"name", "re
 join the two. Forward builds the autograd graph (as in training); forward+backward also drops
 the gradients (set to None) each call, as the C++ side does.
 """
+
 import argparse
 import json
 import os
@@ -23,7 +24,6 @@ import sys
 import time
 
 import torch
-
 from patchgcl_reference import reference
 
 NC = 256
@@ -79,23 +79,26 @@ def per_image(loss_fn, outputs, inputs, ids, params):
     batch = outputs[0].shape[0]
     total = 0.0
     for b in range(batch):
-        total = total + loss_fn([o[b:b + 1] for o in outputs], [x[b:b + 1] for x in inputs], ids, params)
+        total = total + loss_fn([o[b : b + 1] for o in outputs], [x[b : b + 1] for x in inputs], ids, params)
     return total / batch
 
 
 def reference_loss(make_params, loss_fn):
     """A benchmark case: make(gen) -> (loss(outputs, inputs, ids), params), one image at a time."""
+
     def make(gen):
         params = make_params(gen)
         return (lambda outputs, inputs, ids: per_image(loss_fn, outputs, inputs, ids, params)), params
+
     return make
 
 
 LOSSES = {
     "graph_nce": reference_loss(graph_params, reference.graph_nce_loss),
     "patch_nce": reference_loss(patch_params, reference.patch_nce_loss),
-    "put": reference_loss(patch_params,
-                          lambda o, i, ids, p: reference.patch_nce_loss(o, i, ids, p, pruning="column_sort", k=5)),
+    "put": reference_loss(
+        patch_params, lambda o, i, ids, p: reference.patch_nce_loss(o, i, ids, p, pruning="column_sort", k=5)
+    ),
 }
 
 
@@ -129,11 +132,19 @@ def parse_args(description):
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", help="JSON file (default: stdout only)")
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None,
-                    help="torch.set_num_threads (default: PATCHGCL_BENCH_THREADS, else torch's default)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("PATCHGCL_BENCH_THREADS", "0")) or None,
+        help="torch.set_num_threads (default: PATCHGCL_BENCH_THREADS, else torch's default)",
+    )
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark (at least one call)")
-    ap.add_argument("--repetitions", type=int, default=1,
-                    help="time each benchmark this many times (one JSON entry each; the report takes the median)")
+    ap.add_argument(
+        "--repetitions",
+        type=int,
+        default=1,
+        help="time each benchmark this many times (one JSON entry each; the report takes the median)",
+    )
     args = ap.parse_args()
     pin_blas_threads(args.threads)
     if args.threads:
@@ -169,13 +180,24 @@ def run(args, losses, context):
 
                 for _ in range(max(1, args.repetitions)):
                     seconds, iterations, cpu = time_call(step, args.min_time)
-                    results.append({"name": bench, "real_time": seconds * 1e3, "cpu_time": cpu * 1e3,
-                                    "time_unit": "ms", "iterations": iterations})
+                    results.append(
+                        {
+                            "name": bench,
+                            "real_time": seconds * 1e3,
+                            "cpu_time": cpu * 1e3,
+                            "time_unit": "ms",
+                            "iterations": iterations,
+                        }
+                    )
                     print(f"{bench:<32} {seconds * 1e3:10.2f} ms  ({iterations} calls)", flush=True)
 
     report = {
-        "context": dict(context, torch_threads=torch.get_num_threads(), python=platform.python_version(),
-                        date=time.strftime("%Y-%m-%d %H:%M:%S")),
+        "context": dict(
+            context,
+            torch_threads=torch.get_num_threads(),
+            python=platform.python_version(),
+            date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        ),
         "benchmarks": results,
     }
     if args.out:
@@ -185,8 +207,14 @@ def run(args, losses, context):
 
 def main():
     args = parse_args(__doc__.splitlines()[0])
-    run(args, LOSSES, {"implementation": "eager PyTorch (python/patchgcl_reference/reference.py)",
-                       "torch_version": torch.__version__})
+    run(
+        args,
+        LOSSES,
+        {
+            "implementation": "eager PyTorch (python/patchgcl_reference/reference.py)",
+            "torch_version": torch.__version__,
+        },
+    )
 
 
 if __name__ == "__main__":

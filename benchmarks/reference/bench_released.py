@@ -32,6 +32,7 @@ check (`>= 1.13.0`) refuses: if and only if that exact string is seen, torch.__v
 to "1.13.1" in this process before DGL is imported (see debian_torch_version_shim). Nothing in
 site-packages is changed.
 """
+
 import os
 import sys
 
@@ -63,6 +64,7 @@ DEVICE = torch.device("cpu")  # the released .cuda() calls, made no-ops on CPU
 
 # --------------------------------------------------------------------------- PatchGCL GNNLoss
 
+
 def normalize(x):
     """PatchGCL's Normalize(2): x / ||x|| along dim 1, no epsilon."""
     return x.div(x.pow(2).sum(1, keepdim=True).pow(0.5))
@@ -83,8 +85,9 @@ def two_way_nce(out_nodes, in_nodes, tau=0.07, diagonal=-10.0):
     pos = (in_nodes * out_nodes).sum(1, keepdim=True)
     neg_a = torch.mm(in_nodes, out_nodes.t()).masked_fill(eye, diagonal)
     neg_b = torch.mm(out_nodes, in_nodes.t()).masked_fill(eye, diagonal)
-    return (F.cross_entropy(torch.cat([pos, neg_a], 1) / tau, target)
-            + F.cross_entropy(torch.cat([pos, neg_b], 1) / tau, target))
+    return F.cross_entropy(torch.cat([pos, neg_a], 1) / tau, target) + F.cross_entropy(
+        torch.cat([pos, neg_b], 1) / tau, target
+    )
 
 
 class ReleasedGNNLoss:
@@ -140,6 +143,7 @@ class ReleasedGNNLoss:
 
 # --------------------------------------------------------------------------- CUT PatchNCELoss
 
+
 def cut_patch_sample(feature_map, ids, params, layer):
     """PatchSampleF(use_mlp=True): [B, C, H, W] -> [B * N, nc], the same ids for every image."""
     patches = feature_map.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :].flatten(0, 1)
@@ -174,6 +178,7 @@ def released_patch_nce(output_features, input_features, patch_ids, params):
 
 # --------------------------------------------------------------------------- timing
 
+
 def released_graph_nce(gen):
     """The benchmark case of the released GNNLoss: one image per call, averaged over the batch."""
     params = common.graph_params(gen)
@@ -189,9 +194,15 @@ def released_patch_nce_case(gen):
 
 def main():
     args = common.parse_args(__doc__.splitlines()[0])
-    common.run(args, {"graph_nce": released_graph_nce, "patch_nce": released_patch_nce_case},
-               {"implementation": "released code paths: PatchGCL GNNLoss (DGL + scipy), CUT PatchNCELoss",
-                "torch_version": TORCH_REPORTED, "dgl_version": dgl.__version__})
+    common.run(
+        args,
+        {"graph_nce": released_graph_nce, "patch_nce": released_patch_nce_case},
+        {
+            "implementation": "released code paths: PatchGCL GNNLoss (DGL + scipy), CUT PatchNCELoss",
+            "torch_version": TORCH_REPORTED,
+            "dgl_version": dgl.__version__,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ relu4_3 channels, nc 256; "paper": one 256x256 image, 256 patches), float32, wit
 locations given (static tensors, as a graph needs). Prints per loss and workload: kernels
 launched per forward+backward (torch.profiler), eager ms, graph-replay ms, their ratio, and
 whether the replayed loss and gradients equal the eager ones. Exits 2 without a CUDA device."""
+
 import argparse
 import json
 import os
 import sys
 
-import torch
-
 import patchgcl  # the installed package, before python/ (its source tree) is on the path
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path += [os.path.join(ROOT, "python"), os.path.join(ROOT, "benchmarks", "reference")]
@@ -47,6 +47,7 @@ def cuda_ms(step, iters):
 
 def kernels_per_call(step):
     from torch.profiler import ProfilerActivity, profile
+
     step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -107,15 +108,30 @@ def run(kind, name, batch, patches, image, replays):
             static_loss = loss_fn(outputs, inputs, ids)
             static_loss.backward()
     except RuntimeError as e:
-        return dict(loss=kind, workload=name, kernels=kernels, eager_ms=eager_ms, sync_error=sync_error,
-                    capture_error=str(e).splitlines()[0])
+        return dict(
+            loss=kind,
+            workload=name,
+            kernels=kernels,
+            eager_ms=eager_ms,
+            sync_error=sync_error,
+            capture_error=str(e).splitlines()[0],
+        )
     graph.replay()
     torch.cuda.synchronize()
     same = bool(torch.allclose(static_loss, expected, rtol=1e-5, atol=1e-6)) and all(
-        torch.allclose(t.grad, g, rtol=1e-4, atol=1e-6) for t, g in zip(tensors, expected_grads))
+        torch.allclose(t.grad, g, rtol=1e-4, atol=1e-6) for t, g in zip(tensors, expected_grads)
+    )
     graph_ms = cuda_ms(graph.replay, replays)
-    return dict(loss=kind, workload=name, kernels=kernels, eager_ms=eager_ms, graph_ms=graph_ms,
-                speedup=eager_ms / graph_ms, replay_equals_eager=same, sync_error=sync_error)
+    return dict(
+        loss=kind,
+        workload=name,
+        kernels=kernels,
+        eager_ms=eager_ms,
+        graph_ms=graph_ms,
+        speedup=eager_ms / graph_ms,
+        replay_equals_eager=same,
+        sync_error=sync_error,
+    )
 
 
 def main():
@@ -133,16 +149,22 @@ def main():
         for name, batch, patches, image in common.workloads():
             if name in args.workloads:
                 rows.append(run(kind, name, batch, patches, image, args.replays))
-    print(f"{'loss':13} {'workload':8} {'kernels':>7} {'eager ms':>9} {'graph ms':>9} {'ratio':>6}  replay==eager  host syncs")
+    print(
+        f"{'loss':13} {'workload':8} {'kernels':>7} {'eager ms':>9} {'graph ms':>9} {'ratio':>6}  replay==eager  host syncs"
+    )
     for r in rows:
         syncs = "none" if r["sync_error"] is None else r["sync_error"]
         if "capture_error" in r:
-            print(f"{r['loss']:13} {r['workload']:8} {r['kernels']:7d} {r['eager_ms']:9.3f}  capture failed: {r['capture_error']}")
+            print(
+                f"{r['loss']:13} {r['workload']:8} {r['kernels']:7d} {r['eager_ms']:9.3f}  capture failed: {r['capture_error']}"
+            )
             failed = True
             continue
         failed |= not r["replay_equals_eager"] or r["sync_error"] is not None
-        print(f"{r['loss']:13} {r['workload']:8} {r['kernels']:7d} {r['eager_ms']:9.3f} {r['graph_ms']:9.3f} "
-              f"{r['speedup']:6.1f}  {str(r['replay_equals_eager']):13}  {syncs}")
+        print(
+            f"{r['loss']:13} {r['workload']:8} {r['kernels']:7d} {r['eager_ms']:9.3f} {r['graph_ms']:9.3f} "
+            f"{r['speedup']:6.1f}  {str(r['replay_equals_eager']):13}  {syncs}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(torch=torch.__version__, device=torch.cuda.get_device_name(), rows=rows), f, indent=1)

@@ -20,6 +20,7 @@ medians of the rounds and each column's ratio to patchgcl.
 
 Run it with the Python that has patchgcl installed, from anywhere (it puts python/ and
 benchmarks/reference/ at the end of sys.path itself)."""
+
 import argparse
 import json
 import os
@@ -27,9 +28,8 @@ import statistics
 import subprocess
 import sys
 
-import torch
-
 import patchgcl  # the installed package, before python/ (its source tree) is on the path
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path += [os.path.join(ROOT, "python"), os.path.join(ROOT, "benchmarks", "reference")]
@@ -38,6 +38,7 @@ from patchgcl_reference import reference  # noqa: E402
 
 try:  # DGL 1.1.3 and scipy: the released GNNLoss
     import bench_released as released
+
     RELEASED_MISSING = None
 except ImportError as error:
     released, RELEASED_MISSING = None, str(error)
@@ -50,12 +51,14 @@ EAGER = {"graph_nce": reference.graph_nce_loss, "patch_nce": reference.patch_nce
 def step_of(loss_fn, leaves):
     """One forward + backward, gradients dropped (set to None) as the C++ benchmark does; the
     step returns the loss, so that the columns can be checked to compute the same number."""
+
     def step():
         loss = loss_fn()
         loss.backward()
         for t in leaves:
             t.grad = None
         return loss.detach()
+
     return step
 
 
@@ -68,8 +71,9 @@ def columns(loss, batch, patches, image):
     module.load_state_dict({k: v.detach() for k, v in params.items()})
     steps = {
         "patchgcl": step_of(lambda: module(outputs, inputs, ids), list(module.parameters()) + outputs),
-        "eager": step_of(lambda: common.per_image(EAGER[loss], outputs, inputs, ids, params),
-                         list(params.values()) + outputs),
+        "eager": step_of(
+            lambda: common.per_image(EAGER[loss], outputs, inputs, ids, params), list(params.values()) + outputs
+        ),
     }
     if released is not None:
         gen = torch.Generator().manual_seed(0)
@@ -84,9 +88,18 @@ def cpp_time(binary, loss, workload, threads, min_time):
     """ms per call of the C++ benchmark `<loss>/fwd+bwd/<workload>/real_time`, in its own process."""
     name = f"{loss}/fwd+bwd/{workload}/real_time"
     env = dict(os.environ, PATCHGCL_BENCH_THREADS=str(threads))
-    out = subprocess.run([binary, f"--benchmark_filter=^{name.replace('+', '[+]')}$",
-                          f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
-                         check=True, capture_output=True, text=True, env=env).stdout
+    out = subprocess.run(
+        [
+            binary,
+            f"--benchmark_filter=^{name.replace('+', '[+]')}$",
+            f"--benchmark_min_time={min_time}",
+            "--benchmark_format=json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     rows = [b for b in json.loads(out)["benchmarks"] if b["name"] == name]
     if not rows:
         raise SystemExit(f"bench_losses.py: {binary} has no benchmark {name}")
@@ -111,13 +124,25 @@ def main():
         if w not in known:
             ap.error(f"--workloads: unknown workload '{w}' (known: {', '.join(known)})")
     version = getattr(released, "TORCH_REPORTED", torch.__version__)  # before DGL's version shim
-    print(f"torch {version}, patchgcl {patchgcl.__version__}, {args.threads} thread(s); "
-          f"ms per forward+backward, medians of {args.repetitions} interleaved rounds")
+    print(
+        f"torch {version}, patchgcl {patchgcl.__version__}, {args.threads} thread(s); "
+        f"ms per forward+backward, medians of {args.repetitions} interleaved rounds"
+    )
     if RELEASED_MISSING:
         print(f"released column left out: {RELEASED_MISSING} (it needs DGL 1.1.3 and scipy; see the docstring)")
-    print("| workload | loss | " + " | ".join(["patchgcl"] + (["C++"] if args.cpp else []) + ["eager"]
-          + ([] if RELEASED_MISSING else ["released"]) + ["eager / patchgcl"]
-          + ([] if RELEASED_MISSING else ["released / patchgcl"]) + (["patchgcl / C++"] if args.cpp else [])) + " |")
+    print(
+        "| workload | loss | "
+        + " | ".join(
+            ["patchgcl"]
+            + (["C++"] if args.cpp else [])
+            + ["eager"]
+            + ([] if RELEASED_MISSING else ["released"])
+            + ["eager / patchgcl"]
+            + ([] if RELEASED_MISSING else ["released / patchgcl"])
+            + (["patchgcl / C++"] if args.cpp else [])
+        )
+        + " |"
+    )
     print("|---|---|" + "---:|" * (3 + 2 * bool(args.cpp) + 2 * (not RELEASED_MISSING)))
     for name, batch, patches, image in common.workloads():
         if name not in args.workloads:

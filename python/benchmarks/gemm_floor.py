@@ -17,15 +17,15 @@ small (256 x 512 x 256 and below) and never reach that peak. This script measure
 
 Run it with the Python that has patchgcl installed (the shapes and inputs are bench_losses.cpp's,
 from benchmarks/reference/bench_reference.py)."""
+
 import argparse
 import collections
 import os
 import statistics
 import sys
 
-import torch
-
 import patchgcl  # the installed package, before python/ (its source tree) is on the path
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path += [os.path.join(ROOT, "python"), os.path.join(ROOT, "benchmarks", "reference")]
@@ -47,6 +47,7 @@ def loss_step(loss, batch, patches, image):
         module(outputs, inputs, ids).backward()
         for t in leaves:
             t.grad = None
+
     return step
 
 
@@ -95,6 +96,7 @@ def replay_step(gemms):
     def step():
         for call in calls:
             call()
+
     return step
 
 
@@ -117,8 +119,10 @@ def main():
     for w in args.workloads:
         if w not in known:
             ap.error(f"--workloads: unknown workload '{w}' (known: {', '.join(known)})")
-    print(f"torch {torch.__version__}, patchgcl {patchgcl.__version__}, {args.threads} thread(s); ms per "
-          f"forward+backward, medians of {args.repetitions} interleaved rounds")
+    print(
+        f"torch {torch.__version__}, patchgcl {patchgcl.__version__}, {args.threads} thread(s); ms per "
+        f"forward+backward, medians of {args.repetitions} interleaved rounds"
+    )
     print("| workload | loss | matrix products per call | loss ms | the products alone, ms | floor / loss |")
     print("|---|---|---:|---:|---:|---:|")
     for w in args.workloads:

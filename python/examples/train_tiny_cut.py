@@ -4,12 +4,12 @@ and G(x), plus a least-squares GAN loss). Random images; CPU is enough.
 
     python python/examples/train_tiny_cut.py --steps 5
 """
+
 import argparse
 
+import patchgcl
 import torch
 from torch import nn
-
-import patchgcl
 
 
 class Generator(nn.Module):
@@ -17,12 +17,18 @@ class Generator(nn.Module):
 
     def __init__(self, width=8):
         super().__init__()
-        self.encoder = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU()),
-            nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU()),
-        ])
-        self.decoder = nn.Sequential(nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),
-                                     nn.Conv2d(width, 3, 3, padding=1), nn.Tanh())
+        self.encoder = nn.ModuleList(
+            [
+                nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU()),
+                nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU()),
+            ]
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 3, 3, padding=1),
+            nn.Tanh(),
+        )
 
     def features(self, x):
         feats = []

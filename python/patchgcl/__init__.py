@@ -1,5 +1,6 @@
 """patchgcl: PatchGCL's graph contrastive loss and CUT/PUT's PatchNCE for PyTorch, computed by
 patchgcl's C++ library (include/patchgcl) through torch.ops.patchgcl. See docs/python.md."""
+
 from . import functional
 from ._ops import ops
 from .modules import GraphNCELoss, PatchNCELoss

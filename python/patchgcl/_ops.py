@@ -1,5 +1,6 @@
 """Loads the op library patchgcl._C (built by setup.py from include/patchgcl) into
 torch.ops.patchgcl, and writes the option strings the ops read."""
+
 import glob
 import os
 

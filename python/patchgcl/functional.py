@@ -2,6 +2,7 @@
 (checks included) through its op. Options are keywords named as in C++ (the enums by name in
 snake case: comparison="greater", self_loops="double", direction="both", check_finite="never");
 what is not given keeps the C++ default."""
+
 from ._ops import ops, option_string
 
 

@@ -4,7 +4,7 @@ The Python module owns the parameters, as nn.Parameters named as the C++ module 
 released code) names them, created by the C++ module's own reset. forward hands them, in the
 C++ named_parameters() order, to one op that runs the C++ forward with exactly these tensors,
 so autograd reaches them. See docs/python.md."""
-import torch
+
 from torch import nn
 
 from ._ops import ops, option_string
@@ -35,8 +35,13 @@ class _Loss(nn.Module):
         """output_features: G(x)'s [B, C_l, H_l, W_l] maps; input_features: x's; patch_ids:
         one [N] int64 tensor per layer, or None to draw them (torch's generator)."""
         parameters = [self.get_parameter(name) for name in self._parameter_names]
-        return type(self)._loss_op(self._spec, parameters, list(output_features), list(input_features),
-                                   list(patch_ids) if patch_ids is not None else [])
+        return type(self)._loss_op(
+            self._spec,
+            parameters,
+            list(output_features),
+            list(input_features),
+            list(patch_ids) if patch_ids is not None else [],
+        )
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
@@ -56,6 +61,7 @@ class GraphNCELoss(_Loss):
     dicts: adjacency (threshold, comparison, diagonal, eps, normalize, check_finite), normalize
     (normalization, self_loops, check_finite), info_nce (temperature, diagonal_value, direction,
     negatives, pruning, hard_negatives, reduction, check_finite)."""
+
     _parameters_op = staticmethod(lambda spec: ops.graph_nce_parameters(spec))
     _loss_op = staticmethod(lambda *args: ops.graph_nce_loss(*args))
 
@@ -72,6 +78,7 @@ class PatchNCELoss(_Loss):
 
     Options (PatchNCELossOptions): num_patches, nc, l2_eps, init_std, use_mlp, check_finite and info_nce as a
     dict (PUT's k is info_nce=dict(hard_negatives=k))."""
+
     _parameters_op = staticmethod(lambda spec: ops.patch_nce_parameters(spec))
     _loss_op = staticmethod(lambda *args: ops.patch_nce_loss(*args))
 

@@ -4,6 +4,7 @@ than patchgcl does: `embed_i.linear.*`, `gnn_i.conv1.lin.*`, `gnn_pools_i.l.conv
 GraphNCELoss.load_state_dict renames them, so a released netF state dict loads as it is. CUT's
 PatchSampleF names (`mlp_i.{0,2}.*`) are patchgcl's already. A leading `module.`
 (DataParallel) is dropped."""
+
 import re
 
 _GNN_LOSS = [
@@ -25,6 +26,6 @@ def patchgcl_name(name):
 def rename_on_load(state_dict, prefix, *args):
     """load_state_dict pre-hook: renames the entries under `prefix` in place."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
-        new = prefix + patchgcl_name(key[len(prefix):])
+        new = prefix + patchgcl_name(key[len(prefix) :])
         if new != key:
             state_dict[new] = state_dict.pop(key)

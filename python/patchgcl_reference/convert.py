@@ -12,6 +12,7 @@
   PyG TAGConv lins.l.weight, bias             -> lin.weight = cat_l(lins.l.weight, dim=1), lin.bias
   PyG TopKPooling weight (or select.weight)   -> proj.weight (TopKPool: tanh, divide_by_norm, no bias)
 """
+
 import re
 
 import torch

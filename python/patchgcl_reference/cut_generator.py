@@ -22,6 +22,7 @@ Upsample a stride-2 transposed convolution with [1,3,3,1] (x) [1,3,3,1] / 16 aft
 padding, trimmed back to twice the input's size (the same as bilinear x2 with align_corners False).
 Both keep their filter, repeated over the channels, as the buffer `filt`.
 """
+
 import json
 
 import torch
@@ -57,8 +58,9 @@ class Upsample(nn.Module):
         self.register_buffer("filt", binomial_filter(channels, [1.0, 3.0, 3.0, 1.0], 4.0))
 
     def forward(self, x):
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2,
-                               groups=x.shape[1])
+        y = F.conv_transpose2d(
+            F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2, groups=x.shape[1]
+        )
         return y[:, :, 1:-1, 1:-1]
 
 
@@ -95,8 +97,17 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """CUT's ResnetGenerator with --normG instance (see the module's docstring)."""
 
-    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, use_dropout=False, no_antialias=False,
-                 no_antialias_up=False, padding_type="reflect"):
+    def __init__(
+        self,
+        input_nc=3,
+        output_nc=3,
+        ngf=64,
+        n_blocks=9,
+        use_dropout=False,
+        no_antialias=False,
+        no_antialias_up=False,
+        padding_type="reflect",
+    ):
         super().__init__()
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be at least 0, got {n_blocks}")
@@ -109,8 +120,11 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(4 * ngf, padding_type, use_dropout) for _ in range(n_blocks)]
         for c in (4 * ngf, 2 * ngf):
             if no_antialias_up:
-                layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1), _norm(c // 2),
-                           nn.ReLU(True)]
+                layers += [
+                    nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
+                    _norm(c // 2),
+                    nn.ReLU(True),
+                ]
             else:
                 layers += [Upsample(c), nn.Conv2d(c, c // 2, 3, padding=1), _norm(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
@@ -133,9 +147,16 @@ def metadata_options(metadata):
             raise ValueError(f"__metadata__ {key} must be true or false, got {value!r}")
         return value == "true"
 
-    return dict(input_nc=int(metadata["input_nc"]), output_nc=int(metadata["output_nc"]), ngf=int(metadata["ngf"]),
-                n_blocks=int(metadata["n_blocks"]), use_dropout=flag("use_dropout"), no_antialias=flag("no_antialias"),
-                no_antialias_up=flag("no_antialias_up"), padding_type=metadata.get("padding_type", "reflect"))
+    return dict(
+        input_nc=int(metadata["input_nc"]),
+        output_nc=int(metadata["output_nc"]),
+        ngf=int(metadata["ngf"]),
+        n_blocks=int(metadata["n_blocks"]),
+        use_dropout=flag("use_dropout"),
+        no_antialias=flag("no_antialias"),
+        no_antialias_up=flag("no_antialias_up"),
+        padding_type=metadata.get("padding_type", "reflect"),
+    )
 
 
 def load_generator(path, device="cpu"):

@@ -11,6 +11,7 @@ Layout, chosen so that C++ can read it with the standard library only
 
 No timestamps, no pickling, fixed ordering: the same tensors give the same bytes.
 """
+
 import numpy as np
 import torch
 
@@ -49,7 +50,7 @@ def read(path):
     with open(path, "rb") as f:
         raw = f.read()
     end = raw.index(b"\n\n")
-    header, blob = raw[:end].decode("ascii").split("\n"), raw[end + 2:]
+    header, blob = raw[:end].decode("ascii").split("\n"), raw[end + 2 :]
     if header[0] != MAGIC:
         raise ValueError(f"{path}: not a {MAGIC} file")
     tensors, config = {}, {}
@@ -59,8 +60,8 @@ def read(path):
             config[parts[1]] = parts[2]
             continue
         name, code, ndim = parts[1], parts[2], int(parts[3])
-        dims = [int(d) for d in parts[4:4 + ndim]]
+        dims = [int(d) for d in parts[4 : 4 + ndim]]
         offset, nbytes = int(parts[4 + ndim]), int(parts[5 + ndim])
-        arr = np.frombuffer(blob[offset:offset + nbytes], dtype=_FROM_CODE[code]).reshape(dims)
+        arr = np.frombuffer(blob[offset : offset + nbytes], dtype=_FROM_CODE[code]).reshape(dims)
         tensors[name] = torch.from_numpy(arr.copy())
     return tensors, config

@@ -12,11 +12,12 @@ Sources restated (read, not copied):
 Parameters are passed as a dict keyed by the patchgcl C++ parameter names (see api_spec), so the
 fixtures and the C++ tests share one vocabulary.
 """
+
 import torch
 import torch.nn.functional as F
 
-
 # --------------------------------------------------------------------------- common pieces
+
 
 def sample_patches(feature_map, patch_ids):
     """[1, C, H, W] -> [N, C]: location id = h * W + w, as permute(0,2,3,1).flatten(1,2)[:, ids]."""
@@ -59,6 +60,7 @@ def info_nce(query, key, tau=0.07, diagonal=-10.0, pruning="none", k=5):
 
 
 # --------------------------------------------------------------------------- graph layers
+
 
 def dgl_tagconv(x, m, weight, bias):
     """DGL TAGConv on the graph whose (multi-)adjacency is m (m[u, v] = number of edges u -> v).
@@ -114,6 +116,7 @@ def pyg_topk_pool(x, edge_index, weight, ratio):
 
 # --------------------------------------------------------------------------- PatchGCL graph loss
 
+
 def _encoder(h, adjacency, params, prefix):
     """PatchGCL Encoder: DGL TAGConv on dgl.add_self_loop(graph(adjacency)), then x/||x||.
     adjacency already has 1 on its diagonal, so the message-passing matrix is A + I."""
@@ -130,13 +133,24 @@ def _graph_level_loss(out_nodes, in_nodes, tau, diagonal):
     neg_a = (in_nodes @ out_nodes.t()).masked_fill(eye, diagonal)
     neg_b = (out_nodes @ in_nodes.t()).masked_fill(eye, diagonal)
     target = torch.zeros(n, dtype=torch.long)
-    return (F.cross_entropy(torch.cat([pos, neg_a], 1) / tau, target)
-            + F.cross_entropy(torch.cat([pos, neg_b], 1) / tau, target))
+    return F.cross_entropy(torch.cat([pos, neg_a], 1) / tau, target) + F.cross_entropy(
+        torch.cat([pos, neg_b], 1) / tau, target
+    )
 
 
-def graph_nce_loss(output_features, input_features, patch_ids, params, threshold=0.1,
-                   pooling_levels=1, down_scale=4, level_weights=(1.0, 0.5), tau=0.07,
-                   diagonal=-10.0, trace=None):
+def graph_nce_loss(
+    output_features,
+    input_features,
+    patch_ids,
+    params,
+    threshold=0.1,
+    pooling_levels=1,
+    down_scale=4,
+    level_weights=(1.0, 0.5),
+    tau=0.07,
+    diagonal=-10.0,
+    trace=None,
+):
     """The released GNNLoss.forward (batch size 1) with explicit patch ids.
 
     output_features: G(x) layers [1, C_i, H_i, W_i] (the query side, gradients flow);
@@ -164,7 +178,7 @@ def graph_nce_loss(output_features, input_features, patch_ids, params, threshold
         if trace is not None:
             trace[f"adjacency_{i}"] = adjacency
         for level in range(pooling_levels):
-            keep = n // (down_scale * 2 ** level)
+            keep = n // (down_scale * 2**level)
             p, pb = params[f"pools_{i}.{level}.proj.weight"], params[f"pools_{i}.{level}.proj.bias"]
             scores = torch.sigmoid(in_nodes @ p.t() + pb).squeeze(-1)
             values, idx = torch.topk(scores, max(2, keep))
@@ -186,16 +200,18 @@ def graph_nce_loss(output_features, input_features, patch_ids, params, threshold
 
 # --------------------------------------------------------------------------- CUT / PUT PatchNCE
 
-def patch_nce_loss(output_features, input_features, patch_ids, params, tau=0.07, diagonal=-10.0,
-                   pruning="none", k=5):
+
+def patch_nce_loss(output_features, input_features, patch_ids, params, tau=0.07, diagonal=-10.0, pruning="none", k=5):
     """CUT's calculate_NCE_loss with PatchSampleF(use_mlp=True) and PatchNCELoss (lambda 1):
     per layer, q = Normalize(mlp(G(x) patches)), k = Normalize(mlp(x patches)).detach(),
     loss = mean over patches; total = mean over layers. PUT replaces the negatives as in info_nce."""
     total = 0.0
     for i, (fs, ft) in enumerate(zip(output_features, input_features)):
+
         def head(v):
             h = torch.relu(v @ params[f"mlp_{i}.0.weight"].t() + params[f"mlp_{i}.0.bias"])
             return l2_normalize_cut(h @ params[f"mlp_{i}.2.weight"].t() + params[f"mlp_{i}.2.bias"])
+
         q = head(sample_patches(fs, patch_ids[i]))
         key = head(sample_patches(ft, patch_ids[i])).detach()
         total = total + info_nce(q, key, tau, diagonal, pruning, k).mean()

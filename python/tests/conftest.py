@@ -1,13 +1,13 @@
 """The installed patchgcl is imported first; python/ goes to the end of sys.path afterwards for
 patchgcl_reference only (python/patchgcl there is the source tree, without the op library)."""
+
 import importlib.util
 import os
 import sys
 
+import patchgcl  # noqa: F401  (the installed package, before python/ is on the path)
 import pytest
 import torch
-
-import patchgcl  # noqa: F401  (the installed package, before python/ is on the path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.append(os.path.join(ROOT, "python"))
@@ -31,4 +31,6 @@ def fixtures():
     return module
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)")
+cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"
+)

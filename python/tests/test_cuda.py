@@ -1,16 +1,18 @@
 """CUDA tensors through the same ops (the library's CPU build dispatches ATen to CUDA). Skipped,
 with the reason, where torch has no CUDA device."""
-import torch
 
 import patchgcl
 import patchgcl.functional as F
+import torch
 from conftest import cuda
 
 
 @cuda
 def test_losses_on_cuda_match_cpu():
-    for make in (lambda: patchgcl.GraphNCELoss([4, 6], num_patches=16, nc=8),
-                 lambda: patchgcl.PatchNCELoss([4, 6], preset="put", num_patches=16, nc=8)):
+    for make in (
+        lambda: patchgcl.GraphNCELoss([4, 6], num_patches=16, nc=8),
+        lambda: patchgcl.PatchNCELoss([4, 6], preset="put", num_patches=16, nc=8),
+    ):
         torch.manual_seed(0)
         cpu = make().double()
         gpu = make().double().cuda()
@@ -52,9 +54,11 @@ def _small_cuda_case(make):
     return loss_fn, outs, ins, ids
 
 
-LOSSES = (lambda: patchgcl.GraphNCELoss([4, 6], num_patches=16, nc=8),
-          lambda: patchgcl.PatchNCELoss([4, 6], preset="put", num_patches=16, nc=8),
-          lambda: patchgcl.PatchNCELoss([4, 6], num_patches=16, nc=8))
+LOSSES = (
+    lambda: patchgcl.GraphNCELoss([4, 6], num_patches=16, nc=8),
+    lambda: patchgcl.PatchNCELoss([4, 6], preset="put", num_patches=16, nc=8),
+    lambda: patchgcl.PatchNCELoss([4, 6], num_patches=16, nc=8),
+)
 
 
 @cuda
@@ -71,4 +75,3 @@ def test_forward_backward_do_not_synchronise_with_the_host():
                 loss_fn(outs, ins, given).backward()
             finally:
                 torch.cuda.set_sync_debug_mode("default")
-

@@ -1,26 +1,45 @@
 """The C++ checks arrive as RuntimeError with the C++ messages."""
-import pytest
-import torch
 
 import patchgcl
 import patchgcl.functional as F
+import pytest
+import torch
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda: patchgcl.GraphNCELoss([4], hops=-1), "GraphNCELoss: `hops` and `pooled_hops` must be >= 0, got -1 and 1"),
-    (lambda: patchgcl.GraphNCELoss([4], adjacency=dict(threshold=2.0)),
-     "GraphNCELoss: `adjacency.threshold` must be in [-1, 1] (a cosine), got 2"),
-    (lambda: patchgcl.GraphNCELoss([4], pooling_levels=2),
-     "GraphNCELoss: `level_weights` needs pooling_levels + 1 = 3 entries, got 2"),
-    (lambda: patchgcl.GraphNCELoss([4], hopz=1), "GraphNCELoss: unknown option `hopz`"),
-    (lambda: patchgcl.GraphNCELoss([4], preset="put"), "GraphNCELoss: `preset` must be reference or paper, got 'put'"),
-    (lambda: patchgcl.PatchNCELoss([4], info_nce=dict(pruning="some")),
-     "PatchNCELoss: option `info_nce.pruning` must be one of none, hardest_per_anchor, reference_column_sort, got 'some'"),
-    (lambda: F.cosine_adjacency(torch.randn(3)),
-     "cosine_adjacency: `features` must be [B, N, C] or [N, C] (rank 2 or 3), got shape [3]"),
-    (lambda: F.info_nce(torch.randn(4, 3), torch.randn(5, 3)),
-     "info_nce: `output` and `input` must have the same shape, got [4, 3] and [5, 3]"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (
+            lambda: patchgcl.GraphNCELoss([4], hops=-1),
+            "GraphNCELoss: `hops` and `pooled_hops` must be >= 0, got -1 and 1",
+        ),
+        (
+            lambda: patchgcl.GraphNCELoss([4], adjacency=dict(threshold=2.0)),
+            "GraphNCELoss: `adjacency.threshold` must be in [-1, 1] (a cosine), got 2",
+        ),
+        (
+            lambda: patchgcl.GraphNCELoss([4], pooling_levels=2),
+            "GraphNCELoss: `level_weights` needs pooling_levels + 1 = 3 entries, got 2",
+        ),
+        (lambda: patchgcl.GraphNCELoss([4], hopz=1), "GraphNCELoss: unknown option `hopz`"),
+        (
+            lambda: patchgcl.GraphNCELoss([4], preset="put"),
+            "GraphNCELoss: `preset` must be reference or paper, got 'put'",
+        ),
+        (
+            lambda: patchgcl.PatchNCELoss([4], info_nce=dict(pruning="some")),
+            "PatchNCELoss: option `info_nce.pruning` must be one of none, hardest_per_anchor, reference_column_sort, got 'some'",
+        ),
+        (
+            lambda: F.cosine_adjacency(torch.randn(3)),
+            "cosine_adjacency: `features` must be [B, N, C] or [N, C] (rank 2 or 3), got shape [3]",
+        ),
+        (
+            lambda: F.info_nce(torch.randn(4, 3), torch.randn(5, 3)),
+            "info_nce: `output` and `input` must have the same shape, got [4, 3] and [5, 3]",
+        ),
+    ],
+)
 def test_checks_raise_runtime_error_with_the_cpp_message(make, message):
     with pytest.raises(RuntimeError) as info:
         make()

@@ -15,6 +15,7 @@ def test_train_tiny_cut_trains_netF_and_G():
 
 def test_train_tiny_cut_runs_as_a_script():
     script = os.path.join(ROOT, "python", "examples", "train_tiny_cut.py")
-    out = subprocess.run([sys.executable, script, "--steps", "2"], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(ROOT))
+    out = subprocess.run(
+        [sys.executable, script, "--steps", "2"], capture_output=True, text=True, check=True, cwd=os.path.dirname(ROOT)
+    )
     assert "step 1:" in out.stdout

@@ -1,9 +1,9 @@
 """patchgcl.functional: values pinned on small cases, gradcheck in float64."""
+
+import patchgcl.functional as F
 import pytest
 import torch
 from torch.autograd import gradcheck
-
-import patchgcl.functional as F
 
 
 def rand(*shape, seed=0):
@@ -74,8 +74,12 @@ def test_gradcheck_l2_normalize(mode):
 
 def test_gradcheck_info_nce():
     z = F.l2_normalize(rand(2, 6, 4, seed=2))
-    for options in [{}, {"direction": "both"}, {"negatives": "whole_batch"},
-                    {"pruning": "hardest_per_anchor", "hard_negatives": 3}]:
+    for options in [
+        {},
+        {"direction": "both"},
+        {"negatives": "whole_batch"},
+        {"pruning": "hardest_per_anchor", "hard_negatives": 3},
+    ]:
         assert gradcheck(lambda v: F.info_nce(v, z, **options), (rand(2, 6, 4, seed=1).requires_grad_(),)), options
 
 

@@ -1,14 +1,21 @@
 """The nn.Module side: parameter names (the released code's), initialisation by the C++ reset,
 load_state_dict, options and presets reaching the C++ module, autograd to the nn.Parameters."""
+
+import patchgcl
 import pytest
 import torch
 
-import patchgcl
-
 # The released code's names (jcy132/PatchGCL netF; CUT's PatchSampleF), layer 0 of each.
-RELEASED_GRAPH_LAYER_0 = ["embed_0.weight", "embed_0.bias", "gnn_0.lin.weight", "gnn_0.lin.bias",
-                          "pools_0.0.proj.weight", "pools_0.0.proj.bias", "gnn_pools_0.0.lin.weight",
-                          "gnn_pools_0.0.lin.bias"]
+RELEASED_GRAPH_LAYER_0 = [
+    "embed_0.weight",
+    "embed_0.bias",
+    "gnn_0.lin.weight",
+    "gnn_0.lin.bias",
+    "pools_0.0.proj.weight",
+    "pools_0.0.proj.bias",
+    "gnn_pools_0.0.lin.weight",
+    "gnn_pools_0.0.lin.bias",
+]
 RELEASED_PATCH_LAYER_0 = ["mlp_0.0.weight", "mlp_0.0.bias", "mlp_0.2.weight", "mlp_0.2.bias"]
 
 
@@ -32,8 +39,13 @@ def test_graph_shapes_follow_the_options():
 
 def test_paper_preset_has_no_biases_and_two_hop_pooled_convs():
     keys = list(patchgcl.GraphNCELoss([4], preset="paper", nc=8).state_dict())
-    assert keys == ["embed_0.weight", "embed_0.bias", "gnn_0.lin.weight", "pools_0.0.proj.weight",
-                    "gnn_pools_0.0.lin.weight"]
+    assert keys == [
+        "embed_0.weight",
+        "embed_0.bias",
+        "gnn_0.lin.weight",
+        "pools_0.0.proj.weight",
+        "gnn_pools_0.0.lin.weight",
+    ]
 
 
 def test_patch_state_dict_keys_are_cut_patchsamplef_names():
@@ -107,8 +119,12 @@ def test_options_reach_the_cpp_module():
     base = patchgcl.GraphNCELoss([4], num_patches=16, nc=8)
     outs, ins, ids = maps([4]), maps([4], seed=5), [torch.randperm(64)[:16]]
     reference = base(outs, ins, ids).item()
-    for options in [dict(adjacency=dict(threshold=0.5)), dict(level_weights=[1.0, 2.0]),
-                    dict(info_nce=dict(temperature=0.2)), dict(average_levels=False)]:
+    for options in [
+        dict(adjacency=dict(threshold=0.5)),
+        dict(level_weights=[1.0, 2.0]),
+        dict(info_nce=dict(temperature=0.2)),
+        dict(average_levels=False),
+    ]:
         other = patchgcl.GraphNCELoss([4], num_patches=16, nc=8, **options)
         other.load_state_dict(base.state_dict())
         assert other(outs, ins, ids).item() != reference, options
@@ -130,7 +146,7 @@ def test_a_released_gnnloss_state_dict_loads_as_it_is(fixtures):
     """netF of the authors' code (embed_i.linear.*, gnn_i.conv1.lin.*, ..., with DataParallel's
     `module.`), strictly: every tensor lands, and the loss is the released one."""
     tensors, cfg = fixtures.CASES["graph_nce_small"]()
-    params = {k[len("param."):]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
+    params = {k[len("param.") :]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
     released = {}
     for k, v in params.items():
         k = k.replace(".lin.", ".conv1.lin.") if k.startswith(("gnn_", "gnn_pools_")) else k
@@ -149,4 +165,6 @@ def test_a_released_gnnloss_state_dict_loads_as_it_is(fixtures):
 
 def test_load_state_dict_still_rejects_unknown_names():
     with pytest.raises(RuntimeError, match="Unexpected key"):
-        patchgcl.PatchNCELoss([3]).load_state_dict({**patchgcl.PatchNCELoss([3]).state_dict(), "mlp_9.0.weight": torch.zeros(1)})
+        patchgcl.PatchNCELoss([3]).load_state_dict(
+            {**patchgcl.PatchNCELoss([3]).state_dict(), "mlp_9.0.weight": torch.zeros(1)}
+        )

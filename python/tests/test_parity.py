@@ -1,10 +1,10 @@
 """patchgcl's modules against python/patchgcl_reference (the released PatchGCL, CUT and PUT
 losses restated in plain torch), in float64: the loss and every gradient, relative 1e-9. The
 cases are those of tests/fixtures (tests/reference/generate_fixtures.py), recomputed live."""
-import pytest
-import torch
 
 import patchgcl
+import pytest
+import torch
 
 REL = 1e-9
 
@@ -18,7 +18,7 @@ def close(actual, expected, what):
 def run_case(module, tensors, num_layers):
     """Loads the case's weights by their released names, runs the module, compares the loss and
     the gradients w.r.t. the output features and every parameter."""
-    state = {k[len("param."):]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
+    state = {k[len("param.") :]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
     module.double().load_state_dict(state)  # strict: the names are the released code's
     outs = [tensors[f"output_features.{i}"].detach().clone().requires_grad_() for i in range(num_layers)]
     ins = [tensors[f"input_features.{i}"].detach().clone().requires_grad_() for i in range(num_layers)]
@@ -42,16 +42,18 @@ def test_graph_nce_reference_preset_is_the_released_gnnloss(fixtures, case):
     run_case(module, tensors, cfg["num_layers"])
 
 
-@pytest.mark.parametrize("case,preset,options", [
-    ("patchnce_cut", "reference", {}),
-    ("patchnce_put_code", "put", {}),
-    ("patchnce_put_paper", "reference", {"info_nce": {"pruning": "hardest_per_anchor", "hard_negatives": 5}}),
-])
+@pytest.mark.parametrize(
+    "case,preset,options",
+    [
+        ("patchnce_cut", "reference", {}),
+        ("patchnce_put_code", "put", {}),
+        ("patchnce_put_paper", "reference", {"info_nce": {"pruning": "hardest_per_anchor", "hard_negatives": 5}}),
+    ],
+)
 def test_patch_nce_is_cut_and_put(fixtures, case, preset, options):
     tensors, cfg = fixtures.CASES[case]()
     in_channels = [int(c) for c in cfg["in_channels"].split(",")]
-    module = patchgcl.PatchNCELoss(in_channels, preset=preset, num_patches=cfg["num_patches"], nc=cfg["nc"],
-                                   **options)
+    module = patchgcl.PatchNCELoss(in_channels, preset=preset, num_patches=cfg["num_patches"], nc=cfg["nc"], **options)
     run_case(module, tensors, cfg["num_layers"])
 
 

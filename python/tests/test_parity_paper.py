@@ -3,10 +3,10 @@ patchgcl_reference's pieces (patchgcl_reference has the released code only): Eq.
 one self loop, TAGConv without bias (DGL's, Eq. 2-3), Eq. 4 as written (z_i against v_j, no
 temperature, no -10 diagonal), sigmoid(p^T z) top-K without bias (Eq. 5-6), the induced pooled
 adjacency, an L-hop pooled TAGConv (Eq. 7-8), Eq. 10's plain sum of levels. Float64, relative 1e-9."""
-import torch
-import torch.nn.functional as F
 
 import patchgcl
+import torch
+import torch.nn.functional as F
 from test_parity import close
 
 

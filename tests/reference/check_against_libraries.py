@@ -8,12 +8,12 @@ Each check loads a fixture, rebuilds the computation with the library's own modu
 set from the fixture, and reports the largest relative difference of the outputs and gradients.
 Missing packages are reported as SKIPPED, never as passed. See README.md for the versions used.
 """
+
 import argparse
 import os
 import sys
 
 import torch
-
 from patchgcl_reference import pgt
 from patchgcl_reference import reference as ref
 
@@ -33,8 +33,10 @@ def report(name, diffs, tol):
     status = "ok" if worst <= tol else "FAIL"
     if status == "FAIL":
         failures.append(name)
-    print(f"[{status}] {name}: max rel diff {worst:.2e} (tol {tol:.0e}) "
-          + " ".join(f"{k}={v:.1e}" for k, v in diffs.items()))
+    print(
+        f"[{status}] {name}: max rel diff {worst:.2e} (tol {tol:.0e}) "
+        + " ".join(f"{k}={v:.1e}" for k, v in diffs.items())
+    )
 
 
 def load(case):
@@ -43,6 +45,7 @@ def load(case):
 
 # --------------------------------------------------------------------------- DGL
 
+
 def check_dgl():
     # DGL's version check rejects Debian's "1.13.0a0" build string of torch 1.13.1.
     if torch.__version__.startswith("1.13.0a0"):
@@ -50,6 +53,7 @@ def check_dgl():
     import dgl
     from dgl.nn.pytorch import TAGConv
     from scipy import sparse
+
     print(f"dgl {dgl.__version__}")
 
     t, cfg = load("tagconv_dgl")
@@ -63,10 +67,16 @@ def check_dgl():
     out = conv(graph, x)
     (out * t["cotangent"]).sum().backward()
     # DGL computes its degree normalisation in float32 (in_degrees().float()), hence ~1e-7.
-    report("DGL TAGConv (add_self_loop on a looped graph) vs reference", {
-        "out": rel(out, t["expected.output"]), "grad.x": rel(x.grad, t["grad.x"]),
-        "grad.lin.weight": rel(conv.lin.weight.grad, t["grad.lin.weight"]),
-        "grad.lin.bias": rel(conv.lin.bias.grad, t["grad.lin.bias"])}, 1e-6)
+    report(
+        "DGL TAGConv (add_self_loop on a looped graph) vs reference",
+        {
+            "out": rel(out, t["expected.output"]),
+            "grad.x": rel(x.grad, t["grad.x"]),
+            "grad.lin.weight": rel(conv.lin.weight.grad, t["grad.lin.weight"]),
+            "grad.lin.bias": rel(conv.lin.bias.grad, t["grad.lin.bias"]),
+        },
+        1e-6,
+    )
 
     for case in ("graph_nce_small", "graph_nce_released"):
         check_dgl_graph_loss(case, dgl, TAGConv, sparse)
@@ -108,8 +118,9 @@ def check_dgl_graph_loss(case, dgl, TAGConv, sparse):
         g_t = encode(convs[f"gnn_{i}"], base, f_t).detach()
         g_s = encode(convs[f"gnn_{i}"], base, f_s)
         loss = ref._graph_level_loss(g_s, g_t, 0.07, -10.0)
-        scores = torch.sigmoid(g_t @ params[f"pools_{i}.0.proj.weight"].t()
-                               + params[f"pools_{i}.0.proj.bias"]).squeeze()
+        scores = torch.sigmoid(
+            g_t @ params[f"pools_{i}.0.proj.weight"].t() + params[f"pools_{i}.0.proj.bias"]
+        ).squeeze()
         values, idx = torch.topk(scores, max(2, n // 4))
         un_g = torch.from_numpy(base).bool().float()
         un_g = (un_g @ un_g).bool().float()[idx][:, idx]
@@ -123,17 +134,20 @@ def check_dgl_graph_loss(case, dgl, TAGConv, sparse):
     leaves = {**{f"output_features.{i}": o for i, o in enumerate(outs)}, **params}
     grads = torch.autograd.grad(total, [leaves[k] for k in names], allow_unused=True)
     diffs = {"loss": rel(total, t["expected.loss"])}
-    worst_grad = max(rel(g if g is not None else torch.zeros_like(t["grad." + k]), t["grad." + k])
-                     for k, g in zip(names, grads))
-    diffs["grads(max over %d)" % len(names)] = worst_grad
+    worst_grad = max(
+        rel(g if g is not None else torch.zeros_like(t["grad." + k]), t["grad." + k]) for k, g in zip(names, grads)
+    )
+    diffs[f"grads(max over {len(names)})"] = worst_grad
     report(f"DGL-built released GNNLoss flow vs {case}", diffs, 1e-6)
 
 
 # --------------------------------------------------------------------------- PyG
 
+
 def check_pyg():
     import torch_geometric
     from torch_geometric.nn import TAGConv, TopKPooling
+
     print(f"torch_geometric {torch_geometric.__version__}")
 
     t, cfg = load("tagconv_pyg")
@@ -146,11 +160,18 @@ def check_pyg():
     x = t["x"].clone().requires_grad_()
     out = conv(x, t["edge_index"])
     (out * t["cotangent"]).sum().backward()
-    report("PyG TAGConv vs reference (DGL weight layout = cat of lins)", {
-        "out": rel(out, t["expected.output"]), "grad.x": rel(x.grad, t["grad.x"]),
-        "grad.lin.weight": rel(torch.cat([conv.lins[l].weight.grad for l in range(hops + 1)], 1),
-                               t["grad.lin.weight"]),
-        "grad.lin.bias": rel(conv.bias.grad, t["grad.lin.bias"])}, 1e-12)
+    report(
+        "PyG TAGConv vs reference (DGL weight layout = cat of lins)",
+        {
+            "out": rel(out, t["expected.output"]),
+            "grad.x": rel(x.grad, t["grad.x"]),
+            "grad.lin.weight": rel(
+                torch.cat([conv.lins[l].weight.grad for l in range(hops + 1)], 1), t["grad.lin.weight"]
+            ),
+            "grad.lin.bias": rel(conv.bias.grad, t["grad.lin.bias"]),
+        },
+        1e-12,
+    )
 
     t, cfg = load("topk_pool_pyg")
     pool = TopKPooling(int(cfg["in_channels"]), ratio=float(cfg["ratio"])).double()
@@ -164,21 +185,33 @@ def check_pyg():
     dense = torch.zeros(k, k, dtype=torch.float64)
     dense[edge_index[0], edge_index[1]] = 1.0
     same_perm = torch.equal(perm, t["expected.indices"])
-    report("PyG TopKPooling vs reference", {
-        "pooled": rel(xo, t["expected.pooled"]), "scores": rel(score, t["expected.scores"]),
-        "perm": 0.0 if same_perm else 1.0,
-        "pooled_adjacency": rel(dense, t["expected.pooled_adjacency"]),
-        "grad.x": rel(x.grad, t["grad.x"]), "grad.proj.weight": rel(weight.grad, t["grad.proj.weight"])}, 1e-12)
+    report(
+        "PyG TopKPooling vs reference",
+        {
+            "pooled": rel(xo, t["expected.pooled"]),
+            "scores": rel(score, t["expected.scores"]),
+            "perm": 0.0 if same_perm else 1.0,
+            "pooled_adjacency": rel(dense, t["expected.pooled_adjacency"]),
+            "grad.x": rel(x.grad, t["grad.x"]),
+            "grad.proj.weight": rel(weight.grad, t["grad.proj.weight"]),
+        },
+        1e-12,
+    )
 
 
 # --------------------------------------------------------------------------- float32 replay
 
+
 def check_float32():
     """How far a float32 evaluation of the same reference lands from the float64 fixture:
     the evidence behind the C++ float32 tolerance."""
-    for case, fn in (("graph_nce_small", "graph"), ("graph_nce_released", "graph"),
-                     ("patchnce_cut", "none"), ("patchnce_put_code", "column_sort"),
-                     ("patchnce_put_paper", "hardest_per_query")):
+    for case, fn in (
+        ("graph_nce_small", "graph"),
+        ("graph_nce_released", "graph"),
+        ("patchnce_cut", "none"),
+        ("patchnce_put_code", "column_sort"),
+        ("patchnce_put_paper", "hardest_per_query"),
+    ):
         t, cfg = load(case)
         layers = int(cfg["num_layers"])
         params = {k[6:]: v.float().requires_grad_() for k, v in t.items() if k.startswith("param.")}
@@ -193,8 +226,11 @@ def check_float32():
         names = [k[5:] for k in t if k.startswith("grad.")]
         grads = torch.autograd.grad(loss, [leaves[k] for k in names], allow_unused=True)
         worst = max(rel(g, t["grad." + k]) for k, g in zip(names, grads))
-        report(f"float32 reference vs float64 fixture {case}",
-               {"loss": rel(loss, t["expected.loss"]), "grads": worst}, 1e-5)
+        report(
+            f"float32 reference vs float64 fixture {case}",
+            {"loss": rel(loss, t["expected.loss"]), "grads": worst},
+            1e-5,
+        )
 
 
 def main():

@@ -25,6 +25,7 @@ Cases (float64 features, written as float64):
             the usual situation with 2048-D Inception features and a small test set.
   close:    two draws from one distribution (N = 200, D = 8): FID near 0, KID near 0 (either sign).
 """
+
 import argparse
 import filecmp
 import os
@@ -51,7 +52,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
         covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError("imaginary component %g" % np.max(np.abs(covmean.imag)))
+            raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag)):g}")
         covmean = covmean.real
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
@@ -85,7 +86,8 @@ def make_case(rng, n1, n2, d, shift, scale, subsets, m):
     y_idx = np.stack([rng.choice(n2, m, replace=False) for _ in range(subsets)])
     mmds = np.array([mmd2_unbiased(x[i], y[j]) for i, j in zip(x_idx, y_idx)])
     return {
-        "x": torch.from_numpy(x), "y": torch.from_numpy(y),
+        "x": torch.from_numpy(x),
+        "y": torch.from_numpy(y),
         "fid": torch.tensor(fid(x, y), dtype=torch.float64),
         "kid.x_idx": torch.from_numpy(x_idx.astype(np.int64)),
         "kid.y_idx": torch.from_numpy(y_idx.astype(np.int64)),
@@ -98,13 +100,14 @@ def make_case(rng, n1, n2, d, shift, scale, subsets, m):
 def generate(path):
     rng = np.random.RandomState(2024)
     tensors = {}
-    for name, args in (("full", (160, 140, 16, 0.5, 0.8, 6, 100)),
-                       ("few", (20, 25, 32, 0.3, 0.6, 4, 12)),
-                       ("close", (200, 200, 8, 0.0, None, 3, 150))):
+    for name, args in (
+        ("full", (160, 140, 16, 0.5, 0.8, 6, 100)),
+        ("few", (20, 25, 32, 0.3, 0.6, 4, 12)),
+        ("close", (200, 200, 8, 0.0, None, 3, 150)),
+    ):
         for key, value in make_case(rng, *args).items():
             tensors[f"{name}.{key}"] = value
-    pgt.write(path, tensors, {"generator_numpy": np.__version__, "generator_scipy": scipy.__version__,
-                              "seed": 2024})
+    pgt.write(path, tensors, {"generator_numpy": np.__version__, "generator_scipy": scipy.__version__, "seed": 2024})
 
 
 def main():

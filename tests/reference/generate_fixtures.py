@@ -17,6 +17,7 @@ weight (prefix `grad.`). Inputs are re-drawn (seed + 1, ...) until the float32 r
 well-posed: no cosine within `margin` of the adjacency threshold and no near-tie deciding a top-k
 or a sort, so a float32 run takes the same discrete decisions as the float64 reference.
 """
+
 import argparse
 import filecmp
 import math
@@ -25,7 +26,6 @@ import sys
 import tempfile
 
 import torch
-
 from patchgcl_reference import convert as conv
 from patchgcl_reference import pgt
 from patchgcl_reference import reference as ref
@@ -65,6 +65,7 @@ def min_gap_sorted(values):
 
 # --------------------------------------------------------------------------- layer cases
 
+
 def case_tagconv_dgl(seed):
     g = torch.Generator().manual_seed(seed)
     n, cin, cout, hops = 10, 5, 4, 2
@@ -78,12 +79,23 @@ def case_tagconv_dgl(seed):
     norm = m.sum(0).clamp(min=1).pow(-0.5)
     out = ref.dgl_tagconv(x, m, params["lin.weight"], params["lin.bias"])
     grads = gradients((out * cotangent).sum(), {"x": x, **params})
-    t = {"adjacency": adjacency, "x": x, "cotangent": cotangent, "expected.output": out,
-         "expected.normalized_adjacency": norm[:, None] * m * norm[None, :]}
+    t = {
+        "adjacency": adjacency,
+        "x": x,
+        "cotangent": cotangent,
+        "expected.output": out,
+        "expected.normalized_adjacency": norm[:, None] * m * norm[None, :],
+    }
     t.update({"param." + k: v for k, v in params.items()})
     t.update({"grad." + k: v for k, v in grads.items()})
-    cfg = {"in_channels": cin, "out_channels": cout, "hops": hops, "self_loops": "double",
-           "normalization": "symmetric", "seed": seed}
+    cfg = {
+        "in_channels": cin,
+        "out_channels": cout,
+        "hops": hops,
+        "self_loops": "double",
+        "normalization": "symmetric",
+        "seed": seed,
+    }
     return t, cfg
 
 
@@ -99,18 +111,32 @@ def case_tagconv_pyg(seed):
     cotangent = randn(g, n, cout)
     edge_index = adjacency.nonzero().t().contiguous()
     out = ref.pyg_tagconv(x, edge_index, lins, bias)
-    grads = gradients((out * cotangent).sum(), {"x": x, **{f"lins.{l}.weight": w for l, w in enumerate(lins)},
-                                                 "bias": bias})
-    t = {"adjacency": adjacency, "edge_index": edge_index, "x": x, "cotangent": cotangent,
-         "expected.output": out, "grad.x": grads["x"],
-         # the C++ layout (DGL's): one Linear over the concatenated hops
-         "param.lin.weight": torch.cat(lins, dim=1), "param.lin.bias": bias,
-         "grad.lin.weight": torch.cat([grads[f"lins.{l}.weight"] for l in range(hops + 1)], dim=1),
-         "grad.lin.bias": grads["bias"]}
+    grads = gradients(
+        (out * cotangent).sum(), {"x": x, **{f"lins.{l}.weight": w for l, w in enumerate(lins)}, "bias": bias}
+    )
+    t = {
+        "adjacency": adjacency,
+        "edge_index": edge_index,
+        "x": x,
+        "cotangent": cotangent,
+        "expected.output": out,
+        "grad.x": grads["x"],
+        # the C++ layout (DGL's): one Linear over the concatenated hops
+        "param.lin.weight": torch.cat(lins, dim=1),
+        "param.lin.bias": bias,
+        "grad.lin.weight": torch.cat([grads[f"lins.{l}.weight"] for l in range(hops + 1)], dim=1),
+        "grad.lin.bias": grads["bias"],
+    }
     t.update({f"pyg.lins.{l}.weight": w for l, w in enumerate(lins)})
     t["pyg.bias"] = bias
-    cfg = {"in_channels": cin, "out_channels": cout, "hops": hops, "self_loops": "none",
-           "normalization": "symmetric", "seed": seed}
+    cfg = {
+        "in_channels": cin,
+        "out_channels": cout,
+        "hops": hops,
+        "self_loops": "none",
+        "normalization": "symmetric",
+        "seed": seed,
+    }
     return t, cfg
 
 
@@ -133,17 +159,35 @@ def case_topk_pool_pyg(seed):
     pooled_adjacency = torch.zeros(k, k, dtype=DT)
     pooled_adjacency[pooled_edges[0], pooled_edges[1]] = 1.0
     grads = gradients((pooled * cotangent).sum(), {"x": x, "proj.weight": p})
-    t = {"adjacency": adjacency, "edge_index": edge_index, "x": x, "cotangent": cotangent,
-         "param.proj.weight": p, "pyg.weight": p,
-         "expected.indices": perm, "expected.scores": scores, "expected.pooled": pooled,
-         "expected.pooled_adjacency": pooled_adjacency,
-         "grad.x": grads["x"], "grad.proj.weight": grads["proj.weight"]}
-    cfg = {"in_channels": c, "k": k, "ratio": ratio, "activation": "tanh", "bias": "false",
-           "divide_by_norm": "true", "pooled_adjacency": "induced", "seed": seed}
+    t = {
+        "adjacency": adjacency,
+        "edge_index": edge_index,
+        "x": x,
+        "cotangent": cotangent,
+        "param.proj.weight": p,
+        "pyg.weight": p,
+        "expected.indices": perm,
+        "expected.scores": scores,
+        "expected.pooled": pooled,
+        "expected.pooled_adjacency": pooled_adjacency,
+        "grad.x": grads["x"],
+        "grad.proj.weight": grads["proj.weight"],
+    }
+    cfg = {
+        "in_channels": c,
+        "k": k,
+        "ratio": ratio,
+        "activation": "tanh",
+        "bias": "false",
+        "divide_by_norm": "true",
+        "pooled_adjacency": "induced",
+        "seed": seed,
+    }
     return t, cfg
 
 
 # --------------------------------------------------------------------------- loss cases
+
 
 def feature_maps(g, in_channels, sizes):
     outs = [randn(g, 1, c, h, w).requires_grad_() for c, (h, w) in zip(in_channels, sizes)]
@@ -189,15 +233,19 @@ def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=
             trace = {}
             ref.graph_nce_loss(outs, ins, ids, params, threshold, trace=trace)
             for i in range(len(in_channels)):
-                e = ref.l2_normalize_plain(ref.sample_patches(ins[i], ids[i]) @ params[f"embed_{i}.weight"].t()
-                                           + params[f"embed_{i}.bias"])
-                cos = (e @ e.t())
+                e = ref.l2_normalize_plain(
+                    ref.sample_patches(ins[i], ids[i]) @ params[f"embed_{i}.weight"].t() + params[f"embed_{i}.bias"]
+                )
+                cos = e @ e.t()
                 off = cos[~torch.eye(num_patches, dtype=torch.bool)]
                 ok &= (off - threshold).abs().min().item() > margin
                 a = trace[f"adjacency_{i}"]
                 in_nodes = ref._encoder(e, a, params, f"gnn_{i}")
-                s = torch.sigmoid(in_nodes @ params[f"pools_{i}.0.proj.weight"].t()
-                                  + params[f"pools_{i}.0.proj.bias"]).squeeze(-1).sort(descending=True)[0]
+                s = (
+                    torch.sigmoid(in_nodes @ params[f"pools_{i}.0.proj.weight"].t() + params[f"pools_{i}.0.proj.bias"])
+                    .squeeze(-1)
+                    .sort(descending=True)[0]
+                )
                 keep = max(2, num_patches // down_scale)
                 ok &= (s[keep - 1] - s[keep]).item() > margin
         if ok:
@@ -205,26 +253,46 @@ def graph_case(seed, in_channels, sizes, num_patches, nc, threshold=0.1, margin=
         seed += 1
     params = {k: v.requires_grad_() for k, v in params.items()}
     trace = {}
-    loss = ref.graph_nce_loss(outs, ins, ids, params, threshold, pooling_levels, down_scale, (1.0, 0.5),
-                              trace=trace)
+    loss = ref.graph_nce_loss(outs, ins, ids, params, threshold, pooling_levels, down_scale, (1.0, 0.5), trace=trace)
     t = loss_tensors(loss, outs, ins, ids, params)
     if store_trace:  # intermediate results, to tell which stage differs when a test fails
         t.update({"trace." + k: v for k, v in trace.items()})
-        t.update({f"trace.input_embedding_{i}": ref.l2_normalize_plain(
-            ref.sample_patches(ins[i], ids[i]) @ params[f"embed_{i}.weight"].t() + params[f"embed_{i}.bias"])
-            for i in range(len(in_channels))})
-    cfg = {"num_layers": len(in_channels), "in_channels": ",".join(map(str, in_channels)),
-           "num_patches": num_patches, "nc": nc, "threshold": threshold, "comparison": "greater",
-           "self_loops": "double", "normalization": "symmetric", "hops": hops,
-           "pooling_levels": pooling_levels, "down_scale": down_scale, "pooled_hops": pooled_hops,
-           "level_weights": "1,0.5", "pool_activation": "sigmoid", "pool_bias": "true",
-           "pooled_adjacency": "two_hop", "direction": "both", "temperature": 0.07, "diagonal_value": -10.0,
-           "seed": seed}
+        t.update(
+            {
+                f"trace.input_embedding_{i}": ref.l2_normalize_plain(
+                    ref.sample_patches(ins[i], ids[i]) @ params[f"embed_{i}.weight"].t() + params[f"embed_{i}.bias"]
+                )
+                for i in range(len(in_channels))
+            }
+        )
+    cfg = {
+        "num_layers": len(in_channels),
+        "in_channels": ",".join(map(str, in_channels)),
+        "num_patches": num_patches,
+        "nc": nc,
+        "threshold": threshold,
+        "comparison": "greater",
+        "self_loops": "double",
+        "normalization": "symmetric",
+        "hops": hops,
+        "pooling_levels": pooling_levels,
+        "down_scale": down_scale,
+        "pooled_hops": pooled_hops,
+        "level_weights": "1,0.5",
+        "pool_activation": "sigmoid",
+        "pool_bias": "true",
+        "pooled_adjacency": "two_hop",
+        "direction": "both",
+        "temperature": 0.07,
+        "diagonal_value": -10.0,
+        "seed": seed,
+    }
     return t, cfg
 
 
-def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 8), (4, 4)),
-                  num_patches=16, nc=16, margin=1e-5):
+def patchnce_case(
+    seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 8), (4, 4)), num_patches=16, nc=16, margin=1e-5
+):
     while True:
         g, outs, ins, ids = draw_inputs(seed, in_channels, sizes, num_patches)
         params = {}
@@ -234,10 +302,13 @@ def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 
         ok = True
         with torch.no_grad():
             for i in range(len(in_channels)):
+
                 def head(v):
                     pre = v @ params[f"mlp_{i}.0.weight"].t() + params[f"mlp_{i}.0.bias"]
-                    return pre, ref.l2_normalize_cut(torch.relu(pre) @ params[f"mlp_{i}.2.weight"].t()
-                                                     + params[f"mlp_{i}.2.bias"])
+                    return pre, ref.l2_normalize_cut(
+                        torch.relu(pre) @ params[f"mlp_{i}.2.weight"].t() + params[f"mlp_{i}.2.bias"]
+                    )
+
                 pre_q, q = head(ref.sample_patches(outs[i], ids[i]))
                 pre_k, key = head(ref.sample_patches(ins[i], ids[i]))
                 ok &= min(pre_q.abs().min().item(), pre_k.abs().min().item()) > margin  # ReLU kinks
@@ -253,10 +324,19 @@ def patchnce_case(seed, pruning, k=5, in_channels=(3, 5, 8), sizes=((8, 8), (8, 
     params = {n_: v.requires_grad_() for n_, v in params.items()}
     loss = ref.patch_nce_loss(outs, ins, ids, params, pruning=pruning, k=k)
     t = loss_tensors(loss, outs, ins, ids, params)
-    cfg = {"num_layers": len(in_channels), "in_channels": ",".join(map(str, in_channels)),
-           "num_patches": num_patches, "nc": nc, "temperature": 0.07, "diagonal_value": -10.0,
-           "direction": "query_to_key", "pruning": pruning, "hard_negatives": k, "l2_eps": "add_1e-7",
-           "seed": seed}
+    cfg = {
+        "num_layers": len(in_channels),
+        "in_channels": ",".join(map(str, in_channels)),
+        "num_patches": num_patches,
+        "nc": nc,
+        "temperature": 0.07,
+        "diagonal_value": -10.0,
+        "direction": "query_to_key",
+        "pruning": pruning,
+        "hard_negatives": k,
+        "l2_eps": "add_1e-7",
+        "seed": seed,
+    }
     return t, cfg
 
 
@@ -264,7 +344,7 @@ def case_converted_patchgcl():
     """A GNNLoss state dict under the released code's names, run through the converter, as a
     user would: the C++ test loads it by name and must reproduce graph_nce_small's loss."""
     tensors, _ = graph_case(404, (3, 5, 8), ((8, 8), (8, 8), (6, 6)), num_patches=16, nc=16)
-    params = {k[len("param."):]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
+    params = {k[len("param.") :]: v.detach() for k, v in tensors.items() if k.startswith("param.")}
     return conv.convert(conv.to_released(params))
 
 
@@ -274,8 +354,9 @@ CASES = {
     "topk_pool_pyg": lambda: case_topk_pool_pyg(303),
     "graph_nce_small": lambda: graph_case(404, (3, 5, 8), ((8, 8), (8, 8), (6, 6)), num_patches=16, nc=16),
     # the released run's structure (3 layers, 256 patches, 64 pooled nodes) with small channel counts
-    "graph_nce_released": lambda: graph_case(505, (4, 6, 6), ((16, 16), (16, 16), (16, 16)),
-                                             num_patches=256, nc=16, margin=2e-6, store_trace=False),
+    "graph_nce_released": lambda: graph_case(
+        505, (4, 6, 6), ((16, 16), (16, 16), (16, 16)), num_patches=256, nc=16, margin=2e-6, store_trace=False
+    ),
     "patchnce_cut": lambda: patchnce_case(606, "none"),
     "patchnce_put_code": lambda: patchnce_case(707, "column_sort", k=5),
     "patchnce_put_paper": lambda: patchnce_case(808, "hardest_per_query", k=5),
@@ -298,8 +379,9 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(here, "..", "fixtures"))
-    parser.add_argument("--check", action="store_true",
-                        help="regenerate into a temp dir and compare with the committed files")
+    parser.add_argument(
+        "--check", action="store_true", help="regenerate into a temp dir and compare with the committed files"
+    )
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
     if not args.check:
@@ -318,7 +400,7 @@ def main():
 
 
 def compare_fixture(new, committed, rtol=1e-12):
-    """"identical", "equal to <d> relative" (floating-point values only, everything else equal),
+    """ "identical", "equal to <d> relative" (floating-point values only, everything else equal),
     or None with the reason printed."""
     if not os.path.exists(committed):
         print(f"  {committed} does not exist")

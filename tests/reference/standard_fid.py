@@ -19,6 +19,7 @@
    what the trainer draws when --kid-subset-size covers both sets).
 Both must agree to 1e-3 relative. Exit 0: agree; 1: differ or failed; 77: skipped.
 """
+
 import argparse
 import json
 import os
@@ -52,8 +53,12 @@ def write_png(path, rgb):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+        f.write(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b"")
+        )
 
 
 def random_images(count, width, height, seed):
@@ -64,7 +69,7 @@ def random_images(count, width, height, seed):
     for _ in range(count):
         base, blob, ramp = rng.random(3), rng.random(3), rng.random(3) - 0.5
         cx, cy, r = rng.random() * width, rng.random() * height, (0.2 + 0.5 * rng.random()) * width
-        wgt = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / r ** 2)[..., None]
+        wgt = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / r**2)[..., None]
         img = (1 - wgt) * base + wgt * blob + 0.3 * ramp * (xx / width)[..., None]
         img = img + 0.03 * rng.standard_normal(img.shape)
         images.append(np.clip(np.round(img * 255), 0, 255).astype(np.uint8))
@@ -95,6 +100,7 @@ def fid(a, b):
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     try:
         import scipy.linalg
+
         covmean, _ = scipy.linalg.sqrtm(s1.dot(s2), disp=False)
         tr, how = np.trace(covmean.real), "scipy.linalg.sqrtm(S1 S2) (pytorch-fid)"
     except ImportError:
@@ -106,8 +112,9 @@ def fid(a, b):
 def kid(a, b):
     d, m = a.shape[1], a.shape[0]
     kxx, kyy, kxy = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) -
-                 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    )
 
 
 def main():
@@ -122,8 +129,12 @@ def main():
 
     # 1. The network file, as a user makes it.
     net_file = os.path.join(args.work, "inception_fid.pt")
-    export = subprocess.run([sys.executable, os.path.join(root, "scripts", "export-inception.py"), "--out", net_file],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    export = subprocess.run(
+        [sys.executable, os.path.join(root, "scripts", "export-inception.py"), "--out", net_file],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     print(export.stdout.strip())
     if export.returncode != 0:
         if "could not download" in export.stdout or "No module named pip" in export.stdout:
@@ -140,9 +151,23 @@ def main():
 
     # 3. The trainer.
     out_json = os.path.join(args.work, "trainer.json")
-    cmd = [args.trainer, "evaluate", "--folders", os.path.join(args.work, "A"), os.path.join(args.work, "B"),
-           "--features", net_file, "--kid-subsets", "1", "--kid-subset-size", str(args.count), "--batch", "4",
-           "--json", out_json]
+    cmd = [
+        args.trainer,
+        "evaluate",
+        "--folders",
+        os.path.join(args.work, "A"),
+        os.path.join(args.work, "B"),
+        "--features",
+        net_file,
+        "--kid-subsets",
+        "1",
+        "--kid-subset-size",
+        str(args.count),
+        "--batch",
+        "4",
+        "--json",
+        out_json,
+    ]
     print(" ".join(cmd))
     if subprocess.call(cmd) != 0:
         print("standard_fid.py: the trainer failed")
@@ -152,7 +177,10 @@ def main():
 
     # 4. The independent side.
     import importlib.util
-    spec = importlib.util.spec_from_file_location("export_inception", os.path.join(root, "scripts", "export-inception.py"))
+
+    spec = importlib.util.spec_from_file_location(
+        "export_inception", os.path.join(root, "scripts", "export-inception.py")
+    )
     exporter = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(exporter)
     net = exporter.load_network(exporter.fetch_wheel(exporter.default_cache()))

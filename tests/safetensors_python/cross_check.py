@@ -11,6 +11,7 @@ Both files hold expected_tensors() and metadata of their writer; tests/test_safe
 ("[safetensors_python]") computes the same tensors in C++, reads python.safetensors and writes
 patchgcl.safetensors. run.sh runs the three steps.
 """
+
 import os
 import subprocess
 import sys
@@ -19,8 +20,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-          "bfloat16": torch.bfloat16, "int64": torch.int64}
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+}
 
 
 def expected_tensors():
@@ -38,7 +44,7 @@ def expected_tensors():
 
 
 def metadata(writer):
-    return {"writer": writer, "step": "12", "text": "\u00e9 \"quoted\""}
+    return {"writer": writer, "step": "12", "text": '\u00e9 "quoted"'}
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -48,12 +54,21 @@ def write_converted(folder):
     """graph_nce_small's weights as the released GNNLoss names them, through the converter."""
     sys.path.insert(0, os.path.join(ROOT, "python"))
     from patchgcl_reference import convert, pgt
+
     tensors, _ = pgt.read(os.path.join(ROOT, "tests", "fixtures", "graph_nce_small.pgt"))
-    params = {k[len("param."):]: v for k, v in tensors.items() if k.startswith("param.")}
+    params = {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")}
     torch.save(convert.to_released(params), os.path.join(folder, "netF.pth"))
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert-reference-weights.py"),
-                    os.path.join(folder, "netF.pth"), os.path.join(folder, "netF.safetensors")], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "convert-reference-weights.py"),
+            os.path.join(folder, "netF.pth"),
+            os.path.join(folder, "netF.safetensors"),
+        ],
+        env=env,
+        check=True,
+    )
 
 
 def main():
@@ -73,15 +88,19 @@ def main():
         if got is None:
             continue
         if got.dtype != want.dtype or got.shape != want.shape or not torch.equal(got, want):
-            failures.append(f"tensor {name}: expected {want.dtype} {tuple(want.shape)} {want.flatten()[:6]}, "
-                            f"got {got.dtype} {tuple(got.shape)} {got.flatten()[:6]}")
+            failures.append(
+                f"tensor {name}: expected {want.dtype} {tuple(want.shape)} {want.flatten()[:6]}, "
+                f"got {got.dtype} {tuple(got.shape)} {got.flatten()[:6]}"
+            )
     with safe_open(path, framework="pt") as f:
         if f.metadata() != metadata("patchgcl"):
             failures.append(f"__metadata__: expected {metadata('patchgcl')}, got {f.metadata()}")
     for line in failures:
         print("cross_check.py: " + line, file=sys.stderr)
-    print(f"cross_check.py: {len(expected)} tensors and __metadata__ of {path}: "
-          + ("MISMATCH" if failures else "identical to the expected ones"))
+    print(
+        f"cross_check.py: {len(expected)} tensors and __metadata__ of {path}: "
+        + ("MISMATCH" if failures else "identical to the expected ones")
+    )
     return 1 if failures else 0
 
 

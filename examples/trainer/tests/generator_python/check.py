@@ -20,6 +20,7 @@ For each configuration below, trains a tiny run on the embedded dataset (3 steps
 Costs 10-20 s on the 2-core CI machine (18 s measured under a load of 4): three runs of ngf 4,
 1-2 blocks on 24 x 24 images.
 """
+
 import os
 import struct
 import subprocess
@@ -52,8 +53,12 @@ def write_png(path, pixels):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        f.write(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b"")
+        )
 
 
 def read_png(path):
@@ -62,8 +67,8 @@ def read_png(path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
+        (n,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
         pos += 12 + n
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -75,7 +80,7 @@ def read_png(path):
     raw, stride = zlib.decompress(idat), w * channels
     out, prev = bytearray(), bytearray(stride)
     for y in range(h):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             a = line[i - channels] if i >= channels else 0
             b, c = prev[i], prev[i - channels] if i >= channels else 0
@@ -135,14 +140,36 @@ def main():
     assert torch.equal(read_png(input_png), image), "the test's PNG writer and reader disagree"
     for name, options in CONFIGS:
         run_dir, out_dir = os.path.join(work, name), os.path.join(work, name + "_translated")
-        run(trainer, "--threads", "1", "train", "--run", run_dir, "--synthetic-size", "24", "--synthetic-count", "4",
-            "--ndf", "4", "--num-patches", "16", "--steps", "3", "--lr", "0.01", "--seed", "5", *options)
+        run(
+            trainer,
+            "--threads",
+            "1",
+            "train",
+            "--run",
+            run_dir,
+            "--synthetic-size",
+            "24",
+            "--synthetic-count",
+            "4",
+            "--ndf",
+            "4",
+            "--num-patches",
+            "16",
+            "--steps",
+            "3",
+            "--lr",
+            "0.01",
+            "--seed",
+            "5",
+            *options,
+        )
         path = os.path.join(run_dir, "generator.safetensors")
         exported = os.path.join(work, name + "_export.safetensors")
         run(trainer, "export", "--checkpoint", run_dir, "--output", exported)
         a, b = load_file(path), load_file(exported)
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), \
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (
             f"{name}: export wrote other tensors than the run's generator.safetensors"
+        )
         with safe_open(path, framework="pt") as f:
             metadata = f.metadata()
         assert metadata["step"] == "3", f"{name}: metadata step {metadata.get('step')}, expected 3"
@@ -158,9 +185,11 @@ def main():
             if isinstance(layer, Upsample):
                 net.model[i] = NearestUpsample()
         control = int((translate(net, image, input_nc).to(torch.int32) - ours).abs().max())
-        print(f"{name}: {len(a)} tensors, options {options}: max |trainer - python| {int(diff.max())} level(s) "
-              f"(tolerance {TOLERANCE_LEVELS}), {100 * equal:.2f}% equal, output spread {spread} levels, "
-              f"nearest-upsampling control {control} levels away")
+        print(
+            f"{name}: {len(a)} tensors, options {options}: max |trainer - python| {int(diff.max())} level(s) "
+            f"(tolerance {TOLERANCE_LEVELS}), {100 * equal:.2f}% equal, output spread {spread} levels, "
+            f"nearest-upsampling control {control} levels away"
+        )
         assert int(diff.max()) <= TOLERANCE_LEVELS, f"{name}: the translations differ by {int(diff.max())} levels"
         assert equal >= 0.99, f"{name}: only {100 * equal:.2f}% of the values are equal"
         assert spread > 8, f"{name}: the translation spans only {spread} levels; the comparison would prove little"
