@@ -6,10 +6,12 @@
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/functional/info_nce_normaliser.hpp>
 #include <patchgcl/options/info_nce.hpp>
 #include <patchgcl/options/key_all_gather.hpp>
 
 #include <cmath>
+#include <limits>
 
 namespace patchgcl {
 namespace functional {
@@ -19,11 +21,12 @@ namespace detail {
 /// mean-reduced, with a hand-written backward.
 ///
 /// `S = q K^T / tau` `[n, M]`; the positive of output i is input `offset + i`. Rows (output to
-/// input): `r_i = logaddexp(logsumexp_j S_ij, fill)`, loss `mean_i (r_i - S_i,offset+i)`.
-/// Columns (input to output) run over the queries of *all* processes: each process contributes
-/// `logsumexp_i S_ij` over its own queries, the partial sums are all-gathered (forward only)
-/// and `c_j = logaddexp(logsumexp over processes, fill)`; the loss is the mean over this
-/// process's columns `mean_j (c_j - S_j-offset,j)`.
+/// input): `r_i` the row's normaliser (functional/info_nce_normaliser.hpp, with `fill`), loss
+/// `mean_i (r_i - S_i,offset+i)`. Columns (input to output) run over the queries of *all*
+/// processes: each process takes the normaliser of its own queries (no `fill`), the partial
+/// `lse`s are all-gathered (forward only) and `c_j` is their normaliser over processes with
+/// `fill`; the local column is rebased to `c_j` (`rebase`), so `e / sum` is the softmax of the
+/// global column. The loss is the mean over this process's columns `mean_j (c_j - S_j-offset,j)`.
 ///
 /// Gradient contract (that of data-parallel training): the global loss is the mean of the
 /// processes' losses, and averaging the processes' gradients gives its gradient. Rows only
@@ -38,37 +41,39 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
     const int64_t n = output.size(0);
     auto logits = torch::mm(output, keys.t()).div_(tau);  // [n, M]
     auto pos = logits.narrow(1, offset, n).diagonal();    // [n]
-    const auto with_fill = [&](const torch::Tensor& lse) {
-      return std::isfinite(fill) ? torch::logaddexp(lse, torch::full_like(lse, fill)) : lse;
-    };
-    torch::Tensor r, c, loss;
+    Normaliser r, c;
+    torch::Tensor loss;
     if (rows) {
-      r = with_fill(logits.logsumexp(1));
-      loss = (r - pos).mean();
+      r = normaliser(logits, 1, fill);
+      loss = (r.lse.squeeze(1) - pos).mean();
     }
     if (cols) {
-      auto partial = logits.logsumexp(0, /*keepdim=*/true);  // [1, M]: this process's queries
-      c = with_fill((gather->world_size() == 1 ? partial : gather->all_gather(partial)).logsumexp(0));
-      auto col_loss = (c.narrow(0, offset, n) - pos).mean();
+      c = normaliser(logits, 0, -std::numeric_limits<double>::infinity());  // [1, M]: this process's queries
+      auto partial = gather->world_size() == 1 ? c.lse : gather->all_gather(c.lse);  // [world, M]
+      rebase(c, normaliser(partial, 0, fill).lse);
+      auto col_loss = (c.lse.squeeze(0).narrow(0, offset, n) - pos).mean();
       loss = loss.defined() ? loss + col_loss : col_loss;
     }
-    ctx->save_for_backward({logits, keys, r, c});
+    ctx->save_for_backward({keys, r.e, r.sum, c.e, c.sum});
     ctx->saved_data["tau"] = tau;
     ctx->saved_data["offset"] = offset;
     return loss;
   }
 
+  /// dS = (softmax_rows + softmax_cols - directions on the positives) g / (n tau), dq = dS K.
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &logits = saved[0], &keys = saved[1], &r = saved[2], &c = saved[3];
-    const int64_t n = logits.size(0);
+    const Normaliser r{saved[1], saved[2], {}}, c{saved[3], saved[4], {}};
+    const auto& keys = saved[0];
+    const auto& e = r.e.defined() ? r.e : c.e;
+    const int64_t n = e.size(0);
     const int64_t offset = ctx->saved_data["offset"].toInt();
     auto g = grads[0] / (ctx->saved_data["tau"].toDouble() * static_cast<double>(n));  // 0-dim
-    auto [dl, directions] = normaliser_backward(logits, unsqueeze_defined(r, 1), g, unsqueeze_defined(c, 0), g);
-    dl.narrow(1, offset, n).diagonal().sub_(g * directions);
-    return {torch::mm(dl, keys), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(),     torch::Tensor(), torch::Tensor()};
+    auto dl = normaliser_backward(r, torch::Tensor(), c, torch::Tensor());
+    dl.narrow(1, offset, n).diagonal().sub_(static_cast<double>(r.e.defined() + c.e.defined()));
+    return {torch::mm(dl, keys).mul_(g), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(),             torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/detail/numeric.hpp>
+#include <patchgcl/functional/info_nce_normaliser.hpp>
 #include <patchgcl/options/info_nce.hpp>
 
 #include <algorithm>
@@ -56,13 +57,10 @@ inline double scaled_diagonal_value(torch::ScalarType computation, double tau, d
 inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, const InfoNCEOptions& o) {
   auto pos = logits.diagonal(0, -2, -1);  // [B, n]
   switch (o.pruning()) {
-    case Pruning::kNone: {
-      // logsumexp over [pos_i, S_ij (j != i), fill] == logaddexp(logsumexp_j S_ij, fill):
-      // no [n, n] mask and no concatenated copy of the logits.
-      auto lse = logits.logsumexp(-1);
-      if (std::isfinite(fill)) lse = torch::logaddexp(lse, torch::full_like(lse, fill));
-      return lse - pos;
-    }
+    case Pruning::kNone:
+      // logsumexp over [pos_i, S_ij (j != i), fill] is the row's normaliser: no [n, n] mask and
+      // no concatenated copy of the logits.
+      return normaliser(logits, -1, fill).lse.squeeze(-1) - pos;
     case Pruning::kHardestPerAnchor: {
       auto negatives = logits.clone();
       negatives.diagonal(0, -2, -1).fill_(-std::numeric_limits<double>::infinity());
@@ -82,76 +80,71 @@ inline torch::Tensor anchor_losses(const torch::Tensor& logits, double fill, con
   TORCH_CHECK(false, "info_nce: unknown pruning mode");
 }
 
-/// InfoNCE without pruning on one similarity matrix, with a hand-written backward.
-///
-/// Forward: `L = V Z^T / tau` (rows: output nodes `v_i`, columns: input nodes `z_j`) and the per-anchor losses of the requested directions, exactly as
-/// `anchor_losses` computes them (same ops, same numbers): row i `r_i - L_ii` with
-/// `r_i = logaddexp(logsumexp_j L_ij, fill)`, column j `c_j - L_jj` likewise over i.
-/// Backward, for upstream `g` per anchor (the directions' losses are summed per node):
-///   dL_ij = g_i exp(L_ij - r_i) + g_j exp(L_ij - c_j) - [i = j] (directions) g_i,   dV = dL Z / tau.
-/// Autograd through logsumexp, diagonal, logaddexp and the sum would build and add several
-/// `[n, n]` gradients per direction; this makes two exponentials and one product. The input
-/// side is detached, so no `dZ`.
-/// The backward of InfoNCE's normalisers (the logsumexp over a row, over a column) with respect
-/// to the logits: for each direction whose logsumexp is defined, its softmax exp(logits - lse)
-/// times the incoming gradient. `rows_lse`/`cols_lse` and `rows_grad`/`cols_grad` come broadcast
-/// to the logits' shape. Returns the sum with the number of directions, which the caller takes
-/// (times the gradient) off the positives on its diagonal.
-inline std::pair<torch::Tensor, double> normaliser_backward(const torch::Tensor& logits, const torch::Tensor& rows_lse,
-                                                            const torch::Tensor& rows_grad,
-                                                            const torch::Tensor& cols_lse,
-                                                            const torch::Tensor& cols_grad) {
-  torch::Tensor dl;
-  double directions = 0;
-  if (rows_lse.defined()) {
-    dl = (logits - rows_lse).exp_().mul_(rows_grad);
-    directions += 1;
+/// InfoNCE without pruning (Eq. 4 / 9, CUT's PatchNCE) on a batch of similarity matrices: `v`,
+/// `z` `[B', n, D]`, `S = V Z^T / tau` (rows: output nodes `v_i`, columns: input nodes `z_j`).
+/// Per anchor, the losses of the requested directions summed per node: row i `r_i - S_ii` with
+/// `r_i` the rows' normaliser (`normaliser` over j, with `fill`), column j `c_j - S_jj` with the
+/// columns' (over i). The normalisers are kept for `similarity_nce_backward` (undefined when
+/// their direction is not requested). The same values as `anchor_losses` up to rounding.
+/// Used by `SharedSimilarityNCE` and the losses' fused nodes (modules/detail/fused_ops.hpp).
+struct SimilarityNCE {
+  torch::Tensor per_anchor;  ///< [B', n]
+  Normaliser rows, cols;
+};
+
+inline SimilarityNCE similarity_nce(const torch::Tensor& v, const torch::Tensor& z, double tau, double fill,
+                                    bool rows, bool cols) {
+  auto logits = torch::bmm(v, z.transpose(1, 2)).div_(tau);  // [B', n, n]
+  SimilarityNCE r;
+  torch::Tensor lse;
+  if (rows) {
+    r.rows = normaliser(logits, -1, fill);
+    lse = r.rows.lse.squeeze(-1);
   }
-  if (cols_lse.defined()) {
-    auto dc = (logits - cols_lse).exp_().mul_(cols_grad);
-    dl = dl.defined() ? dl.add_(dc) : dc;
-    directions += 1;
+  if (cols) {
+    r.cols = normaliser(logits, -2, fill);
+    lse = lse.defined() ? lse + r.cols.lse.squeeze(-2) : r.cols.lse.squeeze(-2);
   }
-  return {dl, directions};
+  r.per_anchor = lse.sub(logits.diagonal(0, -2, -1), static_cast<double>(rows + cols));
+  return r;
 }
 
-/// Undefined stays undefined; otherwise `t.unsqueeze(dim)`.
-inline torch::Tensor unsqueeze_defined(const torch::Tensor& t, int64_t dim) {
-  return t.defined() ? t.unsqueeze(dim) : t;
+/// `dV` (`[B', n, D]`) of `similarity_nce`'s per-anchor losses for the upstream gradient `g` of
+/// every anchor's loss divided by `tau`: `[B', n]`, or 0-dim when it is the same for every
+/// anchor (then applied once, to the product). With `normaliser_backward`,
+///   dS_ij = softmax_rows(S)_ij g_i + softmax_cols(S)_ij g_j - [i = j] (directions) g_i,   dV = dS Z.
+/// The input side is detached, so no `dZ`.
+inline torch::Tensor similarity_nce_backward(const torch::Tensor& z, const Normaliser& rows, const Normaliser& cols,
+                                             const torch::Tensor& g) {
+  const bool per_anchor = g.dim() > 0;
+  const double directions = static_cast<double>(rows.e.defined() + cols.e.defined());
+  auto ds = per_anchor ? normaliser_backward(rows, g.unsqueeze(-1), cols, g.unsqueeze(-2))
+                       : normaliser_backward(rows, torch::Tensor(), cols, torch::Tensor());
+  if (per_anchor) ds.diagonal(0, -2, -1).sub_(g * directions);
+  else ds.diagonal(0, -2, -1).sub_(directions);
+  auto dv = torch::bmm(ds, z);
+  return per_anchor ? dv : dv.mul_(g);
 }
 
+/// `similarity_nce` as one autograd node with its written-out backward: autograd through the
+/// logsumexps, the diagonal and the sum would build and add several `[n, n]` gradients per
+/// direction; this reuses the forward's exponentials and makes one product.
 struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
                                const torch::Tensor& input, double tau, double fill, bool rows, bool cols) {
-    auto logits = torch::bmm(output, input.transpose(1, 2)).div_(tau);  // [B', n, n]: rows output, columns input
-    const auto normaliser = [&](const torch::Tensor& l) {
-      auto lse = l.logsumexp(-1);
-      return std::isfinite(fill) ? torch::logaddexp(lse, torch::full_like(lse, fill)) : lse;
-    };
-    auto pos = logits.diagonal(0, -2, -1);
-    torch::Tensor r, c, loss;
-    if (rows) {
-      r = normaliser(logits);
-      loss = r - pos;
-    }
-    if (cols) {
-      c = normaliser(logits.transpose(1, 2));
-      loss = loss.defined() ? loss + (c - pos) : c - pos;
-    }
-    ctx->save_for_backward({logits, input, r, c});
+    auto nce = similarity_nce(output, input, tau, fill, rows, cols);
+    ctx->save_for_backward({input, nce.rows.e, nce.rows.sum, nce.cols.e, nce.cols.sum});
     ctx->saved_data["tau"] = tau;
-    return loss;
+    return nce.per_anchor;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &logits = saved[0], &input = saved[1], &r = saved[2], &c = saved[3];
+    const Normaliser rows{saved[1], saved[2], {}}, cols{saved[3], saved[4], {}};
     auto g = grads[0] / ctx->saved_data["tau"].toDouble();  // [B', n]: 1/tau of dL/dS folded in
-    auto [dl, directions] = normaliser_backward(logits, unsqueeze_defined(r, -1), g.unsqueeze(-1),
-                                                unsqueeze_defined(c, -2), g.unsqueeze(-2));
-    dl.diagonal(0, -2, -1).sub_(g * directions);
-    return {torch::bmm(dl, input), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {similarity_nce_backward(saved[0], rows, cols, g), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 

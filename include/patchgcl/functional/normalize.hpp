@@ -44,24 +44,47 @@ inline torch::Tensor composite(const torch::Tensor& x, double eps, L2Eps mode) {
   return torch::where(norm > 0, out, torch::zeros({}, out.options()));
 }
 
-/// `l2_normalize` as one autograd node: the forward's ~10 kernels record no graph, and the
-/// backward is four row-wise kernels instead of the ~15 of the composed formula,
-///   dx = (g - out (out . g) c) / (scale denom) on non-zero rows, 0 on zero rows,
-/// with c = 1 (kClamp, ||x|| > eps), 0 (kClamp, clamped) or denom / norm (kAdd). A backward
-/// that is itself differentiated (create_graph) recomputes through `composite` instead.
+/// Unit rows `x / max(||x||, eps)` or `x / (||x|| + eps)` (`scaled_forward`) and, when
+/// `for_backward`, the factors of their backward (`unit_rows_backward`):
+///   inv = 1 / (scale denom) on non-zero rows, 0 on zero rows;
+///   c = 1 (kClamp, ||x|| > eps), 0 (kClamp, clamped) or denom / norm (kAdd).
+/// `l2_normalize`'s autograd node and the losses' fused nodes (modules/detail/) compute them here.
+struct UnitRows {
+  torch::Tensor out, inv, c;
+};
+
+inline UnitRows unit_rows(const torch::Tensor& x, double eps, bool for_backward, L2Eps mode = L2Eps::kClamp) {
+  auto r = scaled_forward(x, eps, mode);
+  UnitRows u{r.out, {}, {}};
+  if (for_backward) {
+    const auto dtype = r.norm.scalar_type();
+    u.inv = r.scale.reciprocal().div_(r.denom).mul_(r.norm.gt(0).to(dtype));
+    u.c = mode == L2Eps::kClamp ? r.norm.ge(r.denom).to(dtype)  // not clamped to eps
+                                : torch::where(r.norm > 0, r.denom / r.norm, torch::zeros({}, r.norm.options()));
+  }
+  return u;
+}
+
+/// The backward of `unit_rows` from its factors (or a slice of them) and the gradient `g`:
+///   dx = (g - out (out . g) c) inv,
+/// four row-wise kernels instead of the ~15 of the composed formula.
+inline torch::Tensor unit_rows_backward(const torch::Tensor& out, const torch::Tensor& inv, const torch::Tensor& c,
+                                        const torch::Tensor& g) {
+  auto dot = (out * g).sum(-1, /*keepdim=*/true).mul_(c);
+  return torch::addcmul(g, out, dot, -1).mul_(inv);
+}
+
+/// `l2_normalize` as one autograd node: the forward (`unit_rows`, ~10 kernels) records no
+/// graph, and the backward is `unit_rows_backward`. A backward that is itself differentiated
+/// (create_graph) recomputes through `composite` instead.
 struct L2Normalize : public torch::autograd::Function<L2Normalize> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double eps,
                                int64_t mode) {
-    const auto m = static_cast<L2Eps>(mode);
-    auto r = scaled_forward(x, eps, m);
-    const auto nonzero = r.norm.gt(0).to(r.norm.scalar_type());
-    auto inv = r.scale.reciprocal().div_(r.denom).mul_(nonzero);
-    auto c = m == L2Eps::kClamp ? r.norm.ge(r.denom).to(r.norm.scalar_type())  // not clamped to eps
-                                : torch::where(r.norm > 0, r.denom / r.norm, torch::zeros({}, r.norm.options()));
-    ctx->save_for_backward({x, r.out, inv, c});
+    auto u = unit_rows(x, eps, /*for_backward=*/true, static_cast<L2Eps>(mode));
+    ctx->save_for_backward({x, u.out, u.inv, u.c});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["mode"] = mode;
-    return r.out;
+    return u.out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -74,9 +97,7 @@ struct L2Normalize : public torch::autograd::Function<L2Normalize> {
       auto dx = torch::autograd::grad({out}, {x}, {g}, /*retain_graph=*/true, /*create_graph=*/true);
       return {dx[0], torch::Tensor(), torch::Tensor()};
     }
-    const auto &out = saved[1], &inv = saved[2], &c = saved[3];
-    auto dot = (out * g).sum(-1, /*keepdim=*/true).mul_(c);
-    return {torch::addcmul(g, out, dot, -1).mul_(inv), torch::Tensor(), torch::Tensor()};
+    return {unit_rows_backward(saved[1], saved[2], saved[3], g), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -89,7 +110,7 @@ inline torch::Tensor l2_normalize(const torch::Tensor& x, double eps, L2Eps mode
     out = L2Normalize::apply(y, eps, static_cast<int64_t>(mode));
   } else {
     torch::NoGradGuard no_grad;
-    out = scaled_forward(y, eps, mode).out;
+    out = unit_rows(y, eps, /*for_backward=*/false, mode).out;
   }
   return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
 }

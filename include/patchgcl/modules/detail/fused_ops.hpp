@@ -1,13 +1,14 @@
 #pragma once
 
 // The pieces the losses' fused autograd nodes (fused_graph_nce.hpp, fused_patch_nce.hpp) share:
-// products into preallocated slices, unit rows with the factors of their backward, and InfoNCE
-// over a batch of graph pairs with its written-out backward. No autograd here: the callers run
-// them inside torch::autograd::Function::forward / backward. Used by modules/detail/ only.
+// products into preallocated slices, patches gathered and scattered, unit rows, and InfoNCE over
+// a batch of graph pairs with its written-out backward (the last two computed by functional/'s
+// detail functions). No autograd here: the callers run them inside
+// torch::autograd::Function::forward / backward. Used by modules/detail/ only.
 
+#include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
 
-#include <cmath>
 #include <vector>
 
 namespace patchgcl {
@@ -47,58 +48,16 @@ inline torch::Tensor scatter_patches(std::vector<int64_t> map_shape, const torch
   return dmap;
 }
 
-/// Unit rows `x / max(||x||, eps)` or `x / (||x|| + eps)` (functional::l2_normalize's arithmetic)
-/// and the factors of its backward `dx = (g - out (out . g) c) inv` (functional::detail::L2Normalize).
-struct UnitRows {
-  torch::Tensor out, inv, c;
-};
+// Unit rows and their backward (functional::detail::unit_rows, functional/normalize.hpp).
+using functional::detail::unit_rows;
+using functional::detail::unit_rows_backward;
+using functional::detail::UnitRows;
 
-inline UnitRows unit_rows(const torch::Tensor& x, double eps, bool for_backward,
-                          functional::L2Eps mode = functional::L2Eps::kClamp) {
-  auto r = functional::detail::scaled_forward(x, eps, mode);
-  UnitRows u{r.out, {}, {}};
-  if (for_backward) {
-    const auto dtype = r.norm.scalar_type();
-    u.inv = r.scale.reciprocal().div_(r.denom).mul_(r.norm.gt(0).to(dtype));
-    u.c = mode == functional::L2Eps::kClamp
-              ? r.norm.ge(r.denom).to(dtype)
-              : torch::where(r.norm > 0, r.denom / r.norm, torch::zeros({}, r.norm.options()));
-  }
-  return u;
-}
-
-/// The backward of `unit_rows` from its factors (or a slice of them) and the gradient `g`.
-inline torch::Tensor unit_rows_backward(const torch::Tensor& out, const torch::Tensor& inv, const torch::Tensor& c,
-                                        const torch::Tensor& g) {
-  auto dot = (out * g).sum(-1, /*keepdim=*/true).mul_(c);
-  return torch::addcmul(g, out, dot, -1).mul_(inv);
-}
-
-/// One direction of InfoNCE's normaliser over `dim` of the logits, with what its backward
-/// reuses: `lse = log(sum exp(S) + exp(fill))`, computed as `m + log(sum)` with
-/// `m = max(max S, fill)`, `e = exp(S - m)` and `sum = sum e + exp(fill - m)`; the softmax the
-/// backward needs is `e / sum` (no second exponential).
-struct Normaliser {
-  torch::Tensor e, sum, lse;
-};
-
-inline Normaliser normaliser(const torch::Tensor& logits, int64_t dim, double fill) {
-  auto m = logits.amax(dim, /*keepdim=*/true);
-  const bool with_fill = std::isfinite(fill);
-  if (with_fill) m.clamp_min_(fill);
-  Normaliser r;
-  r.e = (logits - m).exp_();
-  r.sum = r.e.sum(dim, /*keepdim=*/true);
-  if (with_fill) r.sum.add_((fill - m).exp_());
-  r.lse = r.sum.log().add_(m);
-  return r;
-}
-
-/// InfoNCE (Eq. 4 / 9, CUT's PatchNCE) of `G` graph pairs at once: `v`, `z` `[G, m, D]`, the
-/// output graphs' nodes against the input graphs' (rows: output to input; columns: input to
-/// output), `S = V Z^T / tau`, per anchor `lse - S_ii` per direction. `per_layer` is the mean
-/// over anchors of each of `layers` equal groups of pairs (`[layers]`); `saved` (when `keep`)
-/// is what `batched_info_nce_backward` reads: z, then e and sum of the rows and/or columns.
+/// InfoNCE (functional::detail::similarity_nce) of `G` graph pairs at once: `v`, `z` `[G, m, D]`,
+/// the output graphs' nodes against the input graphs' (rows: output to input; columns: input
+/// to output). `per_layer` is the mean over anchors of each of `layers` equal groups of pairs
+/// (`[layers]`); `saved` (when `keep`) is what `batched_info_nce_backward` reads: z, then e and
+/// sum of the rows' and/or the columns' normalisers.
 struct BatchedNCE {
   torch::Tensor per_layer;
   std::vector<torch::Tensor> saved;
@@ -106,30 +65,25 @@ struct BatchedNCE {
 
 inline BatchedNCE batched_info_nce(const torch::Tensor& v, const torch::Tensor& z, int64_t layers, double tau,
                                    double fill, bool rows, bool cols, bool keep) {
-  const int64_t graphs = v.size(0), m = v.size(1);
-  auto logits = torch::bmm(v, z.transpose(1, 2)).div_(tau);
+  auto nce = functional::detail::similarity_nce(v, z, tau, fill, rows, cols);
   BatchedNCE out;
-  torch::Tensor per_anchor;
-  if (keep) out.saved.push_back(z);
-  for (int64_t dim : {-1, -2}) {
-    if (!(dim == -1 ? rows : cols)) continue;
-    auto r = normaliser(logits, dim, fill);
-    per_anchor = per_anchor.defined() ? per_anchor + r.lse.view({graphs, m}) : r.lse.view({graphs, m});
-    if (keep) out.saved.insert(out.saved.end(), {r.e, r.sum});
+  out.per_layer = nce.per_anchor.view({layers, -1}).mean(-1);
+  if (keep) {
+    out.saved.push_back(z);
+    for (const auto* n : {&nce.rows, &nce.cols})
+      if (n->e.defined()) out.saved.insert(out.saved.end(), {n->e, n->sum});
   }
-  per_anchor = per_anchor.sub(logits.diagonal(0, -2, -1), static_cast<double>(rows + cols));
-  out.per_layer = per_anchor.view({layers, -1}).mean(-1);
   return out;
 }
 
 /// `dV` of `batched_info_nce` (`[G, m, D]`) for the upstream gradient `scale` of every anchor's
-/// loss divided by `tau` (a 0-dim tensor): `(softmax_rows(S) + softmax_cols(S) - directions I) Z scale`.
+/// loss divided by `tau` (a 0-dim tensor): functional::detail::similarity_nce_backward.
 inline torch::Tensor batched_info_nce_backward(const torch::Tensor* saved, bool rows, bool cols,
                                                const torch::Tensor& scale) {
-  auto ds = saved[1] / saved[2];
-  if (rows && cols) ds.addcdiv_(saved[3], saved[4]);
-  ds.diagonal(0, -2, -1).sub_(static_cast<double>(rows + cols));
-  return torch::bmm(ds, saved[0]).mul_(scale);
+  functional::detail::Normaliser r, c;
+  if (rows) r = {saved[1], saved[2], {}};
+  if (cols) c = {saved[rows ? 3 : 1], saved[rows ? 4 : 2], {}};
+  return functional::detail::similarity_nce_backward(saved[0], r, c, scale);
 }
 
 }  // namespace detail
