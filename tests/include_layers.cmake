@@ -1,7 +1,9 @@
 # Checks that every #include <patchgcl/...> in include/patchgcl points to the same or a lower
 # layer (include/patchgcl/patchgcl.hpp lists the layers; blas_kernels.hpp and distributed.hpp stand
 # beside the umbrella, which does not include them):
-#   0 version.hpp, compat.hpp, threads.hpp, blas_kernels.hpp   1 options/   2 detail/   3 functional/   4 modules/   5 io/   6 patchgcl.hpp
+#   0 version.hpp, compat.hpp, threads.hpp, blas_kernels.hpp   1 options/   2 detail/   3 functional/
+#   4 modules/detail/ (the losses' loop and fused nodes: functional/ math, never a module header)
+#   5 modules/   6 io/   7 patchgcl.hpp
 #   cmake -DINCLUDE_DIR=<repo>/include -P tests/include_layers.cmake
 function(layer_of path out)
   if(path MATCHES "^patchgcl/(version|compat|threads|blas_kernels)\\.hpp$")
@@ -12,13 +14,15 @@ function(layer_of path out)
     set(${out} 2 PARENT_SCOPE)
   elseif(path MATCHES "^patchgcl/functional/")
     set(${out} 3 PARENT_SCOPE)
-  elseif(path MATCHES "^patchgcl/modules/")
+  elseif(path MATCHES "^patchgcl/modules/detail/")
     set(${out} 4 PARENT_SCOPE)
-  elseif(path MATCHES "^patchgcl/io/")
+  elseif(path MATCHES "^patchgcl/modules/")
     set(${out} 5 PARENT_SCOPE)
+  elseif(path MATCHES "^patchgcl/io/")
+    set(${out} 6 PARENT_SCOPE)
   elseif(path STREQUAL "patchgcl/patchgcl.hpp" OR path STREQUAL "patchgcl/distributed.hpp")
     # distributed.hpp (c10d) is optional: beside the umbrella, which does not include it.
-    set(${out} 6 PARENT_SCOPE)
+    set(${out} 7 PARENT_SCOPE)
   else()
     message(FATAL_ERROR "${path}: in no layer; add it to tests/include_layers.cmake and patchgcl.hpp")
   endif()

@@ -111,3 +111,36 @@ TEST_CASE("TAGConv rejects mismatched shapes with a clear message", "[tag_conv]"
   CHECK_THROWS_WITH(conv(torch::randn({6, 4}, f64()), torch::eye(6)), Catch::Contains("Double") && Catch::Contains("Float"));
   CHECK_THROWS_WITH(TAGConv(TAGConvOptions(4, 3).hops(-1)), Catch::Contains("hops"));
 }
+
+TEST_CASE("functional::tag_conv and shared_tag_conv compute TAGConv's forward from its weights", "[tag_conv]") {
+  const bool bias = GENERATE(true, false);
+  TAGConv conv(TAGConvOptions(4, 3).hops(2).bias(bias).init_std(0.4));
+  conv->to(torch::kFloat64);
+  auto abar = random_abar(2, 7, 13);
+  auto v = torch::randn({2, 7, 4}, f64()).requires_grad_();
+  auto z = torch::randn({2, 7, 4}, f64());
+  const auto& w = conv->lin->weight;
+  const auto& b = conv->lin->bias;
+  CHECK(patchgcl_test::max_abs(F::tag_conv(v, abar, w, b, 2), conv(v, abar)) < 1e-14);
+  CHECK(patchgcl_test::max_abs(F::tag_conv(v[0], abar[0], w, b, 2), dense_tag_conv(v[0], abar[0], *conv)) < 1e-12);
+  auto shared = F::shared_tag_conv(v, z, abar, w, b, 2);
+  auto by_module = conv->forward_shared(v, z, abar);
+  CHECK(patchgcl_test::max_abs(shared.first, by_module.first) < 1e-14);
+  CHECK(patchgcl_test::max_abs(shared.second, by_module.second) < 1e-14);
+  CHECK(shared.first.requires_grad());
+  CHECK_FALSE(shared.second.requires_grad());
+}
+
+TEST_CASE("functional::tag_conv rejects weights that do not fit the hops and the nodes", "[tag_conv]") {
+  auto x = torch::randn({6, 4});
+  auto abar = torch::eye(6);
+  auto w = torch::randn({3, 12});
+  CHECK_THROWS_WITH(F::tag_conv(x, abar, w, {}, 1), Catch::Contains("`weight`") && Catch::Contains("[C_out, 8]") &&
+                                                         Catch::Contains("[3, 12]"));
+  CHECK_THROWS_WITH(F::tag_conv(x, abar, torch::Tensor(), {}, 2), Catch::Contains("`weight` is an undefined tensor"));
+  CHECK_THROWS_WITH(F::tag_conv(x, abar, w, torch::zeros({2}), 2), Catch::Contains("`bias`") && Catch::Contains("[3]"));
+  CHECK_THROWS_WITH(F::tag_conv(x, abar, w.to(torch::kFloat64), {}, 2), Catch::Contains("same dtype"));
+  CHECK_THROWS_WITH(F::shared_tag_conv(x, torch::randn({6, 4}), abar, w, {}, -1), Catch::Contains("hops"));
+  CHECK_THROWS_WITH(F::shared_tag_conv(x, torch::randn({5, 4}), abar, w, {}, 2), Catch::Contains("same shape"));
+  CHECK(F::tag_conv(x, abar, w, {}, 2).sizes() == torch::IntArrayRef({6, 3}));
+}

@@ -127,3 +127,42 @@ TEST_CASE("TopKPool rejects k larger than N and mismatched inputs", "[topk_pool]
   CHECK_THROWS_WITH(ok(torch::randn({6, 3}), torch::randn({6, 3}), torch::eye(6)), Catch::Contains("4 channels"));
   CHECK_THROWS_WITH(ok(torch::randn({6, 4}), torch::randn({6, 4}), torch::eye(7)), Catch::Contains("adjacency"));
 }
+
+TEST_CASE("functional::topk_pool computes TopKPool's forward from its pooling vector", "[topk_pool]") {
+  const bool batched = GENERATE(true, false);
+  auto pool = make_pool(TopKPoolOptions(4).ratio(0.5).init_std(1.0));
+  torch::manual_seed(5);
+  auto z = torch::randn({2, 8, 4}, f64()), v = torch::randn({2, 8, 4}, f64());
+  auto a = functional::cosine_adjacency(z);
+  if (!batched) {
+    z = z[0];
+    v = v[0];
+    a = a[0];
+  }
+  auto by_module = pool(v, z, a);
+  auto pooled = functional::topk_pool(v, z, a, pool->proj->weight, pool->proj->bias, pool->options);
+  CHECK(torch::equal(pooled.indices, by_module.indices));
+  CHECK(torch::equal(pooled.adjacency, by_module.adjacency));
+  CHECK(patchgcl_test::max_abs(pooled.scores, by_module.scores) < 1e-15);
+  CHECK(patchgcl_test::max_abs(pooled.node_scores, by_module.node_scores) < 1e-15);
+  CHECK(patchgcl_test::max_abs(pooled.output, by_module.output) < 1e-15);
+  CHECK(patchgcl_test::max_abs(pooled.input, by_module.input) < 1e-15);
+}
+
+TEST_CASE("functional::topk_pool rejects a pooling vector, options or graphs that do not fit", "[topk_pool]") {
+  auto x = torch::randn({6, 4});
+  auto p = torch::randn({1, 4});
+  const auto o = TopKPoolOptions(4).k(2);
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), torch::randn({1, 3}), {}, o),
+                    Catch::Contains("`weight` must be [1, C] = [1, 4]") && Catch::Contains("[1, 3]"));
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), p, torch::zeros({2}), o), Catch::Contains("`bias`"));
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), p.to(torch::kFloat64), {}, o),
+                    Catch::Contains("same dtype"));
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), p, {}, TopKPoolOptions(4).k(7)),
+                    Catch::Contains("topk_pool") && Catch::Contains("k = 7") && Catch::Contains("N = 6"));
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), p, {}, TopKPoolOptions(4).ratio(1.5)),
+                    Catch::Contains("ratio"));
+  CHECK_THROWS_WITH(functional::topk_pool(x, x, torch::eye(6), p, {}, TopKPoolOptions(3).k(2)),
+                    Catch::Contains("3 channels"));
+  CHECK(functional::topk_pool(x, x, torch::eye(6), p, {}, o).output.sizes() == torch::IntArrayRef({2, 4}));
+}

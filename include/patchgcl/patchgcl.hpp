@@ -4,8 +4,8 @@
 ///
 /// The folders read like the method (docs/ has one page per concept):
 ///   Eq. 1    adjacency       functional::cosine_adjacency, functional::normalize_adjacency
-///   Eq. 2-3  graph conv      TAGConv
-///   Eq. 5-8  graph pooling   TopKPool
+///   Eq. 2-3  graph conv      TAGConv, functional::tag_conv
+///   Eq. 5-8  graph pooling   TopKPool, functional::topk_pool
 ///   Eq. 4, 9 contrastive     functional::info_nce (also CUT's PatchNCE and PUT's pruning)
 ///   Eq. 10   composed losses GraphNCELoss (PatchGCL), PatchNCELoss (CUT, PUT)
 ///   Fig. 9   diagnostics     GraphNCELoss::inspect (the graphs forward builds),
@@ -25,8 +25,10 @@
 ///   detail/numeric.hpp        numeric helpers: exact power-of-two scaling, the dtype a computation runs in
 ///   functional/               public functions check their arguments once, then call their
 ///                             `functional::detail` function, which computes
-///   modules/                  torch::nn modules; they check once and call the detail functions
-///                             (modules/detail/layers.hpp: the loop shared by the two losses)
+///   modules/detail/           below the modules: the loop shared by the two losses (layers.hpp)
+///                             and their fused autograd nodes, on functional/ math only
+///   modules/                  torch::nn modules: they hold the weights, check once and call the
+///                             functional::detail functions
 ///   io/                       weights files: .pgt (LibTorch only); safetensors (io/safetensors.hpp,
 ///                             nlohmann-json: not included here, like distributed.hpp)
 ///   patchgcl.hpp              everything
@@ -49,6 +51,7 @@
 #include <patchgcl/functional/normalize.hpp>
 #include <patchgcl/functional/patches.hpp>
 #include <patchgcl/functional/tag_conv.hpp>
+#include <patchgcl/functional/topk_pool.hpp>
 
 #include <patchgcl/modules/graph_inspection.hpp>
 #include <patchgcl/modules/graph_nce.hpp>

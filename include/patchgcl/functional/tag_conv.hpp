@@ -1,6 +1,8 @@
 #pragma once
 
-// The hop features `Abar^l X` of Eq. 2-3, computed by repeated products (never `Abar^l`).
+// TAGConv (Eq. 2-3) as functions: the hop features `Abar^l X`, computed by repeated products
+// (never `Abar^l`), and `Z = sum_l Abar^l X W_l + b` through one linear map of them. The module
+// (modules/tag_conv.hpp) holds the weights and calls these.
 
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/detail/numeric.hpp>
@@ -31,9 +33,21 @@ inline torch::Tensor stack_hops(const torch::Tensor& abar, const torch::Tensor& 
   return out;
 }
 
+/// The gradient of `stack_hops` in `x` from the gradient `dh` (`[.., N, (L+1) C]`) of its output,
+/// by Horner's scheme, one product per hop: dX = dH_0 + Abar^T (dH_1 + Abar^T (dH_2 + ...)).
+/// `abar_t` is `Abar^T`; for `hops` 0 the result is a view of `dh`.
+inline torch::Tensor stack_hops_backward(const torch::Tensor& abar_t, const torch::Tensor& dh, int64_t hops,
+                                         int64_t c) {
+  auto dx = dh.narrow(-1, hops * c, c);
+  for (int64_t l = hops - 1; l >= 0; --l) {
+    auto term = dh.narrow(-1, l * c, c);
+    dx = abar_t.dim() == 3 ? torch::baddbmm(term, abar_t, dx) : torch::addmm(term, abar_t, dx);
+  }
+  return dx;
+}
+
 /// `stack_hops` differentiable in `x` (`abar` is a constant: it is built from the detached
-/// input graph). Backward by Horner's scheme, one product per hop:
-///   dX = dH_0 + Abar^T (dH_1 + Abar^T (dH_2 + ...)).
+/// input graph), its backward `stack_hops_backward`.
 struct HopStack : public torch::autograd::Function<HopStack> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& abar, const torch::Tensor& x,
                                int64_t hops) {
@@ -46,12 +60,7 @@ struct HopStack : public torch::autograd::Function<HopStack> {
                                                  torch::autograd::variable_list grads) {
     const auto abar_t = ctx->get_saved_variables()[0].transpose(-1, -2);
     const int64_t hops = ctx->saved_data["hops"].toInt(), c = ctx->saved_data["channels"].toInt();
-    const auto& dh = grads[0];
-    auto dx = dh.narrow(-1, hops * c, c);
-    for (int64_t l = hops - 1; l >= 0; --l) {
-      auto term = dh.narrow(-1, l * c, c);
-      dx = abar_t.dim() == 3 ? torch::baddbmm(term, abar_t, dx) : torch::addmm(term, abar_t, dx);
-    }
+    auto dx = stack_hops_backward(abar_t, grads[0], hops, c);
     return {torch::Tensor(), hops == 0 ? dx.clone() : dx, torch::Tensor()};
   }
 };
@@ -114,6 +123,47 @@ inline void check_shared_input(const torch::Tensor& output, const torch::Tensor&
   patchgcl::detail::check_finite(input, mode, fn, "input");
 }
 
+/// The weights of `tag_conv` for nodes `x` (`[.., C_in]`, named `x_name`): `weight`
+/// `[C_out, (hops + 1) C_in]`, `bias` `[C_out]` or undefined, both of `x`'s dtype and device.
+inline void check_tag_conv_weights(const torch::Tensor& x, const char* x_name, const torch::Tensor& weight,
+                                   const torch::Tensor& bias, int64_t hops, const char* fn) {
+  const int64_t columns = (hops + 1) * x.size(-1);
+  TORCH_CHECK(weight.defined(), fn, ": `weight` is an undefined tensor");
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == columns, fn,
+              ": `weight` must be [C_out, (hops + 1) C_in] = [C_out, ", columns, "], got shape ",
+              patchgcl::detail::shape_str(weight));
+  patchgcl::detail::check_same_dtype(x, weight, fn, x_name, "weight");
+  patchgcl::detail::check_same_device(x, weight, fn, x_name, "weight");
+  if (!bias.defined()) return;
+  TORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), fn, ": `bias` must be [C_out] = [", weight.size(0),
+              "] or undefined, got shape ", patchgcl::detail::shape_str(bias));
+  patchgcl::detail::check_same_dtype(x, bias, fn, x_name, "bias");
+  patchgcl::detail::check_same_device(x, bias, fn, x_name, "bias");
+}
+
+/// Eq. 2-3 on checked arguments: `Z = sum_{l=0..L} Abar^l X W_l + b` (`L = hops`) as one linear
+/// map of the hop features, `weight` = `[W_0^T | ... | W_L^T]`, `bias` = `b` (undefined: none).
+/// `abar` is taken in `x`'s dtype.
+inline torch::Tensor tag_conv(const torch::Tensor& x, const torch::Tensor& abar, const torch::Tensor& weight,
+                              const torch::Tensor& bias, int64_t hops) {
+  return torch::nn::functional::linear(hop_features(x, abar.to(x.scalar_type()), hops), weight, bias);
+}
+
+/// Eq. 3 and Eq. 2 on checked arguments: `(V, Z)`, the output graph (`output`, differentiable)
+/// and the input graph (`input`, detached: no autograd graph, its linear map included) through
+/// one `Abar` and the same weights. `abar` is taken in `output`'s dtype.
+inline std::pair<torch::Tensor, torch::Tensor> shared_tag_conv(const torch::Tensor& output, const torch::Tensor& input,
+                                                               const torch::Tensor& abar, const torch::Tensor& weight,
+                                                               const torch::Tensor& bias, int64_t hops) {
+  auto stacked = shared_hop_features(output, input, abar.to(output.scalar_type()), hops);
+  torch::Tensor input_out;
+  {
+    torch::NoGradGuard no_grad;
+    input_out = torch::nn::functional::linear(stacked.second, weight, bias);
+  }
+  return {torch::nn::functional::linear(stacked.first, weight, bias), input_out};
+}
+
 }  // namespace detail
 
 /// `[X, Abar X, ..., Abar^L X]` concatenated along channels: `[.., N, (L+1) C]`. `x` is
@@ -137,6 +187,40 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
   detail::check_hop_inputs(output, "output", abar, hops, check_finite, fn);
   detail::check_shared_input(output, input, check_finite, /*same_dtype=*/true, fn);
   return detail::shared_hop_features(output, input, abar, hops);
+}
+
+/// Topology Adaptive Graph Convolution (Du et al. 2017), Eq. 2-3, as a function:
+///
+///   Z = sum_{l=0..L} Abar^l X W_l + b,   L = hops
+///
+/// `x` and `abar` as in `hop_features`; `weight` is `[C_out, (L+1) C_in]` = `[W_0^T | ... | W_L^T]`
+/// (DGL's layout: `TAGConv`'s `lin->weight`), `bias` `[C_out]` or undefined (no `b`), both of
+/// `x`'s dtype and device. `check_finite`: NaN/Inf scan of `x` and `abar` (see FiniteCheck).
+///
+///   auto Z = functional::tag_conv(X, Abar, conv->lin->weight, conv->lin->bias, 2);
+inline torch::Tensor tag_conv(const torch::Tensor& x, const torch::Tensor& abar, const torch::Tensor& weight,
+                              const torch::Tensor& bias, int64_t hops, FiniteCheck check_finite = FiniteCheck::kAuto) {
+  constexpr const char* fn = "tag_conv";
+  detail::check_hop_inputs(x, "x", abar, hops, check_finite, fn);
+  detail::check_tag_conv_weights(x, "x", weight, bias, hops, fn);
+  return detail::tag_conv(x, abar, weight, bias, hops);
+}
+
+/// `tag_conv` of two graphs that share `Abar` and the weights (Eq. 3 and Eq. 2): `(V, Z)`, the
+/// output graph (`output`, G(x)'s nodes, differentiable) and the input graph (`input`, x's nodes,
+/// detached), as `shared_hop_features` propagates them. `output` and `input` have the same
+/// shape, dtype and device.
+///
+///   auto [V, Z] = functional::shared_tag_conv(F_o, F_i, Abar, conv->lin->weight, conv->lin->bias, 2);
+inline std::pair<torch::Tensor, torch::Tensor> shared_tag_conv(const torch::Tensor& output, const torch::Tensor& input,
+                                                               const torch::Tensor& abar, const torch::Tensor& weight,
+                                                               const torch::Tensor& bias, int64_t hops,
+                                                               FiniteCheck check_finite = FiniteCheck::kAuto) {
+  constexpr const char* fn = "shared_tag_conv";
+  detail::check_hop_inputs(output, "output", abar, hops, check_finite, fn);
+  detail::check_shared_input(output, input, check_finite, /*same_dtype=*/true, fn);
+  detail::check_tag_conv_weights(output, "output", weight, bias, hops, fn);
+  return detail::shared_tag_conv(output, input, abar, weight, bias, hops);
 }
 
 }  // namespace functional

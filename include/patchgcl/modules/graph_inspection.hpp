@@ -1,11 +1,14 @@
 #pragma once
 
 // What GraphNCELoss::inspect records: the graphs PatchGCL builds, pools and contrasts, per layer,
-// for diagnostics such as the paper's Fig. 9 (pooling scores, Laplacian eigenvectors).
+// for diagnostics such as the paper's Fig. 9 (pooling scores, Laplacian eigenvectors), and the
+// functions that fill the records (layer by layer, or from the fused computation's levels).
 
 #include <patchgcl/compat.hpp>
+#include <patchgcl/modules/detail/fused_graph_nce_config.hpp>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace patchgcl {
@@ -49,5 +52,69 @@ struct GraphNCEInspection {
   std::vector<GraphLayerInspection> layers;
   torch::Tensor loss;  ///< `[]`: mean of the layers' losses, forward's value for the same patch ids
 };
+
+namespace detail {
+
+/// A layer's record with its sampled patches filled in: the feature map's size, the flat
+/// locations `ids` and their (row, col).
+inline GraphLayerInspection sampled_patches_record(const torch::Tensor& features, const torch::Tensor& ids) {
+  GraphLayerInspection layer;
+  layer.height = features.size(2);
+  layer.width = features.size(3);
+  layer.patch_ids = ids.to(torch::kLong);
+  layer.rows = layer.patch_ids.div(layer.width, "floor");
+  layer.cols = layer.patch_ids.remainder(layer.width);
+  return layer;
+}
+
+/// Appends one level to `record`, its tensors detached (`scores` and `kept` undefined at level 0).
+inline void record_level(GraphLayerInspection& record, const torch::Tensor& nodes, const torch::Tensor& adjacency,
+                         const torch::Tensor& abar, const torch::Tensor& scores, const torch::Tensor& kept,
+                         const torch::Tensor& info_nce, double weight) {
+  GraphLevelInspection level;
+  level.nodes = nodes.contiguous();
+  level.adjacency = adjacency.detach();
+  level.abar = abar.detach();
+  level.degrees = level.adjacency.sum(-1);
+  if (scores.defined()) level.scores = scores.detach();
+  if (kept.defined()) level.kept = kept.detach();
+  level.info_nce = info_nce.detach();
+  level.weight = weight;
+  record.levels.push_back(std::move(level));
+}
+
+/// The records of every layer from the fused computation's per-level tensors (`[L B, ...]`):
+/// G(x)'s maps `output_features`, sampled at `ids`, and the levels' weights.
+inline std::vector<GraphLayerInspection> fused_layer_records(const FusedGraphNCELevels& levels,
+                                                             const std::vector<torch::Tensor>& output_features,
+                                                             const std::vector<torch::Tensor>& ids,
+                                                             const std::vector<double>& level_weights) {
+  const int64_t L = static_cast<int64_t>(ids.size()), B = output_features[0].size(0);
+  const auto of_layer = [&](const torch::Tensor& t, int64_t l) { return t.view({L, B, -1}).select(0, l); };
+  const auto graphs_of_layer = [&](const torch::Tensor& t, int64_t l) {
+    return t.view({L, B, t.size(-2), t.size(-1)}).select(0, l);
+  };
+  std::vector<GraphLayerInspection> layers;
+  for (int64_t l = 0; l < L; ++l) {
+    GraphLayerInspection layer = sampled_patches_record(output_features[l], ids[l]);
+    const int64_t n = ids[l].size(0);
+    torch::Tensor nodes = torch::arange(n, layer.patch_ids.options()).expand({B, n});
+    for (size_t p = 0; p < levels.abar.size(); ++p) {
+      torch::Tensor scores, kept;
+      if (p > 0) {
+        scores = of_layer(levels.scores[p - 1], l);
+        kept = of_layer(levels.kept[p - 1], l);
+        nodes = nodes.gather(-1, kept);
+      }
+      record_level(layer, nodes, graphs_of_layer(levels.adjacency[p], l), graphs_of_layer(levels.abar[p], l), scores,
+                   kept, levels.info_nce[p].select(0, l), level_weights[p]);
+    }
+    layer.loss = levels.layer_losses.select(0, l);
+    layers.push_back(std::move(layer));
+  }
+  return layers;
+}
+
+}  // namespace detail
 
 }  // namespace patchgcl

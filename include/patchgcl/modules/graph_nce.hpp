@@ -3,9 +3,9 @@
 #include <patchgcl/detail/checks.hpp>
 #include <patchgcl/detail/numeric.hpp>
 #include <patchgcl/functional/adjacency.hpp>
-#include <patchgcl/functional/global_info_nce.hpp>
-#include <patchgcl/functional/info_nce.hpp>
 #include <patchgcl/functional/normalize.hpp>
+#include <patchgcl/functional/tag_conv.hpp>
+#include <patchgcl/functional/topk_pool.hpp>
 #include <patchgcl/modules/detail/fused_graph_nce.hpp>
 #include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/modules/graph_inspection.hpp>
@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace patchgcl {
@@ -70,8 +71,8 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     gnns.clear();
     pools.clear();
     gnn_pools.clear();
-    // forward() calls the submodules' computations directly (their inputs are checked once, in
-    // forward); a submodule called on its own scans for NaN/Inf as the loss does.
+    // forward() computes with the submodules' weights through functional::detail (the inputs are
+    // checked once, in forward); a submodule called on its own scans for NaN/Inf as the loss does.
     const auto conv_options = [&](int64_t hops) {
       return TAGConvOptions(o.nc(), o.nc()).hops(hops).bias(o.conv_bias()).init_std(o.init_std()).check_finite(
           o.check_finite());
@@ -152,41 +153,21 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
                              const std::vector<torch::Tensor>& input_features,
                              const std::vector<torch::Tensor>& patch_ids = {}) {
     torch::NoGradGuard no_grad;
-    GraphNCEInspection result;
     if (fused_applies(output_features, input_features, patch_ids)) {
       constexpr const char* fn = "GraphNCELoss::inspect";
       auto ids = detail::checked_patch_ids(fn, options, output_features, input_features, patch_ids);
       detail::FusedGraphNCELevels levels;
-      result.loss = fused_loss(output_features, input_features, ids, &levels);
+      GraphNCEInspection result{{}, fused_loss(output_features, input_features, ids, &levels)};
       detail::check_finite_result(result.loss, options.check_finite(), fn, "loss");
-      const int64_t L = static_cast<int64_t>(ids.size()), B = output_features[0].size(0);
-      for (int64_t l = 0; l < L; ++l) {
-        GraphLayerInspection layer = sampled_patches_record(output_features[l], ids[l]);
-        const auto graphs_of_layer = [&](const torch::Tensor& t) {
-          return t.view({L, B, t.size(-2), t.size(-1)}).select(0, l);
-        };
-        const int64_t n = ids[l].size(0);
-        torch::Tensor nodes = torch::arange(n, layer.patch_ids.options()).expand({B, n});
-        for (size_t p = 0; p < levels.abar.size(); ++p) {
-          torch::Tensor scores, kept;
-          if (p > 0) {
-            scores = levels.scores[p - 1].view({L, B, -1}).select(0, l);
-            kept = levels.kept[p - 1].view({L, B, -1}).select(0, l);
-            nodes = nodes.gather(-1, kept);
-          }
-          record_level(layer, nodes, graphs_of_layer(levels.adjacency[p]), graphs_of_layer(levels.abar[p]), scores,
-                       kept, levels.info_nce[p].select(0, l), options.level_weights()[p]);
-        }
-        layer.loss = levels.layer_losses.select(0, l);
-        result.layers.push_back(std::move(layer));
-      }
+      result.layers = detail::fused_layer_records(levels, output_features, ids, options.level_weights());
       return result;
     }
+    GraphNCEInspection result;
     std::vector<torch::Tensor> ids;  // filled by mean_over_layers before it calls the layer loss
     result.loss = detail::mean_over_layers(
         "GraphNCELoss::inspect", options, output_features, input_features, patch_ids,
         [&](size_t l, const torch::Tensor& output, const torch::Tensor& input) {
-          GraphLayerInspection layer = sampled_patches_record(output_features[l], ids[l]);
+          GraphLayerInspection layer = detail::sampled_patches_record(output_features[l], ids[l]);
           layer.loss = compute_layer_loss(l, output, input, &layer);
           result.layers.push_back(layer);
           return layer.loss;
@@ -219,18 +200,6 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   std::vector<torch::nn::ModuleList> gnn_pools;
 
  private:
-  /// A layer's record with its sampled patches filled in: the feature map's size, the flat
-  /// locations `ids` and their (row, col).
-  static GraphLayerInspection sampled_patches_record(const torch::Tensor& features, const torch::Tensor& ids) {
-    GraphLayerInspection layer;
-    layer.height = features.size(2);
-    layer.width = features.size(3);
-    layer.patch_ids = ids.to(torch::kLong);
-    layer.rows = layer.patch_ids.div(layer.width, "floor");
-    layer.cols = layer.patch_ids.remainder(layer.width);
-    return layer;
-  }
-
   /// Whether `forward` runs every layer at once (detail::FusedGraphNCE): float32/float64 features
   /// of the parameters' dtype and device, one batch size and one number of patches for all
   /// layers, and negatives from this process without pruning. Otherwise (and for arguments the
@@ -244,59 +213,40 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   torch::Tensor fused_loss(const std::vector<torch::Tensor>& output_features,
                            const std::vector<torch::Tensor>& input_features, const std::vector<torch::Tensor>& ids,
                            detail::FusedGraphNCELevels* levels) {
-    const auto& o = options;
-    detail::FusedGraphNCEConfig config;
-    config.layers = static_cast<int64_t>(ids.size());
-    config.batch = output_features[0].size(0);
-    config.nodes = {ids[0].size(0)};
-    for (int64_t p = 1; p <= o.pooling_levels(); ++p)
-      config.nodes.push_back(detail::topk_kept_nodes(pools[0]->ptr<TopKPoolImpl>(p - 1)->options, config.nodes.back()));
-    for (int64_t p = 1; p <= o.pooling_levels(); ++p)
-      TORCH_CHECK(config.nodes[p] <= config.nodes[p - 1], "TopKPool: cannot keep k = ", config.nodes[p],
-                  " nodes of a graph with N = ", config.nodes[p - 1], " nodes");
-    config.hops = o.hops();
-    config.pooled_hops = o.pooled_hops();
-    config.level_weights = o.level_weights();
-    config.average_levels = o.average_levels();
-    const auto& nce = o.info_nce();
-    config.tau = nce.temperature();
-    config.fill = functional::detail::scaled_diagonal_value(embeds[0]->weight.scalar_type(), config.tau,
-                                                            nce.diagonal_value(), "info_nce");
-    config.rows = nce.direction() != Direction::kInputToOutput;
-    config.cols = nce.direction() != Direction::kOutputToInput;
-    config.whole_batch = nce.negatives() == Negatives::kWholeBatch;
-    config.conv_bias = o.conv_bias();
-    config.score_bias = o.score_bias();
-    config.tanh = o.score_activation() == ScoreActivation::kTanh;
-    config.l2_eps = o.l2_eps();
-    config.adjacency = o.adjacency();
-    config.normalize = o.normalize();
-    config.pooled = o.pooled_adjacency();
-    std::vector<torch::Tensor> params, long_ids;
-    for (size_t l = 0; l < ids.size(); ++l) {
-      long_ids.push_back(ids[l].to(torch::kLong));
-      params.push_back(embeds[l]->weight);
-      params.push_back(embeds[l]->bias);
-      params.push_back(gnns[l]->lin->weight);
-      if (o.conv_bias()) params.push_back(gnns[l]->lin->bias);
-      for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
-        auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
-        auto& conv = *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
-        params.push_back(pool.proj->weight);
-        if (o.score_bias()) params.push_back(pool.proj->bias);
-        params.push_back(conv.lin->weight);
-        if (o.conv_bias()) params.push_back(conv.lin->bias);
-      }
+    std::vector<int64_t> nodes{ids[0].size(0)};  // n_0 = N, then what each pooling level keeps
+    for (int64_t p = 1; p <= options.pooling_levels(); ++p) {
+      const int64_t n = nodes.back(), k = pools[0]->ptr<TopKPoolImpl>(p - 1)->kept_nodes(n);
+      functional::detail::check_kept_nodes(k, n, "TopKPool");
+      nodes.push_back(k);
     }
+    const auto config = detail::fused_graph_nce_config(options, output_features, ids, std::move(nodes));
+    std::vector<torch::Tensor> long_ids;
+    for (const auto& layer_ids : ids) long_ids.push_back(layer_ids.to(torch::kLong));
+    const auto params = fused_parameters();
     if (levels || !torch::GradMode::is_enabled())
       return detail::fused_graph_nce(config, output_features, input_features, long_ids, params, nullptr, levels);
     return detail::FusedGraphNCE::apply(torch::TensorList(output_features), input_features, long_ids,
                                         torch::TensorList(params), config);
   }
 
-  /// Eq. 4 / 9 on one level: this process's graphs, or with negatives from every process.
-  torch::Tensor contrast(const torch::Tensor& v, const torch::Tensor& z) {
-    return detail::contrast(v, z, options);
+  /// The parameters in the order detail::FusedGraphNCESettings lays them out.
+  std::vector<torch::Tensor> fused_parameters() const {
+    std::vector<torch::Tensor> params;
+    for (size_t l = 0; l < embeds.size(); ++l) {
+      params.push_back(embeds[l]->weight);
+      params.push_back(embeds[l]->bias);
+      params.push_back(gnns[l]->lin->weight);
+      if (options.conv_bias()) params.push_back(gnns[l]->lin->bias);
+      for (int64_t p = 1; p <= options.pooling_levels(); ++p) {
+        const auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
+        const auto& conv = *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
+        params.push_back(pool.proj->weight);
+        if (options.score_bias()) params.push_back(pool.proj->bias);
+        params.push_back(conv.lin->weight);
+        if (options.conv_bias()) params.push_back(conv.lin->bias);
+      }
+    }
+    return params;
   }
 
   /// `layer_loss` on checked nodes: every step calls the detail computation of its function or
@@ -312,54 +262,34 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
       z = embed_nodes(embed, detail::to_parameter_dtype(input, embed->weight, "GraphNCELoss", "input_features"));
     }
     auto adjacency = functional::detail::cosine_adjacency(z, o.adjacency());  // Eq. 1, from the input graph
-    auto abar = functional::detail::normalize_adjacency(adjacency, o.normalize());
-    auto& gnn = *gnns[l];
-    auto level = detail::tag_conv_forward_shared(*gnn.lin, gnn.options.hops(), v, z, abar);
-    v = unit(level.first);
-    z = unit(level.second);
-    auto level_nce = contrast(v, z);
-    auto loss = o.level_weights()[0] * level_nce;
-    torch::Tensor nodes;  // the level's nodes as indices into the sampled patches (inspect only)
+    torch::Tensor loss, nodes, scores, kept;  // nodes: the level's nodes as indices into the patches (inspect)
     if (record) {
       nodes = torch::arange(z.size(-2), torch::TensorOptions().dtype(torch::kLong).device(z.device()));
       nodes = z.dim() == 3 ? nodes.expand({z.size(0), z.size(1)}) : nodes;
-      record_level(*record, nodes, adjacency, abar, {}, {}, level_nce, o.level_weights()[0]);
     }
-
-    for (int64_t p = 1; p <= o.pooling_levels(); ++p) {
-      auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
-      auto pooled = detail::topk_pool_forward(*pool.proj, pool.options, v, z, adjacency);  // Eq. 5-6
-      abar = functional::detail::normalize_adjacency(pooled.adjacency, o.normalize());
-      auto& gnn_pool = *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
-      level = detail::tag_conv_forward_shared(*gnn_pool.lin, gnn_pool.options.hops(), pooled.output, pooled.input,
-                                              abar);  // Eq. 7-8
+    for (int64_t p = 0; p <= o.pooling_levels(); ++p) {
+      auto level = std::make_pair(v, z);  // the level's graphs before its TAGConv
+      if (p > 0) {
+        auto& pool = *pools[l]->ptr<TopKPoolImpl>(p - 1);
+        auto pooled = functional::detail::topk_pool(v, z, adjacency, pool.proj->weight, pool.proj->bias, pool.options,
+                                                    "TopKPool");  // Eq. 5-6
+        level = {pooled.output, pooled.input};
+        adjacency = pooled.adjacency;
+        scores = pooled.node_scores;
+        kept = pooled.indices;
+        if (record) nodes = nodes.gather(-1, kept);
+      }
+      auto abar = functional::detail::normalize_adjacency(adjacency, o.normalize());
+      auto& conv = p == 0 ? *gnns[l] : *gnn_pools[l]->ptr<TAGConvImpl>(p - 1);
+      level = functional::detail::shared_tag_conv(level.first, level.second, abar, conv.lin->weight, conv.lin->bias,
+                                                  conv.options.hops());  // Eq. 2-3 (level 0), 7-8
       v = unit(level.first);
       z = unit(level.second);
-      level_nce = contrast(v, z);
-      loss = loss + o.level_weights()[p] * level_nce;  // Eq. 9
-      adjacency = pooled.adjacency;
-      if (record) {
-        nodes = nodes.gather(-1, pooled.indices);
-        record_level(*record, nodes, adjacency, abar, pooled.node_scores, pooled.indices, level_nce,
-                     o.level_weights()[p]);
-      }
+      auto level_nce = detail::contrast(v, z, o);  // Eq. 4 (level 0), 9
+      loss = p == 0 ? o.level_weights()[0] * level_nce : loss + o.level_weights()[p] * level_nce;
+      if (record) detail::record_level(*record, nodes, adjacency, abar, scores, kept, level_nce, o.level_weights()[p]);
     }
     return o.average_levels() ? loss / static_cast<double>(o.pooling_levels() + 1) : loss;
-  }
-
-  static void record_level(GraphLayerInspection& record, const torch::Tensor& nodes, const torch::Tensor& adjacency,
-                           const torch::Tensor& abar, const torch::Tensor& scores, const torch::Tensor& kept,
-                           const torch::Tensor& info_nce, double weight) {
-    GraphLevelInspection level;
-    level.nodes = nodes.contiguous();
-    level.adjacency = adjacency.detach();
-    level.abar = abar.detach();
-    level.degrees = level.adjacency.sum(-1);
-    if (scores.defined()) level.scores = scores.detach();
-    if (kept.defined()) level.kept = kept.detach();
-    level.info_nce = info_nce.detach();
-    level.weight = weight;
-    record.levels.push_back(std::move(level));
   }
 
   torch::Tensor unit(const torch::Tensor& x) const {

@@ -5,37 +5,10 @@
 #include <patchgcl/functional/tag_conv.hpp>
 #include <patchgcl/options/tag_conv.hpp>
 
+#include <ostream>
 #include <utility>
 
 namespace patchgcl {
-namespace detail {
-
-/// TAGConv's `Z = sum_l Abar^l X W_l + b` on checked arguments: `lin` holds `[W_0^T | ... | W_L^T]`
-/// (and `b`), `hops` is `L`.
-inline torch::Tensor tag_conv_forward(torch::nn::LinearImpl& lin, int64_t hops, const torch::Tensor& x,
-                                      const torch::Tensor& abar) {
-  auto nodes = to_parameter_dtype(x, lin.weight, "TAGConv", "x");
-  return lin.forward(functional::detail::hop_features(nodes, abar.to(nodes.scalar_type()), hops));
-}
-
-/// TAGConv of both graphs through one `Abar` on checked arguments: `(V, Z)`, the output graph
-/// differentiable, the input graph detached (its `lin` records no autograd graph).
-inline std::pair<torch::Tensor, torch::Tensor> tag_conv_forward_shared(torch::nn::LinearImpl& lin, int64_t hops,
-                                                                       const torch::Tensor& output,
-                                                                       const torch::Tensor& input,
-                                                                       const torch::Tensor& abar) {
-  auto v = to_parameter_dtype(output, lin.weight, "TAGConv", "output");
-  auto z = to_parameter_dtype(input, lin.weight, "TAGConv", "input");
-  auto stacked = functional::detail::shared_hop_features(v, z, abar.to(v.scalar_type()), hops);
-  torch::Tensor input_out;
-  {
-    torch::NoGradGuard no_grad;
-    input_out = lin.forward(stacked.second);
-  }
-  return {lin.forward(stacked.first), input_out};
-}
-
-}  // namespace detail
 
 /// Topology Adaptive Graph Convolution (Du et al. 2017), Eq. 2-3 of the paper:
 ///
@@ -44,7 +17,8 @@ inline std::pair<torch::Tensor, torch::Tensor> tag_conv_forward_shared(torch::nn
 /// `X` are node features `[B, N, C_in]` or `[N, C_in]`, `Abar` the normalised adjacency
 /// (`functional::normalize_adjacency`) `[B, N, N]` or `[N, N]`, `L = hops`. The weights are
 /// stored as DGL stores them, one `Linear((L+1) C_in, C_out)` named `lin` whose weight is
-/// `[W_0^T | W_1^T | ... | W_L^T]`; `hop_weight(l)` returns `W_l` (`[C_in, C_out]`).
+/// `[W_0^T | W_1^T | ... | W_L^T]`; `hop_weight(l)` returns `W_l` (`[C_in, C_out]`). The
+/// computation is `functional::tag_conv` with these weights.
 ///
 ///   TAGConv conv(TAGConvOptions(256, 256).hops(2));
 ///   auto Z = conv(X, functional::normalize_adjacency(A));
@@ -81,17 +55,20 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
   /// `Z` for one graph (or one graph per batch entry).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& abar) {
     check_inputs(x, "x", abar);
-    return detail::tag_conv_forward(*lin, options.hops(), x, abar);
+    auto nodes = detail::to_parameter_dtype(x, lin->weight, "TAGConv", "x");
+    return functional::detail::tag_conv(nodes, abar, lin->weight, lin->bias, options.hops());
   }
 
   /// `(V, Z)` of Eq. 3 and Eq. 2: the output graph (`output`, G(x)'s nodes, differentiable) and
   /// the input graph (`input`, x's nodes, detached: InfoNCE's other side) through the same `Abar`
-  /// and weights (`functional::shared_hop_features`; the input side records no autograd graph).
+  /// and weights (`functional::shared_tag_conv`; the input side records no autograd graph).
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& output, const torch::Tensor& input,
                                                          const torch::Tensor& abar) {
     check_inputs(output, "output", abar);
     functional::detail::check_shared_input(output, input, options.check_finite(), /*same_dtype=*/false, "TAGConv");
-    return detail::tag_conv_forward_shared(*lin, options.hops(), output, input, abar);
+    auto v = detail::to_parameter_dtype(output, lin->weight, "TAGConv", "output");
+    auto z = detail::to_parameter_dtype(input, lin->weight, "TAGConv", "input");
+    return functional::detail::shared_tag_conv(v, z, abar, lin->weight, lin->bias, options.hops());
   }
 
   /// `W_l` of Eq. 2, `[C_in, C_out]` (a view of `lin->weight`).
