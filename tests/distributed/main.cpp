@@ -1,5 +1,5 @@
 // Catch2's runner, or one rank of a multi-process test when started as `--worker NAME ...`
-// (the tests spawn this executable; see process.hpp).
+// (the tests spawn this executable: tests/support/multi_process.hpp).
 #include <cstring>
 
 int run_worker(int argc, char** argv);  // workers.cpp

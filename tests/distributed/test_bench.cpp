@@ -2,7 +2,8 @@
 // not asserted): steps/s of 1 vs 2 processes at a fixed per-process batch, 1 thread each, and the
 // bytes all-reduced per step. docs/distributed.md has the numbers.
 
-#include "process.hpp"
+#include <support/multi_process.hpp>
+#include <support/temp_dir.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -15,27 +16,18 @@ namespace {
 
 /// Rank 0's "RESULT <steps/s> <bytes>" of a `world`-rank bench run.
 std::pair<double, long long> bench_run(int world, int steps, int batch) {
-  const auto exe = self_exe();
-  auto args = [&](int r, const std::string& port) {
-    return std::vector<std::string>{exe, "--worker", "bench", "--rank", std::to_string(r), "--world",
-                                    std::to_string(world), "--port", port, "--steps", std::to_string(steps),
-                                    "--batch", std::to_string(batch)};
-  };
-  auto rank0 = spawn(args(0, "0"), {}, true);
-  const auto port = read_line(rank0.stdout_fd, std::chrono::seconds(60));
-  REQUIRE(port.rfind("PORT ", 0) == 0);
-  std::vector<Child> others;
-  for (int r = 1; r < world; ++r) others.push_back(spawn(args(r, port.substr(5))));
-  const auto result = read_line(rank0.stdout_fd, std::chrono::seconds(600));
-  REQUIRE(exited_ok(wait_for(rank0.pid, std::chrono::seconds(60))));
-  for (auto& c : others) REQUIRE(exited_ok(wait_for(c.pid, std::chrono::seconds(60))));
-  close(rank0.stdout_fd);
+  TempDir dir("bench");
+  const auto ranks = worker_ranks("bench", world, /*port=*/0, (dir.path / "rank").string(),
+                                  {"--steps", std::to_string(steps), "--batch", std::to_string(batch)});
+  const auto result = ranks.line(0, "RESULT ", std::chrono::seconds(600));
+  const auto statuses = ranks.wait(std::chrono::seconds(60));
+  INFO(ranks.outputs());
+  for (int status : statuses) REQUIRE(exited_ok(status));
   std::istringstream in(result);
-  std::string tag;
   double steps_per_s = 0;
   long long bytes = 0;
-  in >> tag >> steps_per_s >> bytes;
-  REQUIRE(tag == "RESULT");
+  in >> steps_per_s >> bytes;
+  REQUIRE_FALSE(in.fail());
   return {steps_per_s, bytes};
 }
 

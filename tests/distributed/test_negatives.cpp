@@ -1,8 +1,10 @@
 // Negatives from every process: one process equals the plain loss, and 2 Gloo processes equal
 // one process on the concatenated batch with minibatch-wide negatives (loss and gradients).
 
-#include "process.hpp"
 #include "scenarios.hpp"
+
+#include <support/multi_process.hpp>
+#include <support/temp_dir.hpp>
 
 #include <patchgcl/distributed.hpp>
 
@@ -46,21 +48,19 @@ TEST_CASE("With one process, negatives from all processes equal the plain loss w
 TEST_CASE("Two Gloo processes with cross-process negatives equal one process on the concatenated batch",
           "[distributed][negatives]") {
   constexpr int world = 2;
-  const auto dir = temp_dir("patchgcl_negatives_");
-  const auto exe = self_exe();
-  auto rank0 = spawn({exe, "--worker", "negatives", "--rank", "0", "--world", "2", "--port", "0", "--out", dir}, {}, true);
-  const auto line = read_line(rank0.stdout_fd, std::chrono::seconds(60));
-  REQUIRE(line.rfind("PORT ", 0) == 0);
-  const auto port = line.substr(5);
-  auto rank1 = spawn({exe, "--worker", "negatives", "--rank", "1", "--world", "2", "--port", port, "--out", dir});
-  REQUIRE(exited_ok(wait_for(rank0.pid, std::chrono::seconds(120))));
-  REQUIRE(exited_ok(wait_for(rank1.pid, std::chrono::seconds(120))));
-  close(rank0.stdout_fd);
+  TempDir dir("negatives");
+  const auto processes = worker_ranks("negatives", world, /*port=*/0, (dir.path / "rank").string(),
+                                      {"--out", dir.path.string()});
+  {
+    const auto statuses = processes.wait(std::chrono::seconds(120));
+    INFO(processes.outputs());
+    for (int status : statuses) REQUIRE(exited_ok(status));
+  }
 
   for (const auto& s : scenarios()) {
     auto single = run_scenario(s, world, 0, nullptr);
     std::vector<std::vector<torch::Tensor>> ranks(world);
-    for (int r = 0; r < world; ++r) torch::load(ranks[r], dir + "/" + s + "_rank" + std::to_string(r) + ".pt");
+    for (int r = 0; r < world; ++r) torch::load(ranks[r], (dir.path / (s + "_rank" + std::to_string(r) + ".pt")).string());
     // The global loss is the mean of the processes' losses; data-parallel training averages
     // the gradients, and each process's d loss / d (its outputs) is world x its share.
     require_close((ranks[0][0] + ranks[1][0]) / world, single.loss, s + " loss");

@@ -10,6 +10,7 @@
 #include "trainer/dist/env.hpp"
 #include "trainer/dist/gloo_transport.hpp"
 #include "trainer/dist/overlapped_reducer.hpp"
+#include "trainer/dist/peer_census.hpp"
 #include "trainer/dist/watchdog.hpp"
 
 #include <patchgcl/distributed.hpp>
@@ -73,7 +74,8 @@ class Context : public Collectives {
       throw;
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("rank {}: the process group of {} ranks did not form within {} s: {}{}",
-                                           rank_, world_, timeout.count(), first_line(e.what()), peer_addresses()));
+                                           rank_, world_, timeout.count(), first_line(e.what()),
+                                           peer_addresses(*store_, rank_, world_, advertised_)));
     }
   }
 
@@ -207,41 +209,19 @@ class Context : public Collectives {
   }
 
   /// Runs a collective; a failure (a lost peer, a timeout) becomes an error naming the lost
-  /// rank(s), found by a census in the store.
+  /// rank(s), found by a census in the store (peer_census.hpp).
   template <typename F>
   torch::Tensor collective(const char* what, F&& f) {
     try {
       return f();
     } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("rank {}: {} failed: {}; {}", rank_, what, lost_ranks(),
+      throw std::runtime_error(fmt::format("rank {}: {} failed: {}; {}", rank_, what,
+                                           lost_ranks(*store_, rank_, world_, timeout_),
                                            first_line(e.what())));
     }
   }
 
  private:
-  /// Who is still there: each survivor checks in under "census/<rank>" and waits a few
-  /// seconds for the others. A store that cannot be reached means rank 0 (which serves it) is gone.
-  std::string lost_ranks() {
-    try {
-      store_->set(fmt::format("census/{}", rank_), std::vector<uint8_t>{1});
-      std::vector<int> lost;
-      const auto wait = std::chrono::milliseconds(std::min<int64_t>(10000, 1000 * timeout_.count()));
-      for (int r = 0; r < world_; ++r) {
-        if (r == rank_) continue;
-        try {
-          store_->wait({fmt::format("census/{}", r)}, wait);
-        } catch (const std::exception&) {
-          lost.push_back(r);
-        }
-      }
-      if (lost.empty()) return "no rank is lost (a timeout: raise --dist-timeout?)";
-      return fmt::format("lost rank(s) {} (no sign of life {} s after the failure)", fmt::join(lost, ", "),
-                         wait.count() / 1000.0);
-    } catch (const std::exception&) {
-      return "lost rank 0 (the master: its rendezvous store is unreachable)";
-    }
-  }
-
   std::chrono::milliseconds ms() const { return std::chrono::duration_cast<std::chrono::milliseconds>(timeout_); }
 
   void connect_store(const Env& env, std::chrono::seconds timeout) {
@@ -265,8 +245,7 @@ class Context : public Collectives {
   c10::intrusive_ptr<Group> make_gloo_group(const GlooTransport& transport) {
     std::cerr << fmt::format("rank {}: gloo transport on {} ({})\n", rank_, transport.address, transport.why);
     advertised_ = transport.address;
-    store_->set(fmt::format("gloo_address/{}", rank_),
-                std::vector<uint8_t>(transport.address.begin(), transport.address.end()));
+    store_->set(gloo_address_key(rank_), std::vector<uint8_t>(transport.address.begin(), transport.address.end()));
     auto options = c10d::ProcessGroupGloo::Options::create(ms());
     for (const auto& name : transport.interfaces)
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
@@ -275,24 +254,6 @@ class Context : public Collectives {
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, options);
   }
 #endif
-
-  /// "; rank 0 advertised 10.0.0.1, ..." from the store, for a group that did not form.
-  std::string peer_addresses() {
-    std::vector<std::string> seen;
-    try {
-      for (int r = 0; r < world_; ++r) {
-        const auto key = fmt::format("gloo_address/{}", r);
-        if (r == rank_ || !store_->check({key})) continue;
-        const auto v = store_->get(key);
-        seen.push_back(fmt::format("rank {} advertised {}", r, std::string(v.begin(), v.end())));
-      }
-    } catch (const std::exception&) {
-    }
-    if (seen.empty()) return "";
-    return fmt::format("; {}{}", fmt::join(seen, ", "),
-                       advertised_ ? fmt::format(", this rank {}", *advertised_) : std::string());
-  }
-
 
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 

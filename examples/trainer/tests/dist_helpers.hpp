@@ -1,17 +1,20 @@
-// Processes for the distributed trainer tests (test_distributed.cpp): the trainer binary with
-// torchrun's variables, exit codes with a deadline, free ports, checkpoints loaded back.
+// Processes for the distributed trainer tests: the trainer binary with torchrun's variables, 2 ranks
+// of it on 127.0.0.1 (tests/support/multi_process.hpp), exit codes with a deadline, free ports,
+// checkpoints loaded back.
 #pragma once
 
 #include "trainer/tests/helpers.hpp"
 
 #include <patchgcl/distributed.hpp>
 
+#include <support/multi_process.hpp>
+
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <thread>
 
 namespace trainer_tests::distributed {
-
 
 using clock_type = std::chrono::steady_clock;
 inline double seconds_since(clock_type::time_point t) {
@@ -27,45 +30,23 @@ inline std::vector<std::string> tiny(std::vector<std::string> extra) {
   return args;
 }
 
-/// fork + execve of the trainer with `args`, the environment changed by `env` ("NAME=value";
-/// "NAME=" removes NAME; torchrun's variables are removed unless given), one OpenMP thread, in
-/// `cwd` (empty: this one), stdout and stderr to `log`. `wrapper` goes before the trainer's path
-/// (e.g. `ip netns exec NS`; its first word is looked up in PATH).
+/// fork + execve of the trainer with `args` in trainer_environment(`env`) (so without torchrun's
+/// variables unless `env` gives them), in `cwd` (empty: this one), stdout and stderr to `log`.
+/// `wrapper` goes before the trainer's path (e.g. `ip netns exec NS`; its first word is looked up in PATH).
 inline pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
                    const fs::path& cwd = {}, const std::vector<std::string>& wrapper = {}) {
-  std::vector<std::string> argv_s = wrapper.empty() ? std::vector<std::string>{} : std::vector<std::string>{"/usr/bin/env"};
-  argv_s.insert(argv_s.end(), wrapper.begin(), wrapper.end());
-  argv_s.push_back(kTrainerBinary);
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> changes = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=",
-                                      "PATCHGCL_AGENT_STORE=", "OMP_NUM_THREADS=1"};
-  changes.insert(changes.end(), env.begin(), env.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
-  for (const auto& kv : changes) {
-    const auto name = kv.substr(0, kv.find('=') + 1);
-    env_s.erase(std::remove_if(env_s.begin(), env_s.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; }),
-                env_s.end());
-    if (kv.size() > name.size()) env_s.push_back(kv);
-  }
-  return spawn_process(std::move(argv_s), std::move(env_s), log, cwd);
+  std::vector<std::string> argv = wrapper.empty() ? std::vector<std::string>{} : std::vector<std::string>{"/usr/bin/env"};
+  argv.insert(argv.end(), wrapper.begin(), wrapper.end());
+  argv.push_back(kTrainerBinary);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return patchgcl_test::spawn(std::move(argv), trainer_environment(env), log.string(), cwd.string());
 }
 
-/// Exit code (-signal when killed), or fails the test after `timeout` (and kills the child).
+/// Exit code (-signal when killed), or fails the test after `timeout_s` (and kills the child).
 inline int wait_exit(pid_t pid, double timeout_s = 300) {
-  const auto start = clock_type::now();
-  int status = 0;
-  for (;;) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    REQUIRE(r >= 0);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    if (seconds_since(start) > timeout_s) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL("a trainer process still ran after " << timeout_s << " s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int status = patchgcl_test::wait_for(pid, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  if (status == -1) FAIL("a trainer process still ran after " << timeout_s << " s");
+  return patchgcl_test::exit_code(status);
 }
 
 /// A port that was free a moment ago (a store on port 0, closed again): for rank 0 to serve.
@@ -80,14 +61,33 @@ inline std::vector<std::string> torchrun_env(int rank, int world, int port) {
           "MASTER_ADDR=127.0.0.1", fmt::format("MASTER_PORT={}", port)};
 }
 
-/// 2 ranks started by hand (rank 0 serving the store on a free port); returns their pids.
-inline std::vector<pid_t> spawn_ranks(const std::vector<std::string>& args, const fs::path& log_prefix,
-                               const fs::path& cwd = {}) {
-  const int port = free_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < 2; ++r)
-    pids.push_back(spawn(args, torchrun_env(r, 2, port), log_prefix.string() + std::to_string(r), cwd));
-  return pids;
+/// 2 ranks of the trainer, rank r with `args_of(r)`, started by hand with torchrun's variables
+/// (rank 0 serving the store on a free port) in `cwd`, rank r's output in `log_prefix` + r.
+inline patchgcl_test::Ranks spawn_ranks(const std::function<std::vector<std::string>(int rank)>& args_of,
+                                        const fs::path& log_prefix, const fs::path& cwd = {}) {
+  return patchgcl_test::Ranks(
+      2,
+      [&](int rank, int port) {
+        std::vector<std::string> argv = {kTrainerBinary};
+        const auto args = args_of(rank);
+        argv.insert(argv.end(), args.begin(), args.end());
+        return patchgcl_test::RankCommand{argv, trainer_environment(torchrun_env(rank, 2, port))};
+      },
+      log_prefix.string(), free_port(), cwd.string());
+}
+
+/// 2 ranks of the trainer with `args` (spawn_ranks above).
+inline patchgcl_test::Ranks spawn_ranks(const std::vector<std::string>& args, const fs::path& log_prefix,
+                                        const fs::path& cwd = {}) {
+  return spawn_ranks([&](int) { return args; }, log_prefix, cwd);
+}
+
+/// Waits for every rank (up to 300 s each, then killed) and requires that each exits 0; their
+/// output goes into the report.
+inline void require_success(const patchgcl_test::Ranks& ranks) {
+  const auto statuses = ranks.wait(std::chrono::seconds(300));
+  INFO(ranks.outputs());
+  for (int status : statuses) REQUIRE(patchgcl_test::exited_ok(status));
 }
 
 /// torchrun variables the trainer refuses, each with the phrase of its error: the unit test reads

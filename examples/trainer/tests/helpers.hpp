@@ -1,6 +1,6 @@
-// What the trainer's tests share: temporary folders, the tiny configuration, state comparisons,
-// files cut short or not images at all, the trainer binary run as a child process, and a check
-// that a report is well-formed markup.
+// What the trainer's tests share: the tiny configuration, state comparisons, files cut short or not
+// images at all, the trainer binary run as a child process (with tests/support/process.hpp), and a
+// check that a report is well-formed markup. Temporary folders are tests/support/temp_dir.hpp's.
 #pragma once
 
 #include "trainer/commands/evaluate.hpp"
@@ -10,28 +10,28 @@
 #include "trainer/commands/train.hpp"
 #include "trainer/commands/translate.hpp"
 #include "trainer/tests/checkout_paths.hpp"
-#include "trainer/tests/temp_dir.hpp"
+
+#include <support/process.hpp>
+#include <support/temp_dir.hpp>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
 #include <cctype>
-#include <cstring>
-#include <fcntl.h>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 namespace trainer_tests {
 
 using namespace trainer;
 namespace fs = std::filesystem;
-
+using patchgcl_test::read_text;
+using patchgcl_test::TempDir;
 
 /// The smallest configuration that still exercises every part of a CUT step.
 inline TrainConfig tiny_config(LossKind loss = LossKind::kGraph) {
@@ -63,11 +63,6 @@ inline bool same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
 
 inline void write_garbage(const fs::path& path) { std::ofstream(path) << "this is not an image"; }
 
-inline std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 /// Keeps the first `bytes` bytes of `from` in `to` (a file cut short, as by a crashed copy).
 inline void write_truncated(const fs::path& from, const fs::path& to, size_t bytes) {
   std::string data = read_text(from);
@@ -89,54 +84,36 @@ inline bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
 /// the same command compute the same bits.
 inline const std::string kTrainerBinary = PATCHGCL_TRAINER_BINARY;
 
-/// fork + execve of `argv_s` with the environment `env_s`, in `cwd` (empty: this one), stdout and
-/// stderr to `log`. Returns the child's pid without waiting for it. Everything the child needs is
-/// built before fork(): between fork and exec a child of a multi-threaded process may only call
-/// async-signal-safe functions (chdir, open, dup2, execve, _exit).
-inline pid_t spawn_process(std::vector<std::string> argv_s, std::vector<std::string> env_s, const fs::path& log,
-                           const fs::path& cwd = {}) {
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string log_path = log.string(), dir = cwd.string();
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    if (!dir.empty() && ::chdir(dir.c_str()) != 0) ::_exit(125);
-    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(126);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  return pid;
+/// The environment of a trainer child: this process's without torchrun's variables and with one
+/// OpenMP and MKL thread (no other OMP_ setting), then changed by `changes` ("NAME=value";
+/// "NAME=" removes NAME).
+inline std::vector<std::string> trainer_environment(const std::vector<std::string>& changes = {}) {
+  std::vector<std::string> env;
+  for (auto& e : patchgcl_test::current_environment())
+    if (e.rfind("OMP_", 0) != 0 && e.rfind("MKL_NUM_THREADS=", 0) != 0) env.push_back(std::move(e));
+  env = patchgcl_test::changed_environment(
+      std::move(env), {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=", "PATCHGCL_AGENT_STORE=",
+                       "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"});
+  return patchgcl_test::changed_environment(std::move(env), changes);
 }
 
-/// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it),
-/// one OpenMP thread, stdout and stderr to `log`. Returns the child's pid without waiting for it.
+/// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it)
+/// in trainer_environment(), stdout and stderr to `log`. Returns the child's pid without waiting for it.
 inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> argv_s = {kTrainerBinary, "--threads", "1"};
-  if (!args.empty() && args[0] == "--threads") argv_s.resize(1);  // the test chooses
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> env_s = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"};
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "OMP_", 4) != 0 && std::strncmp(*e, "MKL_NUM_THREADS=", 16) != 0) env_s.emplace_back(*e);
-  return spawn_process(std::move(argv_s), std::move(env_s), log);
+  std::vector<std::string> argv = {kTrainerBinary, "--threads", "1"};
+  if (!args.empty() && args[0] == "--threads") argv.resize(1);  // the test chooses
+  argv.insert(argv.end(), args.begin(), args.end());
+  return patchgcl_test::spawn(std::move(argv), trainer_environment(), log.string());
 }
 
-/// Runs the trainer to its end: exit status (-signal if killed) and everything it printed.
+/// Runs the trainer to its end: exit code (-signal if killed) and everything it printed.
 struct Finished {
   int status;
   std::string output;
 };
 inline Finished run_trainer(const std::vector<std::string>& args, const fs::path& log) {
-  const pid_t pid = spawn_trainer(args, log);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), read_text(log)};
+  const int status = patchgcl_test::wait_status(spawn_trainer(args, log));
+  return {patchgcl_test::exit_code(status), read_text(log)};
 }
 
 /// Last "step" of a log.jsonl, 0 when it has none (it may end in a half-written line).

@@ -1,8 +1,8 @@
 // The trainer's c10d pieces as units (dist/): torchrun's variables, the Gloo transport's interface,
 // rank 0's broadcast and the bucketed gradient average, the configuration check, a lost rank, and
-// `launch`. The ranks are
-// this test executable started again (`--worker NAME`, workers.cpp) on 127.0.0.1. The trainer
-// binary on several processes is tested in test_distributed.cpp.
+// `launch`. The ranks are this test executable started again (`--worker NAME`, workers.cpp) on
+// 127.0.0.1 by tests/support/multi_process.hpp. The trainer binary on several processes is tested
+// in test_distributed.cpp and test_dist_runs.cpp.
 #include "trainer/dist/gloo_transport.hpp"
 #include "trainer/dist/launch.hpp"
 #include "trainer/dist/overlapped_reducer.hpp"
@@ -34,40 +34,20 @@ std::string env_error(const std::vector<std::string>& vars) {
   return "";
 }
 
-/// Runs `--worker NAME` as ranks 0..world-1 of this executable (rank 0 serves the store on a free
-/// port); returns their wait statuses (-1: still running at `timeout`, then killed).
-std::vector<int> run_ranks(const std::string& name, int world, std::chrono::seconds timeout) {
-  const auto exe = trainer::launch::self_exe();
-  const auto port = std::to_string(free_port());
-  TempDir logs("dist_units_" + name);
-  std::vector<pid_t> pids;
-  for (int r = 0; r < world; ++r) {
-    std::vector<std::string> argv = {exe, "--worker", name, "--rank", std::to_string(r), "--world",
-                                     std::to_string(world), "--port", port};
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    pids.push_back(spawn_process(argv, env, logs.path / fmt::format("rank{}", r)));
-  }
+/// What `--worker NAME` ranks of this executable ended with: each rank's wait status (-1: still
+/// running at the timeout, then killed) and their output.
+struct WorkerRun {
   std::vector<int> statuses;
-  for (size_t r = 0; r < pids.size(); ++r) {
-    const auto start = clock_type::now();
-    int status = -1;
-    while (seconds_since(start) < static_cast<double>(timeout.count())) {
-      if (::waitpid(pids[r], &status, WNOHANG) == pids[r]) break;
-      status = -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (status == -1) {
-      ::kill(pids[r], SIGKILL);
-      ::waitpid(pids[r], nullptr, 0);
-    }
-    UNSCOPED_INFO("rank " << r << ":\n" << read_text(logs.path / fmt::format("rank{}", r)));
-    statuses.push_back(status);
-  }
-  return statuses;
-}
+  std::string outputs;
+};
 
-bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+/// Runs `--worker NAME` as ranks 0..world-1 of this executable, rank 0 serving the store on a free port.
+WorkerRun run_ranks(const std::string& name, int world, std::chrono::seconds timeout) {
+  TempDir logs("dist_units_" + name);
+  const auto ranks = patchgcl_test::worker_ranks(name, world, free_port(), (logs.path / "rank").string());
+  auto statuses = ranks.wait(timeout);
+  return {std::move(statuses), ranks.outputs()};
+}
 
 }  // namespace
 
@@ -85,8 +65,10 @@ TEST_CASE("torchrun's variables: none set is one process, bad values are refused
 
 TEST_CASE("Two ranks: rank 0's parameters are broadcast and gradients are averaged in buckets",
           "[distributed][dist_collectives]") {
-  auto statuses = run_ranks("collectives", 2, std::chrono::seconds(120));
-  for (int s : statuses) REQUIRE(exited_ok(s));  // the worker checks the values itself (workers.cpp)
+  const auto run = run_ranks("collectives", 2, std::chrono::seconds(120));
+  INFO(run.outputs);
+  // The worker checks the values itself (workers.cpp).
+  for (int s : run.statuses) REQUIRE(patchgcl_test::exited_ok(s));
 }
 
 TEST_CASE("The overlapped reducer starts buckets in order during backward and writes the average of the ranks",
@@ -160,9 +142,10 @@ TEST_CASE("The overlapped reducer starts buckets in order during backward and wr
 
 TEST_CASE("Ranks started with different options all stop naming the differing rank",
           "[distributed][dist_config]") {
-  auto statuses = run_ranks("config", 2, std::chrono::seconds(120));
+  const auto run = run_ranks("config", 2, std::chrono::seconds(120));
+  INFO(run.outputs);
   // The worker exits 3 when the check threw the expected message, 0 when it did not throw.
-  for (int s : statuses) {
+  for (int s : run.statuses) {
     REQUIRE(s >= 0);
     REQUIRE(WIFEXITED(s));
     CHECK(WEXITSTATUS(s) == 3);
@@ -172,8 +155,10 @@ TEST_CASE("Ranks started with different options all stop naming the differing ra
 TEST_CASE("When a rank is killed (SIGKILL), the other stops non-zero naming the lost rank within the timeout",
           "[distributed][dist_lost]") {
   const auto start = std::chrono::steady_clock::now();
-  auto statuses = run_ranks("lost", 2, std::chrono::seconds(120));
+  const auto run = run_ranks("lost", 2, std::chrono::seconds(120));
   const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(run.outputs);
+  const auto& statuses = run.statuses;
   REQUIRE(statuses[1] >= 0);
   CHECK(WIFSIGNALED(statuses[1]));
   REQUIRE(statuses[0] >= 0);

@@ -57,7 +57,7 @@ class KilledRun {
     const auto at_ms = ms_since(spawned_);
     const int64_t logged = last_logged_step(log);
     REQUIRE(::kill(pid_, SIGKILL) == 0);
-    REQUIRE(::waitpid(pid_, &status_, 0) == pid_);
+    status_ = patchgcl_test::wait_status(pid_);
     const bool by_kill = WIFSIGNALED(status_) && WTERMSIG(status_) == SIGKILL;
     const bool torn = tmp_mtime() != -1 && tmp_mtime() != stale_tmp;
     // The latest complete checkpoint always loads, and never goes back in time.

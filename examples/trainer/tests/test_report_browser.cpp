@@ -3,13 +3,30 @@
 // there. (test_training.cpp parses the same file as markup.)
 #include "trainer/tests/helpers.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
 using namespace trainer_tests;
 
+namespace {
+
+/// The section of evaluate --run with scores made up (the page, not the scoring, is under test):
+/// FID 40.5, 31.25 and 35 at steps 2, 4 and 6, the best at step 4.
+void write_made_up_scores(const fs::path& run_dir) {
+  evaluation::CheckpointTable table;
+  for (auto [step, fid] : {std::pair<int64_t, double>{2, 40.5}, {4, 31.25}, {6, 35.0}}) {
+    evaluation::CheckpointScore row;
+    row.step = step;
+    row.file = run_dir / "ckpt.safetensors";
+    row.scores.fid = fid;
+    row.scores.kid.mean = fid / 1000;
+    table.rows.push_back(row);
+  }
+  table.best = 1;
+  report::write_checkpoint_scores(run_dir, table, "features.pt");
+}
+
+}  // namespace
+
 TEST_CASE("Headless Chromium shows every chart and the latest sample grid of index.html", "[report][browser]") {
-  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+  if (!patchgcl_test::on_path("chromium")) {
     WARN("chromium is not installed (scripts/lib/install-deps.sh installs it): index.html was not rendered");
     return;
   }
@@ -23,18 +40,7 @@ TEST_CASE("Headless Chromium shows every chart and the latest sample grid of ind
   run.checkpoint_every = 6;
   run.run_dir = dir.path / "run";
   train(config, run, torch::kCPU);
-  // The section of evaluate --run (scores made up here: the page, not the scoring, is under test).
-  evaluation::CheckpointTable table;
-  for (auto [step, fid] : {std::pair<int64_t, double>{2, 40.5}, {4, 31.25}, {6, 35.0}}) {
-    evaluation::CheckpointScore row;
-    row.step = step;
-    row.file = run.run_dir / "ckpt.safetensors";
-    row.scores.fid = fid;
-    row.scores.kid.mean = fid / 1000;
-    table.rows.push_back(row);
-  }
-  table.best = 1;
-  report::write_checkpoint_scores(run.run_dir, table, "features.pt");
+  write_made_up_scores(run.run_dir);
   report::write_run_index(run.run_dir, config);
   // --dump-dom prints the DOM after the page ran (its onload handlers included) for 5 s of virtual
   // time; --no-sandbox because tests may run as root.
@@ -42,12 +48,9 @@ TEST_CASE("Headless Chromium shows every chart and the latest sample grid of ind
       "chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=5000 --user-data-dir='{}' "
       "--dump-dom 'file://{}' 2>/dev/null",
       (dir.path / "profile").string(), fs::absolute(run.run_dir / "index.html").string());
-  std::string dom;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0;) dom.append(buf, n);
-  const int status = ::pclose(pipe);
+  const auto rendered = patchgcl_test::shell_output(command);
+  const std::string& dom = rendered.text;
+  const int status = rendered.status;
   INFO(dom.substr(0, 3000));
   if (status != 0 && dom.empty()) {
     WARN(fmt::format("chromium is installed but did not run (exit status {}): index.html was not rendered", status));

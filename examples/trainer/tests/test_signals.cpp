@@ -17,8 +17,7 @@ TEST_CASE("The first SIGTERM asks the run to stop; a second one exits at once wi
     ::raise(SIGTERM);  // the handler _exit()s with 143
     ::_exit(4);
   }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const int status = patchgcl_test::wait_status(pid);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 143);
   CHECK(StopOnSignal::exit_status(SIGINT) == 130);
@@ -34,8 +33,7 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   pid_t pid = spawn_trainer(args, out);
   REQUIRE(wait_for([&] { return last_printed_step(out) >= 3; }));
   ::kill(pid, SIGTERM);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  int status = patchgcl_test::wait_status(pid);
   const std::string text = read_text(out);
   INFO(text);
   REQUIRE(WIFEXITED(status));
@@ -60,7 +58,7 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   REQUIRE(wait_for([&] { return last_printed_step(out2) >= stopped_at + 2; }));
   ::kill(pid, SIGINT);
   ::kill(pid, SIGTERM);
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  status = patchgcl_test::wait_status(pid);
   const std::string text2 = read_text(out2);
   INFO(text2);
   REQUIRE(WIFEXITED(status));

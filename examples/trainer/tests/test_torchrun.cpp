@@ -8,10 +8,6 @@
 
 #include <torch/version.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-
 using namespace trainer_tests;
 using namespace trainer_tests::distributed;
 
@@ -21,15 +17,12 @@ namespace {
 /// torch is another version than the LibTorch the trainer is built with (their TCPStore protocols
 /// differ: a 2.x rank cannot talk to 1.13's agent store).
 std::string why_no_torchrun() {
-  if (std::system("command -v torchrun >/dev/null 2>&1") != 0)
-    return "no torchrun on PATH (Debian: apt-get install python3-torch)";
+  if (!patchgcl_test::on_path("torchrun")) return "no torchrun on PATH (Debian: apt-get install python3-torch)";
   const std::string mine = fmt::format("{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR);
-  FILE* p = ::popen("\"$(head -n 1 \"$(command -v torchrun)\" | sed 's/^#! *//')\" -c "
-                    "'import torch; v = torch.__version__.split(\".\"); print(v[0] + \".\" + v[1])' 2>/dev/null", "r");
-  char buf[64] = {};
-  const bool read = p && std::fgets(buf, sizeof buf, p);
-  if (p) ::pclose(p);
-  std::string theirs = read ? std::string(buf) : "unknown";
+  const auto version = patchgcl_test::shell_output(
+      "\"$(head -n 1 \"$(command -v torchrun)\" | sed 's/^#! *//')\" -c "
+      "'import torch; v = torch.__version__.split(\".\"); print(v[0] + \".\" + v[1])' 2>/dev/null");
+  std::string theirs = version.text.empty() ? "unknown" : version.text.substr(0, version.text.find('\n'));
   theirs.erase(theirs.find_last_not_of("\n ") + 1);
   if (theirs != mine)
     return fmt::format("the torchrun on PATH runs torch {}, the trainer is built with LibTorch {}", theirs, mine);
@@ -46,9 +39,8 @@ std::vector<std::string> torchrun(const fs::path& log_dir, std::vector<std::stri
 
 /// The trainer processes among `pid`'s children.
 std::vector<pid_t> trainer_children(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
   std::vector<pid_t> out;
-  for (pid_t c; in >> c;) {
+  for (pid_t c : patchgcl_test::children_of(pid)) {
     std::error_code ec;
     if (fs::read_symlink(fmt::format("/proc/{}/exe", c), ec) == fs::path(kTrainerBinary)) out.push_back(c);
   }

@@ -6,7 +6,6 @@
 #include "trainer/tests/dist_helpers.hpp"
 
 #include <cstdlib>
-#include <fstream>
 
 using namespace trainer_tests;
 using namespace trainer_tests::distributed;
@@ -60,14 +59,6 @@ pid_t start_node(const TwoHosts& hosts, int n, int port, const std::vector<std::
   args.insert(args.end(), command.begin(), command.end());
   fs::create_directories(cwd);
   return spawn(args, {}, log, cwd, {"ip", "netns", "exec", hosts.name(n)});
-}
-
-/// The pids of `pid`'s children.
-std::vector<pid_t> children_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  std::vector<pid_t> out;
-  for (pid_t c; in >> c;) out.push_back(c);
-  return out;
 }
 
 const std::vector<std::string> kTiny = {"train", "--synthetic-size", "32", "--synthetic-count", "8",
@@ -128,7 +119,8 @@ TEST_CASE("Two hosts: when node 1's rank is killed, node 0 exits non-zero within
     REQUIRE(seconds_since(start) < 120);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  const auto ranks = children_of(nodes[1]);  // `ip netns exec` became the launcher; its child is the rank
+  // `ip netns exec` became the launcher; its child is the rank.
+  const auto ranks = patchgcl_test::children_of(nodes[1]);
   REQUIRE(ranks.size() == 1);
   REQUIRE(::kill(ranks[0], SIGKILL) == 0);
   const auto killed = clock_type::now();

@@ -3,38 +3,23 @@
 // checks its own results and tells the test by its exit code.
 
 #include "trainer/dist/process_group.hpp"
+#include "trainer/tests/worker_context.hpp"
 
 #include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 namespace {
 
-std::map<std::string, std::string> parse(int argc, char** argv) {
-  std::map<std::string, std::string> a;
-  for (int i = 0; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
-  return a;
-}
-
-/// A rank of a `world`-process group whose rank 0 serves the store on `--port`.
-std::unique_ptr<trainer::dist::Context> worker_context(std::map<std::string, std::string>& a,
-                                                       std::chrono::seconds timeout) {
-  trainer::dist::Env env;
-  env.active = true;
-  env.rank = std::stoi(a.at("--rank"));
-  env.world = std::stoi(a.at("--world"));
-  env.master_addr = "127.0.0.1";
-  env.master_port = static_cast<uint16_t>(std::stoi(a.at("--port")));
-  return std::make_unique<trainer::dist::Context>(env, trainer::dist::Backend::kGloo, torch::kCPU, timeout);
-}
+using patchgcl_test::WorkerArgs;
+using trainer_tests::worker_context;
 
 /// Broadcast of rank 0's values and the bucketed average, checked here against the closed form.
-int collectives(std::map<std::string, std::string>& a) {
+int collectives(const WorkerArgs& a) {
   auto ctx = worker_context(a, std::chrono::seconds(60));
   const int r = ctx->rank(), w = ctx->world();
   // Three parameters; a 32-byte bucket limit (and the dtype change) gives three buckets.
@@ -56,7 +41,7 @@ int collectives(std::map<std::string, std::string>& a) {
 }
 
 /// Rank 1 runs with another configuration text: every rank must throw naming rank 1 (exit 3).
-int config(std::map<std::string, std::string>& a) {
+int config(const WorkerArgs& a) {
   auto ctx = worker_context(a, std::chrono::seconds(60));
   try {
     ctx->check_same_config(ctx->rank() == 1 ? "steps=20\nlr=0.1\n" : "steps=20\nlr=0.2\n");
@@ -69,7 +54,7 @@ int config(std::map<std::string, std::string>& a) {
 
 /// Rank 1 kills itself (SIGKILL) after the first barrier; rank 0 keeps reducing and must fail
 /// with a message naming rank 1 (exit 3).
-int lost(std::map<std::string, std::string>& a) {
+int lost(const WorkerArgs& a) {
   auto ctx = worker_context(a, std::chrono::seconds(30));
   ctx->barrier();
   if (ctx->rank() == 1) {
@@ -99,17 +84,8 @@ int launched() {
 }  // namespace
 
 int run_worker(int argc, char** argv) {
-  try {
-    const std::string name = argc > 2 ? argv[2] : "";
-    auto a = parse(argc - 3, argv + 3);  // the pairs after `--worker NAME`
-    if (name == "collectives") return collectives(a);
-    if (name == "config") return config(a);
-    if (name == "lost") return lost(a);
-    if (name == "launched") return launched();
-    std::cerr << "unknown worker '" << name << "'\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "worker failed: " << e.what() << "\n";
-    return 1;
-  }
+  return patchgcl_test::worker_main(argc, argv, {{"collectives", collectives},
+                                                 {"config", config},
+                                                 {"lost", lost},
+                                                 {"launched", [](const WorkerArgs&) { return launched(); }}});
 }

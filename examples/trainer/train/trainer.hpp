@@ -104,60 +104,20 @@ class Trainer {
   /// Bytes of gradients all-reduced by the last train_step (0 in one process).
   int64_t bytes_all_reduced() const { return bytes_all_reduced_; }
 
-  /// One iteration (CUT's optimize_parameters) on `batch`; advances the step counter.
-  /// All randomness inside (patch sampling of the loss) is seeded from (seed, step), so a resumed
-  /// run draws exactly what the uninterrupted run would have drawn.
+  /// One iteration (CUT's optimize_parameters) on `batch`: the generator's forward pass, then
+  /// d_step and g_step; advances the step counter. All randomness inside (patch sampling of the
+  /// loss) is seeded from (seed, step), so a resumed run draws exactly what the uninterrupted run
+  /// would have drawn.
   StepLosses train_step(const Batch& batch) {
     torch::manual_seed(mix_seed(config_.seed, static_cast<uint64_t>(step_), 3));
     set_learning_rate(config_.lr * config_.lr_factor(step_));
     bytes_all_reduced_ = 0;
     G->train();
     D->train();
-    // Domain A in the generator's channels, domain B in the translation's (to_channels: 1 or 3).
-    auto real_A = to_channels(batch.real_A.to(device_), config_.input_nc);
-    auto real_B = to_channels(batch.real_B.to(device_), config_.output_nc);
-    const int64_t n = real_A.size(0);
-    auto real = config_.nce_idt ? torch::cat({real_A, to_channels(real_B, config_.input_nc)}) : real_A;
-    // FastCUT (CUT's forward()): the generator sees the batch flipped on half of the steps, drawn from
-    // (seed, step) so that a resumed run flips the same steps; contrastive() flips the features back.
-    flipped_ = config_.flip_equivariance && flips_at(step_);
-    if (flipped_) real = real.flip({3});
-    auto fake = G->forward(real);
-    auto fake_B = fake.narrow(0, 0, n);
-
-    StepLosses out;
-    // Discriminator.
-    set_requires_grad(*D, true);
-    opt_D->zero_grad();
-    auto loss_D = 0.5 * (D->forward(fake_B.detach()).pow(2).mean() + (D->forward(real_B) - 1).pow(2).mean());
-    if (reduce_D_) reduce_D_->begin();
-    loss_D.backward();
-    average_gradients(reduce_D_.get(), {D.get()});
-    opt_D->step();
-    out.D = loss_D.item<double>();
-
-    // Generator and contrastive heads.
-    set_requires_grad(*D, false);
-    opt_G->zero_grad();
-    opt_F->zero_grad();
-    auto loss_G_GAN = (D->forward(fake_B) - 1).pow(2).mean() * config_.lambda_gan;
-    auto loss_NCE = contrastive(real_A, fake_B);
-    torch::Tensor loss_G;
-    if (config_.nce_idt) {
-      auto loss_NCE_Y = contrastive(real_B, fake.narrow(0, n, n));
-      loss_G = loss_G_GAN + 0.5 * (loss_NCE + loss_NCE_Y);
-      out.NCE_Y = loss_NCE_Y.item<double>();
-    } else {
-      loss_G = loss_G_GAN + loss_NCE;
-    }
-    if (reduce_GF_) reduce_GF_->begin();
-    loss_G.backward();
-    average_gradients(reduce_GF_.get(), {G.get(), F.module.get()});
-    opt_G->step();
-    opt_F->step();
-    out.G_GAN = loss_G_GAN.item<double>();
-    out.NCE = loss_NCE.item<double>();
-    out.G = loss_G.item<double>();
+    const auto images = forward(batch);
+    const double loss_D = d_step(images);
+    StepLosses out = g_step(images);
+    out.D = loss_D;
     if (dist_) {  // the global batch's losses: the mean of the ranks' (each a mean over its images)
       const auto m = dist_->average({out.D, out.G_GAN, out.NCE, out.NCE_Y, out.G});
       out = {m[0], m[1], m[2], m[3], m[4]};
@@ -204,6 +164,73 @@ class Trainer {
   LogWindow log_window;
 
  private:
+  /// A step's images (CUT's real_A, real_B, fake_B, idt_B): domain A in the generator's channels,
+  /// domain B in the translation's (to_channels: 1 or 3), and their translations.
+  struct Translated {
+    torch::Tensor real_A, real_B, fake_B;
+    torch::Tensor idt_B;  ///< G(Y), with nce_idt only
+  };
+
+  /// CUT's forward(): the generator on [X] or, with nce_idt, on the concatenated batch [X; Y].
+  /// FastCUT's flip equivariance: the generator sees the batch flipped on half of the steps, drawn
+  /// from (seed, step) so that a resumed run flips the same steps; contrastive() flips the features back.
+  Translated forward(const Batch& batch) {
+    Translated t;
+    t.real_A = to_channels(batch.real_A.to(device_), config_.input_nc);
+    t.real_B = to_channels(batch.real_B.to(device_), config_.output_nc);
+    const int64_t n = t.real_A.size(0);
+    auto real = config_.nce_idt ? torch::cat({t.real_A, to_channels(t.real_B, config_.input_nc)}) : t.real_A;
+    flipped_ = config_.flip_equivariance && flips_at(step_);
+    if (flipped_) real = real.flip({3});
+    auto fake = G->forward(real);
+    t.fake_B = fake.narrow(0, 0, n);
+    if (config_.nce_idt) t.idt_B = fake.narrow(0, n, n);
+    return t;
+  }
+
+  /// The discriminator's update (CUT's compute_D_loss, backward and optimiser step): L_D (LSGAN)
+  /// on the detached translation and the real domain-B images, its gradients averaged over the
+  /// ranks. Returns L_D.
+  double d_step(const Translated& t) {
+    set_requires_grad(*D, true);
+    opt_D->zero_grad();
+    auto loss_D = 0.5 * (D->forward(t.fake_B.detach()).pow(2).mean() + (D->forward(t.real_B) - 1).pow(2).mean());
+    if (reduce_D_) reduce_D_->begin();
+    loss_D.backward();
+    average_gradients(reduce_D_.get(), {D.get()});
+    opt_D->step();
+    return loss_D.item<double>();
+  }
+
+  /// The update of the generator and the contrastive heads (CUT's compute_G_loss, backward and
+  /// optimiser steps), D frozen: L_G of paper Eq. 10-11, its gradients averaged over the ranks.
+  /// Returns its terms (D left 0).
+  StepLosses g_step(const Translated& t) {
+    set_requires_grad(*D, false);
+    opt_G->zero_grad();
+    opt_F->zero_grad();
+    StepLosses out;
+    auto loss_G_GAN = (D->forward(t.fake_B) - 1).pow(2).mean() * config_.lambda_gan;
+    auto loss_NCE = contrastive(t.real_A, t.fake_B);
+    torch::Tensor loss_G;
+    if (config_.nce_idt) {
+      auto loss_NCE_Y = contrastive(t.real_B, t.idt_B);
+      loss_G = loss_G_GAN + 0.5 * (loss_NCE + loss_NCE_Y);
+      out.NCE_Y = loss_NCE_Y.item<double>();
+    } else {
+      loss_G = loss_G_GAN + loss_NCE;
+    }
+    if (reduce_GF_) reduce_GF_->begin();
+    loss_G.backward();
+    average_gradients(reduce_GF_.get(), {G.get(), F.module.get()});
+    opt_G->step();
+    opt_F->step();
+    out.G_GAN = loss_G_GAN.item<double>();
+    out.NCE = loss_NCE.item<double>();
+    out.G = loss_G.item<double>();
+    return out;
+  }
+
   int64_t patches_for(int64_t image_size) {
     torch::NoGradGuard no_grad;
     num_patches_ = config_.num_patches;
