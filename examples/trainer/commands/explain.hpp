@@ -77,7 +77,7 @@ inline Command add_explain(CLI::App& app) {
   cmd->add_option("--size", o->explain.size, "short side the image is resized to (0: the training size)")
       ->capture_default_str();
   cmd->add_option("--grid", o->explain.grid, "at most grid x grid nodes")->capture_default_str();
-  cmd->add_option("--vgg-weights", o->vgg_weights, "VGG16 weight file, for a --features vgg16 checkpoint");
+  cmd->add_option("--vgg-weights", o->vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py), for a --features vgg16 checkpoint");
   return {cmd, [o](const GlobalOptions& global) {
             const auto summary = explain::explain(o->checkpoint, o->image, o->out, o->explain,
                                                   parse_device(global.device), o->vgg_weights);

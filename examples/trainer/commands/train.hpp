@@ -47,7 +47,7 @@ inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
                  "InfoNCE negatives of a patch: the other patches of its image, of the minibatch (CUT's "
                  "--nce_includes_all_negatives_from_minibatch), or of every process's minibatch")
       ->check(CLI::IsMember({"image", "minibatch", "global"}))->capture_default_str();
-  cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (docs/trainer.md has the export one-liner)");
+  cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py writes it)");
   cmd.add_option("--num-patches", c.num_patches, "sampled locations per layer")->capture_default_str();
   cmd.add_option("--ngf", c.ngf, "generator width")->capture_default_str();
   cmd.add_option("--n-blocks", c.n_blocks, "generator residual blocks")->capture_default_str();

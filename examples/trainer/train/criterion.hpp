@@ -10,6 +10,8 @@
 
 #include <patchgcl/patchgcl.hpp>
 
+#include <fmt/format.h>
+
 #include <functional>
 #include <memory>
 
@@ -59,7 +61,7 @@ inline std::unique_ptr<FeatureExtractor> make_features(FeatureKind kind, const R
                                                        const std::string& vgg_weights, torch::Device device) {
   if (kind == FeatureKind::kEncoder) return std::make_unique<EncoderFeatures>(generator, generator->default_nce_layers());
   if (vgg_weights.empty())
-    throw std::invalid_argument("--features vgg16 needs --vgg-weights FILE (see docs/trainer.md for the export one-liner)");
+    throw std::invalid_argument(fmt::format("--features vgg16 needs --vgg-weights FILE ({} writes one)", kVGG16WeightsCommand));
   VGG16Features vgg;
   vgg->load_weights(vgg_weights);
   vgg->to(device);

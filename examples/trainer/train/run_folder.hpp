@@ -49,7 +49,7 @@ inline void validate_run_options(const TrainConfig& config, const RunOptions& ru
     bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.safetensors)", std::to_string(run.keep_checkpoints));
   if (config.features == FeatureKind::kVGG16) {
     if (run.vgg_weights.empty())
-      bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (docs/trainer.md has the export one-liner)", "none");
+      bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (python3 scripts/fetch-vgg16.py writes one)", "none");
     if (!std::filesystem::is_regular_file(run.vgg_weights))
       bad_option("--vgg-weights", "an existing file", fmt::format("'{}', which does not exist", run.vgg_weights));
   }
