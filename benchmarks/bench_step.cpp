@@ -33,6 +33,7 @@
 #include "trainer/train/trainer.hpp"
 
 #include <patchgcl/blas_kernels.hpp>
+#include <patchgcl/detail/integer.hpp>
 #include <patchgcl/threads.hpp>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -259,11 +260,7 @@ void paper_trace(int calls, const std::string& path, const std::string& loss_nam
 }
 
 int parse_int(const std::string& option, const char* value) {
-  char* end = nullptr;
-  const long v = std::strtol(value, &end, 10);
-  if (end == value || *end != '\0' || v < 0 || v > 100000)
-    throw std::invalid_argument(fmt::format("{} must be an integer in [0, 100000] (got '{}')", option, value));
-  return static_cast<int>(v);
+  return patchgcl::detail::parse_integer<int>(option, value, 0, 100000);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 ///   options/                  option structs and enums (FiniteCheck in options/finite_check.hpp)
 ///   detail/checks.hpp         argument checks shared by functional/ and modules/ (patchgcl::detail)
 ///   detail/numeric.hpp        numeric helpers: exact power-of-two scaling, the dtype a computation runs in
+///   detail/integer.hpp        the one parser of decimal integers read from text (overflow- and range-checked)
 ///   functional/               public functions check their arguments once, then call their
 ///                             `functional::detail` function, which computes
 ///   modules/detail/           below the modules: the loop shared by the two losses (layers.hpp)

@@ -11,68 +11,57 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 
 namespace trainer::commands {
 
 struct TrainOptions {
   TrainConfig config;
+  /// The text given for each option of config_options(), by key, read into `config` by read_given().
+  std::map<std::string, std::string> given;
   RunOptions run;
   std::string mode;  ///< CUT's --CUT_mode: "cut", "fastcut" or "sincut" (refused); empty: the trainer's defaults
-  std::string loss = "graph", features = "encoder", negatives = "image";
   std::string backend = "auto";
   int dist_timeout = 300;
 };
 
-/// The options of the data and the networks.
-inline void add_model_options(CLI::App& cmd, TrainOptions& o) {
-  auto& c = o.config;
+/// The options of the training configuration, one per row of config_options(): each keeps the text
+/// given (`given`, by key), read into the configuration by read_given() with the row's parser, so
+/// that a value of the wrong kind is refused like a checkpoint's, naming the option.
+inline void add_config_options(CLI::App& cmd, std::map<std::string, std::string>& given) {
+  for (const auto& spec : config_options()) {
+    const std::string key = spec.key;
+    if (spec.kind == OptionKind::kFlag) {
+      cmd.add_flag_function(spec.names, [&given, key](int64_t count) { given[key] = count > 0 ? "1" : "0"; }, spec.help);
+      continue;
+    }
+    auto* option = cmd.add_option_function<std::string>(
+        spec.names, [&given, key](const std::string& text) { given[key] = text; }, spec.help);
+    option->type_name(spec.kind == OptionKind::kInteger ? "INT" : spec.kind == OptionKind::kReal ? "FLOAT" : "TEXT");
+    if (spec.help_shows_default) option->default_str(spec.text(TrainConfig{}));
+    if (spec.kind == OptionKind::kChoice) option->check(CLI::IsMember(spec.choices));
+  }
+}
+
+/// Reads the options given on the command line into `config`.
+inline void read_given(const std::map<std::string, std::string>& given, TrainConfig& config) {
+  read_options(config_options(), given, config, [](const OptionSpec<TrainConfig>& o) { return o.flag(); });
+}
+
+/// The options of the run folder, the mode and the processes.
+inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
+  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.safetensors)")->capture_default_str();
+  cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
+  cmd.add_flag("--auto-resume", o.run.auto_resume,
+               "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
   cmd.add_option("--mode", o.mode,
                  "CUT's per-mode defaults: cut (lambda 1, identity term), fastcut (lambda 10, no identity term, flip "
                  "equivariance, decay over the last quarter of the steps); options given explicitly win "
                  "(docs/trainer.md#modes)")
       ->check(CLI::IsMember({"cut", "fastcut", "sincut"}));
-  cmd.add_option("--data", c.data.root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]")->capture_default_str();
-  cmd.add_flag("--single-image", c.data.single_image, "one image per domain, random crops at random scales");
-  cmd.add_option("--min-zoom", c.data.min_zoom, "smallest single-image crop, fraction of the short side")->capture_default_str();
-  cmd.add_option("--load-size", c.data.load_size, "resize folder images to this square size")->capture_default_str();
-  cmd.add_option("--crop-size", c.data.crop_size, "random crop size (multiple of 4)")->capture_default_str();
-  cmd.add_flag("!--no-flip", c.data.flip, "disable random horizontal flips");
-  cmd.add_option("--synthetic-size", c.data.synthetic_size, "side of the embedded dataset's images")->capture_default_str();
-  cmd.add_option("--synthetic-count", c.data.synthetic_count, "images per domain of the embedded dataset")->capture_default_str();
-  cmd.add_option("--loss", o.loss, "contrastive term")->check(CLI::IsMember({"graph", "patchnce", "put"}))->capture_default_str();
-  cmd.add_option("--features", o.features, "contrastive features: the generator's encoder or VGG16")
-      ->check(CLI::IsMember({"encoder", "vgg16"}))->capture_default_str();
-  cmd.add_option("--negatives", o.negatives,
-                 "InfoNCE negatives of a patch: the other patches of its image, of the minibatch (CUT's "
-                 "--nce_includes_all_negatives_from_minibatch), or of every process's minibatch")
-      ->check(CLI::IsMember({"image", "minibatch", "global"}))->capture_default_str();
   cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py writes it)");
-  cmd.add_option("--num-patches", c.num_patches, "sampled locations per layer")->capture_default_str();
-  cmd.add_option("--ngf", c.ngf, "generator width")->capture_default_str();
-  cmd.add_option("--n-blocks", c.n_blocks, "generator residual blocks")->capture_default_str();
-  cmd.add_option("--ndf", c.ndf, "discriminator width")->capture_default_str();
-  cmd.add_option("--input-nc", c.input_nc, "channels of domain A: 1 (grayscale) or 3 (RGB)")->capture_default_str();
-  cmd.add_option("--output-nc", c.output_nc, "channels of domain B and of the translation: 1 or 3")->capture_default_str();
-}
-
-/// The options of the optimisation, the run folder and the processes.
-inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
-  auto& c = o.config;
-  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.safetensors)")->capture_default_str();
-  cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
-  cmd.add_flag("--auto-resume", o.run.auto_resume,
-               "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
-  cmd.add_option("--lambda", c.lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)");
-  cmd.add_option("--lambda-gan", c.lambda_gan, "adversarial weight")->capture_default_str();
-  cmd.add_flag("--nce-idt,!--no-nce-idt", c.nce_idt, "keep or drop the identity term L_c(Y, G(Y)) (default: kept)");
-  cmd.add_flag("--flip-equivariance,!--no-flip-equivariance", c.flip_equivariance,
-               "FastCUT's flip equivariance (default: off)");
-  cmd.add_option("--batch-size", c.batch_size, "images per domain per step")->capture_default_str();
-  cmd.add_option("--steps", c.steps, "optimisation steps (0 writes the initial model)")->capture_default_str();
-  cmd.add_option("--decay-steps", c.decay_steps, "linear learning-rate decay over the last N steps (default: steps/2)");
-  cmd.add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
-  cmd.add_option("--seed", c.seed, "seed of initialisation, sampling and augmentation")->capture_default_str();
   cmd.add_option("--log-every", o.run.log_every, "steps between log lines")->capture_default_str();
   cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")->capture_default_str();
   cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
@@ -87,14 +76,9 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
       ->capture_default_str();
 }
 
-/// The configuration the options describe, and how to join the other processes (none set: one).
+/// How to join the other processes (torchrun's variables; none set: one process).
 inline Connect resolve(TrainOptions& o, torch::Device& device) {
-  auto& c = o.config;
-  c.loss = parse_loss(o.loss);
-  c.features = parse_features(o.features);
-  c.negatives = parse_negatives(o.negatives);
-  c.data.seed = c.seed;
-  if (c.data.root == kSyntheticData) c.data.load_size = c.data.crop_size = c.data.synthetic_size;
+  o.config.derive_data_options();
   const auto env = dist::read_env();  // torchrun's variables
   if (!env.active) return {};
   if (o.dist_timeout < 1) bad_option("--dist-timeout", "at least 1 (seconds)", std::to_string(o.dist_timeout));
@@ -133,47 +117,33 @@ inline std::string apply_mode(const std::string& mode, TrainConfig& c,
 }
 
 /// Options that would do nothing in the run's mode are refused rather than ignored: the error names
-/// the option, why it has no effect there, and what to use instead. `given` says whether an option
-/// was on the command line; `distributed` whether torchrun's variables are set.
+/// the option, why it has no effect there, and what to use instead (a configuration option's row
+/// says where it applies). `given` says whether an option was on the command line; `distributed`
+/// whether torchrun's variables are set.
 inline void refuse_ignored_options(const std::function<bool(const std::string&)>& given, const TrainOptions& o,
                                    bool distributed) {
-  const auto& d = o.config.data;
-  auto refuse = [&](const std::string& option, const std::string& why, const std::string& instead) {
-    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}: {}", option, why, instead));
+  auto refuse = [&](const std::string& option, const std::string& why) {
+    if (given(option)) throw std::invalid_argument(fmt::format("{} has no effect {}", option, why));
   };
-  if (d.root == kSyntheticData) {
-    const std::string why = "with the embedded dataset (--data synthetic), whose images are --synthetic-size square";
-    for (const char* option : {"--crop-size", "--load-size"})
-      refuse(option, why, "set --synthetic-size, or train on a folder with --data FOLDER");
-    refuse("--single-image", why, "single-image training needs --data FOLDER with one image in trainA/ and trainB/");
-    refuse("--min-zoom", why, "--min-zoom sets the crops of --single-image training on --data FOLDER");
-  } else {
-    for (const char* option : {"--synthetic-size", "--synthetic-count"})
-      refuse(option, fmt::format("with --data '{}' (it sizes the embedded dataset)", d.root),
-             "the folder's images are resized to --load-size and cropped to --crop-size");
-    if (d.single_image)
-      refuse("--load-size", "with --single-image (crops are taken from the whole image at random scales)",
-             "--min-zoom sets the smallest crop, --crop-size its side");
-    else
-      refuse("--min-zoom", "without --single-image (folder images are resized to --load-size, then cropped)",
-             "add --single-image for random-scale crops of one image per domain");
-  }
-  if (o.features != "vgg16")
-    refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights)", o.features),
-           "add --features vgg16 to use them");
+  for (const auto& spec : config_options())
+    if (!spec.applies(o.config)) refuse(spec.flag(), spec.unused(o.config));
+  if (o.config.features != FeatureKind::kVGG16)
+    refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights): add --features vgg16 to "
+                                        "use them", to_string(o.config.features)));
   if (!distributed)
     for (const char* option : {"--backend", "--dist-timeout", "--no-overlap"})
-      refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set)",
-             "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
+      refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set): "
+                     "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
 }
 
 inline Command add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto* cmd = app.add_subcommand("train", "train a translation model (CUT defaults)");
   add_run_options(*cmd, *o);
-  add_model_options(*cmd, *o);
+  add_config_options(*cmd, o->given);
   return {cmd, [o, cmd](const GlobalOptions& global) {
             const auto given = [cmd](const std::string& name) { return cmd->count(name) > 0; };
+            read_given(o->given, o->config);
             refuse_ignored_options(given, *o, dist::read_env().active);
             const std::string mode_line = apply_mode(o->mode, o->config, given);
             if (!mode_line.empty() && dist::read_env().rank == 0) fmt::print("{}\n", mode_line);

@@ -4,6 +4,8 @@
 // With none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set the trainer runs as one process.
 #pragma once
 
+#include <patchgcl/detail/integer.hpp>
+
 #include <torch/torch.h>
 
 #include <fmt/format.h>
@@ -32,20 +34,11 @@ struct Env {
   int restart_count = 0;
 };
 
-/// A whole decimal integer in [lo, hi], or an error naming the variable.
+/// A whole decimal integer in [lo, hi] (patchgcl::detail::read_integer), or an error naming the variable.
 inline int64_t parse_int(const std::string& name, const std::string& value, int64_t lo, int64_t hi,
                          const std::string& expected) {
-  size_t used = 0;
-  long long v = 0;
-  bool ok = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
-  if (ok) {
-    try {
-      v = std::stoll(value, &used);
-    } catch (const std::exception&) {
-      ok = false;
-    }
-  }
-  if (!ok || used != value.size() || v < lo || v > hi)
+  int64_t v = 0;
+  if (patchgcl::detail::read_integer(value, lo, hi, v) != patchgcl::detail::IntegerText::kOk)
     throw std::invalid_argument(fmt::format("{} must be {}, got '{}'", name, expected, value));
   return v;
 }

@@ -25,6 +25,8 @@
 
 #include "trainer/nets/generator.hpp"
 
+#include <patchgcl/detail/integer.hpp>
+
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -94,7 +96,7 @@ inline std::string from_cut_name(const std::string& cut_name, int64_t n_blocks) 
   if (cut_name.rfind("model.", 0) != 0) throw bad();
   const auto dot = cut_name.find('.', 6);
   if (dot == std::string::npos || dot == 6 || dot > 15 || cut_name.find_first_not_of("0123456789", 6) != dot) throw bad();
-  const int64_t index = std::stoll(cut_name.substr(6, dot - 6));
+  const int64_t index = patchgcl::detail::parse_integer<int64_t>("layer index", cut_name.substr(6, dot - 6));
   const std::string rest = cut_name.substr(dot + 1);
   const int64_t B = n_blocks;
   const bool conv = index == 1 || index == 4 || index == 8 || index == 13 + B || index == 17 + B || index == 21 + B;

@@ -253,7 +253,8 @@ TEST_CASE("A checkpoint's configuration is read with the command line's rules", 
   CHECK_THROWS_WITH(parse_config_text(with("ngf", "0"), "checkpoint 'x'"),
                     "checkpoint 'x' holds a configuration the command line refuses: --ngf must be at least 1 (got 0)");
   CHECK_THROWS_WITH(parse_config_text(with("lr", "nan"), "checkpoint 'x'"), Catch::Contains("--lr must be a finite number > 0 (got nan)"));
-  CHECK_THROWS_WITH(parse_config_text(with("loss", "triplet"), "checkpoint 'x'"), Catch::Contains("unknown loss 'triplet'"));
+  CHECK_THROWS_WITH(parse_config_text(with("loss", "triplet"), "checkpoint 'x'"),
+                    "checkpoint 'x': field 'loss' must be graph, patchnce or put (got 'triplet')");
   CHECK_THROWS_WITH(parse_config_text(with("flip", "2"), "checkpoint 'x'"), Catch::Contains("field 'flip' must be 0 or 1"));
   CHECK_THROWS_WITH(parse_config_text(text + "ngf=8\n", "checkpoint 'x'"), Catch::Contains("field 'ngf' appears twice"));
   CHECK_THROWS_WITH(parse_config_text(text + "bogus\n", "checkpoint 'x'"), Catch::Contains("is not a known 'field=value'"));

@@ -1,16 +1,16 @@
 // Everything that defines a training run. A checkpoint stores it as text, `translate` and
 // `evaluate` rebuild the networks from it, and `--resume` refuses to continue under a different one.
+// Each option is written once, as a row of config_options() (config_options.hpp): the command
+// line, validate(), serialize(), parse_config_text and differences() all read the table.
 #pragma once
 
 #include "trainer/data/dataset.hpp"
-#include "trainer/nets/discriminator.hpp"
+#include "trainer/train/option_spec.hpp"
 
-#include <fmt/format.h>
-
-#include <cmath>
-#include <map>
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trainer {
@@ -25,39 +25,36 @@ enum class FeatureKind { kEncoder /* the generator's own encoder, CUT */, kVGG16
 /// batch of a data-parallel run; the minibatch in one process).
 enum class NegativesKind { kImage, kMinibatch, kGlobal };
 
-inline std::string to_string(LossKind k) {
-  return k == LossKind::kGraph ? "graph" : k == LossKind::kPatchNCE ? "patchnce" : "put";
+/// Each enumerator's text on the command line and in config.txt.
+template <typename E>
+using EnumNames = std::vector<std::pair<std::string, E>>;
+inline const EnumNames<LossKind>& loss_names() {
+  static const EnumNames<LossKind> names = {{"graph", LossKind::kGraph}, {"patchnce", LossKind::kPatchNCE}, {"put", LossKind::kPUT}};
+  return names;
 }
-inline std::string to_string(FeatureKind k) { return k == FeatureKind::kEncoder ? "encoder" : "vgg16"; }
-inline LossKind parse_loss(const std::string& s) {
-  if (s == "graph") return LossKind::kGraph;
-  if (s == "patchnce") return LossKind::kPatchNCE;
-  if (s == "put") return LossKind::kPUT;
-  throw std::invalid_argument("unknown loss '" + s + "' (expected graph, patchnce or put)");
+inline const EnumNames<FeatureKind>& feature_names() {
+  static const EnumNames<FeatureKind> names = {{"encoder", FeatureKind::kEncoder}, {"vgg16", FeatureKind::kVGG16}};
+  return names;
 }
-inline std::string to_string(NegativesKind k) {
-  return k == NegativesKind::kImage ? "image" : k == NegativesKind::kMinibatch ? "minibatch" : "global";
+inline const EnumNames<NegativesKind>& negatives_names() {
+  static const EnumNames<NegativesKind> names = {
+      {"image", NegativesKind::kImage}, {"minibatch", NegativesKind::kMinibatch}, {"global", NegativesKind::kGlobal}};
+  return names;
 }
-inline NegativesKind parse_negatives(const std::string& s) {
-  if (s == "image") return NegativesKind::kImage;
-  if (s == "minibatch") return NegativesKind::kMinibatch;
-  if (s == "global") return NegativesKind::kGlobal;
-  throw std::invalid_argument("--negatives must be image, minibatch or global (got '" + s + "')");
+template <typename E>
+std::string name_of(const EnumNames<E>& names, E e) {
+  for (const auto& [text, value] : names)
+    if (value == e) return text;
+  throw std::logic_error("an enumerator without a name");
 }
-inline FeatureKind parse_features(const std::string& s) {
-  if (s == "encoder") return FeatureKind::kEncoder;
-  if (s == "vgg16") return FeatureKind::kVGG16;
-  throw std::invalid_argument("unknown feature extractor '" + s + "' (expected encoder or vgg16)");
-}
+inline std::string to_string(LossKind k) { return name_of(loss_names(), k); }
+inline std::string to_string(FeatureKind k) { return name_of(feature_names(), k); }
+inline std::string to_string(NegativesKind k) { return name_of(negatives_names(), k); }
 
-/// Throws std::invalid_argument("OPTION must be EXPECTED (got ACTUAL)"): every configuration error
-/// names the command-line option, what it accepts and what it was given.
-[[noreturn]] inline void bad_option(const std::string& option, const std::string& expected, const std::string& actual) {
-  throw std::invalid_argument(option + " must be " + expected + " (got " + actual + ")");
-}
-/// The shortest text that reads back as exactly `v` ("0.0002", not "0.00020000000000000001"):
-/// what a user wrote on the command line comes back as written, in config.txt and in messages.
-inline std::string format_number(double v) { return fmt::format("{}", v); }
+struct TrainConfig;
+/// Every option of a training configuration, in the order `train --help` lists them and validate()
+/// checks them (config_options.hpp, included below TrainConfig).
+const std::vector<OptionSpec<TrainConfig>>& config_options();
 
 struct TrainConfig {
   DataOptions data;
@@ -99,99 +96,43 @@ struct TrainConfig {
     return 1.0 - static_cast<double>(std::max<int64_t>(0, step - start)) / static_cast<double>(decay() + 1);
   }
 
-  /// `key=value` lines; every field that changes what a step computes, and only those: the data
-  /// options of the other modes (load_size and synthetic_* in single-image mode, ...) are left out,
-  /// so config.txt and the report list what applies to the run .
-  std::map<std::string, std::string> fields() const {
-    std::map<std::string, std::string> f = {{"data", data.root}, {"flip", std::to_string(data.flip)}};
-    if (data.root == kSyntheticData) {
-      f["synthetic_size"] = std::to_string(data.synthetic_size);
-      f["synthetic_count"] = std::to_string(data.synthetic_count);
-    } else {
-      f["single_image"] = std::to_string(data.single_image);
-      f["crop_size"] = std::to_string(data.crop_size);
-      if (data.single_image) f["min_zoom"] = format_number(data.min_zoom);
-      else f["load_size"] = std::to_string(data.load_size);
-    }
-    f.merge(std::map<std::string, std::string>{
-        {"loss", to_string(loss)}, {"features", to_string(features)}, {"lambda_nce", format_number(lambda())},
-        {"lambda_gan", format_number(lambda_gan)}, {"nce_idt", std::to_string(nce_idt)},
-        {"num_patches", std::to_string(num_patches)}, {"ngf", std::to_string(ngf)},
-        {"n_blocks", std::to_string(n_blocks)}, {"ndf", std::to_string(ndf)},
-        {"batch_size", std::to_string(batch_size)}, {"steps", std::to_string(steps)},
-        {"decay_steps", std::to_string(decay())}, {"lr", format_number(lr)}, {"beta1", format_number(beta1)},
-        {"beta2", format_number(beta2)}, {"seed", std::to_string(seed)}});
-    // Listed when not the default, so that the configurations of runs before the option stay as they were.
-    if (negatives != NegativesKind::kImage) f["negatives"] = to_string(negatives);
-    if (flip_equivariance) f["flip_equivariance"] = "1";
-    if (input_nc != 3) f["input_nc"] = std::to_string(input_nc);
-    if (output_nc != 3) f["output_nc"] = std::to_string(output_nc);
-    return f;
+  /// Sets what follows from other options: the data's seed (--seed) and, with the embedded dataset,
+  /// the load and crop size (its images' side, --synthetic-size).
+  void derive_data_options() {
+    data.seed = seed;
+    if (data.root == kSyntheticData) data.load_size = data.crop_size = data.synthetic_size;
+  }
+  /// The configuration as a checkpoint holds it: --lambda and --decay-steps resolved from their
+  /// defaults (a negative value) to the values the run uses.
+  TrainConfig resolved() const {
+    TrainConfig c = *this;
+    c.lambda_nce = lambda();
+    c.decay_steps = decay();
+    return c;
   }
 
+  /// `key=value` lines in key order: every option that applies to the run (config_options()); the
+  /// data options of the other modes (load_size and synthetic_* in single-image mode, ...) are left
+  /// out, so config.txt and the report list what applies to the run. parse_config_text
+  /// (config_text.hpp) reads it back with the command line's rules.
   std::string serialize() const {
     std::string out;
-    for (const auto& [k, v] : fields()) out += k + "=" + v + "\n";
+    for (const auto& [k, v] : write_options(config_options(), resolved())) out += k + "=" + v + "\n";
     return out;
   }
 
-  // Reading the text back (a checkpoint's configuration) is parse_config_text (config_text.hpp):
-  // every value is checked with the command line's rules.
-
-  /// Human-readable list of fields where `other` differs ("ngf: 16 (checkpoint) vs 32 (command line)").
+  /// Human-readable list of options where `other` differs ("ngf: 16 (checkpoint) vs 32 (command line)").
   std::vector<std::string> differences(const TrainConfig& other) const {
-    std::vector<std::string> out;
-    auto a = fields(), b = other.fields();
-    for (auto* f : {&a, &b})  // listed when not the default
-      f->emplace("input_nc", "3"), f->emplace("output_nc", "3"), f->emplace("flip_equivariance", "0");
-    for (const auto& [k, v] : b) a.emplace(k, "(not set)");  // a field of the other data mode
-    for (const auto& [k, v] : a)
-      if (b.emplace(k, "(not set)").first->second != v)
-        out.push_back(fmt::format("{}: {} (checkpoint) vs {} (command line)", k, v, b[k]));
-    return out;
+    return option_differences(config_options(), resolved(), other.resolved());
   }
 
-  /// Rejects every value a run cannot train with, naming the option, the accepted range and the
-  /// value given. Called before any data is loaded or network built (train() and the Trainer).
-  void validate() const {
-    auto at_least = [](const char* option, int64_t value, int64_t min) {
-      if (value < min) bad_option(option, "at least " + std::to_string(min), std::to_string(value));
-    };
-    const int64_t min_side = smallest_image_side();
-    const std::string side_rule = "a multiple of 4 and at least " + std::to_string(min_side) +
-                                  " (the generator downsamples twice; smaller images leave the discriminator no output)";
-    if (data.root.empty()) bad_option("--data", "'" + kSyntheticData + "' or a folder", "''");
-    if (data.root == kSyntheticData) {
-      if (data.synthetic_size < min_side || data.synthetic_size % 4 != 0)
-        bad_option("--synthetic-size", side_rule, std::to_string(data.synthetic_size));
-      at_least("--synthetic-count", data.synthetic_count, 1);
-    } else {
-      if (data.crop_size < min_side || data.crop_size % 4 != 0)
-        bad_option("--crop-size", side_rule, std::to_string(data.crop_size));
-      if (!data.single_image && data.load_size < data.crop_size)
-        bad_option("--load-size", "at least --crop-size (" + std::to_string(data.crop_size) + ")",
-                   std::to_string(data.load_size));
-      if (data.single_image && !(data.min_zoom > 0.0 && data.min_zoom <= 1.0))
-        bad_option("--min-zoom", "in (0, 1]", format_number(data.min_zoom));
-    }
-    if (!std::isfinite(lambda_nce)) bad_option("--lambda", "a finite number (negative: the default)", format_number(lambda_nce));
-    if (!(std::isfinite(lambda_gan) && lambda_gan >= 0)) bad_option("--lambda-gan", "a finite number >= 0", format_number(lambda_gan));
-    if (input_nc != 1 && input_nc != 3) bad_option("--input-nc", "1 (grayscale) or 3 (RGB)", std::to_string(input_nc));
-    if (output_nc != 1 && output_nc != 3) bad_option("--output-nc", "1 (grayscale) or 3 (RGB)", std::to_string(output_nc));
-    at_least("--num-patches", num_patches, 2);
-    at_least("--ngf", ngf, 1);
-    at_least("--n-blocks", n_blocks, 1);
-    at_least("--ndf", ndf, 1);
-    at_least("--batch-size", batch_size, 1);
-    at_least("--steps", steps, 0);
-    if (decay() > steps)
-      bad_option("--decay-steps", "at most --steps (" + std::to_string(steps) + ")", std::to_string(decay_steps));
-    if (!(std::isfinite(lr) && lr > 0)) bad_option("--lr", "a finite number > 0", format_number(lr));
-    if (!(beta1 >= 0 && beta1 < 1)) bad_option("beta1", "in [0, 1)", format_number(beta1));
-    if (!(beta2 >= 0 && beta2 < 1)) bad_option("beta2", "in [0, 1)", format_number(beta2));
-    if (negatives != NegativesKind::kImage && loss == LossKind::kPUT)
-      bad_option("--negatives", "image with --loss put (PUT prunes each image's own negatives)", to_string(negatives));
-  }
+  /// Rejects every value a run cannot train with (each option's rule, where the option applies),
+  /// naming the option, what it accepts and the value given. Called before any data is loaded or
+  /// network built (train() and the Trainer).
+  void validate() const { check_options(config_options(), *this); }
 };
 
 }  // namespace trainer
+
+// The table's rows, below the struct whose members they name.
+#include "trainer/train/config_options.hpp"

@@ -23,6 +23,7 @@
 //     patchgcl::GraphNCELoss loss(patchgcl::GraphNCELossOptions::reference({256, 512, 512}));
 //     patchgcl::io::load_parameters(*loss, file);   // names: embed_0.weight, gnn_0.lin.weight, ...
 
+#include <patchgcl/detail/integer.hpp>
 #include <patchgcl/io/pgt_format.hpp>
 
 #include <torch/torch.h>
@@ -42,20 +43,6 @@
 
 namespace patchgcl {
 namespace io {
-
-namespace detail {
-
-/// A signed decimal integer ("-3", "42"), overflow-checked; false for anything else.
-inline bool config_parse_int(const std::string& text, int64_t& value) {
-  const bool negative = !text.empty() && text[0] == '-';
-  int64_t magnitude = 0;
-  // -(2^63 - 1) .. 2^63 - 1: the one value left out, -2^63, is not worth a special case.
-  if (!pgt_parse_count(negative ? text.substr(1) : text, std::numeric_limits<int64_t>::max(), magnitude)) return false;
-  value = negative ? -magnitude : magnitude;
-  return true;
-}
-
-}  // namespace detail
 
 /// The tensors and `config` entries of one `.pgt` file.
 struct TensorFile {
@@ -92,8 +79,8 @@ struct TensorFile {
   int64_t config_int(const std::string& key) const {
     const auto& text = config_string(key);
     int64_t value = 0;
-    TORCH_CHECK(detail::config_parse_int(text, value), "TensorFile: config entry '", key,
-                "' must be a decimal integer in int64, got '", text, "'");
+    TORCH_CHECK(read_int64(text, value), "TensorFile: config entry '", key, "' must be a decimal integer in int64, got '",
+                text, "'");
     return value;
   }
 
@@ -105,13 +92,20 @@ struct TensorFile {
       const size_t b = text.find(',', a);
       const auto item = text.substr(a, b == std::string::npos ? std::string::npos : b - a);
       int64_t value = 0;
-      TORCH_CHECK(detail::config_parse_int(item, value), "TensorFile: config entry '", key,
+      TORCH_CHECK(read_int64(item, value), "TensorFile: config entry '", key,
                   "' must be comma-separated decimal integers in int64, got '", text, "'");
       out.push_back(value);
       if (b == std::string::npos) break;
       a = b + 1;
     }
     return out;
+  }
+
+ private:
+  /// A signed decimal integer ("-3", "42") in int64 (patchgcl::detail::read_integer).
+  static bool read_int64(const std::string& text, int64_t& value) {
+    return patchgcl::detail::read_integer(text, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+                                          value) == patchgcl::detail::IntegerText::kOk;
   }
 };
 

@@ -3,9 +3,11 @@
 // option names, nested ones dotted: "adjacency.threshold=0.1"), read into the C++ options
 // structs. One string is also the key of the module cache (ops_losses.cpp). Every key must be
 // used, so a misspelt keyword is an error rather than a silent default.
+#include <patchgcl/detail/integer.hpp>
 #include <patchgcl/patchgcl.hpp>
 
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -86,10 +88,12 @@ class OptionSpec {
     return out;
   }
   int64_t to_integer(const std::string& key, const std::string& v) const {
-    char* end = nullptr;
-    const long long x = std::strtoll(v.c_str(), &end, 10);
-    TORCH_CHECK(!v.empty() && end && *end == '\0', fn_, ": option `", key, "` must be an integer, got '", v, "'");
-    return static_cast<int64_t>(x);
+    int64_t x = 0;
+    const auto read = patchgcl::detail::read_integer(v, std::numeric_limits<int64_t>::min(),
+                                                     std::numeric_limits<int64_t>::max(), x);
+    TORCH_CHECK(read == patchgcl::detail::IntegerText::kOk, fn_, ": option `", key, "` must be an integer",
+                read == patchgcl::detail::IntegerText::kOutOfRange ? " in [-2^63, 2^63 - 1]" : "", ", got '", v, "'");
+    return x;
   }
   double to_real(const std::string& key, const std::string& v) const {
     char* end = nullptr;
