@@ -26,12 +26,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
-#include <iostream>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <sstream>  // std::istringstream: blas_info reads lines
 #include <string>
 #include <vector>
@@ -218,13 +218,14 @@ Flops patch_nce_flops(const Workload& w, int64_t nc) {
 
 // --------------------------------------------------------------------------- timing
 
-double g_peak_gflops = 0;  // sgemm peak of this run, measured in main() before any benchmark
+double g_peak_gflops = 0;      // sgemm peak of this run, measured in main() before any benchmark
 double g_peak_gflops_cpu = 0;  // the same per second of process CPU time (scripts/bench.sh TIME=cpu)
 
 /// Best GFLOP/s of `reps` float32 products [n, n] x [n, n] (torch::mm_out: LibTorch's BLAS).
 double measure_sgemm_gflops(int64_t n, int reps) {
   torch::manual_seed(1);
-  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()), c = torch::empty({n, n}, on_device());
+  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()),
+       c = torch::empty({n, n}, on_device());
   torch::mm_out(c, a, b);  // warm-up: BLAS threads, page faults
   sync_device();
   double best = 0;
@@ -235,7 +236,8 @@ double measure_sgemm_gflops(int64_t n, int reps) {
     sync_device();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, 2.0 * n * n * n / s * 1e-9);
-    g_peak_gflops_cpu = std::max(g_peak_gflops_cpu, 2.0 * n * n * n / (double(std::clock() - c0) / CLOCKS_PER_SEC) * 1e-9);
+    g_peak_gflops_cpu =
+        std::max(g_peak_gflops_cpu, 2.0 * n * n * n / (double(std::clock() - c0) / CLOCKS_PER_SEC) * 1e-9);
   }
   return best;
 }
@@ -418,8 +420,10 @@ void bm_info_nce(benchmark::State& state, int64_t n, Pass pass) {
 
 void bm_sgemm(benchmark::State& state, int64_t n) {
   torch::manual_seed(1);
-  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()), c = torch::empty({n, n}, on_device());
-  run_timed(state, [&] { torch::mm_out(c, a, b); }, 2.0 * n * n * n);
+  auto a = torch::randn({n, n}, on_device()), b = torch::randn({n, n}, on_device()),
+       c = torch::empty({n, n}, on_device());
+  run_timed(
+      state, [&] { torch::mm_out(c, a, b); }, 2.0 * n * n * n);
 }
 
 // --------------------------------------------------------------------------- registration

@@ -239,8 +239,8 @@ void paper_trace(int calls, const std::string& path, const std::string& loss_nam
   }
   patchgcl::GraphNCELoss graph(patchgcl::GraphNCELossOptions::reference({256, 512, 512}).num_patches(256).nc(256));
   const auto nce_options = patchgcl::PatchNCELossOptions({256, 512, 512}).num_patches(256).nc(256);
-  patchgcl::PatchNCELoss nce(loss_name == "put" ? patchgcl::PatchNCELossOptions::put({256, 512, 512}).num_patches(256).nc(256)
-                                                : nce_options);
+  patchgcl::PatchNCELoss nce(
+      loss_name == "put" ? patchgcl::PatchNCELossOptions::put({256, 512, 512}).num_patches(256).nc(256) : nce_options);
   const bool graph_loss = loss_name == "graph" || loss_name == "all";
   auto step = [&] {
     (graph_loss ? graph->forward(out, in) : nce->forward(out, in)).backward();
@@ -255,8 +255,10 @@ void paper_trace(int calls, const std::string& path, const std::string& loss_nam
     for (int i = 0; i < calls; ++i) step();
   }
   fmt::print("{} profiled paper-setting {} fwd+bwd calls ({:.1f} ms each with the profiler on) -> {}\n", calls,
-             graph_loss ? "GraphNCELoss" : loss_name == "put" ? "PatchNCELoss (PUT)" : "PatchNCELoss", ms_since(t0) / calls,
-             path);
+             graph_loss           ? "GraphNCELoss"
+             : loss_name == "put" ? "PatchNCELoss (PUT)"
+                                  : "PatchNCELoss",
+             ms_since(t0) / calls, path);
 }
 
 int parse_int(const std::string& option, const char* value) {
@@ -285,8 +287,7 @@ int main(int argc, char** argv) try {
       if (std::string(v) != "wall" && std::string(v) != "cpu")
         throw std::invalid_argument(fmt::format("--time must be wall or cpu (got '{}')", v));
       g_cpu_time = std::string(v) == "cpu";
-    }
-    else throw std::invalid_argument(fmt::format("unknown option '{}'", a));
+    } else throw std::invalid_argument(fmt::format("unknown option '{}'", a));
   }
   if (s.steps < 1) throw std::invalid_argument("--steps must be at least 1 (got 0)");
   if (s.loss != "all" && s.loss != "graph" && s.loss != "patchnce" && s.loss != "put")
@@ -297,10 +298,11 @@ int main(int argc, char** argv) try {
     paper_trace(s.steps, trace, s.loss);
     return 0;
   }
-  fmt::print("size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "
-             "(OpenBLAS {}, kernels '{}'); {} time, medians of {} steps after {} warm-up\n\n",
-             s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(), patchgcl::blas_core_name(),
-             g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
+  fmt::print(
+      "size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "
+      "(OpenBLAS {}, kernels '{}'); {} time, medians of {} steps after {} warm-up\n\n",
+      s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(),
+      patchgcl::blas_core_name(), g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
   std::string head = "| loss | whole step ms | staged ms |", rule = "|---|---:|---:|";
   for (const auto& p : kPhases) {
     head += fmt::format(" {} ms |", p);

@@ -25,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         numel *= d;
       }
       require(t.begin >= 0);
-      total += fuzz_check::check_tensor_bytes(bytes, size, t.data, t.end - t.begin, numel * detail::st_element_size(t.dtype));
+      total += fuzz_check::check_tensor_bytes(bytes, size, t.data, t.end - t.begin,
+                                              numel * detail::st_element_size(t.dtype));
     }
     require(total <= static_cast<int64_t>(size));
   } catch (const TensorFileError& e) {

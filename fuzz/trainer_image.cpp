@@ -33,8 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     trainer::detail::PngLayout layout;
     layout.color_type = image.channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
     std::vector<uint8_t> png;
-    if (!trainer::encode_png(image.pixels.data(), image.width, image.height, static_cast<size_t>(image.width) * image.channels,
-                             layout, png, error))
+    if (!trainer::encode_png(image.pixels.data(), image.width, image.height,
+                             static_cast<size_t>(image.width) * image.channels, layout, png, error))
       std::abort();
     trainer::DecodedImage again;
     if (!trainer::decode_image(png.data(), png.size(), limits, again, error) || again.width != image.width ||

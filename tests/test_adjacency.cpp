@@ -48,7 +48,8 @@ TEST_CASE("cosine_adjacency is scale invariant, gradient free and batched per im
   const auto unit = x.detach() / x.detach().norm(2, -1, true);
   REQUIRE(patchgcl_test::distance_to(torch::matmul(unit, unit.transpose(1, 2)), 0.1) > 1e-9);
   CHECK(torch::equal(a, F::cosine_adjacency(x.detach() * 7.5, CosineAdjacencyOptions().threshold(0.1))));
-  for (int64_t b = 0; b < 3; ++b) CHECK(torch::equal(a[b], F::cosine_adjacency(x[b], CosineAdjacencyOptions().threshold(0.1))));
+  for (int64_t b = 0; b < 3; ++b)
+    CHECK(torch::equal(a[b], F::cosine_adjacency(x[b], CosineAdjacencyOptions().threshold(0.1))));
   CHECK(torch::equal(a, a.transpose(1, 2)));
 }
 
@@ -74,7 +75,8 @@ TEST_CASE("cosine_adjacency computes half precision in float32", "[adjacency]") 
 TEST_CASE("cosine_adjacency rejects bad arguments with a message naming them", "[adjacency]") {
   CHECK_THROWS_WITH(F::cosine_adjacency(four_points(), CosineAdjacencyOptions().threshold(1.5)),
                     Catch::Contains("threshold") && Catch::Contains("[-1, 1]") && Catch::Contains("1.5"));
-  CHECK_THROWS_WITH(F::cosine_adjacency(torch::randn({2, 3, 4, 5})), Catch::Contains("features") && Catch::Contains("[B, N, C]"));
+  CHECK_THROWS_WITH(F::cosine_adjacency(torch::randn({2, 3, 4, 5})),
+                    Catch::Contains("features") && Catch::Contains("[B, N, C]"));
   CHECK_THROWS_WITH(F::cosine_adjacency(torch::ones({3, 4}, torch::kLong)), Catch::Contains("floating-point"));
   CHECK_THROWS_WITH(F::cosine_adjacency(torch::ones({0, 4})), Catch::Contains("empty"));
 }

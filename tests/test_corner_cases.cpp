@@ -15,7 +15,6 @@ namespace F = patchgcl::functional;
 using patchgcl_property::distinct;
 using patchgcl_property::kNaN;
 
-
 TEST_CASE("l2_normalize gives unit vectors for magnitudes from 1e-30 to 1e30 and matches the plain formula",
           "[properties]") {
   auto x = torch::randn({5, 16});
@@ -33,8 +32,7 @@ TEST_CASE("l2_normalize gives unit vectors for magnitudes from 1e-30 to 1e30 and
   CHECK(F::l2_normalize(short_vector, 1e-12).max().item<double>() == Approx(1e-3).epsilon(1e-5));
 }
 
-TEST_CASE("l2_normalize of a zero vector is zero with zero gradient, in every dtype and eps mode",
-          "[properties]") {
+TEST_CASE("l2_normalize of a zero vector is zero with zero gradient, in every dtype and eps mode", "[properties]") {
   for (auto dtype : {torch::kFloat32, torch::kFloat64, torch::kHalf, torch::kBFloat16}) {
     for (auto mode : {F::L2Eps::kClamp, F::L2Eps::kAdd}) {
       auto x = torch::zeros({3, 4}, dtype).requires_grad_(true);
@@ -51,9 +49,9 @@ TEST_CASE("l2_normalize's fused backward equals the composed formula's, to secon
   torch::manual_seed(11);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto base = torch::randn({6, 5}, f64);
-  base[1].zero_();           // a zero vector: zero gradient
-  base[2].mul_(1e-15);       // shorter than eps: divided by eps (kClamp)
-  base[3].mul_(1e200);       // its squares overflow float64
+  base[1].zero_();      // a zero vector: zero gradient
+  base[2].mul_(1e-15);  // shorter than eps: divided by eps (kClamp)
+  base[3].mul_(1e200);  // its squares overflow float64
   const auto g = torch::randn({6, 5}, f64), h = torch::randn({6, 5}, f64);
   for (auto mode : {F::L2Eps::kClamp, F::L2Eps::kAdd}) {
     auto x = base.clone().requires_grad_(true);

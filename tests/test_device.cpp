@@ -94,8 +94,7 @@ int64_t count_host_syncs(const std::function<void()>& step) {
 
 }  // namespace
 
-TEST_CASE("Each loss's forward and backward on CUDA make no host synchronisation with the finite check off",
-          "[sync]") {
+TEST_CASE("Each loss's forward and backward on CUDA make no host synchronisation with the finite check off", "[sync]") {
   const auto device = patchgcl_test::device();
   if (!device.is_cuda()) {
     WARN("skipped: the sync count needs CUDA (PATCHGCL_TEST_DEVICE=cuda); this run is on " << device);
@@ -119,13 +118,16 @@ TEST_CASE("Each loss's forward and backward on CUDA make no host synchronisation
   std::vector<std::pair<std::string, std::function<torch::Tensor()>>> losses;
   GraphNCELoss graph_loss(graph_paper), graph_reference_loss(graph_reference);
   PatchNCELoss patch_loss(patch), put_loss(put);
-  for (auto* m : std::vector<torch::nn::Module*>{graph_loss.get(), graph_reference_loss.get(), patch_loss.get(),
-                                                  put_loss.get()})
+  for (auto* m :
+       std::vector<torch::nn::Module*>{graph_loss.get(), graph_reference_loss.get(), patch_loss.get(), put_loss.get()})
     m->to(device);
-  losses.emplace_back("GraphNCELossOptions::paper", [&] { return graph_loss->forward(in.output_features, in.input_features, in.patch_ids); });
-  losses.emplace_back("GraphNCELossOptions::reference",
-                      [&] { return graph_reference_loss->forward(in.output_features, in.input_features, in.patch_ids); });
-  losses.emplace_back("PatchNCELoss", [&] { return patch_loss->forward(in.output_features, in.input_features, in.patch_ids); });
+  losses.emplace_back("GraphNCELossOptions::paper",
+                      [&] { return graph_loss->forward(in.output_features, in.input_features, in.patch_ids); });
+  losses.emplace_back("GraphNCELossOptions::reference", [&] {
+    return graph_reference_loss->forward(in.output_features, in.input_features, in.patch_ids);
+  });
+  losses.emplace_back("PatchNCELoss",
+                      [&] { return patch_loss->forward(in.output_features, in.input_features, in.patch_ids); });
   losses.emplace_back("PatchNCELossOptions::put",
                       [&] { return put_loss->forward(in.output_features, in.input_features, in.patch_ids); });
 

@@ -59,9 +59,14 @@ TEST_CASE("info_nce detaches the input side and its output gradient matches fini
     CHECK(patchgcl_test::gradient_error(f, v) < 1e-7);
     CHECK_FALSE(z.grad().defined());
   }
-  auto pruned = [&] { return F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(2).temperature(0.3)); };
+  auto pruned = [&] {
+    return F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(2).temperature(0.3));
+  };
   CHECK(patchgcl_test::gradient_error(pruned, v) < 1e-7);
-  auto column = [&] { return F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort).hard_negatives(3).temperature(0.3)); };
+  auto column = [&] {
+    return F::info_nce(v, z,
+                       InfoNCEOptions().pruning(Pruning::kReferenceColumnSort).hard_negatives(3).temperature(0.3));
+  };
   CHECK(patchgcl_test::gradient_error(column, v) < 1e-7);
 }
 
@@ -74,8 +79,9 @@ TEST_CASE("info_nce's per-anchor losses have the gradients of finite differences
   for (auto dir : {Direction::kOutputToInput, Direction::kInputToOutput, Direction::kBoth}) {
     for (double diagonal : {-10.0, InfoNCEOptions::kNoDiagonal}) {
       for (auto negatives : {Negatives::kSameImage, Negatives::kWholeBatch}) {
-        auto opts = InfoNCEOptions().direction(dir).temperature(0.2).diagonal_value(diagonal).negatives(negatives)
-                        .reduction(Reduction::kNone);
+        auto opts =
+            InfoNCEOptions().direction(dir).temperature(0.2).diagonal_value(diagonal).negatives(negatives).reduction(
+                Reduction::kNone);
         auto f = [&] { return (F::info_nce(v, z, opts) * weights).sum(); };
         CHECK(patchgcl_test::gradient_error(f, v) < 1e-7);
       }
@@ -97,7 +103,8 @@ TEST_CASE("info_nce on a batch uses negatives of the same image, or of the whole
 TEST_CASE("PUT's paper pruning keeps each anchor's k hardest negatives", "[info_nce]") {
   auto v = unit_nodes({8, 3}, 11), z = unit_nodes({8, 3}, 12);
   const int64_t kh = 3;
-  auto loss = F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(kh).reduction(Reduction::kNone));
+  auto loss = F::info_nce(
+      v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(kh).reduction(Reduction::kNone));
   auto s = v.mm(z.t());
   for (int64_t i = 0; i < 8; ++i) {
     std::vector<double> negatives;
@@ -113,7 +120,8 @@ TEST_CASE("PUT's paper pruning keeps each anchor's k hardest negatives", "[info_
 TEST_CASE("PUT's released pruning sorts the negative block along dimension 0", "[info_nce]") {
   auto v = unit_nodes({2, 6, 3}, 13), z = unit_nodes({2, 6, 3}, 14);
   const int64_t kh = 2;
-  auto loss = F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort).hard_negatives(kh).reduction(Reduction::kNone));
+  auto loss = F::info_nce(
+      v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort).hard_negatives(kh).reduction(Reduction::kNone));
   // the code: l_neg [B*N, N] with -10 diagonals, sorted over rows (all images), first k columns
   auto neg = torch::bmm(v, z.transpose(1, 2)).masked_fill(torch::eye(6, torch::kBool), -10.0).reshape({12, 6});
   std::vector<std::vector<double>> columns(6);
@@ -127,7 +135,8 @@ TEST_CASE("PUT's released pruning sorts the negative block along dimension 0", "
     for (int64_t j = 0; j < kh; ++j) denom += std::exp(columns[j][r] / 0.07);
     CHECK(loss.view({-1})[r].item<double>() == Approx(std::log(denom) - pos[r].item<double>() / 0.07).epsilon(1e-12));
   }
-  auto per_anchor = F::info_nce(v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(kh).reduction(Reduction::kNone));
+  auto per_anchor = F::info_nce(
+      v, z, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(kh).reduction(Reduction::kNone));
   CHECK(patchgcl_test::max_abs(loss, per_anchor) > 1e-6);
 }
 
@@ -146,7 +155,8 @@ TEST_CASE("info_nce computes half and bfloat16 inputs in float32 without overflo
 
 TEST_CASE("info_nce rejects bad arguments with a message naming them", "[info_nce]") {
   auto v = unit_nodes({6, 3}, 17);
-  CHECK_THROWS_WITH(F::info_nce(v, v, InfoNCEOptions().temperature(0.0)), Catch::Contains("temperature") && Catch::Contains("> 0"));
+  CHECK_THROWS_WITH(F::info_nce(v, v, InfoNCEOptions().temperature(0.0)),
+                    Catch::Contains("temperature") && Catch::Contains("> 0"));
   CHECK_THROWS_WITH(F::info_nce(v, unit_nodes({5, 3}, 1)), Catch::Contains("same shape") && Catch::Contains("[5, 3]"));
   CHECK_THROWS_WITH(F::info_nce(v, v, InfoNCEOptions().pruning(Pruning::kHardestPerAnchor).hard_negatives(6)),
                     Catch::Contains("hard_negatives") && Catch::Contains("N - 1 = 5"));

@@ -105,7 +105,8 @@ TEST_CASE("laplacian_eigenvectors keeps float32 and computes half precision in f
 
 TEST_CASE("laplacian_eigenvectors rejects bad arguments with a message naming them", "[laplacian]") {
   auto abar = random_abar({6, 3}, 5);
-  CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::Tensor(), 1), Catch::Contains("`abar`") && Catch::Contains("undefined"));
+  CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::Tensor(), 1),
+                    Catch::Contains("`abar`") && Catch::Contains("undefined"));
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::ones({6}, f64()), 1),
                     Catch::Contains("`abar`") && Catch::Contains("[B, N, N] or [N, N]") && Catch::Contains("[6]"));
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::ones({6, 5}, f64()), 1),
@@ -113,13 +114,16 @@ TEST_CASE("laplacian_eigenvectors rejects bad arguments with a message naming th
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::ones({6, 6}, torch::kLong), 1),
                     Catch::Contains("`abar`") && Catch::Contains("floating-point") && Catch::Contains("Long"));
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(torch::ones({0, 0}, f64()), 1), Catch::Contains("empty"));
-  CHECK_THROWS_WITH(F::laplacian_eigenvectors(abar, 0), Catch::Contains("`k`") && Catch::Contains("[1, 6]") && Catch::Contains("got 0"));
-  CHECK_THROWS_WITH(F::laplacian_eigenvectors(abar, 7), Catch::Contains("`k`") && Catch::Contains("[1, 6]") && Catch::Contains("got 7"));
+  CHECK_THROWS_WITH(F::laplacian_eigenvectors(abar, 0),
+                    Catch::Contains("`k`") && Catch::Contains("[1, 6]") && Catch::Contains("got 0"));
+  CHECK_THROWS_WITH(F::laplacian_eigenvectors(abar, 7),
+                    Catch::Contains("`k`") && Catch::Contains("[1, 6]") && Catch::Contains("got 7"));
   auto nan = abar.clone();
   nan[1][2] = std::nan("");
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(nan, 2), Catch::Contains("`abar`") && Catch::Contains("NaN"));
-  auto walk = F::normalize_adjacency(F::cosine_adjacency(torch::randn({6, 3}, f64()), CosineAdjacencyOptions().threshold(-0.2)),
-                                     NormalizeAdjacencyOptions().normalization(Normalization::kRandomWalk));
+  auto walk =
+      F::normalize_adjacency(F::cosine_adjacency(torch::randn({6, 3}, f64()), CosineAdjacencyOptions().threshold(-0.2)),
+                             NormalizeAdjacencyOptions().normalization(Normalization::kRandomWalk));
   walk[0][1] = walk[0][1] + 0.25;  // certainly asymmetric, whatever the random degrees
   CHECK_THROWS_WITH(F::laplacian_eigenvectors(walk, 2), Catch::Contains("`abar`") && Catch::Contains("symmetric"));
   // The checks are host scans: FiniteCheck::kNever skips them (as on CUDA by default).

@@ -14,7 +14,8 @@ torch::Tensor unit(const torch::Tensor& x) { return x / x.norm(2, -1, true); }
 /// CUT's cross-entropy over [pos | negatives, diagonal -10] / tau, mean over rows.
 torch::Tensor cut_nce(const torch::Tensor& q, const torch::Tensor& k, double tau = 0.07) {
   const int64_t n = q.size(0);
-  auto logits = torch::cat({(q * k).sum(1, true), q.mm(k.t()).masked_fill(torch::eye(n, torch::kBool), -10.0)}, 1) / tau;
+  auto logits =
+      torch::cat({(q * k).sum(1, true), q.mm(k.t()).masked_fill(torch::eye(n, torch::kBool), -10.0)}, 1) / tau;
   return torch::nn::functional::cross_entropy(logits, torch::zeros({n}, torch::kLong));
 }
 
@@ -97,7 +98,8 @@ void check_same_loss_and_gradients(const torch::Tensor& fused, const torch::Tens
   auto g_layered = torch::autograd::grad({layered}, wrt);
   for (size_t i = 0; i < wrt.size(); ++i) {
     INFO("input " << i);
-    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) < 1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
+    CHECK(patchgcl_test::max_abs(g_fused[i], g_layered[i]) <
+          1e-12 * std::max(1.0, g_layered[i].abs().max().item<double>()));
   }
 }
 }  // namespace
@@ -142,7 +144,8 @@ TEST_CASE("PatchNCELoss::put prunes with the released dimension-0 sort", "[patch
   auto p = random_pyramid(1, {4}, {5}, 12, 22);
   auto v = put->project(0, F::sample_patches(p.out[0], p.ids[0]));
   auto z = put->project(0, F::sample_patches(p.in[0], p.ids[0]));
-  CHECK(put(p.out, p.in, p.ids).item<double>() == Approx(F::info_nce(v, z, o.info_nce()).item<double>()).epsilon(1e-13));
+  CHECK(put(p.out, p.in, p.ids).item<double>() ==
+        Approx(F::info_nce(v, z, o.info_nce()).item<double>()).epsilon(1e-13));
 }
 
 TEST_CASE("GraphNCELoss reproduces the released PatchGCL loss restated step by step", "[graph_nce]") {
@@ -210,8 +213,10 @@ static GraphNCELossOptions fused_variant(int variant) {
     o.hops(1).pooled_hops(2);
   }
   if (variant == 3) {  // negatives from the whole batch, one direction, no extra negative
-    o.info_nce().negatives(Negatives::kWholeBatch).direction(Direction::kOutputToInput).diagonal_value(
-        InfoNCEOptions::kNoDiagonal);
+    o.info_nce()
+        .negatives(Negatives::kWholeBatch)
+        .direction(Direction::kOutputToInput)
+        .diagonal_value(InfoNCEOptions::kNoDiagonal);
   }
   if (variant == 4) o.normalize().normalization(Normalization::kRandomWalk);  // Abar not symmetric
   return o;
@@ -249,8 +254,7 @@ TEST_CASE("GraphNCELoss's fused backward matches finite differences in the outpu
   CHECK_THROWS_WITH(torch::autograd::grad({f()}, {p.out[0]}, {}, true, true), Catch::Contains("create_graph"));
 }
 
-TEST_CASE("PatchNCELoss's all-layer fused node equals the layer-by-layer loss and finite differences",
-          "[patch_nce]") {
+TEST_CASE("PatchNCELoss's all-layer fused node equals the layer-by-layer loss and finite differences", "[patch_nce]") {
   const int variant = GENERATE(0, 1, 2);
   INFO("variant " << variant);
   auto o = PatchNCELossOptions({3, 5}).num_patches(10).nc(6).init_std(0.3);
@@ -328,7 +332,8 @@ TEST_CASE("GraphNCELoss stays finite on degenerate features", "[graph_nce]") {
   }
   SECTION("half precision feature maps are computed in float32") {
     GraphNCELoss half_loss(GraphNCELossOptions({4}).num_patches(12).nc(6));
-    auto value = half_loss(Tensors{torch::randn({1, 4, 5, 5}).to(torch::kHalf)}, Tensors{torch::randn({1, 4, 5, 5}).to(torch::kHalf)}, ids);
+    auto value = half_loss(Tensors{torch::randn({1, 4, 5, 5}).to(torch::kHalf)},
+                           Tensors{torch::randn({1, 4, 5, 5}).to(torch::kHalf)}, ids);
     CHECK(value.scalar_type() == torch::kFloat32);
     CHECK(std::isfinite(value.item<double>()));
   }
@@ -339,7 +344,8 @@ TEST_CASE("GraphNCELoss rejects bad input with a message naming the argument", "
   auto a = torch::randn({1, 4, 8, 8}), b = torch::randn({1, 8, 4, 4});
   CHECK_THROWS_WITH(loss(Tensors{a}, Tensors{a}), Catch::Contains("expected 2 output feature maps"));
   CHECK_THROWS_WITH(loss(Tensors{a, b}, Tensors{a, b.narrow(1, 0, 4)}), Catch::Contains("same shape"));
-  CHECK_THROWS_WITH(loss(Tensors{a, a}, Tensors{a, a}), Catch::Contains("output_features[1]") && Catch::Contains("8 channels"));
+  CHECK_THROWS_WITH(loss(Tensors{a, a}, Tensors{a, a}),
+                    Catch::Contains("output_features[1]") && Catch::Contains("8 channels"));
   CHECK_THROWS_WITH(loss(Tensors{a, torch::randn({1, 8, 3, 3})}, Tensors{a, torch::randn({1, 8, 3, 3})}),
                     Catch::Contains("num_patches") && Catch::Contains("H*W = 9"));
   CHECK_THROWS_WITH(loss(Tensors{a.view({4, 8, 8}), b}, Tensors{a, b}), Catch::Contains("[B, C, H, W]"));
@@ -348,7 +354,8 @@ TEST_CASE("GraphNCELoss rejects bad input with a message naming the argument", "
   CHECK_THROWS_WITH(loss(Tensors{nan, b}, Tensors{a, b}), Catch::Contains("NaN or Inf"));
   CHECK_THROWS_WITH(GraphNCELoss(GraphNCELossOptions({4}).pooling_levels(2)), Catch::Contains("level_weights"));
   CHECK_THROWS_WITH(GraphNCELoss(GraphNCELossOptions({})), Catch::Contains("in_channels"));
-  CHECK_THROWS_WITH(loss(Tensors{a.to(torch::kFloat64), b.to(torch::kFloat64)}, Tensors{a.to(torch::kFloat64), b.to(torch::kFloat64)}),
+  CHECK_THROWS_WITH(loss(Tensors{a.to(torch::kFloat64), b.to(torch::kFloat64)},
+                         Tensors{a.to(torch::kFloat64), b.to(torch::kFloat64)}),
                     Catch::Contains("module->to"));
 }
 
@@ -361,7 +368,8 @@ TEST_CASE("random_patch_ids draws distinct locations reproducibly", "[graph_nce]
   CHECK(torch::equal(a, b));
   CHECK(std::get<0>(torch::_unique(a)).numel() == 20);
   CHECK(a.max().item<int64_t>() < 35);
-  auto nodes = F::sample_patches(torch::arange(2 * 3 * 35, torch::kFloat32).view({2, 3, 7, 5}), torch::tensor({0, 34, 6}));
+  auto nodes =
+      F::sample_patches(torch::arange(2 * 3 * 35, torch::kFloat32).view({2, 3, 7, 5}), torch::tensor({0, 34, 6}));
   CHECK(nodes.sizes() == torch::IntArrayRef({2, 3, 3}));
   CHECK(nodes[1][2][1].item<float>() == 35 * 3 + 35 + 6);  // image 1, channel 1, location 6
 }

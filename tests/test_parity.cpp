@@ -72,7 +72,9 @@ GraphNCELoss reference_graph_loss(const TensorFile& f) {
 }
 
 PatchNCELossOptions patch_nce_options(const TensorFile& f) {
-  return PatchNCELossOptions(f.config_ints("in_channels")).num_patches(f.config_int("num_patches")).nc(f.config_int("nc"));
+  return PatchNCELossOptions(f.config_ints("in_channels"))
+      .num_patches(f.config_int("num_patches"))
+      .nc(f.config_int("nc"));
 }
 
 }  // namespace
@@ -92,8 +94,8 @@ TEST_CASE("The reference graph preset builds the released adjacency: strict > 0.
   for (int64_t l = 0; l < f.config_int("num_layers"); ++l) {
     const auto i = std::to_string(l);
     INFO("layer " << l);
-    auto adjacency =
-        functional::cosine_adjacency(f.at("trace.input_embedding_" + i).to(patchgcl_test::device()), options.adjacency());
+    auto adjacency = functional::cosine_adjacency(f.at("trace.input_embedding_" + i).to(patchgcl_test::device()),
+                                                  options.adjacency());
     // Exact although another BLAS sums the cosines in another order: generate_fixtures.py draws
     // inputs with no cosine within 1e-5 of the threshold (here the closest is 2.2e-3 from 0.1).
     CHECK(torch::equal(adjacency.to(torch::kCPU, torch::kFloat64), f.at("trace.adjacency_" + i)));

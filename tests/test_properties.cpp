@@ -36,24 +36,28 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& error_kinds
       {"device", {"same device"}},
       {"index_out_of_range", {"must lie in [0, "}},
       {"too_few_nodes", {"needs at least 2 nodes", "cannot keep k"}},
-      {"shape", {"must be [", "must be a square", "same shape", "channels", "feature maps", "patch id tensors",
-                 "1-D index tensor"}},
-      {"option_value", {"must be >= ", "must be in ", "must be a finite value", "must be finite", "at least one",
-                        "needs pooling_levels", "must be Reduction::kMean"}},
+      {"shape",
+       {"must be [", "must be a square", "same shape", "channels", "feature maps", "patch id tensors",
+        "1-D index tensor"}},
+      {"option_value",
+       {"must be >= ", "must be in ", "must be a finite value", "must be finite", "at least one",
+        "needs pooling_levels", "must be Reduction::kMean"}},
   };
   return kinds;
 }
 
 const std::vector<std::string>& patchgcl_names() {
-  static const std::vector<std::string> names = {
-      "l2_normalize", "cosine_adjacency", "normalize_adjacency", "random_patch_ids", "sample_patches", "info_nce",
-      "hop_features", "shared_hop_features", "TAGConv", "TopKPool", "PatchNCELoss", "GraphNCELoss"};
+  static const std::vector<std::string> names = {"l2_normalize",     "cosine_adjacency",    "normalize_adjacency",
+                                                 "random_patch_ids", "sample_patches",      "info_nce",
+                                                 "hop_features",     "shared_hop_features", "TAGConv",
+                                                 "TopKPool",         "PatchNCELoss",        "GraphNCELoss"};
   return names;
 }
 
 std::string classify(const std::string& message) {
   bool named = false;
-  for (const auto& name : patchgcl_names()) named = named || message.rfind(name + ":", 0) == 0 || message.rfind(name + "::", 0) == 0;
+  for (const auto& name : patchgcl_names())
+    named = named || message.rfind(name + ":", 0) == 0 || message.rfind(name + "::", 0) == 0;
   if (!named) return "";
   for (const auto& kind : error_kinds())
     for (const auto& phrase : kind.second)
@@ -73,9 +77,10 @@ bool all_finite(const torch::Tensor& t) {
 
 }  // namespace
 
-TEST_CASE("Every public function and module either raises a documented error or returns finite results of the "
-          "documented shape with finite gradients, for thousands of random inputs",
-          "[properties]") {
+TEST_CASE(
+    "Every public function and module either raises a documented error or returns finite results of the "
+    "documented shape with finite gradients, for thousands of random inputs",
+    "[properties]") {
   const int64_t cases = env_int("PATCHGCL_PROPERTY_CASES", 10000);
   const auto seed = static_cast<uint32_t>(env_int("PATCHGCL_PROPERTY_SEED", 6));
   torch::manual_seed(seed);
@@ -174,11 +179,12 @@ TEST_CASE("Every public function and module either raises a documented error or 
   std::cout << summary.str() << std::endl;
   WARN(summary.str());
 
-  INFO("first rule violations:\n" << [&] {
-    std::string all;
-    for (auto& b : broken) all += "  " + b + "\n";
-    return all;
-  }());
+  INFO("first rule violations:\n"
+       << [&] {
+            std::string all;
+            for (auto& b : broken) all += "  " + b + "\n";
+            return all;
+          }());
   CHECK(broken.empty());
   CHECK(successes > cases / 3);  // the generator mostly produces usable inputs
 }
@@ -199,17 +205,21 @@ TEST_CASE("patchgcl::set_num_threads sizes LibTorch's pool and OpenBLAS's where 
   patchgcl::set_num_threads(1);
   CHECK(at::get_num_threads() == 1);
   if (told) CHECK(patchgcl::blas_num_threads() == 1);
-  CHECK_THROWS_WITH(patchgcl::set_num_threads(0), Catch::Contains("patchgcl::set_num_threads: threads must be >= 1, got 0"));
+  CHECK_THROWS_WITH(patchgcl::set_num_threads(0),
+                    Catch::Contains("patchgcl::set_num_threads: threads must be >= 1, got 0"));
   patchgcl::set_num_threads(before);
 }
 
-TEST_CASE("patchgcl::blas_kernel_advice names OPENBLAS_CORETYPE only when OpenBLAS fell back to its generic kernels", "[properties]") {
+TEST_CASE("patchgcl::blas_kernel_advice names OPENBLAS_CORETYPE only when OpenBLAS fell back to its generic kernels",
+          "[properties]") {
   using patchgcl::CpuVectorUnits;
   const CpuVectorUnits none{}, avx2{true, false}, avx512{true, true};
   // The fallback on a CPU with better units: the kernel set that fits them.
-  CHECK_THAT(patchgcl::blas_kernel_advice("Prescott", avx512),
-             Catch::Contains("core 'Prescott'") && Catch::Contains("AVX-512") && Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
-  CHECK_THAT(patchgcl::blas_kernel_advice("PRESCOTT", avx2), Catch::Contains("AVX2") && Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  CHECK_THAT(patchgcl::blas_kernel_advice("Prescott", avx512), Catch::Contains("core 'Prescott'") &&
+                                                                   Catch::Contains("AVX-512") &&
+                                                                   Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  CHECK_THAT(patchgcl::blas_kernel_advice("PRESCOTT", avx2),
+             Catch::Contains("AVX2") && Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
   // Nothing to say: a kernel set of this CPU's era, an old CPU, or no OpenBLAS.
   CHECK(patchgcl::blas_kernel_advice("SkylakeX", avx512).empty());
   CHECK(patchgcl::blas_kernel_advice("Haswell", avx512).empty());
@@ -217,5 +227,6 @@ TEST_CASE("patchgcl::blas_kernel_advice names OPENBLAS_CORETYPE only when OpenBL
   CHECK(patchgcl::blas_kernel_advice("", avx512).empty());
   // This process: the core name is there iff OpenBLAS is loaded, and the advice is one of the above.
   CHECK(patchgcl::blas_core_name().empty() == (patchgcl::blas_num_threads() == -1));
-  CHECK(patchgcl::blas_kernel_advice() == patchgcl::blas_kernel_advice(patchgcl::blas_core_name(), patchgcl::cpu_vector_units()));
+  CHECK(patchgcl::blas_kernel_advice() ==
+        patchgcl::blas_kernel_advice(patchgcl::blas_core_name(), patchgcl::cpu_vector_units()));
 }

@@ -63,7 +63,7 @@ StRefusal read_st_bytes(const std::string& bytes) {
 
 #define CHECK_ST_REFUSED(bytes, field_name, text) \
   do {                                            \
-    const auto r_ = read_st_bytes(bytes);            \
+    const auto r_ = read_st_bytes(bytes);         \
     INFO("message: " << r_.what);                 \
     CHECK(r_.refused);                            \
     CHECK(r_.field == (field_name));              \
@@ -114,7 +114,8 @@ TEST_CASE("read_safetensors bounds the JSON nesting and refuses every duplicate 
   // however deep the rest goes (nothing is built from it).
   CHECK_ST_REFUSED(st_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[[[[[[[[[[2]]]]]]]]]]}}"), "shape", "got an array");
   CHECK_ST_REFUSED(st_file("{\"a\":{\"shape\":{\"x\":1}}}"), "shape", "got an object");
-  CHECK_ST_REFUSED(st_file("{\"a\":" + std::string(100000, '[')), "tensor", "must be an object {dtype, shape, data_offsets}, got an array");
+  CHECK_ST_REFUSED(st_file("{\"a\":" + std::string(100000, '[')), "tensor",
+                   "must be an object {dtype, shape, data_offsets}, got an array");
   // nlohmann-json's default keeps the last of two equal keys silently; an escape spells a key twice.
   const std::string a = entry("a", "F32", "[2]", 0, 8);
   CHECK_ST_REFUSED(st_file("{" + a + "," + entry("a", "F32", "[0]", 8, 8) + "}", zeros(8)), "name",
@@ -122,7 +123,8 @@ TEST_CASE("read_safetensors bounds the JSON nesting and refuses every duplicate 
   CHECK_ST_REFUSED(st_file("{" + a + "," + entry("\\u0061", "F32", "[0]", 8, 8) + "}", zeros(8)), "name",
                    "names 'a' twice");
   CHECK_ST_REFUSED(st_file("{\"__metadata__\":{},\"__metadata__\":{}}"), "__metadata__", "names '__metadata__' twice");
-  CHECK_ST_REFUSED(st_file("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"), "__metadata__", "the key 'k' appears twice");
+  CHECK_ST_REFUSED(st_file("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"), "__metadata__",
+                   "the key 'k' appears twice");
   CHECK_ST_REFUSED(st_file("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F64\"}}"), "dtype", "has the key 'dtype' twice");
 }
 
@@ -168,8 +170,9 @@ TEST_CASE("read_safetensors refuses offsets that are out of bounds, not contiguo
   // A gap before the first tensor, a gap between two, an overlap, trailing bytes.
   CHECK_ST_REFUSED(st_file("{" + entry("a", "F32", "[2]", 4, 12) + "}", zeros(12)), "data_offsets",
                    "4 bytes of the data section before tensor 'a' belong to no tensor");
-  CHECK_ST_REFUSED(st_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}", zeros(12)),
-                   "data_offsets", "before tensor 'b'");
+  CHECK_ST_REFUSED(
+      st_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}", zeros(12)),
+      "data_offsets", "before tensor 'b'");
   CHECK_ST_REFUSED(st_file("{" + entry("a", "F32", "[2]", 0, 8) + "," + entry("b", "F32", "[1]", 4, 8) + "}", zeros(8)),
                    "data_offsets", "the bytes of tensor 'b' overlap those of tensor 'a'");
   CHECK_ST_REFUSED(st_file("{" + entry("a", "F32", "[2]", 0, 8) + "}", zeros(11)), "data",
@@ -177,8 +180,7 @@ TEST_CASE("read_safetensors refuses offsets that are out of bounds, not contiguo
   CHECK_ST_REFUSED(st_file("{}", "x"), "data", "1 bytes after");
 }
 
-TEST_CASE("read_safetensors reads every dtype, 0-d and zero-size tensors and __metadata__ exactly",
-          "[safetensors]") {
+TEST_CASE("read_safetensors reads every dtype, 0-d and zero-size tensors and __metadata__ exactly", "[safetensors]") {
   std::map<std::string, torch::Tensor> tensors{
       {"f64", torch::tensor({0.5, -1e300}, torch::kFloat64)},
       {"f32", torch::tensor({1.f, -2.f, 3.5f, 4.f, 5.f, 6.f}).reshape({2, 3})},
@@ -251,7 +253,11 @@ TEST_CASE("write_safetensors writes the pinned bytes and refuses what the reader
       std::string("\x88\0\0\0\0\0\0\0", 8) +
       "{\"__metadata__\":{\"k\":\"v\"},\"b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}    " +
-      std::string("\x07\0\0\0\0\0\0\0" "\0\0\x80\x3f" "\0\0\0\x40", 16);
+      std::string(
+          "\x07\0\0\0\0\0\0\0"
+          "\0\0\x80\x3f"
+          "\0\0\0\x40",
+          16);
   CHECK(bytes == expected);
   CHECK_THROWS_WITH(io::safetensors_bytes({{"__metadata__", torch::zeros({1})}}),
                     Catch::Contains("'__metadata__' cannot name a tensor"));

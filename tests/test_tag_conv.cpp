@@ -103,12 +103,14 @@ TEST_CASE("TAGConv gradients match finite differences", "[tag_conv]") {
 
 TEST_CASE("TAGConv rejects mismatched shapes with a clear message", "[tag_conv]") {
   TAGConv conv(TAGConvOptions(4, 3));
-  CHECK_THROWS_WITH(conv(torch::randn({6, 5}), torch::eye(6)), Catch::Contains("4 channels") && Catch::Contains("[6, 5]"));
+  CHECK_THROWS_WITH(conv(torch::randn({6, 5}), torch::eye(6)),
+                    Catch::Contains("4 channels") && Catch::Contains("[6, 5]"));
   CHECK_THROWS_WITH(conv(torch::randn({6, 4}), torch::eye(5)), Catch::Contains("abar") && Catch::Contains("[5, 5]"));
   CHECK_THROWS_WITH(conv(torch::randn({2, 6, 4}), torch::eye(6)), Catch::Contains("[B, N, N]"));
   CHECK_THROWS_WITH(conv->forward_shared(torch::randn({6, 4}), torch::randn({5, 4}), torch::eye(6)),
                     Catch::Contains("same shape"));
-  CHECK_THROWS_WITH(conv(torch::randn({6, 4}, f64()), torch::eye(6)), Catch::Contains("Double") && Catch::Contains("Float"));
+  CHECK_THROWS_WITH(conv(torch::randn({6, 4}, f64()), torch::eye(6)),
+                    Catch::Contains("Double") && Catch::Contains("Float"));
   CHECK_THROWS_WITH(TAGConv(TAGConvOptions(4, 3).hops(-1)), Catch::Contains("hops"));
 }
 
@@ -135,8 +137,8 @@ TEST_CASE("functional::tag_conv rejects weights that do not fit the hops and the
   auto x = torch::randn({6, 4});
   auto abar = torch::eye(6);
   auto w = torch::randn({3, 12});
-  CHECK_THROWS_WITH(F::tag_conv(x, abar, w, {}, 1), Catch::Contains("`weight`") && Catch::Contains("[C_out, 8]") &&
-                                                         Catch::Contains("[3, 12]"));
+  CHECK_THROWS_WITH(F::tag_conv(x, abar, w, {}, 1),
+                    Catch::Contains("`weight`") && Catch::Contains("[C_out, 8]") && Catch::Contains("[3, 12]"));
   CHECK_THROWS_WITH(F::tag_conv(x, abar, torch::Tensor(), {}, 2), Catch::Contains("`weight` is an undefined tensor"));
   CHECK_THROWS_WITH(F::tag_conv(x, abar, w, torch::zeros({2}), 2), Catch::Contains("`bias`") && Catch::Contains("[3]"));
   CHECK_THROWS_WITH(F::tag_conv(x, abar, w.to(torch::kFloat64), {}, 2), Catch::Contains("same dtype"));

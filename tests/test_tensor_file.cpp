@@ -1,7 +1,7 @@
-// The .pgt reader on hostile files (truncated, oversized, malformed headers and records): every input below is written inline,
-// byte for byte, and was read without an error, read out of bounds, allocated from unchecked
-// fields or let a standard exception escape before the reader validated its header.
-// Crash inputs found by fuzz/ (scripts/fuzz.sh) are added here as well.
+// The .pgt reader on hostile files (truncated, oversized, malformed headers and records): every input below is written
+// inline, byte for byte, and was read without an error, read out of bounds, allocated from unchecked fields or let a
+// standard exception escape before the reader validated its header. Crash inputs found by fuzz/ (scripts/fuzz.sh) are
+// added here as well.
 
 #include <patchgcl/io/tensor_file.hpp>
 
@@ -12,9 +12,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,9 +51,9 @@ PgtRefusal read_pgt_bytes(const std::string& bytes) {
   return r;
 }
 
-#define CHECK_REFUSED(bytes, line_no, field_name, text)  \
+#define CHECK_REFUSED(bytes, line_no, field_name, text) \
   do {                                                  \
-    const auto r_ = read_pgt_bytes(bytes);                  \
+    const auto r_ = read_pgt_bytes(bytes);              \
     INFO("message: " << r_.what);                       \
     CHECK(r_.refused);                                  \
     CHECK(r_.line == (line_no));                        \
@@ -145,8 +145,7 @@ TEST_CASE("read_tensor_file refuses bytes of the data section that belong to no 
                 "overlap those of tensor 'a' (line 2)");
 }
 
-TEST_CASE("read_tensor_file reads every dtype, 0-d and zero-size tensors and config entries exactly",
-          "[tensor_file]") {
+TEST_CASE("read_tensor_file reads every dtype, 0-d and zero-size tensors and config entries exactly", "[tensor_file]") {
   std::string blob;
   const double half = 0.5;
   const float f[] = {1.f, -2.f, 3.5f, 4.f, 5.f, 6.f};
@@ -208,8 +207,7 @@ TEST_CASE("Config accessors refuse malformed numbers with an error naming the en
   CHECK(f.config_double("big") == 1e20);
 }
 
-TEST_CASE("load_parameters refuses integer data for floating-point parameters, naming both dtypes",
-          "[tensor_file]") {
+TEST_CASE("load_parameters refuses integer data for floating-point parameters, naming both dtypes", "[tensor_file]") {
   torch::nn::Linear lin(2, 2);
   const auto before = lin->weight.clone();
   io::TensorFile f;
@@ -246,8 +244,8 @@ TEST_CASE("A file with out-of-bounds extents never reaches load_parameters", "[t
   // Another file of the issue loaded heap bytes beyond the file into a module's weights, and
   // load_parameters reported success: the read is now refused.
   torch::nn::Linear lin(2, 2);
-  const std::string bytes = "PGT1\ntensor bias f32 1 2 0 8\ntensor weight f32 2 2 2 18446744073709551608 16\n\n" +
-                            zeros(8);
+  const std::string bytes =
+      "PGT1\ntensor bias f32 1 2 0 8\ntensor weight f32 2 2 2 18446744073709551608 16\n\n" + zeros(8);
   const auto r = read_pgt_bytes(bytes);
   CHECK(r.refused);
   CHECK(r.line == 3);

@@ -55,7 +55,8 @@ TEST_CASE("TopKPool's two-hop pooled adjacency (released code) connects nodes tw
 }
 
 TEST_CASE("TopKPool with PyG's semantics: tanh of the score divided by ||p||, no bias", "[topk_pool]") {
-  auto pool = make_pool(TopKPoolOptions(2).ratio(0.5).activation(ScoreActivation::kTanh).bias(false).divide_by_norm(true));
+  auto pool =
+      make_pool(TopKPoolOptions(2).ratio(0.5).activation(ScoreActivation::kTanh).bias(false).divide_by_norm(true));
   set_p(pool, {3.0, 4.0}, 0.0);
   CHECK(pool->named_parameters().size() == 1);
   torch::manual_seed(2);

@@ -20,22 +20,27 @@
 #include "trainer/commands/train.hpp"
 #include "trainer/commands/translate.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <memory>
 #include <vector>
 
 int main(int argc, char** argv) {
   using namespace trainer::commands;
-  CLI::App app{"patchgcl-trainer: unpaired image-to-image translation with graph (PatchGCL) and patch (CUT, PUT) "
-               "contrastive losses"};
+  CLI::App app{
+      "patchgcl-trainer: unpaired image-to-image translation with graph (PatchGCL) and patch (CUT, PUT) "
+      "contrastive losses"};
   app.require_subcommand(1);
   GlobalOptions global;
   add_global_options(app, global);
   auto launch_options = std::make_shared<trainer::launch::LaunchOptions>();
-  const std::vector<Command> commands = {add_train(app),   add_translate(app), add_evaluate(app),
-                                         add_synth(app),   add_explain(app),   add_export(app),
+  const std::vector<Command> commands = {add_train(app),
+                                         add_translate(app),
+                                         add_evaluate(app),
+                                         add_synth(app),
+                                         add_explain(app),
+                                         add_export(app),
                                          add_launch(app, launch_options)};
   const int own_argc = split_rank_command(argc, argv, launch_options->args);
   CLI11_PARSE(app, own_argc, argv);

@@ -59,8 +59,9 @@ inline std::string blas_kernel_advice(const std::string& core, CpuVectorUnits cp
   if (lower != "prescott" || !(cpu.avx2 || cpu.avx512)) return {};
   const std::string fit = cpu.avx512 ? "SkylakeX" : "Haswell";
   const std::string units = cpu.avx512 ? "AVX-512" : "AVX2";
-  return "OpenBLAS uses its generic SSE3 kernels (core '" + core + "': it does not know this CPU's model), although the CPU has " +
-         units + "; its GEMMs, most of a loss's time, run several times slower (sgemm: 33 against 156 GFLOP/s on one " +
+  return "OpenBLAS uses its generic SSE3 kernels (core '" + core +
+         "': it does not know this CPU's model), although the CPU has " + units +
+         "; its GEMMs, most of a loss's time, run several times slower (sgemm: 33 against 156 GFLOP/s on one " +
          "core where measured). Set OPENBLAS_CORETYPE=" + fit + " in the environment before the process starts.";
 }
 

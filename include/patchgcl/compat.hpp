@@ -24,9 +24,7 @@ namespace compat {
 constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
 
 /// Reduced-precision floating types: patchgcl computes logits and norms of these in float32.
-inline bool is_reduced_float(c10::ScalarType t) {
-  return t == c10::ScalarType::Half || t == c10::ScalarType::BFloat16;
-}
+inline bool is_reduced_float(c10::ScalarType t) { return t == c10::ScalarType::Half || t == c10::ScalarType::BFloat16; }
 
 // ---------------------------------------------------------------- for the tests and benchmarks
 

@@ -86,8 +86,8 @@ torch::Tensor all_gather(Group& group, const torch::Tensor& x, bool check_shapes
     for (int r = 0; r < world; ++r) sigs[0].push_back(torch::empty_like(sig[0]));
     wait(group.allgather(sigs, sig), "all_gather (shapes)");
     for (int r = 0; r < world; ++r)
-      TORCH_CHECK(sigs[0][r].equal(sig[0]), fn, ": every process must gather the same shape; rank ",
-                  group.getRank(), " has ", sig[0], " and rank ", r, " has ", sigs[0][r]);
+      TORCH_CHECK(sigs[0][r].equal(sig[0]), fn, ": every process must gather the same shape; rank ", group.getRank(),
+                  " has ", sig[0], " and rank ", r, " has ", sigs[0][r]);
   }
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(input[0]));
@@ -125,7 +125,7 @@ std::shared_ptr<KeyAllGather> key_all_gather(c10::intrusive_ptr<Group> group, bo
 /// TORCHELASTIC_USE_AGENT_STORE=True) and every rank connects. Does not wait for the other ranks;
 /// the process group's construction does.
 inline c10::intrusive_ptr<c10d::TCPStore> connect_store(const std::string& host, uint16_t port, int rank, int world,
-                                                         std::chrono::milliseconds timeout, bool rank0_serves = true) {
+                                                        std::chrono::milliseconds timeout, bool rank0_serves = true) {
   TORCH_CHECK(world >= 1, "connect_store: `world` must be >= 1, got ", world);
   TORCH_CHECK(rank >= 0 && rank < world, "connect_store: `rank` must be in [0, world = ", world, "), got ", rank);
   const bool serve = rank0_serves && rank == 0;

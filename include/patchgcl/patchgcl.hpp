@@ -34,8 +34,8 @@
 ///                             nlohmann-json: not included here, like distributed.hpp)
 ///   patchgcl.hpp              everything
 
-#include <patchgcl/version.hpp>
 #include <patchgcl/compat.hpp>
+#include <patchgcl/version.hpp>
 
 #include <patchgcl/options/adjacency.hpp>
 #include <patchgcl/options/finite_check.hpp>

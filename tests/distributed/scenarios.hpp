@@ -15,9 +15,9 @@
 namespace patchgcl_test {
 
 struct LossResult {
-  torch::Tensor loss;                     ///< 0-dim
-  torch::Tensor input_grad;               ///< d loss / d (this process's slice of the output features)
-  std::vector<torch::Tensor> param_grads; ///< d loss / d parameters, in named_parameters() order
+  torch::Tensor loss;                      ///< 0-dim
+  torch::Tensor input_grad;                ///< d loss / d (this process's slice of the output features)
+  std::vector<torch::Tensor> param_grads;  ///< d loss / d parameters, in named_parameters() order
 };
 
 inline const std::vector<std::string>& scenarios() {
@@ -99,7 +99,8 @@ inline LossResult run_scenario(const std::string& name, int64_t world, int64_t r
     torch::NoGradGuard no_grad;
     z = unit(head(input));
   }
-  auto options = patchgcl::InfoNCEOptions().negatives(patchgcl::Negatives::kWholeBatch).direction(scenario_direction(name));
+  auto options =
+      patchgcl::InfoNCEOptions().negatives(patchgcl::Negatives::kWholeBatch).direction(scenario_direction(name));
   LossResult r;
   r.loss = gather ? patchgcl::functional::global_info_nce(v, z, *gather, options)
                   : patchgcl::functional::info_nce(v, z, options);

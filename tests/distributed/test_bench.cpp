@@ -37,9 +37,10 @@ TEST_CASE("Weak scaling of the contrastive step: 1 vs 2 processes, 1 thread each
   const int steps = 20, batch = 1;
   const auto one = bench_run(1, steps, batch);
   const auto two = bench_run(2, steps, batch);
-  std::printf("weak scaling, GraphNCELoss step (forward + backward + gradient average + Adam), per-process batch %d, "
-              "1 thread per process, %d steps\n",
-              batch, steps);
+  std::printf(
+      "weak scaling, GraphNCELoss step (forward + backward + gradient average + Adam), per-process batch %d, "
+      "1 thread per process, %d steps\n",
+      batch, steps);
   std::printf("  1 process : %.3f steps/s, %lld bytes all-reduced per step\n", one.first, one.second);
   std::printf("  2 processes: %.3f steps/s (each), %lld bytes all-reduced per step\n", two.first, two.second);
   std::printf("  efficiency (2-process steps/s / 1-process steps/s): %.1f%%\n", 100.0 * two.first / one.first);

@@ -49,8 +49,8 @@ TEST_CASE("Two Gloo processes with cross-process negatives equal one process on 
           "[distributed][negatives]") {
   constexpr int world = 2;
   TempDir dir("negatives");
-  const auto processes = worker_ranks("negatives", world, /*port=*/0, (dir.path / "rank").string(),
-                                      {"--out", dir.path.string()});
+  const auto processes =
+      worker_ranks("negatives", world, /*port=*/0, (dir.path / "rank").string(), {"--out", dir.path.string()});
   {
     const auto statuses = processes.wait(std::chrono::seconds(120));
     INFO(processes.outputs());
@@ -60,7 +60,8 @@ TEST_CASE("Two Gloo processes with cross-process negatives equal one process on 
   for (const auto& s : scenarios()) {
     auto single = run_scenario(s, world, 0, nullptr);
     std::vector<std::vector<torch::Tensor>> ranks(world);
-    for (int r = 0; r < world; ++r) torch::load(ranks[r], (dir.path / (s + "_rank" + std::to_string(r) + ".pt")).string());
+    for (int r = 0; r < world; ++r)
+      torch::load(ranks[r], (dir.path / (s + "_rank" + std::to_string(r) + ".pt")).string());
     // The global loss is the mean of the processes' losses; data-parallel training averages
     // the gradients, and each process's d loss / d (its outputs) is world x its share.
     require_close((ranks[0][0] + ranks[1][0]) / world, single.loss, s + " loss");

@@ -43,7 +43,8 @@ inline void cosine_adjacency_case(Gen& g, Case& c) {
   o.diagonal(g.pick<Diagonal>({Diagonal::kAsComputed, Diagonal::kZero, Diagonal::kOne}));
   o.eps(g.bad() ? g.pick<double>({0.0, -1e-8}) : 1e-8).normalize(g.chance(0.7)).check_finite(g.finite_check());
   auto f = g.tensor(shape, dtype, v);
-  c.what = "cosine_adjacency(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(f.sizes()) + ")";
+  c.what =
+      "cosine_adjacency(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(f.sizes()) + ")";
   auto a = F::cosine_adjacency(f, o);
   auto expected = shape;
   if (shape.size() >= 2) expected.back() = shape[shape.size() - 2];
@@ -59,8 +60,8 @@ inline void normalize_adjacency_case(Gen& g, Case& c) {
   const int64_t n = g.size(1, 7);
   std::vector<int64_t> shape = g.chance(0.5) ? std::vector<int64_t>{g.integer(1, 3), n, n} : std::vector<int64_t>{n, n};
   if (g.bad(0.03)) shape = g.pick<std::vector<int64_t>>({{n, n + 1}, {n}, {1, 1, n, n}});
-  auto dtype = g.pick<torch::ScalarType>({torch::kBool, torch::kLong, torch::kFloat32, torch::kFloat64, torch::kHalf,
-                                          torch::kBFloat16});
+  auto dtype = g.pick<torch::ScalarType>(
+      {torch::kBool, torch::kLong, torch::kFloat32, torch::kFloat64, torch::kHalf, torch::kBFloat16});
   if (g.bad(0.02)) dtype = torch::kComplexFloat;
   torch::Tensor a;
   std::string values = "0/1";
@@ -117,8 +118,8 @@ inline void sample_patches_case(Gen& g, Case& c) {
   if (g.bad(0.02)) ids = ids.reshape({1, n});
   ids = g.maybe_elsewhere(ids);
   const auto check = g.finite_check();
-  c.what = "sample_patches(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " +
-           c10::str(map.sizes()) + ", ids " + (ids.defined() ? c10::str(ids.sizes()) : "undefined") + ")";
+  c.what = "sample_patches(" + std::string(values_name(v)) + " " + c10::toString(dtype) + " " + c10::str(map.sizes()) +
+           ", ids " + (ids.defined() ? c10::str(ids.sizes()) : "undefined") + ")";
   auto nodes = F::sample_patches(map, ids, check);
   c.outputs = {nodes};
   c.shapes = {{shape[0], n, shape[1]}};
@@ -165,7 +166,8 @@ inline void info_nce_case(Gen& g, Case& c) {
            ", tau " + std::to_string(o.temperature()) + ")";
   auto loss = F::info_nce(output, input, o);
   std::vector<int64_t> expected;
-  if (o.reduction() == Reduction::kNone) expected = vshape.size() == 3 ? std::vector<int64_t>{b, n} : std::vector<int64_t>{n};
+  if (o.reduction() == Reduction::kNone)
+    expected = vshape.size() == 3 ? std::vector<int64_t>{b, n} : std::vector<int64_t>{n};
   c.outputs = {loss};
   c.shapes = {expected};
   c.extra = [loss, dtype] { ensure(loss.scalar_type() == computed_dtype(dtype), "float32 for reduced floats"); };
@@ -179,7 +181,7 @@ inline torch::Tensor abar_for(Gen& g, const std::vector<int64_t>& xshape, torch:
   else shape = {2, 2};
   auto a = F::normalize_adjacency(g.graph(shape, torch::kFloat32)).to(dtype);
   if (g.bad(0.03)) a = torch::cat({a, a.narrow(-1, 0, 1)}, -1);  // [.., N, N + 1]
-  if (a.dim() == 3 && g.bad(0.03)) a = a[0];                       // one graph for a batch
+  if (a.dim() == 3 && g.bad(0.03)) a = a[0];                     // one graph for a batch
   if (a.is_floating_point() && g.chance(0.02)) {
     a.view({-1})[0] = kNaN;
     g.c->nonfinite = true;
@@ -207,7 +209,8 @@ inline void hop_features_case(Gen& g, Case& c, bool shared) {
     c.shapes = {with_last(shape, width)};
     return;
   }
-  auto input = g.tensor(g.bad(0.03) && !shape.empty() ? with_last(shape, shape.back() + 1) : shape, dtype, g.values(false));
+  auto input =
+      g.tensor(g.bad(0.03) && !shape.empty() ? with_last(shape, shape.back() + 1) : shape, dtype, g.values(false));
   auto out = F::shared_hop_features(x, input, abar, hops, check);
   c.outputs = {out.first, out.second};
   c.shapes = {with_last(shape, width), with_last(shape, width)};

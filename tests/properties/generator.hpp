@@ -23,37 +23,42 @@ enum class Values { kNormal, kZeros, kConstant, kDuplicated, kTiny, kHuge, kMixe
 
 inline const char* values_name(Values v) {
   switch (v) {
-    case Values::kNormal: return "normal";
-    case Values::kZeros: return "zeros";
-    case Values::kConstant: return "constant";
-    case Values::kDuplicated: return "duplicated";
-    case Values::kTiny: return "tiny";
-    case Values::kHuge: return "huge";
-    case Values::kMixed: return "mixed";
-    case Values::kNaN: return "nan";
-    case Values::kInf: return "inf";
+    case Values::kNormal:
+      return "normal";
+    case Values::kZeros:
+      return "zeros";
+    case Values::kConstant:
+      return "constant";
+    case Values::kDuplicated:
+      return "duplicated";
+    case Values::kTiny:
+      return "tiny";
+    case Values::kHuge:
+      return "huge";
+    case Values::kMixed:
+      return "mixed";
+    case Values::kNaN:
+      return "nan";
+    case Values::kInf:
+      return "inf";
   }
   return "?";
 }
 
 /// Magnitudes per dtype: `huge` and `tiny` are as far out as the dtype allows while the
 /// gradient of a normalisation (~1/|x|) and of InfoNCE (~|x| / tau) stays representable.
-inline double huge_of(torch::ScalarType t) {
-  return t == torch::kHalf ? 1e3 : t == torch::kFloat64 ? 1e150 : 1e30;
-}
-inline double tiny_of(torch::ScalarType t) {
-  return t == torch::kHalf ? 1e-3 : t == torch::kFloat64 ? 1e-150 : 1e-30;
-}
+inline double huge_of(torch::ScalarType t) { return t == torch::kHalf ? 1e3 : t == torch::kFloat64 ? 1e150 : 1e30; }
+inline double tiny_of(torch::ScalarType t) { return t == torch::kHalf ? 1e-3 : t == torch::kFloat64 ? 1e-150 : 1e-30; }
 
 /// What one case did, for the rules checked by the harness.
 struct Case {
-  std::string what;             // description printed when a rule is broken
-  std::string why;              // the choices that made it invalid
-  bool invalid = false;         // an argument was chosen outside its documented domain
-  bool nonfinite = false;       // NaN/Inf in an input
-  bool risky = false;           // huge values where the documented result may be an overflow error
-  bool scanned = true;          // the NaN/Inf scan is active
-  bool half_small = false;      // half-precision zeros/tiny values: see Gen::tensor
+  std::string what;         // description printed when a rule is broken
+  std::string why;          // the choices that made it invalid
+  bool invalid = false;     // an argument was chosen outside its documented domain
+  bool nonfinite = false;   // NaN/Inf in an input
+  bool risky = false;       // huge values where the documented result may be an overflow error
+  bool scanned = true;      // the NaN/Inf scan is active
+  bool half_small = false;  // half-precision zeros/tiny values: see Gen::tensor
   std::vector<torch::Tensor> outputs;
   std::vector<std::vector<int64_t>> shapes;  // expected shape of each output
   std::vector<torch::Tensor> leaves;         // inputs whose gradients must be finite
@@ -68,7 +73,9 @@ struct Gen {
   bool chance(double p) { return std::bernoulli_distribution(p)(rng); }
   double real(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
   template <typename T>
-  T pick(const std::vector<T>& v) { return v[static_cast<size_t>(integer(0, static_cast<int64_t>(v.size()) - 1))]; }
+  T pick(const std::vector<T>& v) {
+    return v[static_cast<size_t>(integer(0, static_cast<int64_t>(v.size()) - 1))];
+  }
   /// With probability `p`, marks the case invalid (noting the line that chose to) and returns true.
   bool bad(double p = 0.04, int line = __builtin_LINE()) {
     if (!chance(p)) return false;
@@ -108,15 +115,15 @@ struct Gen {
 
   Values values(bool huge_is_risky) {
     const int r = static_cast<int>(integer(0, 99));
-    Values v = r < 40 ? Values::kNormal
-             : r < 48 ? Values::kZeros
-             : r < 55 ? Values::kConstant
-             : r < 62 ? Values::kDuplicated
-             : r < 71 ? Values::kTiny
-             : r < 80 ? Values::kHuge
-             : r < 90 ? Values::kMixed
-             : r < 95 ? Values::kNaN
-                      : Values::kInf;
+    Values v = r < 40   ? Values::kNormal
+               : r < 48 ? Values::kZeros
+               : r < 55 ? Values::kConstant
+               : r < 62 ? Values::kDuplicated
+               : r < 71 ? Values::kTiny
+               : r < 80 ? Values::kHuge
+               : r < 90 ? Values::kMixed
+               : r < 95 ? Values::kNaN
+                        : Values::kInf;
     if (v == Values::kNaN || v == Values::kInf) c->nonfinite = true;
     if ((v == Values::kHuge || v == Values::kMixed) && huge_is_risky) c->risky = true;
     return v;
@@ -132,23 +139,33 @@ struct Gen {
     auto x = torch::randn(shape, torch::kFloat64);
     const int64_t n = x.numel();
     switch (v) {
-      case Values::kNormal: break;
-      case Values::kZeros: x.zero_(); break;
-      case Values::kConstant: x.fill_(real(-2.0, 2.0)); break;
+      case Values::kNormal:
+        break;
+      case Values::kZeros:
+        x.zero_();
+        break;
+      case Values::kConstant:
+        x.fill_(real(-2.0, 2.0));
+        break;
       case Values::kDuplicated:
         if (x.dim() >= 2 && x.size(-2) > 0) x = x.narrow(-2, 0, 1).expand_as(x).clone();
         break;
-      case Values::kTiny: x.mul_(tiny_of(dtype)); break;
-      case Values::kHuge: x.mul_(huge_of(dtype)); break;
+      case Values::kTiny:
+        x.mul_(tiny_of(dtype));
+        break;
+      case Values::kHuge:
+        x.mul_(huge_of(dtype));
+        break;
       case Values::kMixed:
         if (x.dim() >= 1) {
           auto scale_shape = shape;
           scale_shape.back() = 1;
           auto pickers = torch::randint(0, 4, scale_shape, torch::kLong);
-          auto scale = torch::where(pickers.eq(0), torch::zeros({}, torch::kFloat64),
-                                    torch::where(pickers.eq(1), torch::full({}, huge_of(dtype), torch::kFloat64),
-                                                 torch::where(pickers.eq(2), torch::full({}, tiny_of(dtype), torch::kFloat64),
-                                                              torch::ones({}, torch::kFloat64))));
+          auto scale =
+              torch::where(pickers.eq(0), torch::zeros({}, torch::kFloat64),
+                           torch::where(pickers.eq(1), torch::full({}, huge_of(dtype), torch::kFloat64),
+                                        torch::where(pickers.eq(2), torch::full({}, tiny_of(dtype), torch::kFloat64),
+                                                     torch::ones({}, torch::kFloat64))));
           x = x * scale;
         }
         break;
@@ -172,7 +189,9 @@ struct Gen {
   /// A 0/1 adjacency with random edges, an edgeless or a complete graph.
   torch::Tensor graph(std::vector<int64_t> shape, torch::ScalarType dtype) {
     const int r = static_cast<int>(integer(0, 3));
-    auto a = r == 0 ? torch::zeros(shape) : r == 1 ? torch::ones(shape) : torch::rand(shape).lt(0.4).to(torch::kFloat32);
+    auto a = r == 0   ? torch::zeros(shape)
+             : r == 1 ? torch::ones(shape)
+                      : torch::rand(shape).lt(0.4).to(torch::kFloat32);
     return mark_empty(a.to(dtype));
   }
 

@@ -9,7 +9,9 @@ namespace patchgcl_property {
 inline void tag_conv_case(Gen& g, Case& c) {
   const int64_t in = g.bad(0.02) ? 0 : g.integer(1, 4), out = g.bad(0.02) ? 0 : g.integer(1, 4);
   TAGConvOptions o(in, out);
-  o.hops(g.bad() ? -1 : g.integer(0, 3)).bias(g.chance(0.5)).init_std(g.bad() ? -0.1 : g.pick<double>({0.02, 0.0, 1.0}));
+  o.hops(g.bad() ? -1 : g.integer(0, 3))
+      .bias(g.chance(0.5))
+      .init_std(g.bad() ? -0.1 : g.pick<double>({0.02, 0.0, 1.0}));
   o.check_finite(g.finite_check());
   c.what = "TAGConv(" + std::to_string(in) + ", " + std::to_string(out) + ", hops " + std::to_string(o.hops()) + ")";
   TAGConv conv(o);
@@ -33,7 +35,8 @@ inline void tag_conv_case(Gen& g, Case& c) {
     c.shapes = {with_last(shape, out)};
   } else if (mode == 1) {
     auto input = g.tensor(shape, g.chance(0.8) ? dtype : g.float_dtype(), g.values(false));
-    if (input.scalar_type() != dtype && !(input.scalar_type() == torch::kHalf || input.scalar_type() == torch::kBFloat16) &&
+    if (input.scalar_type() != dtype &&
+        !(input.scalar_type() == torch::kHalf || input.scalar_type() == torch::kBFloat16) &&
         (input.scalar_type() == torch::kFloat64) != f64_module)
       c.invalid = true;
     auto vz = conv->forward_shared(x, input, abar);
@@ -64,7 +67,8 @@ inline void topk_pool_case(Gen& g, Case& c) {
   }
   if (n < 2) c.invalid = true;  // at least 2 nodes are kept
   o.activation(g.chance(0.5) ? ScoreActivation::kSigmoid : ScoreActivation::kTanh).bias(g.chance(0.5));
-  o.divide_by_norm(g.chance(0.3)).pooled_adjacency(g.chance(0.5) ? PooledAdjacency::kTwoHop : PooledAdjacency::kInduced);
+  o.divide_by_norm(g.chance(0.3))
+      .pooled_adjacency(g.chance(0.5) ? PooledAdjacency::kTwoHop : PooledAdjacency::kInduced);
   o.init_std(g.pick<double>({0.02, 0.0, 1.0}));  // 0: every score ties
   if (g.bad(0.02)) o.init_std(kNaN);
   o.check_finite(g.finite_check());
@@ -103,8 +107,8 @@ inline void topk_pool_case(Gen& g, Case& c) {
 
 /// Feature pyramids for a multi-layer loss with `channels` per layer.
 inline void loss_inputs(Gen& g, Case& c, const std::vector<int64_t>& channels, int64_t num_patches,
-                 std::vector<torch::Tensor>& out, std::vector<torch::Tensor>& in, std::vector<torch::Tensor>& ids,
-                 torch::ScalarType dtype, Values v) {
+                        std::vector<torch::Tensor>& out, std::vector<torch::Tensor>& in,
+                        std::vector<torch::Tensor>& ids, torch::ScalarType dtype, Values v) {
   const int64_t b = g.size(1, 2);
   const bool given_ids = g.chance(0.3);
   for (size_t l = 0; l < channels.size(); ++l) {
@@ -131,7 +135,8 @@ inline InfoNCEOptions loss_info_nce(Gen& g, InfoNCEOptions o) {
     g.c->risky = true;
   }
   if (g.bad()) o.temperature(g.pick<double>({0.0, -1.0, kNaN}));
-  if (g.chance(0.3)) o.direction(g.pick<Direction>({Direction::kOutputToInput, Direction::kInputToOutput, Direction::kBoth}));
+  if (g.chance(0.3))
+    o.direction(g.pick<Direction>({Direction::kOutputToInput, Direction::kInputToOutput, Direction::kBoth}));
   if (g.chance(0.2)) o.diagonal_value(g.pick<double>({-10.0, InfoNCEOptions::kNoDiagonal}));
   if (g.bad(0.02)) o.reduction(Reduction::kNone);  // the losses reduce to a scalar
   return o.check_finite(g.finite_check());

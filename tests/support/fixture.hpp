@@ -41,7 +41,8 @@ inline double relative_error(const torch::Tensor& actual, const torch::Tensor& e
   return scale > 0 ? diff / scale : diff;
 }
 
-inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected, double rel, const std::string& what) {
+inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected, double rel,
+                        const std::string& what) {
   INFO(what);
   REQUIRE(actual.defined());
   REQUIRE(actual.sizes() == expected.sizes());

@@ -54,7 +54,8 @@ class Ranks {
       for (size_t at = 0; at < text.size();) {
         const auto end = text.find('\n', at);
         if (end == std::string::npos) break;  // a line still being written
-        if (text.compare(at, prefix.size(), prefix) == 0) return text.substr(at + prefix.size(), end - at - prefix.size());
+        if (text.compare(at, prefix.size(), prefix) == 0)
+          return text.substr(at + prefix.size(), end - at - prefix.size());
         at = end + 1;
       }
       if (exited || std::chrono::steady_clock::now() > deadline)
@@ -89,8 +90,9 @@ class Ranks {
 /// store at 127.0.0.1:`port`, and `extra` "--key value" pairs.
 inline std::vector<std::string> worker_args(const std::string& name, int rank, int world, int port,
                                             const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {self_exe(), "--worker", name, "--rank", std::to_string(rank), "--world",
-                                   std::to_string(world), "--port", std::to_string(port)};
+  std::vector<std::string> args = {
+      self_exe(), "--worker",          name, "--rank", std::to_string(rank), "--world", std::to_string(world),
+      "--port",   std::to_string(port)};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -98,8 +100,12 @@ inline std::vector<std::string> worker_args(const std::string& name, int rank, i
 /// `world` ranks of this executable running the worker `name`, in this process's environment.
 inline Ranks worker_ranks(const std::string& name, int world, int port, const std::string& log_prefix,
                           const std::vector<std::string>& extra = {}) {
-  return Ranks(world, [&](int r, int p) { return RankCommand{worker_args(name, r, world, p, extra), current_environment()}; },
-               log_prefix, port);
+  return Ranks(
+      world,
+      [&](int r, int p) {
+        return RankCommand{worker_args(name, r, world, p, extra), current_environment()};
+      },
+      log_prefix, port);
 }
 
 // The ranks' side.

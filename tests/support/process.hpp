@@ -40,7 +40,8 @@ inline std::vector<std::string> current_environment() {
 }
 
 /// `env` changed by `changes`, in order: "NAME=value" sets NAME, "NAME=" (nothing after '=') removes it.
-inline std::vector<std::string> changed_environment(std::vector<std::string> env, const std::vector<std::string>& changes) {
+inline std::vector<std::string> changed_environment(std::vector<std::string> env,
+                                                    const std::vector<std::string>& changes) {
   for (const auto& kv : changes) {
     const auto name = kv.substr(0, kv.find('=') + 1);
     std::vector<std::string> kept;

@@ -9,9 +9,9 @@
 #include <patchgcl/blas_kernels.hpp>
 #include <patchgcl/threads.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -42,7 +42,8 @@ struct GlobalOptions {
 
 inline void add_global_options(CLI::App& app, GlobalOptions& o) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads for LibTorch and OpenBLAS (0: their defaults; at most the CPUs available)");
+  app.add_option("--threads", o.threads,
+                 "CPU threads for LibTorch and OpenBLAS (0: their defaults; at most the CPUs available)");
   app.add_option("--max-image-pixels", o.max_image_pixels,
                  "larger images (width x height, from the file's header) are skipped with a warning")
       ->capture_default_str();
@@ -80,7 +81,8 @@ class JsonOutput {
   explicit JsonOutput(std::string path) : path_(std::move(path)) {
     if (path_.empty()) return;
     file_.open(path_, std::ios::trunc);
-    if (!file_) bad_option("--json", "a file this process can write", fmt::format("'{}': {}", path_, std::strerror(errno)));
+    if (!file_)
+      bad_option("--json", "a file this process can write", fmt::format("'{}': {}", path_, std::strerror(errno)));
   }
   /// Prints `text` and writes it to the file, if one was given.
   void write(const std::string& text) {

@@ -35,17 +35,20 @@ inline evaluation::Scores evaluate(Trainer& trainer, int count) {
 /// or of crops of a single-image pair (`single_image`, or a checkpoint trained with --single-image).
 /// `crop_size` / `view_size` 0 take the checkpoint's crop size and twice it (its training view).
 inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesystem::path& data,
-                                           const std::filesystem::path& features, evaluation::RealDataOptions options,
-                                           bool single_image) {
+                                            const std::filesystem::path& features, evaluation::RealDataOptions options,
+                                            bool single_image) {
   if (!std::filesystem::is_directory(data))
-    throw std::invalid_argument(fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
-                                            "for a single-image run), got '{}', which is not a folder", data.string()));
+    throw std::invalid_argument(
+        fmt::format("--data: expected a folder with testA/ and testB/ (or trainA/ and trainB/ "
+                    "for a single-image run), got '{}', which is not a folder",
+                    data.string()));
   metrics::FeatureNetwork net(features, trainer.device());
   // The feature network sees RGB: a grayscale translation is repeated, and the real images are made
   // grayscale first (then repeated) when the model translates to grayscale.
   const auto translate = [&](const torch::Tensor& x) { return to_channels(trainer.translate(x), 3); };
   options.real_channels = trainer.config().output_nc;
-  if (!single_image && !trainer.config().data.single_image) return evaluation::evaluate_folders(translate, net, data, options);
+  if (!single_image && !trainer.config().data.single_image)
+    return evaluation::evaluate_folders(translate, net, data, options);
   if (options.crop_size == 0) options.crop_size = static_cast<int>(trainer.config().data.crop_size);
   if (options.view_size == 0) options.view_size = 2 * options.crop_size;
   return evaluation::evaluate_single_image(translate, net, data, options);
@@ -58,27 +61,31 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
 inline std::string evaluate_run(const std::filesystem::path& run_dir, std::filesystem::path data,
                                 const std::filesystem::path& features, const evaluation::RealDataOptions& options,
                                 bool single_image, torch::Device device, bool quiet = false) {
-  const auto files = evaluation::run_checkpoints(run_dir);  // before the network: a folder without checkpoints fails first
+  const auto files =
+      evaluation::run_checkpoints(run_dir);  // before the network: a folder without checkpoints fails first
   if (data.empty()) {
     const auto root = checkpoint::read_config(files.front().second).data.root;
     if (root == kSyntheticData)
-      bad_option("--data", fmt::format("a folder with testA/ and testB/ for a run on the embedded dataset (synth --output "
-                                       "DIR writes it as one; run '{}')", run_dir.string()), "none");
+      bad_option("--data",
+                 fmt::format("a folder with testA/ and testB/ for a run on the embedded dataset (synth --output "
+                             "DIR writes it as one; run '{}')",
+                             run_dir.string()),
+                 "none");
     data = root;
   }
   if (!std::filesystem::is_directory(data))
     bad_option("--data", "a folder with testA/ and testB/ (or trainA/ and trainB/ for a single-image run)",
                fmt::format("'{}', which is not a folder", data.string()));
   metrics::FeatureNetwork net(features, device);
-  const auto table = evaluation::score_checkpoints(run_dir, net, data, options, single_image, device,
-                                                   [&](const evaluation::CheckpointScore& r) {
-                                                     if (!quiet)
-                                                       std::cerr << fmt::format("step {}: FID {:.4f} KID {:.6f} ({})\n",
-                                                                                r.step, r.scores.fid, r.scores.kid.mean,
-                                                                                r.file.string());
-                                                   });
+  const auto table = evaluation::score_checkpoints(
+      run_dir, net, data, options, single_image, device, [&](const evaluation::CheckpointScore& r) {
+        if (!quiet)
+          std::cerr << fmt::format("step {}: FID {:.4f} KID {:.6f} ({})\n", r.step, r.scores.fid, r.scores.kid.mean,
+                                   r.file.string());
+      });
   report::write_checkpoint_scores(run_dir, table, features.string());
-  std::unique_ptr<RunLock> lock;  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
+  std::unique_ptr<RunLock>
+      lock;  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
   try {
     lock = std::make_unique<RunLock>(run_dir);
   } catch (const std::runtime_error&) {
@@ -116,7 +123,8 @@ inline void refuse_ignored_evaluate_options(const std::function<bool(const std::
              "it applies to FID/KID on real data: --data FOLDER --features model.pt");
     return;
   }
-  refuse("--count", "with --data (every test image is scored)", "it sets the pairs of the embedded dataset's test split");
+  refuse("--count", "with --data (every test image is scored)",
+         "it sets the pairs of the embedded dataset's test split");
   if (single_image)
     refuse("--size", "in single-image evaluation (both images are resized to --view-size, then cropped)",
            "use --view-size and --crop-size");
@@ -131,19 +139,25 @@ inline Command add_evaluate(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "evaluate", "score a model: FID/KID on real data (--data --features), or the embedded dataset's test split");
   auto* checkpoint = cmd->add_option("--checkpoint", o->checkpoint, "ckpt.safetensors of a run (or the run folder)");
-  auto* run = cmd->add_option("--run", o->run,
-                              "score every checkpoint the run kept (train --keep-checkpoints) and its ckpt.safetensors with "
-                              "--features; writes RUN/checkpoint_scores.{csv,json}, RUN/best.safetensors, index.html")
-                  ->excludes(checkpoint);
+  auto* run =
+      cmd->add_option("--run", o->run,
+                      "score every checkpoint the run kept (train --keep-checkpoints) and its ckpt.safetensors with "
+                      "--features; writes RUN/checkpoint_scores.{csv,json}, RUN/best.safetensors, index.html")
+          ->excludes(checkpoint);
   cmd->add_option("--folders", o->folders, "FID/KID between two folders of images with --features, no checkpoint")
-      ->expected(2)->excludes(checkpoint)->excludes(run);
+      ->expected(2)
+      ->excludes(checkpoint)
+      ->excludes(run);
   cmd->add_option("--count", o->count, "embedded dataset: test pairs")->capture_default_str();
   cmd->add_option("--json", o->json, "also write the scores to this file");
-  cmd->add_option("--data", o->data, "real data: a folder with testA/ testB/ (CycleGAN/CUT); with --run, default: the run's");
+  cmd->add_option("--data", o->data,
+                  "real data: a folder with testA/ testB/ (CycleGAN/CUT); with --run, default: the run's");
   cmd->add_option("--features", o->features, "TorchScript feature network (scripts/export-inception.py)");
-  cmd->add_flag("--single-image", o->single_image, "one image per domain: compare crops (default for a --single-image run)");
+  cmd->add_flag("--single-image", o->single_image,
+                "one image per domain: compare crops (default for a --single-image run)");
   auto& r = o->real;
-  cmd->add_option("--size", r.size, "resize every image to N x N (0: keep; one size per folder)")->capture_default_str();
+  cmd->add_option("--size", r.size, "resize every image to N x N (0: keep; one size per folder)")
+      ->capture_default_str();
   cmd->add_option("--crops", r.crops, "single image: crops per side")->capture_default_str();
   cmd->add_option("--crop-size", r.crop_size, "single image: crop side (0: the checkpoint's crop size)");
   cmd->add_option("--view-size", r.view_size, "single image: short side before cropping (0: twice the crop)");
@@ -152,38 +166,42 @@ inline Command add_evaluate(CLI::App& app) {
   cmd->add_option("--kid-subset-size", r.kid.subset_size, "KID: features per subset (capped at the smaller set)")
       ->capture_default_str();
   cmd->add_option("--seed", r.kid.seed, "seed of the KID subsets and the crops")->capture_default_str();
-  return {cmd, [o, cmd](const GlobalOptions& global) {
-            const torch::Device device = parse_device(global.device);
-            const bool scored = !o->data.empty() || !o->run.empty() || !o->folders.empty();
-            if (o->checkpoint.empty() && o->run.empty() && o->folders.empty())
-              bad_option("--checkpoint", "given, or --run RUN or --folders X Y (what to evaluate)", "none");
-            if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
-            if (scored && o->features.empty())
-              bad_option("--features", fmt::format("a TorchScript feature network with {} (scripts/export-inception.py "
-                                                   "writes one)", !o->run.empty() ? "--run" : !o->folders.empty()
-                                                                                                ? "--folders" : "--data"),
-                         "none");
-            if (!o->features.empty() && !scored)
-              bad_option("--features", "given with --data, --run or --folders (the embedded dataset is scored without it)",
-                         fmt::format("'{}'", o->features));
-            JsonOutput json(o->json);
-            if (!o->folders.empty()) {
-              metrics::FeatureNetwork net(o->features, device);
-              json.write(evaluation::to_json(evaluation::evaluate_two_folders(net, o->folders[0], o->folders[1], o->real)));
-              return 0;
-            }
-            if (!o->run.empty()) {
-              json.write(evaluate_run(o->run, o->data, o->features, o->real, o->single_image, device));
-              return 0;
-            }
-            auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
-            refuse_ignored_evaluate_options([cmd](const std::string& name) { return cmd->count(name) > 0; },
-                                            !o->data.empty(), o->single_image || model->config().data.single_image);
-            json.write(o->data.empty()
-                           ? evaluation::to_json(evaluate(*model, o->count))
-                           : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));
-            return 0;
-          }};
+  return {
+      cmd, [o, cmd](const GlobalOptions& global) {
+        const torch::Device device = parse_device(global.device);
+        const bool scored = !o->data.empty() || !o->run.empty() || !o->folders.empty();
+        if (o->checkpoint.empty() && o->run.empty() && o->folders.empty())
+          bad_option("--checkpoint", "given, or --run RUN or --folders X Y (what to evaluate)", "none");
+        if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
+        if (scored && o->features.empty())
+          bad_option("--features",
+                     fmt::format("a TorchScript feature network with {} (scripts/export-inception.py "
+                                 "writes one)",
+                                 !o->run.empty()       ? "--run"
+                                 : !o->folders.empty() ? "--folders"
+                                                       : "--data"),
+                     "none");
+        if (!o->features.empty() && !scored)
+          bad_option("--features", "given with --data, --run or --folders (the embedded dataset is scored without it)",
+                     fmt::format("'{}'", o->features));
+        JsonOutput json(o->json);
+        if (!o->folders.empty()) {
+          metrics::FeatureNetwork net(o->features, device);
+          json.write(evaluation::to_json(evaluation::evaluate_two_folders(net, o->folders[0], o->folders[1], o->real)));
+          return 0;
+        }
+        if (!o->run.empty()) {
+          json.write(evaluate_run(o->run, o->data, o->features, o->real, o->single_image, device));
+          return 0;
+        }
+        auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
+        refuse_ignored_evaluate_options([cmd](const std::string& name) { return cmd->count(name) > 0; },
+                                        !o->data.empty(), o->single_image || model->config().data.single_image);
+        json.write(o->data.empty()
+                       ? evaluation::to_json(evaluate(*model, o->count))
+                       : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));
+        return 0;
+      }};
 }
 
 }  // namespace commands

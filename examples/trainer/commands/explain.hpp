@@ -17,7 +17,8 @@
 namespace trainer::explain {
 
 /// The pictures of `image` (resized to `options.size`, or the checkpoint's training size).
-inline GraphPictures explain_with(Trainer& trainer, const Image& original, const ExplainOptions& options, Image* used = nullptr) {
+inline GraphPictures explain_with(Trainer& trainer, const Image& original, const ExplainOptions& options,
+                                  Image* used = nullptr) {
   auto& loss = graph_loss(trainer);
   const int side = options.size > 0 ? options.size : static_cast<int>(trainer.config().synthetic_size_or_crop());
   const Image image = fit(original, side);
@@ -33,8 +34,10 @@ inline std::unique_ptr<Trainer> load_trainer(std::filesystem::path ckpt, torch::
   ckpt = checkpoint::resolve(ckpt);
   const TrainConfig config = checkpoint::read_config(ckpt);
   if (!vgg_weights.empty() && config.features != FeatureKind::kVGG16)
-    throw std::invalid_argument(fmt::format("--vgg-weights has no effect with a checkpoint trained with --features {} "
-                                            "(only VGG16 features load weights): leave it out", to_string(config.features)));
+    throw std::invalid_argument(
+        fmt::format("--vgg-weights has no effect with a checkpoint trained with --features {} "
+                    "(only VGG16 features load weights): leave it out",
+                    to_string(config.features)));
   auto trainer = std::make_unique<Trainer>(config, device, vgg_weights);
   checkpoint::restore(*trainer, ckpt);
   return trainer;
@@ -47,7 +50,8 @@ inline std::string explain(const std::filesystem::path& ckpt, const std::filesys
   std::string error;
   Image original = read_image(image_file, &error);
   if (original.empty())
-    throw std::invalid_argument(fmt::format("--image: expected a readable image file, got '{}': {}", image_file.string(), error));
+    throw std::invalid_argument(
+        fmt::format("--image: expected a readable image file, got '{}': {}", image_file.string(), error));
   auto trainer = load_trainer(ckpt, device, vgg_weights);
   Image used;
   auto pictures = explain_with(*trainer, original, options, &used);
@@ -77,7 +81,8 @@ inline Command add_explain(CLI::App& app) {
   cmd->add_option("--size", o->explain.size, "short side the image is resized to (0: the training size)")
       ->capture_default_str();
   cmd->add_option("--grid", o->explain.grid, "at most grid x grid nodes")->capture_default_str();
-  cmd->add_option("--vgg-weights", o->vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py), for a --features vgg16 checkpoint");
+  cmd->add_option("--vgg-weights", o->vgg_weights,
+                  "VGG16 weight file (python3 scripts/fetch-vgg16.py), for a --features vgg16 checkpoint");
   return {cmd, [o](const GlobalOptions& global) {
             const auto summary = explain::explain(o->checkpoint, o->image, o->out, o->explain,
                                                   parse_device(global.device), o->vgg_weights);

@@ -19,8 +19,9 @@ struct ExportOptions {
 
 inline Command add_export(CLI::App& app) {
   auto o = std::make_shared<ExportOptions>();
-  auto* cmd = app.add_subcommand("export", "write a checkpoint's generator as a safetensors file under the names of "
-                                           "CUT's PyTorch ResnetGenerator (docs/trainer.md)");
+  auto* cmd = app.add_subcommand("export",
+                                 "write a checkpoint's generator as a safetensors file under the names of "
+                                 "CUT's PyTorch ResnetGenerator (docs/trainer.md)");
   cmd->add_option("--checkpoint", o->checkpoint, "ckpt.safetensors of a run (or the run folder)")->required();
   cmd->add_option("--output", o->output, "the safetensors file to write (e.g. generator.safetensors)")->required();
   return {cmd, [o](const GlobalOptions&) {
@@ -28,17 +29,18 @@ inline Command add_export(CLI::App& app) {
             const fs::path output(o->output);
             std::error_code ec;
             if (fs::is_directory(output, ec))
-              bad_option("--output", "a file name (the safetensors file to write)", fmt::format("'{}', a folder", o->output));
+              bad_option("--output", "a file name (the safetensors file to write)",
+                         fmt::format("'{}', a folder", o->output));
             const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
             if (!fs::is_directory(parent, ec))
-              bad_option("--output", "a file in an existing folder", fmt::format("'{}' (no folder '{}')", o->output,
-                                                                                   parent.string()));
+              bad_option("--output", "a file in an existing folder",
+                         fmt::format("'{}' (no folder '{}')", o->output, parent.string()));
             // The generator alone, on the CPU: the file is read the same wherever it was trained.
             const auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), torch::kCPU);
             const size_t n = export_generator(*model, output, /*step: not read from the checkpoint*/ -1);
             const auto& c = model->config();
-            fmt::print("wrote {} ({} tensors: ResnetGenerator input_nc {}, output_nc {}, ngf {}, n_blocks {})\n", o->output,
-                       n, c.input_nc, c.output_nc, c.ngf, c.n_blocks);
+            fmt::print("wrote {} ({} tensors: ResnetGenerator input_nc {}, output_nc {}, ngf {}, n_blocks {})\n",
+                       o->output, n, c.input_nc, c.output_nc, c.ngf, c.n_blocks);
             return 0;
           }};
 }

@@ -12,13 +12,16 @@
 namespace trainer::commands {
 
 inline Command add_launch(CLI::App& app, std::shared_ptr<launch::LaunchOptions> o) {
-  auto* cmd = app.add_subcommand("launch", "start the ranks of this node with torchrun's variables: "
-                                           "launch --nproc-per-node N [options] -- train ...");
+  auto* cmd = app.add_subcommand("launch",
+                                 "start the ranks of this node with torchrun's variables: "
+                                 "launch --nproc-per-node N [options] -- train ...");
   cmd->add_option("--nproc-per-node", o->nproc_per_node, "ranks on this node")->capture_default_str();
   cmd->add_option("--nnodes", o->nnodes, "nodes (machines), each running this launcher")->capture_default_str();
   cmd->add_option("--node-rank", o->node_rank, "this node's index in [0, --nnodes)")->capture_default_str();
-  cmd->add_option("--master-addr", o->master_addr, "address of node 0 (its rank 0 serves the rendezvous)")->capture_default_str();
-  cmd->add_option("--master-port", o->master_port, "rendezvous port (0: a free one, one node only)")->capture_default_str();
+  cmd->add_option("--master-addr", o->master_addr, "address of node 0 (its rank 0 serves the rendezvous)")
+      ->capture_default_str();
+  cmd->add_option("--master-port", o->master_port, "rendezvous port (0: a free one, one node only)")
+      ->capture_default_str();
   cmd->add_option("--grace", o->grace_s, "seconds the other ranks get to stop after one failed")->capture_default_str();
   return {cmd, [o](const GlobalOptions&) { return launch::run(*o, launch::self_exe()); }};
 }

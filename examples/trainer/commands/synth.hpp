@@ -17,8 +17,10 @@ inline void write_synthetic(const std::filesystem::path& out, int count, int siz
   if (count < 1) bad_option("--count", "at least 1", std::to_string(count));
   const int64_t min_side = smallest_image_side();
   if (size < min_side || int64_t{size} * size > decode_limits().max_pixels)
-    bad_option("--size", fmt::format("at least {} (the smallest image the trainer trains on) and at most {} pixels in "
-                                     "all (--max-image-pixels)", min_side, decode_limits().max_pixels),
+    bad_option("--size",
+               fmt::format("at least {} (the smallest image the trainer trains on) and at most {} pixels in "
+                           "all (--max-image-pixels)",
+                           min_side, decode_limits().max_pixels),
                std::to_string(size));
   for (const char* sub : {"trainA", "trainB", "testA", "testB"}) fs::create_directories(out / sub);
   for (int i = 0; i < count; ++i) {

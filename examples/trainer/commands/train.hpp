@@ -34,7 +34,8 @@ inline void add_config_options(CLI::App& cmd, std::map<std::string, std::string>
   for (const auto& spec : config_options()) {
     const std::string key = spec.key;
     if (spec.kind == OptionKind::kFlag) {
-      cmd.add_flag_function(spec.names, [&given, key](int64_t count) { given[key] = count > 0 ? "1" : "0"; }, spec.help);
+      cmd.add_flag_function(
+          spec.names, [&given, key](int64_t count) { given[key] = count > 0 ? "1" : "0"; }, spec.help);
       continue;
     }
     auto* option = cmd.add_option_function<std::string>(
@@ -52,7 +53,8 @@ inline void read_given(const std::map<std::string, std::string>& given, TrainCon
 
 /// The options of the run folder, the mode and the processes.
 inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
-  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.safetensors)")->capture_default_str();
+  cmd.add_option("--run", o.run.run_dir, "run folder (log.jsonl, samples/, index.html, ckpt.safetensors)")
+      ->capture_default_str();
   cmd.add_flag("--resume", o.run.resume, "continue the checkpoint in the run folder exactly");
   cmd.add_flag("--auto-resume", o.run.auto_resume,
                "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
@@ -63,13 +65,16 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
       ->check(CLI::IsMember({"cut", "fastcut", "sincut"}));
   cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py writes it)");
   cmd.add_option("--log-every", o.run.log_every, "steps between log lines")->capture_default_str();
-  cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")->capture_default_str();
+  cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")
+      ->capture_default_str();
   cmd.add_option("--checkpoint-every", o.run.checkpoint_every, "steps between checkpoints")->capture_default_str();
   cmd.add_option("--keep-checkpoints", o.run.keep_checkpoints,
                  "also keep up to N earlier checkpoints in RUN/checkpoints/, evenly spaced over the run, for "
-                 "evaluate --run (0: only ckpt.safetensors)")->capture_default_str();
+                 "evaluate --run (0: only ckpt.safetensors)")
+      ->capture_default_str();
   cmd.add_option("--backend", o.backend, "distributed (torchrun's variables set): auto (NCCL on CUDA), gloo or nccl")
-      ->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}))
+      ->capture_default_str();
   cmd.add_flag("!--no-overlap", o.run.overlap_gradients,
                "distributed: all-reduce the gradients after backward, not bucket by bucket during it");
   cmd.add_option("--dist-timeout", o.dist_timeout, "distributed: seconds for the rendezvous and each collective")
@@ -96,10 +101,12 @@ inline std::string apply_mode(const std::string& mode, TrainConfig& c,
                               const std::function<bool(const std::string&)>& given) {
   if (mode.empty()) return {};
   if (mode == "sincut")
-    bad_option("--mode", "cut or fastcut: sincut needs SinCUT's StyleGAN2 generator and discriminator, its R1 gradient "
-               "penalty, non-saturating GAN loss and identity-preservation loss, which this trainer does not implement "
-               "(for CUT's networks on random-scale crops of one image pair use --mode cut --single-image --data FOLDER)",
-               "sincut");
+    bad_option(
+        "--mode",
+        "cut or fastcut: sincut needs SinCUT's StyleGAN2 generator and discriminator, its R1 gradient "
+        "penalty, non-saturating GAN loss and identity-preservation loss, which this trainer does not implement "
+        "(for CUT's networks on random-scale crops of one image pair use --mode cut --single-image --data FOLDER)",
+        "sincut");
   const bool fast = mode == "fastcut";
   if (!given("--lambda")) c.lambda_nce = fast ? 10.0 : 1.0;
   if (!given("--nce-idt")) c.nce_idt = !fast;
@@ -109,11 +116,11 @@ inline std::string apply_mode(const std::string& mode, TrainConfig& c,
   std::vector<std::string> explicit_options;
   for (const char* option : {"--lambda", "--nce-idt", "--flip-equivariance", "--decay-steps"})
     if (given(option)) explicit_options.push_back(option);
-  return fmt::format("mode {}: lambda {}, nce_idt {}, flip_equivariance {}, decay_steps {} of {}{}",
-                     mode, format_number(c.lambda()), c.nce_idt ? "on" : "off", c.flip_equivariance ? "on" : "off",
-                     c.decay(), c.steps,
-                     explicit_options.empty() ? std::string(" (the mode's defaults)")
-                                              : fmt::format(" (given explicitly: {})", fmt::join(explicit_options, " ")));
+  return fmt::format(
+      "mode {}: lambda {}, nce_idt {}, flip_equivariance {}, decay_steps {} of {}{}", mode, format_number(c.lambda()),
+      c.nce_idt ? "on" : "off", c.flip_equivariance ? "on" : "off", c.decay(), c.steps,
+      explicit_options.empty() ? std::string(" (the mode's defaults)")
+                               : fmt::format(" (given explicitly: {})", fmt::join(explicit_options, " ")));
 }
 
 /// Options that would do nothing in the run's mode are refused rather than ignored: the error names
@@ -128,12 +135,15 @@ inline void refuse_ignored_options(const std::function<bool(const std::string&)>
   for (const auto& spec : config_options())
     if (!spec.applies(o.config)) refuse(spec.flag(), spec.unused(o.config));
   if (o.config.features != FeatureKind::kVGG16)
-    refuse("--vgg-weights", fmt::format("with --features {} (only VGG16 features load weights): add --features vgg16 to "
-                                        "use them", to_string(o.config.features)));
+    refuse("--vgg-weights",
+           fmt::format("with --features {} (only VGG16 features load weights): add --features vgg16 to "
+                       "use them",
+                       to_string(o.config.features)));
   if (!distributed)
     for (const char* option : {"--backend", "--dist-timeout", "--no-overlap"})
-      refuse(option, "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set): "
-                     "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
+      refuse(option,
+             "in a run of one process (torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are not set): "
+             "start the ranks with torchrun or `patchgcl-trainer launch`, or leave the option out");
 }
 
 inline Command add_train(CLI::App& app) {
@@ -152,7 +162,8 @@ inline Command add_train(CLI::App& app) {
             train(o->config, o->run, device, connect);
             if (const int signo = interrupted_by_signal()) return StopOnSignal::exit_status(signo);
             if (dist::read_env().rank == 0)
-              fmt::print("run folder: {} (open {})\n", o->run.run_dir.string(), (o->run.run_dir / "index.html").string());
+              fmt::print("run folder: {} (open {})\n", o->run.run_dir.string(),
+                         (o->run.run_dir / "index.html").string());
             return 0;
           }};
 }

@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +29,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <unistd.h>
 
 namespace trainer {
 
@@ -65,8 +65,9 @@ class TrainingRun {
       std::cerr << startup_line(config_, device_.str(), torch::get_num_threads()) << "\n" << std::flush;
     start_up(dist_.get(), [&] { load_and_check(); });
     if (dist_ && run_.resume)
-      dist_->check_same(fmt::format("step={}", trainer_->step()), "checkpoints",
-                        "every rank must --resume from the same ckpt.safetensors (several machines: share the run folder)");
+      dist_->check_same(
+          fmt::format("step={}", trainer_->step()), "checkpoints",
+          "every rank must --resume from the same ckpt.safetensors (several machines: share the run folder)");
     trainer_->set_distributed(dist_.get(), run_.overlap_gradients);
     open_log();
     prepare_report();
@@ -99,9 +100,10 @@ class TrainingRun {
           run_.run_dir.string()));
     if (run_.resume) {
       if (!fs::exists(ckpt_))
-        throw std::runtime_error(fmt::format("--resume: no checkpoint at {} (expected the ckpt.safetensors of an earlier run "
-                                             "with the same --run{})", ckpt_.string(),
-                                             main_rank_ ? "" : "; every rank reads it: share the run folder"));
+        throw std::runtime_error(
+            fmt::format("--resume: no checkpoint at {} (expected the ckpt.safetensors of an earlier run "
+                        "with the same --run{})",
+                        ckpt_.string(), main_rank_ ? "" : "; every rank reads it: share the run folder"));
       checkpoint::require_same_config(ckpt_, checkpoint::read_config(ckpt_), config_);
     }
     if (main_rank_) {
@@ -127,7 +129,8 @@ class TrainingRun {
       if (trainer_->saved_world() != world_)
         std::cerr << fmt::format(
             "warning: {} was written by {} process(es) (global batch {}), this run has {} (global batch {}): training "
-            "continues at step {} with the new global batch, from global sample {} of the data stream (docs/distributed.md)\n",
+            "continues at step {} with the new global batch, from global sample {} of the data stream "
+            "(docs/distributed.md)\n",
             ckpt_.string(), trainer_->saved_world(), trainer_->saved_world() * config_.batch_size, world_,
             world_ * config_.batch_size, trainer_->step(), trainer_->step() * world_ * config_.batch_size);
     } else if (main_rank_) {
@@ -166,8 +169,10 @@ class TrainingRun {
     if (signo == 0) return false;
     if (!saved && main_rank_) save_checkpoint();
     if (main_rank_)
-      std::cerr << fmt::format("\nstopped by {} at step {}: checkpoint written to {}; to continue, run the same command "
-                               "adding --resume\n", signo == SIGINT ? "SIGINT" : "SIGTERM", trainer_->step(), ckpt_.string());
+      std::cerr << fmt::format(
+          "\nstopped by {} at step {}: checkpoint written to {}; to continue, run the same command "
+          "adding --resume\n",
+          signo == SIGINT ? "SIGINT" : "SIGTERM", trainer_->step(), ckpt_.string());
     interrupted_by_signal() = signo;
     stopped_ = true;
     return true;
@@ -182,7 +187,8 @@ class TrainingRun {
       const StepLosses losses = checked_step(*trainer_, *data_, config_, rank_, world_);
       if (trainer_->step() == first_step_ + 1 && !run_.quiet && main_rank_) {  // this process's first step, timed
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-        std::cerr << first_step_report(config_, seconds, config_.steps - trainer_->step(), device_.is_cpu()) << std::flush;
+        std::cerr << first_step_report(config_, seconds, config_.steps - trainer_->step(), device_.is_cpu())
+                  << std::flush;
       }
       trainer_->log_window.add(losses);
       ++timed_steps_;
@@ -213,10 +219,17 @@ class TrainingRun {
     const double window_s = std::chrono::duration<double>(now - window_start_).count();
     const double it_s = static_cast<double>(timed_steps_) / std::max(window_s, 1e-9);
     const double epoch = static_cast<double>(step * config_.batch_size * world_) / static_cast<double>(data_->size());
-    report::Record r = {{"step", double(step)}, {"epoch", epoch}, {"lr", config_.lr * config_.lr_factor(step - 1)},
-                        {"loss_D", sum.D / window}, {"loss_G_GAN", sum.G_GAN / window}, {"loss_NCE", sum.NCE / window},
-                        {"loss_NCE_Y", sum.NCE_Y / window}, {"loss_G", sum.G / window}, {"it_per_s", it_s},
-                        {"elapsed_s", elapsed}, {"world_size", double(world_)},
+    report::Record r = {{"step", double(step)},
+                        {"epoch", epoch},
+                        {"lr", config_.lr * config_.lr_factor(step - 1)},
+                        {"loss_D", sum.D / window},
+                        {"loss_G_GAN", sum.G_GAN / window},
+                        {"loss_NCE", sum.NCE / window},
+                        {"loss_NCE_Y", sum.NCE_Y / window},
+                        {"loss_G", sum.G / window},
+                        {"it_per_s", it_s},
+                        {"elapsed_s", elapsed},
+                        {"world_size", double(world_)},
                         {"global_batch", double(world_ * config_.batch_size)},
                         {"bytes_all_reduced", double(trainer_->bytes_all_reduced())}};
     // An epoch means nothing in single-image mode (every step crops the same two images).
@@ -225,11 +238,11 @@ class TrainingRun {
     if (main_rank_) std::ofstream(run_.run_dir / "log.jsonl", std::ios::app) << report::to_json(r, keys_) << "\n";
     if (!run_.quiet && main_rank_) {
       const double overall = (step - first_step_) / std::max(elapsed, 1e-9);
-      const std::string line = fmt::format(
-          "step {}/{}{}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step, config_.steps,
-          epochs ? fmt::format("  epoch {:.2f}", epoch) : std::string(), it_s,
-          format_duration((config_.steps - step) / std::max(overall, 1e-9)), r["loss_D"], r["loss_G_GAN"],
-          r["loss_NCE"], r["loss_NCE_Y"]);
+      const std::string line =
+          fmt::format("step {}/{}{}  {:.2f} it/s  ETA {}  D {:.3f}  G_GAN {:.3f}  NCE {:.3f}  NCE_Y {:.3f}", step,
+                      config_.steps, epochs ? fmt::format("  epoch {:.2f}", epoch) : std::string(), it_s,
+                      format_duration((config_.steps - step) / std::max(overall, 1e-9)), r["loss_D"], r["loss_G_GAN"],
+                      r["loss_NCE"], r["loss_NCE_Y"]);
       std::cerr << (tty_ ? "\r\033[K" : "") << line << (tty_ && !last ? "" : "\n") << std::flush;
     }
     trainer_->log_window = {};

@@ -24,7 +24,9 @@ inline constexpr int kSmallestTranslation = 8;
 inline TileOptions choose_tiles(const TrainConfig& c, int64_t width, int64_t height, TileOptions requested,
                                 double available, bool& fits) {
   fits = true;
-  const auto fits_in = [&](int64_t w, int64_t h) { return available < 0 || estimate_translation_memory(c, w, h) <= available; };
+  const auto fits_in = [&](int64_t w, int64_t h) {
+    return available < 0 || estimate_translation_memory(c, w, h) <= available;
+  };
   if (requested.tile > 0) {
     fits = fits_in(std::min(requested.tile, width), std::min(requested.tile, height));
     return requested;
@@ -45,8 +47,11 @@ inline TileOptions choose_tiles(const TrainConfig& c, int64_t width, int64_t hei
 inline int translate(Trainer& trainer, const std::filesystem::path& input, const std::filesystem::path& out_dir,
                      int size, int* skipped = nullptr, TileOptions tiles = {}) {
   if (size != 0 && size < kSmallestTranslation)
-    bad_option("--size", fmt::format("0 (keep the size) or at least {} (the generator downsamples twice and pads "
-                                     "by reflection)", kSmallestTranslation), std::to_string(size));
+    bad_option("--size",
+               fmt::format("0 (keep the size) or at least {} (the generator downsamples twice and pads "
+                           "by reflection)",
+                           kSmallestTranslation),
+               std::to_string(size));
   check_tile_options(tiles);
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
@@ -71,8 +76,8 @@ inline int translate(Trainer& trainer, const std::filesystem::path& input, const
       problem = fmt::format("{} x {} is smaller than the generator's {} x {} (use --size)", w, h, kSmallestTranslation,
                             kSmallestTranslation);
     else if (!fits)
-      problem = fmt::format("translating it at {} x {}{} needs about {}, and {} are available (use a smaller --tile)", w, h,
-                            used.tile ? fmt::format(" in {} x {} tiles", used.tile, used.tile) : "",
+      problem = fmt::format("translating it at {} x {}{} needs about {}, and {} are available (use a smaller --tile)",
+                            w, h, used.tile ? fmt::format(" in {} x {} tiles", used.tile, used.tile) : "",
                             format_bytes(estimate_translation_memory(trainer.config(), used.tile ? used.tile : w,
                                                                      used.tile ? used.tile : h)),
                             format_bytes(available));
@@ -82,10 +87,11 @@ inline int translate(Trainer& trainer, const std::filesystem::path& input, const
       continue;
     }
     if (used.tile != tiles.tile)
-      std::cerr << fmt::format("note: {} at {} x {} would need about {} whole, and {} are available: translating it in "
-                               "{} x {} tiles overlapping by {} pixels\n",
-                               file.string(), w, h, format_bytes(estimate_translation_memory(trainer.config(), w, h)),
-                               format_bytes(available), used.tile, used.tile, used.overlap);
+      std::cerr << fmt::format(
+          "note: {} at {} x {} would need about {} whole, and {} are available: translating it in "
+          "{} x {} tiles overlapping by {} pixels\n",
+          file.string(), w, h, format_bytes(estimate_translation_memory(trainer.config(), w, h)),
+          format_bytes(available), used.tile, used.tile, used.overlap);
     if (w != img.width || h != img.height) img = resize(img, w, h);
     write_png(out_dir / (file.stem().string() + ".png"), translate_image(img, net, used));
     ++written;
@@ -116,8 +122,9 @@ inline Command add_translate(CLI::App& app) {
   cmd->add_option("--tile-overlap", o->tiles.overlap, "pixels shared by neighbouring tiles (default: --tile / 8)");
   return {cmd, [o, cmd](const GlobalOptions& global) {
             if (cmd->count("--tile-overlap") && o->tiles.tile == 0)
-              throw std::invalid_argument("--tile-overlap has no effect without --tile (whole images have no overlap): "
-                                          "add --tile N");
+              throw std::invalid_argument(
+                  "--tile-overlap has no effect without --tile (whole images have no overlap): "
+                  "add --tile N");
             if (o->tiles.tile > 0 && !cmd->count("--tile-overlap")) o->tiles.overlap = o->tiles.tile / 32 * 4;
             check_tile_options(o->tiles);
             auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), parse_device(global.device));
@@ -125,7 +132,8 @@ inline Command add_translate(CLI::App& app) {
             const int n = translate(*model, o->input, o->output, o->size, &skipped, o->tiles);
             fmt::print("translated {} image(s) into {}\n", n, o->output);
             if (skipped == 0) return 0;
-            fmt::print(stderr, "error: {} of {} image(s) could not be translated (warnings above)\n", skipped, n + skipped);
+            fmt::print(stderr, "error: {} of {} image(s) could not be translated (warnings above)\n", skipped,
+                       n + skipped);
             return 1;
           }};
 }

@@ -10,9 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -108,8 +108,7 @@ class UnpairedDataset {
     std::vector<Image> out;
     if (synthetic()) {
       for (int i = 0; i < count; ++i)
-        out.push_back(synthetic::sample(synthetic::Split::kTest, domain, i, options_.synthetic_size,
-                                        options_.seed));
+        out.push_back(synthetic::sample(synthetic::Split::kTest, domain, i, options_.synthetic_size, options_.seed));
       return out;
     }
     const auto& pool = domain == Domain::kA ? test_A_ : test_B_;
@@ -191,8 +190,10 @@ class UnpairedDataset {
     namespace fs = std::filesystem;
     const fs::path root(options_.root);
     if (!fs::is_directory(root))
-      throw std::runtime_error("data folder '" + root.string() + "' does not exist (expected the CycleGAN/CUT layout "
-                               "trainA/, trainB/[, testA/, testB/], or '" + kSyntheticData + "')");
+      throw std::runtime_error("data folder '" + root.string() +
+                               "' does not exist (expected the CycleGAN/CUT layout "
+                               "trainA/, trainB/[, testA/, testB/], or '" +
+                               kSyntheticData + "')");
     for (const char* sub : {"trainA", "trainB"})
       if (!fs::is_directory(root / sub))
         throw std::runtime_error("data folder '" + root.string() + "' has no " + sub +
@@ -230,8 +231,9 @@ class UnpairedDataset {
       }
     }
     if (images.empty() && required)
-      throw std::runtime_error(fmt::format("domain folder '{}' has no readable images ({} image files, {} skipped as unreadable)",
-                                           dir.string(), files.size(), skipped_ - skipped_before));
+      throw std::runtime_error(
+          fmt::format("domain folder '{}' has no readable images ({} image files, {} skipped as unreadable)",
+                      dir.string(), files.size(), skipped_ - skipped_before));
     return images;
   }
 

@@ -45,33 +45,38 @@ inline std::string unsupported_format_error(const uint8_t* data, size_t size) {
     return size >= at + magic.size() && std::memcmp(data + at, magic.data(), magic.size()) == 0;
   };
   using namespace std::string_view_literals;  // magic numbers with NUL bytes in them
-  const char* name = starts("BM")                                       ? "BMP"
-                     : starts("GIF87a") || starts("GIF89a")             ? "GIF"
-                     : starts("RIFF") && starts("WEBP", 8)              ? "WebP"
-                     : starts("II*\0"sv) || starts("MM\0*"sv)           ? "TIFF"
-                     : starts("8BPS")                                   ? "PSD"
-                     : starts("#?RADIANCE") || starts("#?RGBE")         ? "HDR"
-                     : starts("\0\0\0\x0cjP  "sv) || starts("\xff\x4f\xff\x51") ? "JPEG 2000"
-                     : starts("ftypavif", 4) || starts("ftypheic", 4)   ? "AVIF/HEIF"
+  const char* name = starts("BM")                                                      ? "BMP"
+                     : starts("GIF87a") || starts("GIF89a")                            ? "GIF"
+                     : starts("RIFF") && starts("WEBP", 8)                             ? "WebP"
+                     : starts("II*\0"sv) || starts("MM\0*"sv)                          ? "TIFF"
+                     : starts("8BPS")                                                  ? "PSD"
+                     : starts("#?RADIANCE") || starts("#?RGBE")                        ? "HDR"
+                     : starts("\0\0\0\x0cjP  "sv) || starts("\xff\x4f\xff\x51")        ? "JPEG 2000"
+                     : starts("ftypavif", 4) || starts("ftypheic", 4)                  ? "AVIF/HEIF"
                      : size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '7' ? "PNM"
-                     : nullptr;
+                                                                                       : nullptr;
   if (size >= 2 && data[0] == 0xff && data[1] == 0xd8)
     return "not a JPEG: a JPEG start marker (ff d8) without a marker after it";
   if (name != nullptr) return fmt::format("unsupported image format {}: the trainer reads JPEG and PNG only", name);
   std::string first;
   for (size_t i = 0; i < std::min<size_t>(size, 4); ++i) first += fmt::format("{}{:02x}", i ? " " : "", data[i]);
-  return fmt::format("not a JPEG or PNG file (it starts with {}; expected ff d8 ff or 89 50 4e 47): the trainer reads "
-                     "JPEG and PNG only", first);
+  return fmt::format(
+      "not a JPEG or PNG file (it starts with {}; expected ff d8 ff or 89 50 4e 47): the trainer reads "
+      "JPEG and PNG only",
+      first);
 }
 
 /// "" when `width` x `height` (from a header; each below 2^32) is within `limits`, else the reason.
 inline std::string check_dimensions(int64_t width, int64_t height, const DecodeLimits& limits) {
-  if (width <= 0 || height <= 0) return fmt::format("image header declares {} x {} pixels, expected at least 1 x 1", width, height);
+  if (width <= 0 || height <= 0)
+    return fmt::format("image header declares {} x {} pixels, expected at least 1 x 1", width, height);
   // Sides below 2^32 in both formats: the product fits in 64 bits.
   const uint64_t n = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
   if (n > static_cast<uint64_t>(limits.max_pixels))
-    return fmt::format("image header declares {} x {} = {} pixels, more than the limit of {} (--max-image-pixels "
-                       "raises it)", width, height, n, limits.max_pixels);
+    return fmt::format(
+        "image header declares {} x {} = {} pixels, more than the limit of {} (--max-image-pixels "
+        "raises it)",
+        width, height, n, limits.max_pixels);
   return {};
 }
 

@@ -94,7 +94,8 @@ inline bool decode_png(const uint8_t* data, size_t size, const DecodeLimits& lim
   if (!png_header_phase(s, max_side, &h)) return fail(error, "corrupt PNG: " + png_reason(*s));
   if (!check_and_allocate(ImageFormat::kPng, size, h.width, h.height, h.channels, limits, out, error)) return false;
   if (h.row_bytes != static_cast<size_t>(h.width) * static_cast<size_t>(h.channels))
-    return fail(error, fmt::format("corrupt PNG: rows of {} bytes, expected {} x {}", h.row_bytes, h.width, h.channels));
+    return fail(error,
+                fmt::format("corrupt PNG: rows of {} bytes, expected {} x {}", h.row_bytes, h.width, h.channels));
   std::vector<png_bytep> rows(h.height);
   for (size_t y = 0; y < rows.size(); ++y) rows[y] = out.pixels.data() + y * h.row_bytes;
   if (!png_pixels_phase(s, rows.data())) {
@@ -113,9 +114,10 @@ inline bool decode_jpeg(const uint8_t* data, size_t size, const DecodeLimits& li
   if (h.width == 0 && h.height == 0)  // libjpeg-turbo takes a file without a frame header for tables only
     return fail(error, "corrupt JPEG header: the file ends before a frame header (SOF marker): no image in it");
   if (h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK)
-    return fail(error, fmt::format("unsupported JPEG colour space {}: the trainer reads gray, RGB and YCbCr JPEGs (convert "
-                                   "it to RGB first, e.g. `convert in.jpg -colorspace sRGB out.jpg`)",
-                                   h.colorspace == TJCS_CMYK ? "CMYK" : "YCCK"));
+    return fail(error,
+                fmt::format("unsupported JPEG colour space {}: the trainer reads gray, RGB and YCbCr JPEGs (convert "
+                            "it to RGB first, e.g. `convert in.jpg -colorspace sRGB out.jpg`)",
+                            h.colorspace == TJCS_CMYK ? "CMYK" : "YCCK"));
   const int channels = h.colorspace == TJCS_GRAY ? 1 : 3;
   if (!check_and_allocate(ImageFormat::kJpeg, size, h.width, h.height, channels, limits, out, error)) return false;
   if (!decoder.decode(data, size, h, channels == 1 ? TJPF_GRAY : TJPF_RGB, out.pixels.data())) {
@@ -142,11 +144,15 @@ inline bool decode_image(const uint8_t* data, size_t size, const DecodeLimits& l
   if (size == 0) return detail::fail(error, "empty file (0 bytes)");
   if (static_cast<uint64_t>(size) > static_cast<uint64_t>(limits.max_file_bytes()))
     return detail::fail(error, fmt::format("file of {} bytes, larger than any image within the pixel limit of {} "
-                                           "(--max-image-pixels raises it)", size, limits.max_pixels));
+                                           "(--max-image-pixels raises it)",
+                                           size, limits.max_pixels));
   switch (sniff_format(data, size)) {
-    case ImageFormat::kPng: return detail::decode_png(data, size, limits, out, error);
-    case ImageFormat::kJpeg: return detail::decode_jpeg(data, size, limits, out, error);
-    case ImageFormat::kUnsupported: break;
+    case ImageFormat::kPng:
+      return detail::decode_png(data, size, limits, out, error);
+    case ImageFormat::kJpeg:
+      return detail::decode_jpeg(data, size, limits, out, error);
+    case ImageFormat::kUnsupported:
+      break;
   }
   return detail::fail(error, unsupported_format_error(data, size));
 }

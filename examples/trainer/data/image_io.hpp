@@ -45,7 +45,8 @@ Image read_image_or_skip(const std::filesystem::path& path, int& skipped);
 /// Writes an RGB PNG; throws std::runtime_error on failure.
 void write_png(const std::filesystem::path& path, const Image& image);
 /// Writes an 8-bit PNG of `channels` (1: gray, 3: RGB) from row-major pixels; throws std::runtime_error on failure.
-void write_png(const std::filesystem::path& path, int width, int height, int channels, const std::vector<uint8_t>& pixels);
+void write_png(const std::filesystem::path& path, int width, int height, int channels,
+               const std::vector<uint8_t>& pixels);
 /// Resamples to exactly `width` x `height` (stb's Mitchell/Catmull-Rom filters, so downscaling is anti-aliased).
 Image resize(const Image& image, int width, int height);
 
@@ -84,10 +85,11 @@ inline DecodedImage read_decoded_image(const std::filesystem::path& path, std::s
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  const char* problem = !fs::exists(status) ? "no such file"
-                        : fs::is_directory(status) ? "a directory, not an image file"
+  const char* problem = !fs::exists(status)            ? "no such file"
+                        : fs::is_directory(status)     ? "a directory, not an image file"
                         : !fs::is_regular_file(status) ? "not a regular file"
-                        : fs::file_size(path, ec) == 0 ? "empty file (0 bytes)" : nullptr;
+                        : fs::file_size(path, ec) == 0 ? "empty file (0 bytes)"
+                                                       : nullptr;
   if (problem) {
     if (error) *error = problem;
     return {};
@@ -98,8 +100,10 @@ inline DecodedImage read_decoded_image(const std::filesystem::path& path, std::s
   const DecodeLimits& limits = decode_limits();
   if (const auto bytes = fs::file_size(path, ec); !ec && bytes > static_cast<uintmax_t>(limits.max_file_bytes())) {
     if (error)
-      *error = fmt::format("file of {} bytes, larger than any image within the pixel limit of {} "
-                           "(--max-image-pixels raises it)", bytes, limits.max_pixels);
+      *error = fmt::format(
+          "file of {} bytes, larger than any image within the pixel limit of {} "
+          "(--max-image-pixels raises it)",
+          bytes, limits.max_pixels);
     return {};
   }
   std::ifstream in(path, std::ios::binary);
@@ -137,8 +141,10 @@ inline void write_png(const std::filesystem::path& path, int width, int height, 
                       const std::vector<uint8_t>& pixels) {
   if ((channels != 1 && channels != 3) || width <= 0 || height <= 0 ||
       pixels.size() != static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(channels))
-    throw std::runtime_error(fmt::format("cannot write PNG {}: {} x {} pixels of {} channels (1 or 3) and {} bytes do "
-                                         "not match", path.string(), width, height, channels, pixels.size()));
+    throw std::runtime_error(
+        fmt::format("cannot write PNG {}: {} x {} pixels of {} channels (1 or 3) and {} bytes do "
+                    "not match",
+                    path.string(), width, height, channels, pixels.size()));
   detail::PngLayout layout;
   layout.color_type = channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
   std::vector<uint8_t> file;
@@ -170,8 +176,8 @@ inline Image resize(const Image& image, int width, int height) {
   out.width = width;
   out.height = height;
   out.pixels.resize(static_cast<size_t>(width) * height * 3);
-  stbir_resize_uint8_srgb(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width,
-                          height, 0, 3, STBIR_ALPHA_CHANNEL_NONE, 0);
+  stbir_resize_uint8_srgb(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width, height, 0, 3,
+                          STBIR_ALPHA_CHANNEL_NONE, 0);
   return out;
 }
 

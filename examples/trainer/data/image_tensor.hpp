@@ -12,8 +12,8 @@ namespace trainer {
 
 /// `[3,H,W]` float in [-1, 1].
 inline torch::Tensor to_tensor(const Image& image) {
-  auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                                {image.height, image.width, 3}, torch::kUInt8);
+  auto bytes =
+      torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, torch::kUInt8);
   return bytes.permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0).contiguous();
 }
 
@@ -42,8 +42,14 @@ inline Image from_tensor(const torch::Tensor& tensor) {
   if (t.dim() == 3 && t.size(0) == 1) t = to_channels(t, 3);
   if (t.dim() != 3 || t.size(0) != 3)
     throw std::invalid_argument(fmt::format("from_tensor: expected [3,H,W] or [1,H,W], got {} dims", t.dim()));
-  t = t.to(torch::kCPU, torch::kFloat32).clamp(-1.0, 1.0).add(1.0).mul(127.5).round()
-       .to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  t = t.to(torch::kCPU, torch::kFloat32)
+          .clamp(-1.0, 1.0)
+          .add(1.0)
+          .mul(127.5)
+          .round()
+          .to(torch::kUInt8)
+          .permute({1, 2, 0})
+          .contiguous();
   Image image;
   image.height = static_cast<int>(t.size(0));
   image.width = static_cast<int>(t.size(1));

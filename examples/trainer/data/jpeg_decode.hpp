@@ -30,7 +30,7 @@ class TurboJpegDecoder {
   struct Header {
     int width = 0;
     int height = 0;
-    int colorspace = -1;  // TJCS_*
+    int colorspace = -1;   // TJCS_*
     int subsampling = -1;  // TJSAMP_*
   };
   /// The frame header (SOF) and the colour space; nothing of the image is allocated.

@@ -88,8 +88,9 @@ struct PngHeader {
 
 /// Ancillary chunks the trainer has no use for, skipped unread (zTXt/iTXt/iCCP are compressed:
 /// never inflated). Colour management is not applied: pixels are taken as stored, as PIL does.
-inline constexpr png_byte kPngIgnoredChunks[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0"
-                                               "sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt\0";
+inline constexpr png_byte kPngIgnoredChunks[] =
+    "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0"
+    "sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt\0";
 
 /// Reads the header and sets the transforms to 8-bit gray or RGB. C-style (see the file comment).
 inline bool png_header_phase(PngState* s, uint32_t max_side, PngHeader* h) {
@@ -131,9 +132,9 @@ inline bool png_pixels_phase(PngState* s, png_bytepp rows) {
 }
 
 /// Writes a whole image. C-style.
-inline bool png_write_phase(PngState* s, uint32_t width, uint32_t height, int color_type, int bit_depth,
-                            int interlace, const png_color* palette, int palette_size, const png_byte* trans,
-                            int trans_size, png_bytepp rows) {
+inline bool png_write_phase(PngState* s, uint32_t width, uint32_t height, int color_type, int bit_depth, int interlace,
+                            const png_color* palette, int palette_size, const png_byte* trans, int trans_size,
+                            png_bytepp rows) {
   if (setjmp(png_jmpbuf(s->png))) return false;
   png_set_write_fn(s->png, s, png_append, png_flush_nothing);
   png_set_IHDR(s->png, s->info, width, height, bit_depth, color_type, interlace, PNG_COMPRESSION_TYPE_DEFAULT,

@@ -22,9 +22,12 @@ namespace trainer::synthetic {
 inline constexpr std::array<float, 3> kBackground = {0.92f, 0.90f, 0.86f};
 inline constexpr float kMaskThreshold = 0.25f;
 inline constexpr float kStripeDarkening = 0.25f;
-inline constexpr std::array<std::array<float, 3>, 6> kPalette = {{
-    {0.85f, 0.15f, 0.15f}, {0.15f, 0.55f, 0.85f}, {0.20f, 0.70f, 0.25f},
-    {0.95f, 0.60f, 0.05f}, {0.55f, 0.25f, 0.75f}, {0.10f, 0.65f, 0.65f}}};
+inline constexpr std::array<std::array<float, 3>, 6> kPalette = {{{0.85f, 0.15f, 0.15f},
+                                                                  {0.15f, 0.55f, 0.85f},
+                                                                  {0.20f, 0.70f, 0.25f},
+                                                                  {0.95f, 0.60f, 0.05f},
+                                                                  {0.55f, 0.25f, 0.75f},
+                                                                  {0.10f, 0.65f, 0.65f}}};
 
 enum class Shape { kDisc, kSquare, kTriangle };
 
@@ -63,7 +66,8 @@ inline ShapeSpec make_spec(Split split, Domain domain, int64_t index, int size, 
 inline bool inside(const ShapeSpec& s, float x, float y) {
   float dx = x - s.cx, dy = y - s.cy;
   switch (s.shape) {
-    case Shape::kDisc: return dx * dx + dy * dy <= s.radius * s.radius;
+    case Shape::kDisc:
+      return dx * dx + dy * dy <= s.radius * s.radius;
     case Shape::kSquare: {
       float h = s.radius * 0.85f;
       return std::abs(dx) <= h && std::abs(dy) <= h;

@@ -18,8 +18,8 @@ inline void for_buckets(const std::vector<torch::Tensor>& tensors, F&& f, int64_
   int64_t bytes = 0;
   for (const auto& t : tensors) {
     const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
-    if (!bucket.empty() && (bytes + b > bucket_bytes || t.scalar_type() != bucket[0].scalar_type() ||
-                            t.device() != bucket[0].device())) {
+    if (!bucket.empty() &&
+        (bytes + b > bucket_bytes || t.scalar_type() != bucket[0].scalar_type() || t.device() != bucket[0].device())) {
       f(bucket);
       bucket.clear();
       bytes = 0;

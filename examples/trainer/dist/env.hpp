@@ -59,11 +59,10 @@ inline Env read_env(const GetEnv& get = [](const char* n) { return std::getenv(n
   e.world = static_cast<int>(parse_int("WORLD_SIZE", get("WORLD_SIZE"), 1, 1 << 20, "a whole number >= 1"));
   e.rank = static_cast<int>(parse_int("RANK", get("RANK"), 0, 1 << 20, "a whole number >= 0"));
   if (e.rank >= e.world)
-    throw std::invalid_argument(
-        fmt::format("RANK must be in [0, WORLD_SIZE = {}), got {} (RANK={}, WORLD_SIZE={})", e.world, e.rank,
-                    get("RANK"), get("WORLD_SIZE")));
-  e.master_port = static_cast<uint16_t>(
-      parse_int("MASTER_PORT", get("MASTER_PORT"), 1, 65535, "a port number in [1, 65535]"));
+    throw std::invalid_argument(fmt::format("RANK must be in [0, WORLD_SIZE = {}), got {} (RANK={}, WORLD_SIZE={})",
+                                            e.world, e.rank, get("RANK"), get("WORLD_SIZE")));
+  e.master_port =
+      static_cast<uint16_t>(parse_int("MASTER_PORT", get("MASTER_PORT"), 1, 65535, "a port number in [1, 65535]"));
   e.master_addr = get("MASTER_ADDR");
   if (e.master_addr.empty()) throw std::invalid_argument("MASTER_ADDR must be a host name or address, got ''");
   if (const char* l = get("LOCAL_RANK"))

@@ -121,8 +121,10 @@ inline GlooTransport choose_gloo_transport(const std::string& master_addr, const
       if (!i) {
         std::vector<std::string> known;
         for (const auto& k : interfaces) known.push_back(k.name);
-        throw std::invalid_argument(fmt::format("GLOO_SOCKET_IFNAME names '{}', which is not an IPv4 interface of this "
-                                                "machine (it has: {})", name, fmt::join(known, ", ")));
+        throw std::invalid_argument(
+            fmt::format("GLOO_SOCKET_IFNAME names '{}', which is not an IPv4 interface of this "
+                        "machine (it has: {})",
+                        name, fmt::join(known, ", ")));
       }
       t.interfaces.push_back(name);
       if (t.address.empty()) t.address = ipv4_text(i->address);
@@ -134,11 +136,9 @@ inline GlooTransport choose_gloo_transport(const std::string& master_addr, const
   if (master && is_loopback(*master)) return {{}, "127.0.0.1", "127.0.0.1", "MASTER_ADDR is loopback"};
   const auto own = resolve_ipv4(hostname);
   const bool own_is_here =
-      own && !is_loopback(*own) && std::any_of(interfaces.begin(), interfaces.end(), [&](const Ipv4Interface& i) {
-        return i.address == *own;
-      });
-  if (own_is_here)
-    return {{}, hostname, ipv4_text(*own), fmt::format("the address of the host name '{}'", hostname)};
+      own && !is_loopback(*own) &&
+      std::any_of(interfaces.begin(), interfaces.end(), [&](const Ipv4Interface& i) { return i.address == *own; });
+  if (own_is_here) return {{}, hostname, ipv4_text(*own), fmt::format("the address of the host name '{}'", hostname)};
   if (master)
     for (const auto& i : interfaces)
       if (!is_loopback(i.address) && (i.address & i.netmask) == (*master & i.netmask))

@@ -12,18 +12,18 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <chrono>
 #include <iostream>
 #include <stdexcept>
 #include <string>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 extern char** environ;
@@ -76,12 +76,15 @@ inline void validate(const LaunchOptions& o) {
   };
   if (o.nproc_per_node < 1) bad("--nproc-per-node", "at least 1", o.nproc_per_node);
   if (o.nnodes < 1) bad("--nnodes", "at least 1", o.nnodes);
-  if (o.node_rank < 0 || o.node_rank >= o.nnodes) bad("--node-rank", fmt::format("in [0, --nnodes = {})", o.nnodes), o.node_rank);
-  if (o.master_port < 0 || o.master_port > 65535) bad("--master-port", "a port in [1, 65535] (or 0: pick one, one node only)", o.master_port);
+  if (o.node_rank < 0 || o.node_rank >= o.nnodes)
+    bad("--node-rank", fmt::format("in [0, --nnodes = {})", o.nnodes), o.node_rank);
+  if (o.master_port < 0 || o.master_port > 65535)
+    bad("--master-port", "a port in [1, 65535] (or 0: pick one, one node only)", o.master_port);
   if (o.nnodes > 1 && o.master_port == 0) bad("--master-port", "set when --nnodes > 1 (the same on every node)", 0);
   if (o.master_addr.empty()) bad("--master-addr", "a host name or address", "''");
   if (o.grace_s < 0) bad("--grace", "at least 0", o.grace_s);
-  if (o.args.empty()) throw std::invalid_argument("launch needs the trainer's command after `--`, e.g. `-- train --steps 20`");
+  if (o.args.empty())
+    throw std::invalid_argument("launch needs the trainer's command after `--`, e.g. `-- train --steps 20`");
 }
 
 namespace detail {
@@ -108,8 +111,8 @@ inline void forward_signals_to_ranks() {
 /// several share the node and the user did not choose (as torchrun does).
 inline std::vector<std::string> base_environment(const LaunchOptions& o) {
   std::vector<std::string> env;
-  static const char* ours[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
-                               "MASTER_PORT", "PATCHGCL_AGENT_STORE"};
+  static const char* ours[] = {"RANK",       "WORLD_SIZE",  "LOCAL_RANK",  "LOCAL_WORLD_SIZE",
+                               "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT", "PATCHGCL_AGENT_STORE"};
   for (char** e = environ; *e; ++e) {
     const std::string kv = *e;
     const auto name = kv.substr(0, kv.find('='));

@@ -82,10 +82,8 @@ class OverlappedReducer : public GradientReducer {
       bytes += b.bytes;
       for (auto k : b.members) {
         auto& p = params_[k];
-        if (p.grad().defined())
-          p.mutable_grad().copy_(view(k).view_as(p));
-        else
-          p.mutable_grad() = view(k).view_as(p).clone();
+        if (p.grad().defined()) p.mutable_grad().copy_(view(k).view_as(p));
+        else p.mutable_grad() = view(k).view_as(p).clone();
       }
     }
     return bytes;

@@ -47,7 +47,8 @@ inline std::string lost_ranks(c10d::Store& store, int rank, int world, std::chro
 
 /// "; rank 0 advertised 10.0.0.1, ..., this rank 10.0.0.2" from the store (`advertised`: this
 /// rank's address, once chosen), for a group that did not form; "" when no peer advertised one.
-inline std::string peer_addresses(c10d::Store& store, int rank, int world, const std::optional<std::string>& advertised) {
+inline std::string peer_addresses(c10d::Store& store, int rank, int world,
+                                  const std::optional<std::string>& advertised) {
   std::vector<std::string> seen;
   try {
     for (int r = 0; r < world; ++r) {
@@ -59,7 +60,8 @@ inline std::string peer_addresses(c10d::Store& store, int rank, int world, const
   } catch (const std::exception&) {
   }
   if (seen.empty()) return "";
-  return fmt::format("; {}{}", fmt::join(seen, ", "), advertised ? fmt::format(", this rank {}", *advertised) : std::string());
+  return fmt::format("; {}{}", fmt::join(seen, ", "),
+                     advertised ? fmt::format(", this rank {}", *advertised) : std::string());
 }
 
 }  // namespace dist

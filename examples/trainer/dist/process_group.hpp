@@ -55,10 +55,12 @@ class Context : public Collectives {
     // Gloo's own timeout (the same) reports a refused connection first, with the peers' addresses.
     Watchdog watchdog(timeout + std::chrono::seconds(5),
                       fmt::format("rank {}: the process group of {} ranks did not form within --dist-timeout {} s; "
-                                  "stopping", rank_, world_, timeout.count()));
+                                  "stopping",
+                                  rank_, world_, timeout.count()));
     try {
       const auto b = resolve_backend(backend, device);
-      description_ = fmt::format("{}, master {}:{}", b == Backend::kGloo ? "gloo" : "nccl", env.master_addr, env.master_port);
+      description_ =
+          fmt::format("{}, master {}:{}", b == Backend::kGloo ? "gloo" : "nccl", env.master_addr, env.master_port);
       if (b == Backend::kGloo) {
 #ifdef USE_C10D_GLOO
         const auto transport = choose_gloo_transport(env.master_addr);
@@ -105,8 +107,8 @@ class Context : public Collectives {
       throw std::runtime_error(fmt::format(
           "rank {}: the ranks were started with different {}: rank(s) {} differ from rank 0 (hash {:016x} on rank "
           "0, {:016x} here); {}",
-          rank_, what, fmt::join(differ, ", "), static_cast<uint64_t>(all[0].item<int64_t>()),
-          static_cast<uint64_t>(h), remedy));
+          rank_, what, fmt::join(differ, ", "), static_cast<uint64_t>(all[0].item<int64_t>()), static_cast<uint64_t>(h),
+          remedy));
   }
 
   std::vector<int> failed_ranks(bool ok) override {
@@ -216,8 +218,7 @@ class Context : public Collectives {
       return f();
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("rank {}: {} failed: {}; {}", rank_, what,
-                                           lost_ranks(*store_, rank_, world_, timeout_),
-                                           first_line(e.what())));
+                                           lost_ranks(*store_, rank_, world_, timeout_), first_line(e.what())));
     }
   }
 

@@ -39,8 +39,8 @@ inline int64_t checkpoint_step(const std::filesystem::path& path) { return check
 /// file has its step. None at all is an error naming the folder.
 inline std::vector<std::pair<int64_t, std::filesystem::path>> run_checkpoints(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir))
-    throw std::invalid_argument(fmt::format("--run: expected a run folder of train, got '{}', which is not a folder",
-                                            run_dir.string()));
+    throw std::invalid_argument(
+        fmt::format("--run: expected a run folder of train, got '{}', which is not a folder", run_dir.string()));
   auto out = checkpoint::list_kept(run_dir);
   const auto latest = run_dir / kCheckpointFileName;
   if (std::filesystem::exists(latest)) {
@@ -51,8 +51,10 @@ inline std::vector<std::pair<int64_t, std::filesystem::path>> run_checkpoints(co
     std::sort(out.begin(), out.end());
   }
   if (out.empty())
-    throw std::invalid_argument(fmt::format("--run: '{}' holds no checkpoint (neither ckpt.safetensors nor checkpoints/step_*.safetensors); "
-                                            "train with --keep-checkpoints N to keep earlier ones", run_dir.string()));
+    throw std::invalid_argument(
+        fmt::format("--run: '{}' holds no checkpoint (neither ckpt.safetensors nor checkpoints/step_*.safetensors); "
+                    "train with --keep-checkpoints N to keep earlier ones",
+                    run_dir.string()));
   return out;
 }
 
@@ -77,7 +79,8 @@ inline CheckpointTable score_checkpoints(const std::filesystem::path& run_dir, m
       options.real_channels = model->config().output_nc;  // as evaluate_real: gray models, gray real images
       scorer = std::make_unique<RealDataScorer>(net, data, options, single_image);
     }
-    CheckpointScore row{step, file, scorer->score([&](const torch::Tensor& x) { return to_channels(model->translate(x), 3); })};
+    CheckpointScore row{step, file,
+                        scorer->score([&](const torch::Tensor& x) { return to_channels(model->translate(x), 3); })};
     if (progress) progress(row);
     table.rows.push_back(std::move(row));
   }

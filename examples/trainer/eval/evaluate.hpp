@@ -21,8 +21,8 @@ namespace trainer::evaluation {
 /// `[H,W]` bool: pixels of an image `[3,H,W]` in [-1,1] that are not background.
 inline torch::Tensor shape_mask(const torch::Tensor& image) {
   auto rgb = (image.detach().to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5;
-  auto bg = torch::tensor({synthetic::kBackground[0], synthetic::kBackground[1], synthetic::kBackground[2]})
-                .view({3, 1, 1});
+  auto bg =
+      torch::tensor({synthetic::kBackground[0], synthetic::kBackground[1], synthetic::kBackground[2]}).view({3, 1, 1});
   return (rgb - bg).abs().amax(0) > synthetic::kMaskThreshold;
 }
 
@@ -43,8 +43,8 @@ inline torch::Tensor erode(const torch::Tensor& mask, int64_t radius) {
 inline double gradient_energy(const torch::Tensor& image, const torch::Tensor& region) {
   auto rgb = (image.detach().to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5;
   auto lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
-  using torch::indexing::Slice;
   using torch::indexing::None;
+  using torch::indexing::Slice;
   auto dx = (lum.index({Slice(), Slice(1, None)}) - lum.index({Slice(), Slice(None, -1)})).abs();
   auto dy = (lum.index({Slice(1, None), Slice()}) - lum.index({Slice(None, -1), Slice()})).abs();
   auto e = torch::zeros_like(lum);
@@ -86,8 +86,8 @@ inline Scores evaluate(const std::function<torch::Tensor(const torch::Tensor&)>&
 }
 
 inline std::string to_json(const Scores& s) {
-  return fmt::format("{{\"structure_iou\":{:.4f},\"stripe_texture\":{:.4f},\"score\":{:.4f},\"count\":{}}}", s.structure,
-                     s.texture, s.score, s.count);
+  return fmt::format("{{\"structure_iou\":{:.4f},\"stripe_texture\":{:.4f},\"score\":{:.4f},\"count\":{}}}",
+                     s.structure, s.texture, s.score, s.count);
 }
 
 }  // namespace trainer::evaluation

@@ -26,14 +26,17 @@ class FeatureNetwork {
  public:
   FeatureNetwork(const std::filesystem::path& path, torch::Device device) : path_(path), device_(device) {
     if (!std::filesystem::is_regular_file(path))
-      throw std::invalid_argument(fmt::format("--features: expected a TorchScript file (torch.jit.save), got '{}', "
-                                              "which does not exist or is not a file", path.string()));
+      throw std::invalid_argument(
+          fmt::format("--features: expected a TorchScript file (torch.jit.save), got '{}', "
+                      "which does not exist or is not a file",
+                      path.string()));
     try {
       module_ = torch::jit::load(path.string(), device);
     } catch (const c10::Error& e) {
       throw std::invalid_argument(fmt::format(
           "--features '{}': expected a TorchScript module saved with torch.jit.save (scripts/export-inception.py "
-          "writes one), but it cannot be loaded: {}", path.string(), first_line(e.what_without_backtrace())));
+          "writes one), but it cannot be loaded: {}",
+          path.string(), first_line(e.what_without_backtrace())));
     }
     module_.eval();
   }
@@ -46,9 +49,10 @@ class FeatureNetwork {
     try {
       out = module_.forward({input});
     } catch (const c10::Error& e) {
-      throw std::runtime_error(fmt::format("--features '{}': the network failed on a batch of shape {} (expected input: "
-                                           "[B, 3, H, W] RGB in [0, 1]): {}", path_.string(), c10::str(input.sizes()),
-                                           first_line(e.what_without_backtrace())));
+      throw std::runtime_error(
+          fmt::format("--features '{}': the network failed on a batch of shape {} (expected input: "
+                      "[B, 3, H, W] RGB in [0, 1]): {}",
+                      path_.string(), c10::str(input.sizes()), first_line(e.what_without_backtrace())));
     }
     const std::string expected = "a tensor [B, D] or [B, D, 1, 1]";
     if (!out.isTensor())
@@ -58,13 +62,15 @@ class FeatureNetwork {
     const int64_t batch = input.size(0);
     const bool flat = f.dim() == 2, pooled = f.dim() == 4 && f.size(2) == 1 && f.size(3) == 1;
     if (!(flat || pooled) || f.size(0) != batch || !f.is_floating_point())
-      throw std::runtime_error(fmt::format("--features '{}': the network must return {} of floating point (B = {}), "
-                                           "got shape {} of {}", path_.string(), expected, batch, c10::str(f.sizes()),
-                                           c10::str(f.scalar_type())));
+      throw std::runtime_error(
+          fmt::format("--features '{}': the network must return {} of floating point (B = {}), "
+                      "got shape {} of {}",
+                      path_.string(), expected, batch, c10::str(f.sizes()), c10::str(f.scalar_type())));
     f = f.reshape({batch, f.size(1)}).to(torch::kCPU, torch::kFloat64);
     if (dim_ != 0 && f.size(1) != dim_)
-      throw std::runtime_error(fmt::format("--features '{}': the feature dimension changed from {} to {} between batches",
-                                           path_.string(), dim_, f.size(1)));
+      throw std::runtime_error(
+          fmt::format("--features '{}': the feature dimension changed from {} to {} between batches", path_.string(),
+                      dim_, f.size(1)));
     dim_ = f.size(1);
     return f;
   }

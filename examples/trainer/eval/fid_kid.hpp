@@ -41,14 +41,17 @@ struct FeatureStatistics {
 
 /// Checks a feature set `[N, D]`: defined, floating point, finite, N >= `min_count`.
 inline void check_features(const torch::Tensor& features, const std::string& name, int64_t min_count) {
-  if (!features.defined()) throw std::invalid_argument(fmt::format("{}: expected features [N, D], got an undefined tensor", name));
+  if (!features.defined())
+    throw std::invalid_argument(fmt::format("{}: expected features [N, D], got an undefined tensor", name));
   if (features.dim() != 2 || features.size(1) < 1)
-    throw std::invalid_argument(fmt::format("{}: expected features [N, D], got shape {}", name, c10::str(features.sizes())));
+    throw std::invalid_argument(
+        fmt::format("{}: expected features [N, D], got shape {}", name, c10::str(features.sizes())));
   if (!features.is_floating_point())
-    throw std::invalid_argument(fmt::format("{}: expected floating-point features, got {}", name, c10::str(features.scalar_type())));
+    throw std::invalid_argument(
+        fmt::format("{}: expected floating-point features, got {}", name, c10::str(features.scalar_type())));
   if (features.size(0) < min_count)
-    throw std::invalid_argument(fmt::format("{}: needs at least {} feature vectors (images), got {}", name, min_count,
-                                            features.size(0)));
+    throw std::invalid_argument(
+        fmt::format("{}: needs at least {} feature vectors (images), got {}", name, min_count, features.size(0)));
   if (!torch::isfinite(features).all().item<bool>())
     throw std::invalid_argument(fmt::format("{}: the features contain NaN or Inf", name));
 }
@@ -83,8 +86,8 @@ inline double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s
 /// The Frechet distance between two Gaussians `N(mu_1, S_1)`, `N(mu_2, S_2)`.
 inline double frechet_distance(const FeatureStatistics& a, const FeatureStatistics& b) {
   if (a.mean.size(0) != b.mean.size(0))
-    throw std::invalid_argument(fmt::format("FID: both feature sets need the same dimension D, got {} and {}",
-                                            a.mean.size(0), b.mean.size(0)));
+    throw std::invalid_argument(
+        fmt::format("FID: both feature sets need the same dimension D, got {} and {}", a.mean.size(0), b.mean.size(0)));
   const double mean_term = (a.mean - b.mean).pow(2).sum().item<double>();
   const double traces = a.covariance.trace().item<double>() + b.covariance.trace().item<double>();
   return mean_term + traces - 2.0 * trace_sqrt_product(a.covariance, b.covariance);
@@ -92,7 +95,8 @@ inline double frechet_distance(const FeatureStatistics& a, const FeatureStatisti
 
 /// FID between the features `[N_1, D]` of the translated images and `[N_2, D]` of the real ones.
 inline double fid(const torch::Tensor& translated, const torch::Tensor& real) {
-  return frechet_distance(feature_statistics(translated, "translated features"), feature_statistics(real, "real features"));
+  return frechet_distance(feature_statistics(translated, "translated features"),
+                          feature_statistics(real, "real features"));
 }
 
 /// `k(x, y) = (x.y / D + 1)^3` for all pairs of rows: `[M, D] x [N, D] -> [M, N]`.
@@ -103,8 +107,9 @@ inline torch::Tensor polynomial_kernel(const torch::Tensor& x, const torch::Tens
 /// The unbiased MMD^2 of two equally large samples `[m, D]` (m >= 2) with the cubic kernel.
 inline double polynomial_mmd2(const torch::Tensor& x, const torch::Tensor& y) {
   if (x.dim() != 2 || y.dim() != 2 || x.size(0) != y.size(0) || x.size(1) != y.size(1) || x.size(0) < 2)
-    throw std::invalid_argument(fmt::format("KID: expected two samples [m, D] of the same shape with m >= 2, got {} and {}",
-                                            c10::str(x.sizes()), c10::str(y.sizes())));
+    throw std::invalid_argument(
+        fmt::format("KID: expected two samples [m, D] of the same shape with m >= 2, got {} and {}",
+                    c10::str(x.sizes()), c10::str(y.sizes())));
   auto a = x.to(torch::kFloat64), b = y.to(torch::kFloat64);
   const double m = static_cast<double>(a.size(0));
   auto kxx = polynomial_kernel(a, a), kyy = polynomial_kernel(b, b), kxy = polynomial_kernel(a, b);

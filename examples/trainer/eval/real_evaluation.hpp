@@ -16,9 +16,9 @@
 // 2048-D features); the JSON says so in `fid_rank_deficient`. KID is unbiased for any N >= 2.
 #pragma once
 
+#include "trainer/data/image_tensor.hpp"
 #include "trainer/eval/feature_network.hpp"
 #include "trainer/eval/fid_kid.hpp"
-#include "trainer/data/image_tensor.hpp"
 
 #include <fmt/format.h>
 
@@ -38,12 +38,12 @@ using Translate = std::function<torch::Tensor(const torch::Tensor&)>;
 constexpr int64_t kMinImages = 2;
 
 struct RealDataOptions {
-  int size = 0;          ///< folders: 0 keeps the images' own size (one size per folder), N resizes to N x N
-  int crops = 64;        ///< single image: crops per side
-  int crop_size = 128;   ///< single image: side of a crop
-  int view_size = 256;   ///< single image: short side both images are resized to
+  int size = 0;               ///< folders: 0 keeps the images' own size (one size per folder), N resizes to N x N
+  int crops = 64;             ///< single image: crops per side
+  int crop_size = 128;        ///< single image: side of a crop
+  int view_size = 256;        ///< single image: short side both images are resized to
   int64_t real_channels = 3;  ///< the model's output channels: 1 scores the real images in grayscale (repeated to RGB)
-  int batch = 16;        ///< images per batch through the feature network
+  int batch = 16;             ///< images per batch through the feature network
   metrics::KidOptions kid;
 };
 
@@ -63,7 +63,8 @@ inline int round_to_4(double side) { return std::max(4, static_cast<int>(std::lr
 inline std::vector<Image> load_folder(const std::filesystem::path& dir, const std::string& label, int size,
                                       int multiple = 4, const std::string& option = "--data") {
   if (!std::filesystem::is_directory(dir))
-    throw std::invalid_argument(fmt::format("{}: expected a folder {}, got '{}', which does not exist", option, label, dir.string()));
+    throw std::invalid_argument(
+        fmt::format("{}: expected a folder {}, got '{}', which does not exist", option, label, dir.string()));
   const auto files = list_images(dir);
   int skipped = 0;
   std::vector<Image> images;
@@ -77,8 +78,9 @@ inline std::vector<Image> load_folder(const std::filesystem::path& dir, const st
       if (!images.empty() && (image.width != images[0].width || image.height != images[0].height))
         throw std::invalid_argument(fmt::format(
             "{}: the images of {} have mixed sizes: '{}' is {}x{}, '{}' is {}x{}; expected one size per folder, "
-            "or pass --size N to resize all of them to N x N", option, label, first.filename().string(), images[0].width,
-            images[0].height, file.filename().string(), image.width, image.height));
+            "or pass --size N to resize all of them to N x N",
+            option, label, first.filename().string(), images[0].width, images[0].height, file.filename().string(),
+            image.width, image.height));
       if (images.empty()) first = file;
       if (multiple > 1) {
         const int w = round_to_4(image.width), h = round_to_4(image.height);
@@ -96,7 +98,8 @@ inline std::vector<Image> load_folder(const std::filesystem::path& dir, const st
 }
 
 /// Runs `net` over `images` (`[3, H, W]` each, one size) in batches; `[N, D]` float64.
-inline torch::Tensor batched_features(metrics::FeatureNetwork& net, const std::vector<torch::Tensor>& images, int batch) {
+inline torch::Tensor batched_features(metrics::FeatureNetwork& net, const std::vector<torch::Tensor>& images,
+                                      int batch) {
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < images.size(); i += static_cast<size_t>(batch)) {
     const auto end = std::min(images.size(), i + static_cast<size_t>(batch));
@@ -126,7 +129,8 @@ inline void check_options(const RealDataOptions& o, bool single_image) {
   if (single_image) {
     if (o.crops < kMinImages) bad("--crops", fmt::format("at least {}", kMinImages), o.crops);
     if (o.crop_size < 4 || o.crop_size % 4 != 0) bad("--crop-size", "a multiple of 4", o.crop_size);
-    if (o.view_size < o.crop_size) bad("--view-size", fmt::format("at least --crop-size ({})", o.crop_size), o.view_size);
+    if (o.view_size < o.crop_size)
+      bad("--view-size", fmt::format("at least --crop-size ({})", o.crop_size), o.view_size);
   }
   if (o.batch < 1) bad("--batch", "at least 1", o.batch);
   if (o.kid.subsets < 1) bad("--kid-subsets", "at least 1", static_cast<int>(o.kid.subsets));
@@ -146,13 +150,16 @@ inline std::vector<torch::Tensor> random_crops(const torch::Tensor& image, int c
 }
 
 /// The first image file of `dir`/`name`, for a single-image pair.
-inline std::filesystem::path first_image(const std::filesystem::path& root, const std::string& test, const std::string& train) {
+inline std::filesystem::path first_image(const std::filesystem::path& root, const std::string& test,
+                                         const std::string& train) {
   for (const auto& sub : {test, train}) {
     if (!std::filesystem::is_directory(root / sub)) continue;
     const auto files = list_images(root / sub);
     if (files.empty())
-      throw std::invalid_argument(fmt::format("--data: {}/ in '{}' has no image files; expected one image per domain "
-                                              "for a single-image run", sub, root.string()));
+      throw std::invalid_argument(
+          fmt::format("--data: {}/ in '{}' has no image files; expected one image per domain "
+                      "for a single-image run",
+                      sub, root.string()));
     return files.front();
   }
   throw std::invalid_argument(fmt::format("--data: '{}' has neither {}/ nor {}/ (expected the CycleGAN/CUT layout)",
@@ -174,7 +181,8 @@ class RealDataScorer {
       inputs_ = load_folder(root / "testA", "testA", options.size);
       const auto reals = load_folder(root / "testB", "testB", options.size);
       std::vector<torch::Tensor> real;
-      for (const auto& image : reals) real.push_back(to_channels(to_channels(to_tensor(image), options.real_channels), 3));
+      for (const auto& image : reals)
+        real.push_back(to_channels(to_channels(to_tensor(image), options.real_channels), 3));
       real_features_ = batched_features(net, real, options.batch);
       return;
     }
@@ -187,8 +195,8 @@ class RealDataScorer {
     };
     single_a_ = view(first_image(root, "testA", "trainA"));
     const auto b = to_channels(to_channels(view(first_image(root, "testB", "trainB")), options.real_channels), 3);
-    real_features_ = batched_features(net, random_crops(b, options.crops, options.crop_size, options.kid.seed + 1),
-                                      options.batch);
+    real_features_ =
+        batched_features(net, random_crops(b, options.crops, options.crop_size, options.kid.seed + 1), options.batch);
   }
 
   /// FID and KID of `translate`'s outputs against the real features.
@@ -197,7 +205,8 @@ class RealDataScorer {
     {
       torch::NoGradGuard no_grad;
       if (!single_image_) {
-        for (const auto& image : inputs_) translated.push_back(translate(to_tensor(image).unsqueeze(0))[0].to(torch::kCPU));
+        for (const auto& image : inputs_)
+          translated.push_back(translate(to_tensor(image).unsqueeze(0))[0].to(torch::kCPU));
       } else {
         translated = random_crops(translate(single_a_.unsqueeze(0))[0].to(torch::kCPU), options_.crops,
                                   options_.crop_size, options_.kid.seed);

@@ -95,7 +95,8 @@ inline std::string from_cut_name(const std::string& cut_name, int64_t n_blocks) 
   };
   if (cut_name.rfind("model.", 0) != 0) throw bad();
   const auto dot = cut_name.find('.', 6);
-  if (dot == std::string::npos || dot == 6 || dot > 15 || cut_name.find_first_not_of("0123456789", 6) != dot) throw bad();
+  if (dot == std::string::npos || dot == 6 || dot > 15 || cut_name.find_first_not_of("0123456789", 6) != dot)
+    throw bad();
   const int64_t index = patchgcl::detail::parse_integer<int64_t>("layer index", cut_name.substr(6, dot - 6));
   const std::string rest = cut_name.substr(dot + 1);
   const int64_t B = n_blocks;

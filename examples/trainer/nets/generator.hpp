@@ -21,9 +21,10 @@ class ResnetBlockImpl : public torch::nn::Cloneable<ResnetBlockImpl> {
   explicit ResnetBlockImpl(int64_t dim) : dim_(dim) { reset(); }
   void reset() override {
     namespace nn = torch::nn;
-    block = register_module("conv_block", nn::Sequential(
-        nn::ReflectionPad2d(1), nn::Conv2d(nn::Conv2dOptions(dim_, dim_, 3)), nn::InstanceNorm2d(dim_), nn::ReLU(),
-        nn::ReflectionPad2d(1), nn::Conv2d(nn::Conv2dOptions(dim_, dim_, 3)), nn::InstanceNorm2d(dim_)));
+    block = register_module("conv_block",
+                            nn::Sequential(nn::ReflectionPad2d(1), nn::Conv2d(nn::Conv2dOptions(dim_, dim_, 3)),
+                                           nn::InstanceNorm2d(dim_), nn::ReLU(), nn::ReflectionPad2d(1),
+                                           nn::Conv2d(nn::Conv2dOptions(dim_, dim_, 3)), nn::InstanceNorm2d(dim_)));
   }
   torch::Tensor forward(const torch::Tensor& x) { return x + block->forward(x); }
   torch::nn::Sequential block{nullptr};

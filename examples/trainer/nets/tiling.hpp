@@ -32,7 +32,8 @@ inline void check_tile_options(const TileOptions& o) {
     throw std::invalid_argument(fmt::format("{} must be {} (got {})", option, expected, got));
   };
   if (o.tile != 0 && (o.tile < 4 * o.multiple || o.tile % o.multiple != 0))
-    bad("--tile", fmt::format("0 (the whole image) or a multiple of {} of at least {}", o.multiple, 4 * o.multiple), o.tile);
+    bad("--tile", fmt::format("0 (the whole image) or a multiple of {} of at least {}", o.multiple, 4 * o.multiple),
+        o.tile);
   if (o.overlap < 0 || o.overlap % o.multiple != 0 || (o.tile != 0 && 2 * o.overlap >= o.tile))
     bad("--tile-overlap", fmt::format("a multiple of {} in [0, --tile / 2)", o.multiple), o.overlap);
 }
@@ -68,16 +69,18 @@ inline Image translate_image(const Image& image, const std::function<torch::Tens
   check_tile_options(options);
   const int64_t H = image.height, W = image.width, m = options.multiple;
   const int64_t Hp = (H + m - 1) / m * m, Wp = (W + m - 1) / m * m;
-  const int64_t th = options.tile ? std::min(options.tile, Hp) : Hp, tw = options.tile ? std::min(options.tile, Wp) : Wp;
+  const int64_t th = options.tile ? std::min(options.tile, Hp) : Hp,
+                tw = options.tile ? std::min(options.tile, Wp) : Wp;
   const auto ys = tile_origins(Hp, th, options.overlap), xs = tile_origins(Wp, tw, options.overlap);
   const auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {H, W, 3}, torch::kUInt8);
   // Tile (y, x) of the padded image: the pixels inside the image, reflected past its right and bottom.
   const auto input_tile = [&](int64_t y, int64_t x) {
     const int64_t y1 = std::min(y + th, H), x1 = std::min(x + tw, W);
-    auto t = bytes.slice(0, y, y1).slice(1, x, x1).permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0).unsqueeze(0);
+    auto t =
+        bytes.slice(0, y, y1).slice(1, x, x1).permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0).unsqueeze(0);
     if (y + th > y1 || x + tw > x1)
-      t = torch::nn::functional::pad(t, torch::nn::functional::PadFuncOptions({0, x + tw - x1, 0, y + th - y1})
-                                            .mode(torch::kReflect));
+      t = torch::nn::functional::pad(
+          t, torch::nn::functional::PadFuncOptions({0, x + tw - x1, 0, y + th - y1}).mode(torch::kReflect));
     return t.contiguous();
   };
   // The weights are a product of per-side ramps over a grid of tiles, so their sum is too.
@@ -93,7 +96,8 @@ inline Image translate_image(const Image& image, const std::function<torch::Tens
         throw std::runtime_error(fmt::format("translate: the network returned {} for a [1, 3, {}, {}] tile",
                                              fmt::join(out.sizes().begin(), out.sizes().end(), " x "), th, tw));
       if (!sum.defined()) sum = torch::zeros({out.size(1), Hp, Wp}, torch::kFloat32);
-      const auto weight = tile_ramp(y, th, Hp, options.overlap).view({th, 1}) * tile_ramp(x, tw, Wp, options.overlap).view({1, tw});
+      const auto weight =
+          tile_ramp(y, th, Hp, options.overlap).view({th, 1}) * tile_ramp(x, tw, Wp, options.overlap).view({1, tw});
       sum.slice(1, y, y + th).slice(2, x, x + tw).add_(out[0] * weight);
     }
   // Normalised, cropped and quantised a band of rows at a time (no second image-sized float tensor).
@@ -101,9 +105,11 @@ inline Image translate_image(const Image& image, const std::function<torch::Tens
   auto pixels = torch::from_blob(result.pixels.data(), {H, W, 3}, torch::kUInt8);
   for (int64_t y = 0; y < H; y += 256) {
     const int64_t y1 = std::min(y + 256, H);
-    auto band = sum.slice(1, y, y1).slice(2, 0, W) / (sum_y.slice(0, y, y1).view({-1, 1}) * sum_x.slice(0, 0, W).view({1, -1}));
+    auto band =
+        sum.slice(1, y, y1).slice(2, 0, W) / (sum_y.slice(0, y, y1).view({-1, 1}) * sum_x.slice(0, 0, W).view({1, -1}));
     if (band.size(0) == 1) band = band.expand({3, -1, -1});
-    pixels.slice(0, y, y1).copy_(band.clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch::kUInt8).permute({1, 2, 0}));
+    pixels.slice(0, y, y1).copy_(
+        band.clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch::kUInt8).permute({1, 2, 0}));
   }
   return result;
 }

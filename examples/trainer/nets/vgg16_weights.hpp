@@ -88,18 +88,21 @@ inline std::map<std::string, torch::Tensor> parse_vgg16_weights(const std::strin
   } catch (const patchgcl::io::TensorFileError& e) {
     // "read_safetensors: '<name>', field 'F': problem" -> "field 'F': problem"
     const std::string what = e.what(), prefix = "read_safetensors: '" + e.path() + "', ";
-    throw std::runtime_error(fmt::format("{} is not a safetensors file of torchvision's VGG16 features (write one with "
-                                         "{}): {}", file, kVGG16WeightsCommand,
-                                         what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
+    throw std::runtime_error(
+        fmt::format("{} is not a safetensors file of torchvision's VGG16 features (write one with "
+                    "{}): {}",
+                    file, kVGG16WeightsCommand, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
   }
   const auto& table = detail::vgg16_tensor_table();
   std::map<std::string, const st::StTensor*> found;
   for (const auto& t : contents.tensors) {
     const auto it = table.find(t.name);
     if (it == table.end())
-      throw std::runtime_error(fmt::format("{} holds the tensor '{}', which is none of torchvision's VGG16 features "
-                                           "convolutions (expected features.N.weight and features.N.bias, N = 0, 2, 5, "
-                                           "7, 10, 12, 14, 17, 19, 21, 24, 26, 28)", file, st::st_printable(t.name, 64)));
+      throw std::runtime_error(
+          fmt::format("{} holds the tensor '{}', which is none of torchvision's VGG16 features "
+                      "convolutions (expected features.N.weight and features.N.bias, N = 0, 2, 5, "
+                      "7, 10, 12, 14, 17, 19, 21, 24, 26, 28)",
+                      file, st::st_printable(t.name, 64)));
     if (t.dtype != st::StDtype::kF32 || t.shape != it->second.shape)
       throw std::runtime_error(fmt::format("{}: tensor '{}' ({} {}) has shape {} and dtype {}, expected {} and F32",
                                            file, t.name, it->second.conv->name, it->second.weight ? "weight" : "bias",
@@ -120,7 +123,8 @@ inline std::map<std::string, torch::Tensor> parse_vgg16_weights(const std::strin
       auto tensor = torch::empty(expected, torch::kFloat32);
       std::memcpy(tensor.data_ptr(), it->second->data, static_cast<size_t>(it->second->end - it->second->begin));
       if (!torch::isfinite(tensor).all().item<bool>())
-        throw std::runtime_error(fmt::format("{}: tensor '{}' ({} {}) contains NaN or Inf", file, key, conv.name, part));
+        throw std::runtime_error(
+            fmt::format("{}: tensor '{}' ({} {}) contains NaN or Inf", file, key, conv.name, part));
       out.emplace(key, std::move(tensor));
     }
   }
@@ -130,7 +134,9 @@ inline std::map<std::string, torch::Tensor> parse_vgg16_weights(const std::strin
 /// parse_vgg16_weights of the file at `path`.
 inline std::map<std::string, torch::Tensor> read_vgg16_weights(const std::string& path, size_t convs_needed) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot open VGG16 weight file '{}' (write one with {})", path, kVGG16WeightsCommand));
+  if (!in)
+    throw std::runtime_error(
+        fmt::format("cannot open VGG16 weight file '{}' (write one with {})", path, kVGG16WeightsCommand));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw std::runtime_error(fmt::format("VGG16 weight file '{}' cannot be read", path));
   return parse_vgg16_weights(bytes, path, convs_needed);

@@ -50,22 +50,25 @@ inline std::string checkpoint_table_json(const std::filesystem::path& run_dir, c
   std::string rows;
   for (const auto& r : t.rows) rows += (rows.empty() ? "" : ",") + checkpoint_row_json(run_dir, r);
   const auto& any = t.rows.at(t.best).scores;
-  return fmt::format("{{\"features\":{},\"mode\":\"{}\",\"feature_dim\":{},\"translated\":{},\"real\":{},"
-                     "\"fid_rank_deficient\":{},\"best\":{},\"checkpoints\":[{}]}}",
-                     json_string(features), any.mode, any.dim, any.translated, any.real,
-                     any.rank_deficient ? "true" : "false", checkpoint_row_json(run_dir, t.rows.at(t.best)), rows);
+  return fmt::format(
+      "{{\"features\":{},\"mode\":\"{}\",\"feature_dim\":{},\"translated\":{},\"real\":{},"
+      "\"fid_rank_deficient\":{},\"best\":{},\"checkpoints\":[{}]}}",
+      json_string(features), any.mode, any.dim, any.translated, any.real, any.rank_deficient ? "true" : "false",
+      checkpoint_row_json(run_dir, t.rows.at(t.best)), rows);
 }
 
 /// The index.html section: FID and KID over the steps and the table, the best row in bold.
 inline std::string checkpoint_scores_html(const std::filesystem::path& run_dir, const evaluation::CheckpointTable& t,
                                           const std::string& features) {
   std::vector<Record> records;
-  for (const auto& r : t.rows) records.push_back({{"step", double(r.step)}, {"FID", r.scores.fid}, {"KID", r.scores.kid.mean}});
+  for (const auto& r : t.rows)
+    records.push_back({{"step", double(r.step)}, {"FID", r.scores.fid}, {"KID", r.scores.kid.mean}});
   const auto& best = t.rows.at(t.best);
   std::string html;
   auto out = std::back_inserter(html);
-  fmt::format_to(out, "<h2>Checkpoints: FID and KID (evaluate --run, features {})</h2><p>best: step {} (FID {:.4g}, "
-                      "KID {:.4g}), <code>best.safetensors</code></p><div class='curves'>",
+  fmt::format_to(out,
+                 "<h2>Checkpoints: FID and KID (evaluate --run, features {})</h2><p>best: step {} (FID {:.4g}, "
+                 "KID {:.4g}), <code>best.safetensors</code></p><div class='curves'>",
                  html_escape(features), best.step, best.scores.fid, best.scores.kid.mean);
   html += svg_curve(records, "FID") + svg_curve(records, "KID");
   html += "</div><table><tr><th>step</th><th>FID</th><th>KID</th><th>KID std</th><th>checkpoint</th></tr>";

@@ -8,8 +8,8 @@
 // the summary are over these nodes, not comparable with the training log's.
 #pragma once
 
-#include "trainer/report/explain_draw.hpp"
 #include "trainer/data/image_tensor.hpp"
+#include "trainer/report/explain_draw.hpp"
 
 #include <patchgcl/patchgcl.hpp>
 
@@ -25,21 +25,24 @@
 namespace trainer::explain {
 
 struct ExplainOptions {
-  int64_t layer = -1;    ///< feature layer (index into the loss's layers); -1: the last (deepest)
-  int64_t k = 4;         ///< Laplacian eigenvectors drawn
-  int64_t grid = 32;     ///< at most grid x grid nodes
-  int size = 0;          ///< short side the image is resized to (0: the checkpoint's training size)
+  int64_t layer = -1;  ///< feature layer (index into the loss's layers); -1: the last (deepest)
+  int64_t k = 4;       ///< Laplacian eigenvectors drawn
+  int64_t grid = 32;   ///< at most grid x grid nodes
+  int size = 0;        ///< short side the image is resized to (0: the checkpoint's training size)
 };
 
 inline void check_options(const ExplainOptions& o, int64_t layers) {
   if (o.layer < -1 || o.layer >= layers)
-    throw std::invalid_argument(fmt::format("--layer: expected -1 (the last) or a layer in [0, {}], got {}", layers - 1, o.layer));
+    throw std::invalid_argument(
+        fmt::format("--layer: expected -1 (the last) or a layer in [0, {}], got {}", layers - 1, o.layer));
   if (o.k < 1) throw std::invalid_argument(fmt::format("--k: expected at least 1 eigenvector, got {}", o.k));
   if (o.grid < 2) throw std::invalid_argument(fmt::format("--grid: expected at least 2, got {}", o.grid));
   if (o.grid > 64)
-    throw std::invalid_argument(fmt::format("--grid: expected at most 64 (64 x 64 nodes: a 4096 x 4096 adjacency), got {}", o.grid));
+    throw std::invalid_argument(
+        fmt::format("--grid: expected at most 64 (64 x 64 nodes: a 4096 x 4096 adjacency), got {}", o.grid));
   if (o.size != 0 && (o.size < 4 || o.size > 2048 || o.size % 4 != 0))
-    throw std::invalid_argument(fmt::format("--size: expected 0 (the training size) or a multiple of 4 in [4, 2048], got {}", o.size));
+    throw std::invalid_argument(
+        fmt::format("--size: expected 0 (the training size) or a multiple of 4 in [4, 2048], got {}", o.size));
 }
 
 /// `image` resized so its short side is `side` and both sides are multiples of 4 (the generator's stride).
@@ -73,7 +76,8 @@ GraphPictures explain_image(patchgcl::GraphNCELossImpl& loss, Translate&& transl
 /// "lambda_0 = 0.0000, lambda_1 = ..." (plain text).
 inline std::string eigenvalue_text(const GraphPictures& p) {
   std::string text;
-  for (size_t j = 0; j < p.eigenvalues.size(); ++j) text += fmt::format("{}lambda_{} = {:.4f}", j ? ", " : "", j, p.eigenvalues[j]);
+  for (size_t j = 0; j < p.eigenvalues.size(); ++j)
+    text += fmt::format("{}lambda_{} = {:.4f}", j ? ", " : "", j, p.eigenvalues[j]);
   return text;
 }
 
@@ -82,7 +86,8 @@ inline void write_pictures(const std::filesystem::path& dir, const Image& image,
                            const std::string& title) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  if (error) throw std::runtime_error(fmt::format("--out: cannot create the folder '{}': {}", dir.string(), error.message()));
+  if (error)
+    throw std::runtime_error(fmt::format("--out: cannot create the folder '{}': {}", dir.string(), error.message()));
   write_png(dir / "input.png", image);
   write_png(dir / "neighbourhoods.png", p.neighbourhoods);
   if (!p.pooling.empty()) write_png(dir / "pooling.png", p.pooling);
@@ -93,16 +98,20 @@ inline void write_pictures(const std::filesystem::path& dir, const Image& image,
     eigenvalues += fmt::format("{}&lambda;<sub>{}</sub> = {:.4f}", j ? ", " : "", j, p.eigenvalues[j]);
   std::ofstream html(dir / "index.html");
   html << fmt::format(
-      "<!doctype html><html><head><meta charset='utf-8'><title>{0}</title><style>body{{font-family:sans-serif;margin:16px}}"
+      "<!doctype html><html><head><meta "
+      "charset='utf-8'><title>{0}</title><style>body{{font-family:sans-serif;margin:16px}}"
       "figure{{display:inline-block;margin:8px;vertical-align:top}}</style></head><body><h1>{0}</h1><p>{1}</p>"
       "<figure><img src='input.png'><figcaption>input</figcaption></figure>"
-      "<figure><img src='neighbourhoods.png'><figcaption>A: four patches (white frame) and their neighbours</figcaption></figure>",
+      "<figure><img src='neighbourhoods.png'><figcaption>A: four patches (white frame) and their "
+      "neighbours</figcaption></figure>",
       report::html_escape(title), report::html_escape(p.summary));
   if (!p.pooling.empty())
     html << "<figure><img src='pooling.png'><figcaption>pooling scores &sigma;(S) (Fig. 9(b)), kept nodes framed"
             "</figcaption></figure>";
-  html << fmt::format("<figure><img src='eigenvectors.png'><figcaption>eigenvectors of I - Abar (Fig. 9(c)): {}"
-                      "</figcaption></figure></body></html>\n", eigenvalues);
+  html << fmt::format(
+      "<figure><img src='eigenvectors.png'><figcaption>eigenvectors of I - Abar (Fig. 9(c)): {}"
+      "</figcaption></figure></body></html>\n",
+      eigenvalues);
   if (!html) throw std::runtime_error(fmt::format("explain: cannot write {}", (dir / "index.html").string()));
 }
 

@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,8 +72,10 @@ inline GraphPictures draw(const Image& image, const patchgcl::GraphLayerInspecti
 
   const int64_t n = level0.abar.size(-1);
   if (k < 1 || k > n)
-    throw std::invalid_argument(fmt::format("--k: expected 1 to N = {} eigenvectors (the nodes of the drawn layer's graph), "
-                                            "got {}", n, k));
+    throw std::invalid_argument(
+        fmt::format("--k: expected 1 to N = {} eigenvectors (the nodes of the drawn layer's graph), "
+                    "got {}",
+                    n, k));
   const int64_t kk = k;
   auto pairs = patchgcl::functional::laplacian_eigenvectors(level0.abar[0].to(torch::kCPU, torch::kFloat64), kk);
   std::vector<Image> panels;

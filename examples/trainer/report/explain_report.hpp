@@ -13,7 +13,6 @@
 
 #include <fmt/format.h>
 
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -27,8 +26,10 @@ namespace trainer::explain {
 inline patchgcl::GraphNCELossImpl& graph_loss(Trainer& trainer) {
   auto* loss = dynamic_cast<patchgcl::GraphNCELossImpl*>(trainer.F.module.get());
   if (!loss)
-    throw std::invalid_argument(fmt::format("explain: expected a checkpoint trained with --loss graph (PatchGCL), got one "
-                                            "trained with --loss {}, which builds no graph", to_string(trainer.config().loss)));
+    throw std::invalid_argument(
+        fmt::format("explain: expected a checkpoint trained with --loss graph (PatchGCL), got one "
+                    "trained with --loss {}, which builds no graph",
+                    to_string(trainer.config().loss)));
   return *loss;
 }
 
@@ -70,8 +71,7 @@ inline std::string report_section(const std::filesystem::path& run) {
       if (e.is_directory() && fs::exists(e.path() / "eigenvectors.png")) steps.push_back(e.path().filename().string());
   if (steps.empty()) return "";
   std::sort(steps.rbegin(), steps.rend());
-  std::string html =
-      "<h2>Patch graph (first preview image, deepest contrastive layer; docs/diagnostics.md)</h2>";
+  std::string html = "<h2>Patch graph (first preview image, deepest contrastive layer; docs/diagnostics.md)</h2>";
   auto out = std::back_inserter(html);
   for (size_t i = 0; i < steps.size(); ++i) {
     const std::string dir = "graph/" + steps[i];
@@ -85,8 +85,10 @@ inline std::string report_section(const std::filesystem::path& run) {
       const char* caption = std::string(name) == "neighbourhoods" ? "A (Eq. 1): four patches and their neighbours"
                             : std::string(name) == "pooling"      ? "pooling scores &sigma;(S) (Eq. 5), kept framed"
                                                                   : "eigenvectors of I - Abar (Fig. 9(c))";
-      fmt::format_to(out, "<figure><img src='{}/{}.png' onload='this.width=this.naturalWidth*{}'>"
-                          "<figcaption>{}</figcaption></figure>", dir, name, scale, caption);
+      fmt::format_to(out,
+                     "<figure><img src='{}/{}.png' onload='this.width=this.naturalWidth*{}'>"
+                     "<figcaption>{}</figcaption></figure>",
+                     dir, name, scale, caption);
     }
     html += "</div>";
   }

@@ -40,14 +40,20 @@ inline torch::Tensor colour_map(const torch::Tensor& t, const std::vector<std::a
 
 /// Sequential map for scores in [0, 1] (dark violet -> teal -> yellow, viridis-like).
 inline torch::Tensor sequential(const torch::Tensor& t) {
-  return colour_map(t, {{0.27f, 0.00f, 0.33f}, {0.23f, 0.32f, 0.55f}, {0.13f, 0.57f, 0.55f},
-                        {0.37f, 0.79f, 0.38f}, {0.99f, 0.91f, 0.14f}});
+  return colour_map(t, {{0.27f, 0.00f, 0.33f},
+                        {0.23f, 0.32f, 0.55f},
+                        {0.13f, 0.57f, 0.55f},
+                        {0.37f, 0.79f, 0.38f},
+                        {0.99f, 0.91f, 0.14f}});
 }
 
 /// Diverging map for signed values in [-1, 1] (blue -> white -> red).
 inline torch::Tensor diverging(const torch::Tensor& t) {
-  return colour_map((t + 1.0) * 0.5, {{0.13f, 0.40f, 0.67f}, {0.57f, 0.77f, 0.87f}, {0.97f, 0.97f, 0.97f},
-                                      {0.96f, 0.65f, 0.51f}, {0.70f, 0.09f, 0.17f}});
+  return colour_map((t + 1.0) * 0.5, {{0.13f, 0.40f, 0.67f},
+                                      {0.57f, 0.77f, 0.87f},
+                                      {0.97f, 0.97f, 0.97f},
+                                      {0.96f, 0.65f, 0.51f},
+                                      {0.70f, 0.09f, 0.17f}});
 }
 
 /// Per-pixel index of the map cell (row or column) a pixel of an image of `pixels` lies in.
@@ -72,14 +78,15 @@ inline Image paint_nodes(const Image& image, const NodeGrid& grid, const torch::
   cell_rgb.view({-1, 3}).index_copy_(0, flat, colours.to(torch::kFloat32));
   cell_has.view({-1}).index_fill_(0, flat, 1.0);
   auto rgb = upsample_cells(cell_rgb, H, W).permute({2, 0, 1});  // [3, H, W]
-  auto has = upsample_cells(cell_has, H, W).unsqueeze(0);         // [1, H, W]
+  auto has = upsample_cells(cell_has, H, W).unsqueeze(0);        // [1, H, W]
   auto grey = base.mean(0, true).expand({3, H, W}) * 0.6 + 0.2;
   auto painted = base * (1.0 - alpha) + rgb * alpha;
   return from_unit(has * painted + (1.0 - has) * grey);
 }
 
 /// A 1-pixel frame of `colour` around the cells of `nodes` (indices into the grid's nodes).
-inline Image outline(const Image& image, const NodeGrid& grid, const torch::Tensor& nodes, std::array<float, 3> colour) {
+inline Image outline(const Image& image, const NodeGrid& grid, const torch::Tensor& nodes,
+                     std::array<float, 3> colour) {
   auto base = to_unit(image);
   const int64_t H = base.size(1), W = base.size(2);
   auto marked = torch::zeros({grid.height * grid.width});

@@ -17,8 +17,8 @@ using Record = std::map<std::string, double>;
 
 /// Keys of a log line, in the order they are written.
 inline const std::vector<std::string>& log_keys() {
-  static const std::vector<std::string> keys = {"step", "epoch", "lr", "loss_D", "loss_G_GAN", "loss_NCE",
-                                                "loss_NCE_Y", "loss_G", "it_per_s", "elapsed_s"};
+  static const std::vector<std::string> keys = {"step",     "epoch",      "lr",     "loss_D",   "loss_G_GAN",
+                                                "loss_NCE", "loss_NCE_Y", "loss_G", "it_per_s", "elapsed_s"};
   return keys;
 }
 

@@ -57,9 +57,10 @@ inline std::string svg_curve(const std::vector<Record>& records, const std::stri
   }
   std::string svg;
   auto out = std::back_inserter(svg);
-  fmt::format_to(out, "<svg xmlns='http://www.w3.org/2000/svg' width='{:g}' height='{:g}'>"
-                      "<rect width='100%' height='100%' fill='#fff' stroke='#ccc'/>"
-                      "<text x='{:g}' y='14' font-size='12' font-family='sans-serif'>{}</text>",
+  fmt::format_to(out,
+                 "<svg xmlns='http://www.w3.org/2000/svg' width='{:g}' height='{:g}'>"
+                 "<rect width='100%' height='100%' fill='#fff' stroke='#ccc'/>"
+                 "<text x='{:g}' y='14' font-size='12' font-family='sans-serif'>{}</text>",
                  W, H, pad, key);
   if (pts.size() >= 2) {
     double x0 = pts.front().first, x1 = pts.back().first, y0 = pts[0].second, y1 = pts[0].second;
@@ -71,10 +72,12 @@ inline std::string svg_curve(const std::vector<Record>& records, const std::stri
       fmt::format_to(out, "{:g},{:g} ", pad + (p.first - x0) / (x1 - x0) * (W - 2 * pad),
                      H - pad - (p.second - y0) / (y1 - y0) * (H - 2 * pad));
     svg += "'/>";
-    fmt::format_to(out, "<text x='2' y='{:g}' font-size='10' font-family='sans-serif'>{:.3g}</text>"
-                        "<text x='2' y='{:g}' font-size='10' font-family='sans-serif'>{:.3g}</text>"
-                        "<text x='{:g}' y='{:g}' font-size='10' font-family='sans-serif' text-anchor='end'>step {:.0f}</text>",
-                   pad, y1, H - pad, y0, W - pad, H - 8, x1);
+    fmt::format_to(
+        out,
+        "<text x='2' y='{:g}' font-size='10' font-family='sans-serif'>{:.3g}</text>"
+        "<text x='2' y='{:g}' font-size='10' font-family='sans-serif'>{:.3g}</text>"
+        "<text x='{:g}' y='{:g}' font-size='10' font-family='sans-serif' text-anchor='end'>step {:.0f}</text>",
+        pad, y1, H - pad, y0, W - pad, H - 8, x1);
   }
   return svg + "</svg>";
 }
@@ -102,10 +105,11 @@ inline void write_index(const std::filesystem::path& run, const std::string& tit
   std::sort(samples.rbegin(), samples.rend());
   std::string html;
   auto out = std::back_inserter(html);
-  fmt::format_to(out, "<!doctype html><html><head><meta charset='utf-8'><title>{0}</title>"
-                      "<style>body{{font-family:sans-serif;margin:20px}} img{{image-rendering:pixelated}} "
-                      "figure{{display:inline-block;margin:6px}} .curves svg{{margin:4px}}</style></head><body>"
-                      "<h1>{0}</h1>",
+  fmt::format_to(out,
+                 "<!doctype html><html><head><meta charset='utf-8'><title>{0}</title>"
+                 "<style>body{{font-family:sans-serif;margin:20px}} img{{image-rendering:pixelated}} "
+                 "figure{{display:inline-block;margin:6px}} .curves svg{{margin:4px}}</style></head><body>"
+                 "<h1>{0}</h1>",
                  html_escape(title));
   if (!records.empty()) {
     const auto& last = records.back();
@@ -117,8 +121,9 @@ inline void write_index(const std::filesystem::path& run, const std::string& tit
   for (const auto& k : loss_keys) html += svg_curve(records, k);
   html += "</div><h2>Samples (input | output | target-domain example)</h2>";
   for (size_t i = 0; i < samples.size(); ++i) {
-    fmt::format_to(out, "<figure><img src='samples/{0}' onload='this.width=this.naturalWidth*{1}'>"
-                        "<figcaption>{0}</figcaption></figure>",
+    fmt::format_to(out,
+                   "<figure><img src='samples/{0}' onload='this.width=this.naturalWidth*{1}'>"
+                   "<figcaption>{0}</figcaption></figure>",
                    samples[i], i == 0 ? 3 : 1);
     if (i == 0) html += "<br>";
   }

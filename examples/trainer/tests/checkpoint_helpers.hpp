@@ -27,7 +27,8 @@ inline std::unique_ptr<Trainer> stepped_trainer() {
 }
 
 inline void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// The name of the first parameter of `module` under `prefix` ("G.model.1.weight").

@@ -23,9 +23,10 @@ inline double seconds_since(clock_type::time_point t) {
 
 /// The tiny networks (the 32 px embedded dataset, 16 images per domain).
 inline std::vector<std::string> tiny(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--threads", "1", "train", "--synthetic-size", "32",
-                                   "--synthetic-count", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
-                                   "--num-patches", "32", "--seed", "3"};
+  std::vector<std::string> args = {
+      "--threads", "1",     "train", "--synthetic-size", "32", "--synthetic-count", "16", "--ngf",
+      "8",         "--ndf", "8",     "--n-blocks",       "1",  "--num-patches",     "32", "--seed",
+      "3"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -35,7 +36,8 @@ inline std::vector<std::string> tiny(std::vector<std::string> extra) {
 /// `wrapper` goes before the trainer's path (e.g. `ip netns exec NS`; its first word is looked up in PATH).
 inline pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
                    const fs::path& cwd = {}, const std::vector<std::string>& wrapper = {}) {
-  std::vector<std::string> argv = wrapper.empty() ? std::vector<std::string>{} : std::vector<std::string>{"/usr/bin/env"};
+  std::vector<std::string> argv =
+      wrapper.empty() ? std::vector<std::string>{} : std::vector<std::string>{"/usr/bin/env"};
   argv.insert(argv.end(), wrapper.begin(), wrapper.end());
   argv.push_back(kTrainerBinary);
   argv.insert(argv.end(), args.begin(), args.end());
@@ -98,13 +100,16 @@ struct RefusedEnv {
 };
 inline const std::vector<RefusedEnv>& refused_torchrun_env() {
   static const std::vector<RefusedEnv> cases = {
-      {{"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"}, "RANK must be in [0, WORLD_SIZE = 2), got 2"},
+      {{"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
+       "RANK must be in [0, WORLD_SIZE = 2), got 2"},
       {{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, "MASTER_PORT is not set"},
       {{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=http"},
        "MASTER_PORT must be a port number in [1, 65535], got 'http'"},
       {{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=70000"}, "got '70000'"},
-      {{"RANK=0", "WORLD_SIZE=0", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"}, "WORLD_SIZE must be a whole number >= 1, got '0'"},
-      {{"RANK=-1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"}, "RANK must be a whole number >= 0, got '-1'"},
+      {{"RANK=0", "WORLD_SIZE=0", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
+       "WORLD_SIZE must be a whole number >= 1, got '0'"},
+      {{"RANK=-1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"},
+       "RANK must be a whole number >= 0, got '-1'"},
   };
   return cases;
 }

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 /// A random feature network: conv 3x3 stride 2 -> ReLU -> global average pool, `dim` channels.
 /// `tail` post-processes the pooled `[B, dim, 1, 1]` map (the wrong-output cases).
-inline fs::path write_network(const fs::path& dir, int64_t dim, const std::string& tail = "return h", uint64_t seed = 1) {
+inline fs::path write_network(const fs::path& dir, int64_t dim, const std::string& tail = "return h",
+                              uint64_t seed = 1) {
   torch::jit::Module m("FeatureNet");
   auto gen = at::detail::createCPUGenerator(seed);
   m.register_parameter("weight", at::randn({dim, 3, 3, 3}, gen, torch::TensorOptions()), false);
@@ -30,7 +31,8 @@ inline fs::path write_network(const fs::path& dir, int64_t dim, const std::strin
 def forward(self, x):
     h = torch.relu(torch.conv2d(x * 2.0 - 1.0, self.weight, self.bias, [2, 2], [1, 1]))
     h = torch.adaptive_avg_pool2d(h, [1, 1])
-    )" + tail + "\n");
+    )" + tail +
+           "\n");
   const auto path = dir / fmt::format("features_{}.pt", dim);
   m.save(path.string());
   return path;

@@ -35,11 +35,12 @@ inline bool decode(const std::vector<uint8_t>& file, std::string& error, DecodeL
 /// The tiny configuration of the command-line tests: `train` on 4 synthetic 24 x 24 images, or on
 /// the folder `data` (without the embedded dataset's options, which are refused there).
 inline std::vector<std::string> tiny_train(const fs::path& run, const std::string& steps, const fs::path& data = {}) {
-  std::vector<std::string> args = {"train", "--run", run.string(), "--ngf", "4", "--ndf", "4", "--n-blocks", "1",
-                                   "--num-patches", "16", "--steps", steps, "--log-every", "1"};
-  const std::vector<std::string> source = data.empty()
-      ? std::vector<std::string>{"--synthetic-size", "24", "--synthetic-count", "4"}
-      : std::vector<std::string>{"--data", data.string()};
+  std::vector<std::string> args = {"train", "--run",   run.string(), "--ngf",       "4",
+                                   "--ndf", "4",       "--n-blocks", "1",           "--num-patches",
+                                   "16",    "--steps", steps,        "--log-every", "1"};
+  const std::vector<std::string> source =
+      data.empty() ? std::vector<std::string>{"--synthetic-size", "24", "--synthetic-count", "4"}
+                   : std::vector<std::string>{"--data", data.string()};
   args.insert(args.end(), source.begin(), source.end());
   return args;
 }

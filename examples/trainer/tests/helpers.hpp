@@ -14,8 +14,8 @@
 #include <support/process.hpp>
 #include <support/temp_dir.hpp>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <cctype>
 #include <cstdlib>
@@ -171,7 +171,8 @@ inline std::string markup_problems(const std::string& text, std::map<std::string
     if (i == text.size()) return fmt::format("the tag <{}> at offset {} never ends", name, at);
     if (closing) {
       if (open.empty() || open.back() != name)
-        return fmt::format("</{}> at offset {} closes {}", name, at, open.empty() ? "nothing" : "<" + open.back() + ">");
+        return fmt::format("</{}> at offset {} closes {}", name, at,
+                           open.empty() ? "nothing" : "<" + open.back() + ">");
       open.pop_back();
     } else {
       if (counts) ++(*counts)[name];

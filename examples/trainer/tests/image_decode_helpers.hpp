@@ -3,8 +3,8 @@
 // the decoder's result or refusal for a file.
 #include "trainer/tests/fault_helpers.hpp"
 
-#include <catch2/catch.hpp>
 #include <turbojpeg.h>
+#include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
@@ -13,7 +13,8 @@ namespace trainer_tests {
 namespace images {
 
 /// A PNG of `layout` from `rows` (packed as PNG stores them), made by libpng (png_codec.hpp).
-inline std::vector<uint8_t> make_png(int width, int height, trainer::detail::PngLayout layout, const std::vector<uint8_t>& rows) {
+inline std::vector<uint8_t> make_png(int width, int height, trainer::detail::PngLayout layout,
+                                     const std::vector<uint8_t>& rows) {
   std::vector<uint8_t> file;
   std::string error;
   REQUIRE(encode_png(rows.data(), width, height, rows.size() / static_cast<size_t>(height), layout, file, error));
@@ -29,12 +30,13 @@ inline trainer::detail::PngLayout layout_of(int color_type, int bit_depth) {
 
 /// A JPEG made by TurboJPEG from `pixels` (TJPF_RGB, TJPF_GRAY or TJPF_CMYK).
 inline std::vector<uint8_t> make_jpeg(int width, int height, int pixel_format, int subsampling, int quality,
-                               const std::vector<uint8_t>& pixels, int flags = 0) {
+                                      const std::vector<uint8_t>& pixels, int flags = 0) {
   tjhandle handle = tjInitCompress();
   REQUIRE(handle != nullptr);
   unsigned char* out = nullptr;
   unsigned long size = 0;
-  const int rc = tjCompress2(handle, pixels.data(), width, 0, height, pixel_format, &out, &size, subsampling, quality, flags);
+  const int rc =
+      tjCompress2(handle, pixels.data(), width, 0, height, pixel_format, &out, &size, subsampling, quality, flags);
   INFO(tjGetErrorStr2(handle));
   std::vector<uint8_t> file;
   if (rc == 0) file.assign(out, out + size);

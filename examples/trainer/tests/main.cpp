@@ -1,5 +1,6 @@
 // Catch2's runner, or one rank of a multi-process unit test when started as `--worker NAME ...`
-// (workers.cpp); and the one definition of stb_image_resize (image_io.hpp) for the trainer's tests. No LibTorch here: this file compiles in seconds, without the precompiled header.
+// (workers.cpp); and the one definition of stb_image_resize (image_io.hpp) for the trainer's tests. No LibTorch here:
+// this file compiles in seconds, without the precompiled header.
 #define PATCHGCL_TRAINER_STB_IMPLEMENTATION
 #include "trainer/data/image_io.hpp"
 

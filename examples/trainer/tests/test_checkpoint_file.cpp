@@ -51,8 +51,8 @@ TEST_CASE("A checkpoint is a safetensors file that restores networks, Adam's sta
     adam += key.rfind("opt_", 0) == 0;
   }
   // exp_avg, exp_avg_sq and step of every parameter of the three optimisers.
-  CHECK(adam == 3 * static_cast<int>(a->G->parameters().size() + a->D->parameters().size() +
-                                     a->F.module->parameters().size()));
+  CHECK(adam ==
+        3 * static_cast<int>(a->G->parameters().size() + a->D->parameters().size() + a->F.module->parameters().size()));
   // The next step of both is the same, bit for bit (Adam's moments and step counts took effect).
   UnpairedDataset data(a->config().data);
   a->train_step(data.batch(2, 1));
@@ -89,8 +89,9 @@ TEST_CASE("Damaged checkpoints and checkpoints of the old format are refused, na
   flipped = good;
   flipped[at + 8] = '3';
   refused(flipped, "is corrupt: the XXH3-64 of its header (tensor table and metadata) is ");
-  refused(good.substr(0, good.size() / 2), "is damaged (cut short, or changed after it was written) or not a "
-                                           "checkpoint (a safetensors file): field 'data_offsets': bytes [");
+  refused(good.substr(0, good.size() / 2),
+          "is damaged (cut short, or changed after it was written) or not a "
+          "checkpoint (a safetensors file): field 'data_offsets': bytes [");
   refused(good.substr(0, 100), "field 'header length': ");
   refused(good + "x", "field 'data': 1 bytes after the end of the last tensor belong to no tensor");
   std::string huge = good;
@@ -164,14 +165,17 @@ TEST_CASE("Crafted checkpoints with valid checksums are refused: each tensor and
   nan.view(-1)[0] = std::nan("");
   refused(with_tensor(g, nan), "tensor '" + g + "' contains NaN or Inf");
   refused(without(d), "tensor '" + d + "' is missing");
-  refused(with_tensor("G.extra.weight", torch::zeros({1})), "tensor 'G.extra.weight' belongs to nothing this configuration builds");
-  refused(with_tensor("H.weight", torch::zeros({1})), "tensor 'H.weight' belongs to none of the groups G, D, F, opt_G, opt_D, opt_F");
+  refused(with_tensor("G.extra.weight", torch::zeros({1})),
+          "tensor 'G.extra.weight' belongs to nothing this configuration builds");
+  refused(with_tensor("H.weight", torch::zeros({1})),
+          "tensor 'H.weight' belongs to none of the groups G, D, F, opt_G, opt_D, opt_F");
   // Adam's states.
   refused(with_tensor("opt_D.0.exp_avg_sq", -tensors.at("opt_D.0.exp_avg_sq") - 1),
           "tensor 'opt_D.0.exp_avg_sq' holds negative values");
   refused(with_tensor("opt_G.1.step", torch::tensor(int64_t{0})), "tensor 'opt_G.1.step' must be in [1, 2]");
   refused(with_tensor("opt_G.1.step", torch::tensor(int64_t{1}).view({1})), "tensor 'opt_G.1.step' has shape [1]");
-  refused(without("opt_F.0.exp_avg"), "tensor 'opt_F.0.exp_avg' is missing (the state of a parameter Adam has stepped)");
+  refused(without("opt_F.0.exp_avg"),
+          "tensor 'opt_F.0.exp_avg' is missing (the state of a parameter Adam has stepped)");
   refused(without("opt_F.0.step"), "tensor 'opt_F.0.exp_avg' is not expected here (no step count 'opt_F.0.step')");
   refused(with_tensor("opt_G.0.max_exp_avg_sq", tensors.at("opt_G.0.exp_avg_sq")),
           "tensor 'opt_G.0.max_exp_avg_sq' is not expected here (this optimiser does not use amsgrad)");
@@ -183,7 +187,8 @@ TEST_CASE("Crafted checkpoints with valid checksums are refused: each tensor and
   refused_meta(with_meta("log_window", "1,2,3"), "__metadata__ 'log_window' must hold 6 comma-separated numbers");
   refused_meta(with_meta("log_window", "nan,0,0,0,0,1"), "__metadata__ 'log_window': number 0 must be finite");
   refused_meta(with_meta("log_window", "0,0,0,0,0,9"), "its step count must be in [0, 2]");
-  refused_meta(with_meta("format", "patchgcl-trainer-safetensors-0"), "__metadata__ 'format' must be 'patchgcl-trainer-safetensors-1'");
+  refused_meta(with_meta("format", "patchgcl-trainer-safetensors-0"),
+               "__metadata__ 'format' must be 'patchgcl-trainer-safetensors-1'");
   refused_meta(with_meta("colour", "blue"), "__metadata__ has the unknown key 'colour'");
   auto no_config = metadata;
   no_config.erase("config");
@@ -193,7 +198,8 @@ TEST_CASE("Crafted checkpoints with valid checksums are refused: each tensor and
   refused_meta(no_format, "is a safetensors file, but not a checkpoint of patchgcl-trainer");
   std::string config = metadata.at("config");
   config.replace(config.find("ngf=4"), 5, "ngf=0");
-  refused_meta(with_meta("config", config), "holds a configuration the command line refuses: --ngf must be at least 1 (got 0)");
+  refused_meta(with_meta("config", config),
+               "holds a configuration the command line refuses: --ngf must be at least 1 (got 0)");
   config = metadata.at("config");
   config.replace(config.find("n_blocks=1"), 10, "n_blocks=1000000000");
   refused_meta(with_meta("config", config), "n_blocks 1000000000");

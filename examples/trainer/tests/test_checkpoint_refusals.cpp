@@ -28,12 +28,16 @@ TEST_CASE("A checkpoint's configuration is read with the command line's rules", 
                     Catch::Contains("field 'batch_size' must be an integer in [-2147483648, 2147483647]"));
   CHECK_THROWS_WITH(parse_config_text(with("ngf", "0"), "checkpoint 'x'"),
                     "checkpoint 'x' holds a configuration the command line refuses: --ngf must be at least 1 (got 0)");
-  CHECK_THROWS_WITH(parse_config_text(with("lr", "nan"), "checkpoint 'x'"), Catch::Contains("--lr must be a finite number > 0 (got nan)"));
+  CHECK_THROWS_WITH(parse_config_text(with("lr", "nan"), "checkpoint 'x'"),
+                    Catch::Contains("--lr must be a finite number > 0 (got nan)"));
   CHECK_THROWS_WITH(parse_config_text(with("loss", "triplet"), "checkpoint 'x'"),
                     "checkpoint 'x': field 'loss' must be graph, patchnce or put (got 'triplet')");
-  CHECK_THROWS_WITH(parse_config_text(with("flip", "2"), "checkpoint 'x'"), Catch::Contains("field 'flip' must be 0 or 1"));
-  CHECK_THROWS_WITH(parse_config_text(text + "ngf=8\n", "checkpoint 'x'"), Catch::Contains("field 'ngf' appears twice"));
-  CHECK_THROWS_WITH(parse_config_text(text + "bogus\n", "checkpoint 'x'"), Catch::Contains("is not a known 'field=value'"));
+  CHECK_THROWS_WITH(parse_config_text(with("flip", "2"), "checkpoint 'x'"),
+                    Catch::Contains("field 'flip' must be 0 or 1"));
+  CHECK_THROWS_WITH(parse_config_text(text + "ngf=8\n", "checkpoint 'x'"),
+                    Catch::Contains("field 'ngf' appears twice"));
+  CHECK_THROWS_WITH(parse_config_text(text + "bogus\n", "checkpoint 'x'"),
+                    Catch::Contains("is not a known 'field=value'"));
   std::string missing = with("ndf", "");
   missing.erase(missing.find("ndf="), 5);
   CHECK_THROWS_WITH(parse_config_text(missing, "checkpoint 'x'"), Catch::Contains("lacks the field 'ndf'"));
@@ -93,11 +97,14 @@ TEST_CASE("translate and --resume refuse damaged, crafted and old-format checkpo
   const fs::path run = dir.path / "run", ckpt = run / "ckpt.safetensors";
   REQUIRE(run_trainer(tiny_train(run, "2"), dir.path / "train.log").status == 0);
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "24"},
-                      dir.path / "synth.log").status == 0);
+                      dir.path / "synth.log")
+              .status == 0);
   const std::string good = read_text(ckpt);
-  const std::vector<std::string> translate = {"translate", "--checkpoint", ckpt.string(), "--input",
-                                              (dir.path / "data" / "testA").string(), "--output", (dir.path / "o").string()};
-  const std::vector<std::string> resume = tiny_train(run, "2") + std::vector<std::string>{"--resume"};  // restores all, then ends
+  const std::vector<std::string> translate = {
+      "translate", "--checkpoint",           ckpt.string(), "--input", (dir.path / "data" / "testA").string(),
+      "--output",  (dir.path / "o").string()};
+  const std::vector<std::string> resume =
+      tiny_train(run, "2") + std::vector<std::string>{"--resume"};  // restores all, then ends
   const auto refused = [&](const std::string& bytes, const std::vector<std::vector<std::string>>& commands,
                            const std::string& phrase) {
     write_bytes(ckpt, bytes);
@@ -113,7 +120,8 @@ TEST_CASE("translate and --resume refuse damaged, crafted and old-format checkpo
   for (size_t i = bad.size() / 2; i < bad.size() / 2 + 64; ++i) bad[i] = static_cast<char>(~bad[i]);
   refused(bad, {translate, resume}, "is corrupt: the XXH3-64 of its data section is ");
   refused(good.substr(0, good.size() - 1000), {translate}, "field 'data_offsets'");
-  refused(std::string("PK\x03\x04", 4) + std::string(200, '\0'), {translate, resume}, "is a checkpoint of the old format");
+  refused(std::string("PK\x03\x04", 4) + std::string(200, '\0'), {translate, resume},
+          "is a checkpoint of the old format");
   // Values a user could not have typed, in a file with valid checksums.
   write_bytes(ckpt, good);
   const auto config = checkpoint::read_config(ckpt);
@@ -133,17 +141,21 @@ TEST_CASE("translate and --resume refuse damaged, crafted and old-format checkpo
   refused(checkpoint_bytes(crafted, metadata), {resume}, "tensor 'opt_D.0.exp_avg_sq' holds negative values");
   crafted = tensors;
   crafted["D.extra"] = torch::zeros({3});
-  refused(checkpoint_bytes(crafted, metadata), {resume}, "tensor 'D.extra' belongs to nothing this configuration builds");
+  refused(checkpoint_bytes(crafted, metadata), {resume},
+          "tensor 'D.extra' belongs to nothing this configuration builds");
   auto meta = metadata;
   meta["config"].replace(meta["config"].find("ngf=4"), 5, "ngf=abc");
   refused(checkpoint_bytes(tensors, meta), {translate, resume}, "field 'ngf' must be an integer (got 'abc')");
   meta = metadata;
   meta["config"].replace(meta["config"].find("n_blocks=1"), 10, "n_blocks=1000000000");
-  refused(checkpoint_bytes(tensors, meta), {translate}, "its networks (ngf 4, n_blocks 1000000000, ndf 4, 24 x 24 images) need about ");
+  refused(checkpoint_bytes(tensors, meta), {translate},
+          "its networks (ngf 4, n_blocks 1000000000, ndf 4, 24 x 24 images) need about ");
   // A run folder that holds only a checkpoint of the old format is not resumed nor overwritten.
   fs::remove(ckpt);
   write_bytes(run / "ckpt.pt", std::string("PK\x03\x04", 4));
   const auto result = run_trainer(resume, dir.path / "old.log");
   CHECK(result.status == 1);
-  CHECK_THAT(result.output, Catch::Contains("holds ckpt.pt, a checkpoint of the old LibTorch-archive format, which is no longer read"));
+  CHECK_THAT(
+      result.output,
+      Catch::Contains("holds ckpt.pt, a checkpoint of the old LibTorch-archive format, which is no longer read"));
 }

@@ -41,20 +41,24 @@ TEST_CASE("Checkpoints round-trip and resume continues bit-for-bit", "[checkpoin
     auto other = config;
     other.ngf = 16;
     Trainer t(other, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"), Catch::Contains("ngf: 8 (checkpoint) vs 16"));
+    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"),
+                      Catch::Contains("ngf: 8 (checkpoint) vs 16"));
   }
   SECTION("a checkpoint of another loss is refused") {
     auto other = config;
     other.loss = LossKind::kPatchNCE;  // other heads: a shape mismatch if the check were missing
     Trainer t(other, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"), Catch::Contains("loss: graph (checkpoint) vs patchnce"));
+    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "ckpt.safetensors"),
+                      Catch::Contains("loss: graph (checkpoint) vs patchnce"));
   }
   SECTION("a truncated checkpoint is named, with the field that shows it") {
-    write_truncated(dir.path / "ckpt.safetensors", dir.path / "torn.safetensors", fs::file_size(dir.path / "ckpt.safetensors") / 2);
+    write_truncated(dir.path / "ckpt.safetensors", dir.path / "torn.safetensors",
+                    fs::file_size(dir.path / "ckpt.safetensors") / 2);
     Trainer t(config, torch::kCPU);
-    CHECK_THROWS_WITH(checkpoint::restore(t, dir.path / "torn.safetensors"), 
-                      Catch::Contains("torn.safetensors' is damaged (cut short, or changed after it was written) or not a "
-                                      "checkpoint (a safetensors file): field 'data_offsets': bytes ["));
+    CHECK_THROWS_WITH(
+        checkpoint::restore(t, dir.path / "torn.safetensors"),
+        Catch::Contains("torn.safetensors' is damaged (cut short, or changed after it was written) or not a "
+                        "checkpoint (a safetensors file): field 'data_offsets': bytes ["));
   }
 }
 
@@ -74,8 +78,8 @@ TEST_CASE("--keep-checkpoints keeps at most N checkpoints, evenly spaced over th
       return steps;
     };
     const std::map<int64_t, std::vector<int64_t>> expected = {
-        {1, {1}}, {2, {1, 2}}, {3, {1, 2, 3}}, {4, {2, 4}}, {5, {2, 4}}, {6, {2, 4, 6}},
-        {7, {2, 4, 6}}, {8, {4, 8}}, {11, {4, 8}}, {12, {4, 8, 12}}, {15, {4, 8, 12}}, {16, {8, 16}}};
+        {1, {1}},       {2, {1, 2}}, {3, {1, 2, 3}}, {4, {2, 4}},      {5, {2, 4}},      {6, {2, 4, 6}},
+        {7, {2, 4, 6}}, {8, {4, 8}}, {11, {4, 8}},   {12, {4, 8, 12}}, {15, {4, 8, 12}}, {16, {8, 16}}};
     for (int64_t step = 1; step <= 16; ++step) {
       checkpoint::keep_checkpoint(dir.path, ckpt, step, 1, 3);
       INFO("step " << step);

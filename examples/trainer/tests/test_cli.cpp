@@ -14,8 +14,8 @@ struct BadCommandLines {
   static constexpr const char* kDrop = "<drop>";
   TempDir dir{"cli"};
   const std::vector<std::pair<std::string, std::string>> base = {
-      {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"}, {"--ndf", "4"}, {"--n-blocks", "1"},
-      {"--num-patches", "16"}, {"--steps", "2"}};
+      {"--synthetic-size", "24"}, {"--synthetic-count", "4"}, {"--ngf", "4"},  {"--ndf", "4"},
+      {"--n-blocks", "1"},        {"--num-patches", "16"},    {"--steps", "2"}};
   int run_index = 0;
 
   std::vector<std::string> command(const std::vector<std::pair<std::string, std::string>>& changes,
@@ -59,7 +59,9 @@ struct BadCommandLines {
 
 }  // namespace
 
-TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training, naming the option, the expected and the given value", "[cli]") {
+TEST_CASE_METHOD(BadCommandLines,
+                 "Bad option values are refused before training, naming the option, the expected and the given value",
+                 "[cli]") {
   expect_refused({{"--steps", "-1"}}, {"--steps must be at least 0 (got -1)"});
   expect_refused({{"--steps", "abc"}}, {"--steps", "abc"});
   expect_refused({{"--batch-size", "0"}}, {"--batch-size must be at least 1 (got 0)"});
@@ -69,7 +71,8 @@ TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training
   expect_refused({{"--loss", "triplet"}}, {"--loss", "triplet", "graph,patchnce,put"});
   expect_refused({{"--features", "resnet"}}, {"--features", "resnet", "encoder,vgg16"});
   expect_refused({{"--num-patches", "0"}}, {"--num-patches must be at least 2 (got 0)"});
-  expect_refused({{"--synthetic-size", "20"}}, {"--synthetic-size must be a multiple of 4 and at least 24", "(got 20)"});
+  expect_refused({{"--synthetic-size", "20"}},
+                 {"--synthetic-size must be a multiple of 4 and at least 24", "(got 20)"});
   expect_refused({{"--synthetic-size", "30"}}, {"--synthetic-size must be a multiple of 4", "(got 30)"});
   expect_refused({{"--synthetic-count", "0"}}, {"--synthetic-count must be at least 1 (got 0)"});
   expect_refused({{"--ngf", "0"}}, {"--ngf must be at least 1 (got 0)"});
@@ -88,27 +91,37 @@ TEST_CASE_METHOD(BadCommandLines, "Bad option values are refused before training
 
 TEST_CASE_METHOD(BadCommandLines, "Missing, empty and unreadable data folders are refused before training", "[cli]") {
   const fs::path data = dir.path / "data";
-  const std::pair<std::string, std::string> no_size = {"--synthetic-size", kDrop}, no_count = {"--synthetic-count", kDrop};
-  expect_refused({{"--data", (dir.path / "missing").string()}, no_size, no_count}, {"data folder '", "missing' does not exist (expected"});
+  const std::pair<std::string, std::string> no_size = {"--synthetic-size", kDrop},
+                                            no_count = {"--synthetic-count", kDrop};
+  expect_refused({{"--data", (dir.path / "missing").string()}, no_size, no_count},
+                 {"data folder '", "missing' does not exist (expected"});
   fs::create_directories(data / "trainA");
-  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}}, {"has no trainB/"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
+                 {"has no trainB/"});
   fs::create_directories(data / "trainB");
   expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"trainA' has no readable images (0 image files, 0 skipped as unreadable)"});
   write_garbage(data / "trainA" / "x.png");
   expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "24"}, {"--load-size", "24"}},
                  {"warning: skipping unreadable image", "trainA' has no readable images (1 image files, 1 skipped"});
-  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "30"}}, {"--crop-size must be a multiple of 4", "(got 30)"});
+  expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "30"}},
+                 {"--crop-size must be a multiple of 4", "(got 30)"});
   expect_refused({{"--data", data.string()}, no_size, no_count, {"--crop-size", "32"}, {"--load-size", "28"}},
                  {"--load-size must be at least --crop-size (32) (got 28)"});
-  expect_refused({{"--data", data.string()}, no_size, no_count, {"--single-image", ""}, {"--crop-size", "24"}, {"--min-zoom", "0"}},
+  expect_refused({{"--data", data.string()},
+                  no_size,
+                  no_count,
+                  {"--single-image", ""},
+                  {"--crop-size", "24"},
+                  {"--min-zoom", "0"}},
                  {"--min-zoom must be in (0, 1] (got 0)"});
 }
 
 TEST_CASE_METHOD(BadCommandLines, "A run folder that cannot be written is refused before training", "[cli]") {
   // Under a regular file no one, root included, can create a folder.
   std::ofstream(dir.path / "a_file") << "x";
-  expect_refused({}, {"--run must be a folder this process can create files in", "a_file/run', which cannot be created"},
+  expect_refused({},
+                 {"--run must be a folder this process can create files in", "a_file/run', which cannot be created"},
                  dir.path / "a_file" / "run");
   // A read-only folder stops everyone but root (tests may run as root, where it cannot be checked).
   fs::create_directories(dir.path / "readonly");
@@ -131,7 +144,8 @@ TEST_CASE_METHOD(BadCommandLines, "A run folder in use by another process is ref
   expect_refused({}, {"--run '", "busy' is in use by another patchgcl-trainer process"}, dir.path / "busy");
 }
 
-TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncated or missing are refused before training", "[cli]") {
+TEST_CASE_METHOD(BadCommandLines,
+                 "Checkpoints of another configuration, truncated or missing are refused before training", "[cli]") {
   const fs::path run = dir.path / "ref";
   auto made = run_trainer(command({{"--steps", "0"}}, run), dir.path / "ref.out");
   INFO(made.output);
@@ -145,18 +159,20 @@ TEST_CASE_METHOD(BadCommandLines, "Checkpoints of another configuration, truncat
     CHECK_THAT(result.output, Catch::Contains(phrase));
     CHECK_THAT(result.output, !Catch::Contains("step 1/"));
   };
-  refused({{"--steps", "0"}, {"--resume", ""}, {"--loss", "patchnce"}}, "loss: graph (checkpoint) vs patchnce (command line)");
+  refused({{"--steps", "0"}, {"--resume", ""}, {"--loss", "patchnce"}},
+          "loss: graph (checkpoint) vs patchnce (command line)");
   refused({{"--steps", "0"}, {"--resume", ""}, {"--ngf", "8"}}, "ngf: 4 (checkpoint) vs 8 (command line)");
   refused({{"--steps", "0"}}, "already holds a checkpoint; pass --resume");
   refused({{"--steps", "0"}, {"--resume", ""}}, "--resume: no checkpoint at", dir.path / "fresh");
   CHECK(read_text(run / "ckpt.safetensors") == before);  // refused runs leave the checkpoint alone
   fs::create_directories(dir.path / "torn");
   write_truncated(run / "ckpt.safetensors", dir.path / "torn" / "ckpt.safetensors", before.size() / 2);
-  refused({{"--steps", "0"}, {"--resume", ""}}, "torn/ckpt.safetensors' is damaged (cut short, or changed after it was written)", dir.path / "torn");
+  refused({{"--steps", "0"}, {"--resume", ""}},
+          "torn/ckpt.safetensors' is damaged (cut short, or changed after it was written)", dir.path / "torn");
 }
 
-TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mode are refused, saying why and what to use",
-                 "[cli]") {
+TEST_CASE_METHOD(BadCommandLines,
+                 "Options that would do nothing in the run's mode are refused, saying why and what to use", "[cli]") {
   const fs::path data = dir.path / "data";
   fs::create_directories(data / "trainA");
   fs::create_directories(data / "trainB");
@@ -171,8 +187,8 @@ TEST_CASE_METHOD(BadCommandLines, "Options that would do nothing in the run's mo
                                             "needs --data FOLDER with one image in trainA/ and trainB/"});
   expect_refused({{"--min-zoom", "0.5"}}, {"--min-zoom has no effect with the embedded dataset"});
   // Folders: the embedded dataset's options, and each folder mode's own.
-  expect_refused({folder, no_count, {"--crop-size", "24"}},
-                 {"--synthetic-size has no effect with --data '" + data.string() + "' (it sizes the embedded dataset)"});
+  expect_refused({folder, no_count, {"--crop-size", "24"}}, {"--synthetic-size has no effect with --data '" +
+                                                             data.string() + "' (it sizes the embedded dataset)"});
   expect_refused({folder, no_size, {"--crop-size", "24"}}, {"--synthetic-count has no effect with --data"});
   expect_refused({folder, no_size, no_count, {"--crop-size", "24"}, {"--min-zoom", "0.5"}},
                  {"--min-zoom has no effect without --single-image", "add --single-image"});
@@ -201,13 +217,16 @@ TEST_CASE_METHOD(BadCommandLines, "evaluate refuses the options of the other kin
     CHECK_THAT(result.output, !Catch::Contains("\"score\""));
   };
   const std::string data = (dir.path / "data").string(), net = (dir.path / "net.pt").string();
-  refused({"--crops", "8"}, "--crops has no effect without --data (the embedded dataset's test split is scored): it "
-                            "applies to FID/KID on real data: --data FOLDER --features model.pt");
+  refused({"--crops", "8"},
+          "--crops has no effect without --data (the embedded dataset's test split is scored): it "
+          "applies to FID/KID on real data: --data FOLDER --features model.pt");
   refused({"--single-image"}, "--single-image has no effect without --data");
   refused({"--kid-subsets", "5"}, "--kid-subsets has no effect without --data");
-  refused({"--data", data, "--features", net, "--count", "5"}, "--count has no effect with --data (every test image is scored)");
+  refused({"--data", data, "--features", net, "--count", "5"},
+          "--count has no effect with --data (every test image is scored)");
   refused({"--data", data, "--features", net, "--view-size", "64"},
-          "--view-size has no effect in folder evaluation (whole testA/ and testB/ images are compared): add --single-image");
+          "--view-size has no effect in folder evaluation (whole testA/ and testB/ images are compared): add "
+          "--single-image");
   refused({"--data", data, "--features", net, "--single-image", "--size", "64"},
           "--size has no effect in single-image evaluation");
 }

@@ -10,10 +10,10 @@ TEST_CASE("Folder datasets load, skip unreadable images and augment reproducibly
   TempDir dir("data");
   write_synthetic(dir.path, 6, 40, 3);
   // Unreadable entries of every kind, each skipped with a warning and counted:
-  write_garbage(dir.path / "trainA" / "broken.jpg");                                   // text named .jpg
-  write_garbage(dir.path / "trainA" / "text.png");                                     // text named .png
-  std::ofstream(dir.path / "trainA" / "empty.png");                                    // zero bytes
-  fs::create_directories(dir.path / "trainA" / "folder.jpg");                          // a directory
+  write_garbage(dir.path / "trainA" / "broken.jpg");                                    // text named .jpg
+  write_garbage(dir.path / "trainA" / "text.png");                                      // text named .png
+  std::ofstream(dir.path / "trainA" / "empty.png");                                     // zero bytes
+  fs::create_directories(dir.path / "trainA" / "folder.jpg");                           // a directory
   write_truncated(dir.path / "trainA" / "00000.png", dir.path / "trainA" / "half.png",  // a PNG cut in half
                   fs::file_size(dir.path / "trainA" / "00000.png") / 2);
   write_truncated(dir.path / "trainB" / "00000.png", dir.path / "trainB" / "header.png", 40);  // header only

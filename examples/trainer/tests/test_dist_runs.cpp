@@ -15,8 +15,8 @@ TEST_CASE("kill -9 of rank 1: rank 0 stops naming it within --dist-timeout, and 
           "[distributed]") {
   TempDir dir("dist_kill");
   const fs::path run = dir.path / "run", straight = dir.path / "straight";
-  const std::vector<std::string> common = {"--steps", "40", "--log-every", "1", "--sample-every", "1000",
-                                           "--checkpoint-every", "5", "--dist-timeout", "20"};
+  const std::vector<std::string> common = {
+      "--steps", "40", "--log-every", "1", "--sample-every", "1000", "--checkpoint-every", "5", "--dist-timeout", "20"};
   auto args = tiny(common);
   args.insert(args.end(), {"--run", run.string()});
   const auto ranks = spawn_ranks(args, dir.path / "run.out");
@@ -34,8 +34,8 @@ TEST_CASE("kill -9 of rank 1: rank 0 stops naming it within --dist-timeout, and 
   CHECK(code != 0);
   CHECK_THAT(out0, Catch::Contains("lost rank(s) 1"));
   CHECK(took < 20);
-  fmt::print("kill -9 of rank 1 at step {}: rank 0 exited {} after {:.1f} s\n", last_printed_step(dir.path / "run.out0"),
-             code, took);
+  fmt::print("kill -9 of rank 1 at step {}: rank 0 exited {} after {:.1f} s\n",
+             last_printed_step(dir.path / "run.out0"), code, took);
   // No torn checkpoint: the last one loads completely.
   CHECK_FALSE(fs::exists(run / "ckpt.safetensors.tmp"));
   const int64_t saved = loadable_checkpoint_step(run / "ckpt.safetensors");
@@ -106,8 +106,8 @@ TEST_CASE("Bad torchrun variables, an unreachable master and ranks with differen
 TEST_CASE("launch --nproc-per-node 2 -- train ... leaves one run folder, and so does the same run started by hand",
           "[distributed]") {
   TempDir dir("dist_launch");
-  const std::vector<std::string> command = {"train", "--steps", "20", "--synthetic-size", "32",
-                                            "--ngf", "8", "--ndf", "8", "--n-blocks", "1"};
+  const std::vector<std::string> command = {"train", "--steps", "20", "--synthetic-size", "32", "--ngf",
+                                            "8",     "--ndf",   "8",  "--n-blocks",       "1"};
   const fs::path launched = dir.path / "launched", by_hand = dir.path / "by_hand";
   fs::create_directories(launched);
   fs::create_directories(by_hand);
@@ -130,7 +130,8 @@ TEST_CASE("launch --nproc-per-node 2 -- train ... leaves one run folder, and so 
     CHECK(loadable_checkpoint_step(runs[0] / "ckpt.safetensors") == 20);
   }
   // Both ways run the same computation.
-  auto a = load(launched / "runs" / "demo" / "ckpt.safetensors"), b = load(by_hand / "runs" / "demo" / "ckpt.safetensors");
+  auto a = load(launched / "runs" / "demo" / "ckpt.safetensors"),
+       b = load(by_hand / "runs" / "demo" / "ckpt.safetensors");
   CHECK(same_state(*a->G, *b->G));
   CHECK(same_state(*a->F.module, *b->F.module));
 }

@@ -140,8 +140,7 @@ TEST_CASE("The overlapped reducer starts buckets in order during backward and wr
   CHECK_THROWS_WITH(reducer->finish(), Catch::Contains("finish without begin"));
 }
 
-TEST_CASE("Ranks started with different options all stop naming the differing rank",
-          "[distributed][dist_config]") {
+TEST_CASE("Ranks started with different options all stop naming the differing rank", "[distributed][dist_config]") {
   const auto run = run_ranks("config", 2, std::chrono::seconds(120));
   INFO(run.outputs);
   // The worker exits 3 when the check threw the expected message, 0 when it did not throw.
@@ -164,7 +163,7 @@ TEST_CASE("When a rank is killed (SIGKILL), the other stops non-zero naming the 
   REQUIRE(statuses[0] >= 0);
   REQUIRE(WIFEXITED(statuses[0]));
   CHECK(WEXITSTATUS(statuses[0]) == 3);  // rank 0 saw an error naming rank 1 (workers.cpp)
-  CHECK(took < 60);                       // --dist-timeout of the worker: 30 s
+  CHECK(took < 60);                      // --dist-timeout of the worker: 30 s
 }
 
 TEST_CASE("launch starts the ranks with torchrun's variables and exits with a failing rank's code",
@@ -179,7 +178,8 @@ TEST_CASE("launch starts the ranks with torchrun's variables and exits with a fa
 
   auto bad = o;
   bad.node_rank = 1;
-  CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--node-rank must be in [0, --nnodes = 1) (got 1)"));
+  CHECK_THROWS_WITH(trainer::launch::validate(bad),
+                    Catch::Contains("--node-rank must be in [0, --nnodes = 1) (got 1)"));
   bad = o;
   bad.nnodes = 2;
   CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("--master-port must be set when --nnodes > 1"));
@@ -191,8 +191,10 @@ TEST_CASE("launch starts the ranks with torchrun's variables and exits with a fa
   CHECK_THROWS_WITH(trainer::launch::validate(bad), Catch::Contains("after `--`"));
 }
 
-TEST_CASE("The Gloo transport: GLOO_SOCKET_IFNAME, a loopback master, the host name, MASTER_ADDR's network, the default route",
-          "[distributed][gloo_transport]") {
+TEST_CASE(
+    "The Gloo transport: GLOO_SOCKET_IFNAME, a loopback master, the host name, MASTER_ADDR's network, the default "
+    "route",
+    "[distributed][gloo_transport]") {
   using trainer::dist::choose_gloo_transport;
   using trainer::dist::Ipv4Interface;
   const auto ip = [](const char* a) { return *trainer::dist::resolve_ipv4(a); };

@@ -52,12 +52,11 @@ Difference max_relative_difference(torch::nn::Module& a, torch::nn::Module& b, c
 /// `steps` steps at --batch-size 4 on 1 process and at --batch-size 2 on 2 (started by hand),
 /// each in its own run folder under `dir`, with `one_extra` and `two_extra` options; returns the two
 /// checkpoints' trainers.
-std::pair<std::unique_ptr<Trainer>, std::unique_ptr<Trainer>> one_and_two(const fs::path& dir, int steps,
-                                                                          const std::string& loss,
-                                                                          const std::vector<std::string>& one_extra = {},
-                                                                          const std::vector<std::string>& two_extra = {}) {
-  const std::vector<std::string> common = {"--steps", std::to_string(steps), "--log-every", "5", "--sample-every",
-                                           "1000", "--loss", loss};
+std::pair<std::unique_ptr<Trainer>, std::unique_ptr<Trainer>> one_and_two(
+    const fs::path& dir, int steps, const std::string& loss, const std::vector<std::string>& one_extra = {},
+    const std::vector<std::string>& two_extra = {}) {
+  const std::vector<std::string> common = {
+      "--steps", std::to_string(steps), "--log-every", "5", "--sample-every", "1000", "--loss", loss};
   auto o = tiny(common), t = tiny(common);
   o.insert(o.end(), {"--run", (dir / "one").string(), "--batch-size", "4"});
   t.insert(t.end(), {"--run", (dir / "two").string(), "--batch-size", "2"});
@@ -88,9 +87,10 @@ TEST_CASE("2 processes at batch b take the step of 1 process at batch 2b; over 2
   std::set<std::string> skip = biases_before_instance_norm(*a->G);
   for (const auto& n : biases_before_instance_norm(*a->D)) skip.insert(n);
   CHECK(skip.size() == 10);  // in G (with 1 residual block) and D
-  for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
-                              {"D", a->D.get(), b->D.get()},
-                              {"F", a->F.module.get(), b->F.module.get()}}) {
+  for (auto [name, ma, mb] :
+       {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
+        {"D", a->D.get(), b->D.get()},
+        {"F", a->F.module.get(), b->F.module.get()}}) {
     const auto d = max_relative_difference(*ma, *mb, skip);
     fmt::print("2 x b vs 1 x 2b, 1 step: {} largest relative difference {:.3g} per tensor ({}), {:.3g} per element\n",
                name, d.tensor, d.worst, d.element);
@@ -117,17 +117,20 @@ TEST_CASE("2 processes at batch b take the step of 1 process at batch 2b; over 2
     for (const char* k : {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y"})
       CHECK(lb[i].at(k) == Approx(la[i].at(k)).epsilon(i == 0 ? 5e-4 : 2e-2));
   }
-  for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", c->G.get(), e->G.get()},
-                              {"D", c->D.get(), e->D.get()},
-                              {"F", c->F.module.get(), e->F.module.get()}}) {
+  for (auto [name, ma, mb] :
+       {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", c->G.get(), e->G.get()},
+        {"D", c->D.get(), e->D.get()},
+        {"F", c->F.module.get(), e->F.module.get()}}) {
     const auto d = max_relative_difference(*ma, *mb, skip);
     fmt::print("2 x b vs 1 x 2b, 20 steps: {} largest relative difference {:.3g} per tensor ({}), {:.3g} per element\n",
                name, d.tensor, d.worst, d.element);
   }
 }
 
-TEST_CASE("2 processes at batch b with --negatives global take the first step of 1 process at batch 2b with "
-          "--negatives minibatch", "[distributed]") {
+TEST_CASE(
+    "2 processes at batch b with --negatives global take the first step of 1 process at batch 2b with "
+    "--negatives minibatch",
+    "[distributed]") {
   TempDir dir("dist_negatives");
   for (const char* loss : {"patchnce", "graph"}) {
     INFO(loss);
@@ -141,9 +144,10 @@ TEST_CASE("2 processes at batch b with --negatives global take the first step of
       CHECK(lb[0].at(k) == Approx(la[0].at(k)).epsilon(1e-5));
     std::set<std::string> skip = biases_before_instance_norm(*a->G);
     for (const auto& n : biases_before_instance_norm(*a->D)) skip.insert(n);
-    for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
-                                {"D", a->D.get(), b->D.get()},
-                                {"F", a->F.module.get(), b->F.module.get()}}) {
+    for (auto [name, ma, mb] :
+         {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", a->G.get(), b->G.get()},
+          {"D", a->D.get(), b->D.get()},
+          {"F", a->F.module.get(), b->F.module.get()}}) {
       const auto d = max_relative_difference(*ma, *mb, skip);
       INFO(name << ": " << d.worst);
       CHECK(d.tensor <= 1e-5);
@@ -158,8 +162,10 @@ TEST_CASE("2 processes at batch b with --negatives global take the first step of
   }
 }
 
-TEST_CASE("2 processes end 5 steps with the same parameters whether the gradient all-reduce overlaps backward "
-          "or follows it (--no-overlap)", "[distributed]") {
+TEST_CASE(
+    "2 processes end 5 steps with the same parameters whether the gradient all-reduce overlaps backward "
+    "or follows it (--no-overlap)",
+    "[distributed]") {
   TempDir dir("dist_overlap");
   auto run = [&](const std::string& name, const std::vector<std::string>& extra) {
     auto args = tiny({"--steps", "5", "--log-every", "5", "--sample-every", "1000", "--loss", "graph", "--batch-size",
@@ -174,17 +180,20 @@ TEST_CASE("2 processes end 5 steps with the same parameters whether the gradient
   REQUIRE(overlapped->step() == 5);
   // With 2 ranks each element's all-reduce is one addition, the same in any bucket layout: the
   // two runs agree bit for bit, and log the same losses and bytes.
-  for (auto [name, ma, mb] : {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", overlapped->G.get(), after->G.get()},
-                              {"D", overlapped->D.get(), after->D.get()},
-                              {"F", overlapped->F.module.get(), after->F.module.get()}}) {
+  for (auto [name, ma, mb] :
+       {std::tuple<const char*, torch::nn::Module*, torch::nn::Module*>{"G", overlapped->G.get(), after->G.get()},
+        {"D", overlapped->D.get(), after->D.get()},
+        {"F", overlapped->F.module.get(), after->F.module.get()}}) {
     const auto d = max_relative_difference(*ma, *mb);
     INFO(name << ": " << d.worst << " " << d.tensor);
     CHECK(d.tensor == 0);
   }
-  const auto lo = report::read_log(dir.path / "overlapped" / "log.jsonl"), la = report::read_log(dir.path / "after" / "log.jsonl");
+  const auto lo = report::read_log(dir.path / "overlapped" / "log.jsonl"),
+             la = report::read_log(dir.path / "after" / "log.jsonl");
   REQUIRE(lo.size() == 1);
   REQUIRE(la.size() == 1);
-  for (const char* k : {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "bytes_all_reduced"}) CHECK(lo[0].at(k) == la[0].at(k));
+  for (const char* k : {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "bytes_all_reduced"})
+    CHECK(lo[0].at(k) == la[0].at(k));
   // The control: another learning rate changes the parameters, so the equality is not vacuous.
   auto other = run("other", {"--lr", "0.001"});
   CHECK(max_relative_difference(*overlapped->G, *other->G).tensor > 1e-3);

@@ -99,13 +99,16 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   const std::string bin = PATCHGCL_TRAINER_BINARY;
   const auto run = dir.path / "run";
   REQUIRE(std::system(fmt::format("'{}' train --run '{}' --synthetic-size 32 --ngf 8 --n-blocks 1 --ndf 8 --steps 0 "
-                                  "> /dev/null 2>&1", bin, run.string()).c_str()) == 0);
+                                  "> /dev/null 2>&1",
+                                  bin, run.string())
+                          .c_str()) == 0);
   const auto json_file = dir.path / "scores.json";
   const auto stderr_file = dir.path / "stderr.txt";
   auto evaluate = [&](const std::string& extra) {
-    return std::system(fmt::format("'{}' evaluate --checkpoint '{}' --data '{}' {} --json '{}' > /dev/null 2> '{}'", bin,
-                                   (run / "ckpt.safetensors").string(), (dir.path / "data").string(), extra, json_file.string(),
-                                   stderr_file.string()).c_str());
+    return std::system(fmt::format("'{}' evaluate --checkpoint '{}' --data '{}' {} --json '{}' > /dev/null 2> '{}'",
+                                   bin, (run / "ckpt.safetensors").string(), (dir.path / "data").string(), extra,
+                                   json_file.string(), stderr_file.string())
+                           .c_str());
   };
   auto read = [](const fs::path& p) {
     std::ifstream in(p);
@@ -120,7 +123,8 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   CHECK(json_number(json, "translated") == 5);
   CHECK(json_number(json, "real") == 6);
   // Single-image mode on the same folders: the first image of each, 8 crops of 16 px.
-  REQUIRE(evaluate(fmt::format("--features '{}' --single-image --crops 8 --crop-size 16 --view-size 32", net.string())) == 0);
+  REQUIRE(evaluate(fmt::format("--features '{}' --single-image --crops 8 --crop-size 16 --view-size 32",
+                               net.string())) == 0);
   CHECK(read(json_file).find("\"mode\":\"single-image\"") != std::string::npos);
   CHECK(std::isfinite(json_number(read(json_file), "fid")));
   // --data without --features, and a features file that is not TorchScript: exit 1 with the reason.
@@ -131,7 +135,8 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   // Two folders, no checkpoint; a run's checkpoints (--run); nothing to evaluate.
   auto command = [&](const std::string& args) {
     return std::system(fmt::format("'{}' evaluate {} --json '{}' > /dev/null 2> '{}'", bin, args, json_file.string(),
-                                   stderr_file.string()).c_str());
+                                   stderr_file.string())
+                           .c_str());
   };
   const auto folder = [&](const char* name) { return "'" + (dir.path / "data" / name).string() + "'"; };
   REQUIRE(command(fmt::format("--folders {} {} --features '{}'", folder("testA"), folder("testB"), net.string())) == 0);

@@ -10,8 +10,10 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
   const fs::path run = dir.path / "run";
   REQUIRE(run_trainer(tiny_train(run, "0"), dir.path / "train.log").status == 0);
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "24"},
-                      dir.path / "synth.log").status == 0);
-  const std::string ckpt = (run / "ckpt.safetensors").string(), image = (dir.path / "data" / "testA" / "00000.png").string();
+                      dir.path / "synth.log")
+              .status == 0);
+  const std::string ckpt = (run / "ckpt.safetensors").string(),
+                    image = (dir.path / "data" / "testA" / "00000.png").string();
   int index = 0;
   auto expect = [&](const std::vector<std::string>& args, int status, const std::vector<std::string>& phrases) {
     const auto result = run_trainer(args, dir.path / ("out" + std::to_string(index++)));
@@ -22,24 +24,27 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
     for (const auto& phrase : phrases) CHECK_THAT(result.output, Catch::Contains(phrase));
   };
   // evaluate --json into an unwritable path: wrote nothing and exited 0.
-  expect({"evaluate", "--checkpoint", ckpt, "--count", "2", "--json", (dir.path / "no" / "such" / "s.json").string()}, 1,
-         {"--json must be a file this process can write (got '", "No such file or directory"});
+  expect({"evaluate", "--checkpoint", ckpt, "--count", "2", "--json", (dir.path / "no" / "such" / "s.json").string()},
+         1, {"--json must be a file this process can write (got '", "No such file or directory"});
   // evaluate --count 0 printed {"structure_iou":-nan,...}; --count -1 printed count -1.
   expect({"evaluate", "--checkpoint", ckpt, "--count", "0"}, 1, {"--count must be at least 1 (got 0)"});
   expect({"evaluate", "--checkpoint", ckpt, "--count", "-1"}, 1, {"--count must be at least 1 (got -1)"});
   // synth --size 0 wrote 0x0 PNGs; --count -1 printed "wrote -4 images".
-  expect({"synth", "--output", (dir.path / "s0").string(), "--size", "0"}, 1, {"--size must be at least 24", "(got 0)"});
-  expect({"synth", "--output", (dir.path / "s1").string(), "--count", "-1"}, 1, {"--count must be at least 1 (got -1)"});
+  expect({"synth", "--output", (dir.path / "s0").string(), "--size", "0"}, 1,
+         {"--size must be at least 24", "(got 0)"});
+  expect({"synth", "--output", (dir.path / "s1").string(), "--count", "-1"}, 1,
+         {"--count must be at least 1 (got -1)"});
   CHECK_FALSE(fs::exists(dir.path / "s0" / "trainA" / "00000.png"));
   // translate --size -5 was accepted; --size 3 failed with LibTorch's padding message.
   for (const char* size : {"-5", "3"})
-    expect({"translate", "--checkpoint", ckpt, "--input", image, "--output", (dir.path / "t").string(), "--size", size}, 1,
-           {"--size must be 0 (keep the size) or at least 8", std::string("(got ") + size + ")"});
+    expect({"translate", "--checkpoint", ckpt, "--input", image, "--output", (dir.path / "t").string(), "--size", size},
+           1, {"--size must be 0 (keep the size) or at least 8", std::string("(got ") + size + ")"});
   // translate of non-images printed "translated 0 image(s)" and exited 0.
   fs::create_directories(dir.path / "bad");
   write_garbage(dir.path / "bad" / "x.png");
   fs::copy_file(image, dir.path / "bad" / "good.png");
-  expect({"translate", "--checkpoint", ckpt, "--input", (dir.path / "bad").string(), "--output", (dir.path / "t").string()},
+  expect({"translate", "--checkpoint", ckpt, "--input", (dir.path / "bad").string(), "--output",
+          (dir.path / "t").string()},
          1, {"translated 1 image(s)", "error: 1 of 2 image(s) could not be translated"});
   // translate --checkpoint RUN_FOLDER said the folder does not exist.
   expect({"translate", "--checkpoint", run.string(), "--input", image, "--output", (dir.path / "t2").string()}, 0,
@@ -51,13 +56,20 @@ TEST_CASE("Every command exits non-zero with a message when it did not do what w
          {"training diverged at step ", "Try a lower --lr (this run: 1000000000)"});
 }
 
-TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-pixels raises the limit", "[cli][image][faults]") {
+TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-pixels raises the limit",
+          "[cli][image][faults]") {
   TempDir dir("pixels");
   REQUIRE(run_trainer(tiny_train(dir.path / "run", "0"), dir.path / "train.log").status == 0);
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
-                      dir.path / "synth.log").status == 0);
-  const std::vector<std::string> args = {"translate", "--checkpoint", (dir.path / "run").string(), "--input",
-                                         (dir.path / "data" / "testA").string(), "--output", (dir.path / "out").string()};
+                      dir.path / "synth.log")
+              .status == 0);
+  const std::vector<std::string> args = {"translate",
+                                         "--checkpoint",
+                                         (dir.path / "run").string(),
+                                         "--input",
+                                         (dir.path / "data" / "testA").string(),
+                                         "--output",
+                                         (dir.path / "out").string()};
   const auto small = run_trainer(std::vector<std::string>{"--max-image-pixels", "1000"} + args, dir.path / "small.log");
   INFO(small.output);
   CHECK(small.status == 1);
@@ -76,20 +88,23 @@ TEST_CASE("Images above the pixel limit are skipped with a warning; --max-image-
   CHECK(train.status == 0);
   CHECK_THAT(train.output, Catch::Contains("bomb.png (image header declares 3072 x 65535 = 201323520 pixels, more than "
                                            "the limit of 67108864"));
-  CHECK_THAT(train.output, Catch::Contains("old.bmp (unsupported image format BMP: the trainer reads JPEG and PNG only)"));
+  CHECK_THAT(train.output,
+             Catch::Contains("old.bmp (unsupported image format BMP: the trainer reads JPEG and PNG only)"));
 }
 
 TEST_CASE("config.txt and the progress line show only what applies to the run", "[cli][train][faults]") {
   TempDir dir("applies");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
-                      dir.path / "synth.log").status == 0);
+                      dir.path / "synth.log")
+              .status == 0);
   const auto single = run_trainer(tiny_train(dir.path / "single", "2", dir.path / "data") +
                                       std::vector<std::string>{"--single-image", "--crop-size", "24", "--lr", "0.0002"},
                                   dir.path / "single.log");
   INFO(single.output);
   REQUIRE(single.status == 0);
   const std::string config = read_text(dir.path / "single" / "config.txt");
-  CHECK_THAT(config, Catch::Contains("single_image=1") && Catch::Contains("min_zoom=0.25") && Catch::Contains("lr=0.0002\n"));
+  CHECK_THAT(config,
+             Catch::Contains("single_image=1") && Catch::Contains("min_zoom=0.25") && Catch::Contains("lr=0.0002\n"));
   for (const char* irrelevant : {"load_size=", "synthetic_size=", "synthetic_count="})
     CHECK_THAT(config, !Catch::Contains(irrelevant));
   CHECK_THAT(single.output, Catch::Contains("step 2/2  ") && !Catch::Contains("epoch"));  // it said "epoch 2.00"

@@ -42,7 +42,8 @@ TEST_CASE("explain writes neighbourhood, pooling and eigenvector pictures and an
   write_png(dir.path / "input.png", sample_image(40, 40));
   explain::ExplainOptions options;
   options.k = 3;
-  const auto summary = explain::explain(dir.path / "run", dir.path / "input.png", dir.path / "out", options, torch::kCPU);
+  const auto summary =
+      explain::explain(dir.path / "run", dir.path / "input.png", dir.path / "out", options, torch::kCPU);
   INFO(summary);
   // The image is fitted to the checkpoint's 32 x 32; the last encoder layer is 8 x 8 = 64 nodes.
   CHECK(summary.find("64 nodes on a 8x8 map") != std::string::npos);
@@ -54,7 +55,8 @@ TEST_CASE("explain writes neighbourhood, pooling and eigenvector pictures and an
   CHECK(read_png(dir.path / "out" / "eigenvectors.png").width == 3 * 32 + 4 * 2);    // k = 3 panels
   std::ifstream html(dir.path / "out" / "index.html");
   const std::string text((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
-  for (const char* name : {"input.png", "neighbourhoods.png", "pooling.png", "eigenvectors.png", "&lambda;<sub>2</sub>"})
+  for (const char* name :
+       {"input.png", "neighbourhoods.png", "pooling.png", "eigenvectors.png", "&lambda;<sub>2</sub>"})
     CHECK(text.find(name) != std::string::npos);
 
   SECTION("an explicit layer, size and grid") {
@@ -97,8 +99,8 @@ TEST_CASE("The pooling heatmap frames exactly the kept nodes and the eigenvector
   CHECK_FALSE((px(0, 0)[0] == 255 && px(0, 0)[1] == 255 && px(0, 0)[2] == 255));
   // The highest score (node 3, bottom right) is the brightest cell interior, the lowest (node 0) the darkest.
   auto lum = [&](int x, int y) { return px(x, y)[0] + px(x, y)[1] + px(x, y)[2]; };
-  CHECK(lum(1, 1) < lum(1, 5));   // node 0 (0.1) < node 2 (0.2)
-  CHECK(lum(1, 5) < lum(5, 6));   // node 2 < node 3 (0.9)
+  CHECK(lum(1, 1) < lum(1, 5));  // node 0 (0.1) < node 2 (0.2)
+  CHECK(lum(1, 5) < lum(5, 6));  // node 2 < node 3 (0.9)
 }
 
 TEST_CASE("explain refuses checkpoints without a graph, bad images and bad options, naming them", "[explain]") {
@@ -124,18 +126,20 @@ TEST_CASE("explain refuses checkpoints without a graph, bad images and bad optio
   CHECK_THROWS_WITH(explain::explain(graph, dir.path / "input.png", dir.path / "out", options, torch::kCPU),
                     Catch::Contains("--k: expected 1 to N = 64") && Catch::Contains("got 65"));
   options.k = 4;
-  CHECK_THROWS_WITH(explain::explain(dir.path / "nothing", dir.path / "input.png", dir.path / "out", options, torch::kCPU),
-                    Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(
+      explain::explain(dir.path / "nothing", dir.path / "input.png", dir.path / "out", options, torch::kCPU),
+      Catch::Contains("does not exist"));
 }
 
-TEST_CASE("A --loss graph run's report shows the graph pictures of every sample step, and explain runs on its checkpoint",
-          "[explain]") {
+TEST_CASE(
+    "A --loss graph run's report shows the graph pictures of every sample step, and explain runs on its checkpoint",
+    "[explain]") {
   TempDir dir("explain_report");
   const auto run = dir.path / "run";
-  auto trained = run_trainer({"train", "--run", run.string(), "--synthetic-size", "32", "--synthetic-count", "4", "--ngf",
-                              "4", "--ndf", "4", "--n-blocks", "1", "--num-patches", "16", "--steps", "2",
-                              "--sample-every", "1"},
-                             dir.path / "train.out");
+  auto trained =
+      run_trainer({"train", "--run", run.string(), "--synthetic-size", "32", "--synthetic-count", "4", "--ngf", "4",
+                   "--ndf", "4", "--n-blocks", "1", "--num-patches", "16", "--steps", "2", "--sample-every", "1"},
+                  dir.path / "train.out");
   INFO(trained.output);
   REQUIRE(trained.status == 0);
   const std::string html = read_text(run / "index.html");
@@ -152,13 +156,14 @@ TEST_CASE("A --loss graph run's report shows the graph pictures of every sample 
 
   // Drawing draws no random numbers: the same run drawing (and sampling) only at its end trains identically.
   const auto quiet_run = dir.path / "run_b";
-  auto trained_b = run_trainer({"train", "--run", quiet_run.string(), "--synthetic-size", "32", "--synthetic-count", "4",
-                                "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--num-patches", "16", "--steps", "2",
-                                "--sample-every", "100"},
-                               dir.path / "train_b.out");
+  auto trained_b = run_trainer(
+      {"train", "--run", quiet_run.string(), "--synthetic-size", "32", "--synthetic-count", "4", "--ngf", "4", "--ndf",
+       "4", "--n-blocks", "1", "--num-patches", "16", "--steps", "2", "--sample-every", "100"},
+      dir.path / "train_b.out");
   REQUIRE(trained_b.status == 0);
   CHECK_FALSE(fs::exists(quiet_run / "graph" / "step_000001"));
-  Trainer a(checkpoint::read_config(run / "ckpt.safetensors"), torch::kCPU), b(checkpoint::read_config(quiet_run / "ckpt.safetensors"), torch::kCPU);
+  Trainer a(checkpoint::read_config(run / "ckpt.safetensors"), torch::kCPU),
+      b(checkpoint::read_config(quiet_run / "ckpt.safetensors"), torch::kCPU);
   checkpoint::restore(a, run / "ckpt.safetensors");
   checkpoint::restore(b, quiet_run / "ckpt.safetensors");
   CHECK(same_state(*a.G, *b.G));

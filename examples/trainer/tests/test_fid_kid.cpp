@@ -30,7 +30,8 @@ TEST_CASE("FID equals pytorch-fid's formula with scipy's sqrtm to 1e-6 relative 
     const std::string c = name;
     const double expected = scalar(c + ".fid");
     const double actual = fid(get(c + ".x"), get(c + ".y"));
-    INFO(fmt::format("C++ {:.17g}, scipy {:.17g}, relative difference {:.3g}", actual, expected, rel(actual, expected)));
+    INFO(
+        fmt::format("C++ {:.17g}, scipy {:.17g}, relative difference {:.3g}", actual, expected, rel(actual, expected)));
     CHECK(rel(actual, expected) <= 1e-6);
   }
   // The values themselves, so a regenerated fixture that changed them is noticed.
@@ -91,8 +92,8 @@ TEST_CASE("KID subsets: at most the smaller set, seeded, and all of it when it f
 TEST_CASE("FID and KID reject feature sets they cannot score, naming what is expected", "[fid][kid]") {
   auto ok = randn({10, 4}, 1);
   CHECK_THROWS_WITH(fid(torch::Tensor(), ok), Catch::Contains("translated features") && Catch::Contains("undefined"));
-  CHECK_THROWS_WITH(fid(ok, randn({10, 4, 1}, 1)), Catch::Contains("real features") && Catch::Contains("[N, D]") &&
-                                                       Catch::Contains("[10, 4, 1]"));
+  CHECK_THROWS_WITH(fid(ok, randn({10, 4, 1}, 1)),
+                    Catch::Contains("real features") && Catch::Contains("[N, D]") && Catch::Contains("[10, 4, 1]"));
   CHECK_THROWS_WITH(fid(randn({1, 4}, 1), ok), Catch::Contains("at least 2") && Catch::Contains("got 1"));
   CHECK_THROWS_WITH(fid(ok, randn({10, 5}, 1)), Catch::Contains("same dimension") && Catch::Contains("4 and 5"));
   CHECK_THROWS_WITH(fid(ok, torch::ones({10, 4}, torch::kLong)), Catch::Contains("floating-point"));

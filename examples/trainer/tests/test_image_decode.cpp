@@ -47,8 +47,8 @@ TEST_CASE("PNGs of every colour type and bit depth decode to their own channels 
                                         {0x12, 0xf0, 0x80, 0x80, 0xff, 0xff, 0x00, 0x00, 0x00, 0x7f, 0x01, 0x00}));
     CHECK(rgb16.channels == 3);
     CHECK(rgb16.pixels == std::vector<uint8_t>{19, 128, 255, 0, 0, 1});
-    const auto gray_alpha16 = decoded(make_png(1, 2, layout_of(PNG_COLOR_TYPE_GRAY_ALPHA, 16),
-                                               {0x12, 0xf0, 0x00, 0x00, 0xff, 0xff, 0x12, 0x34}));
+    const auto gray_alpha16 = decoded(
+        make_png(1, 2, layout_of(PNG_COLOR_TYPE_GRAY_ALPHA, 16), {0x12, 0xf0, 0x00, 0x00, 0xff, 0xff, 0x12, 0x34}));
     CHECK(gray_alpha16.channels == 1);
     CHECK(gray_alpha16.pixels == std::vector<uint8_t>{19, 255});
   }
@@ -80,9 +80,10 @@ TEST_CASE("JPEGs decode through libjpeg-turbo: gray to 1 channel, colour to RGB,
   CHECK(std::vector<uint8_t>(seed.pixels.begin(), seed.pixels.begin() + 12) ==
         std::vector<uint8_t>{0, 0, 0, 46, 46, 46, 77, 77, 77, 114, 114, 114});
   // CMYK (TurboJPEG writes it as YCCK) is refused, saying what to do.
-  CHECK(refusal(make_jpeg(8, 8, TJPF_CMYK, TJSAMP_444, 90, std::vector<uint8_t>(256, 9))) ==
-        "unsupported JPEG colour space YCCK: the trainer reads gray, RGB and YCbCr JPEGs (convert it to RGB first, e.g. "
-        "`convert in.jpg -colorspace sRGB out.jpg`)");
+  CHECK(
+      refusal(make_jpeg(8, 8, TJPF_CMYK, TJSAMP_444, 90, std::vector<uint8_t>(256, 9))) ==
+      "unsupported JPEG colour space YCCK: the trainer reads gray, RGB and YCbCr JPEGs (convert it to RGB first, e.g. "
+      "`convert in.jpg -colorspace sRGB out.jpg`)");
 }
 
 TEST_CASE("Channel conversion: RGB -> gray with PIL's BT.601 weights, gray -> RGB by repetition", "[image][faults]") {

@@ -20,7 +20,8 @@ TEST_CASE("Truncated and corrupt files are refused with the decoder's reason", "
     auto cut = png;
     cut.resize(png.size() / 2);
     CHECK_THAT(refusal(cut), Catch::StartsWith(fmt::format("corrupt PNG: truncated: the file ends at byte {}, inside a "
-                                                           "chunk that needs", cut.size())));
+                                                           "chunk that needs",
+                                                           cut.size())));
     auto flipped = png;
     flipped[png.size() / 2] ^= 0x10;  // inside the first IDAT: its CRC no longer matches
     CHECK(refusal(flipped) == "corrupt PNG: IDAT: CRC error");
@@ -52,13 +53,16 @@ TEST_CASE("Truncated and corrupt files are refused with the decoder's reason", "
           "unsupported image format GIF: the trainer reads JPEG and PNG only");
     CHECK(refusal(bytes_of({'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P'})) ==
           "unsupported image format WebP: the trainer reads JPEG and PNG only");
-    CHECK(refusal(bytes_of({'I', 'I', '*', 0, 8, 0, 0, 0})) == "unsupported image format TIFF: the trainer reads JPEG and PNG only");
+    CHECK(refusal(bytes_of({'I', 'I', '*', 0, 8, 0, 0, 0})) ==
+          "unsupported image format TIFF: the trainer reads JPEG and PNG only");
     // TGA has no signature: 18 bytes of a TGA header announcing 3072 x 65535.
-    CHECK(refusal(bytes_of({0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x0c, 0xff, 0xff, 24, 0})) ==
-          "not a JPEG or PNG file (it starts with 00 00 02 00; expected ff d8 ff or 89 50 4e 47): the trainer reads JPEG "
-          "and PNG only");
-    CHECK(refusal(bytes_of({'h', 'i'})) == "not a JPEG or PNG file (it starts with 68 69; expected ff d8 ff or 89 50 4e "
-                                           "47): the trainer reads JPEG and PNG only");
+    CHECK(
+        refusal(bytes_of({0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x0c, 0xff, 0xff, 24, 0})) ==
+        "not a JPEG or PNG file (it starts with 00 00 02 00; expected ff d8 ff or 89 50 4e 47): the trainer reads JPEG "
+        "and PNG only");
+    CHECK(refusal(bytes_of({'h', 'i'})) ==
+          "not a JPEG or PNG file (it starts with 68 69; expected ff d8 ff or 89 50 4e "
+          "47): the trainer reads JPEG and PNG only");
     CHECK(refusal({}) == "empty file (0 bytes)");
   }
 }
@@ -73,10 +77,12 @@ TEST_CASE("Headers announcing more than the limits are refused before the pixels
     for (int b : {8, 2, 0, 0, 0, 0, 0, 0, 0}) file.push_back(static_cast<uint8_t>(b));
     return file;
   };
-  CHECK(refusal(ihdr(3072, 65535)) == "image header declares 3072 x 65535 = 201323520 pixels, more than the limit of "
-                                      "67108864 (--max-image-pixels raises it)");
-  CHECK(refusal(ihdr(0xffffffff, 0xffffffff)) == "image header declares 4294967295 x 4294967295 = 18446744065119617025 "
-                                                 "pixels, more than the limit of 67108864 (--max-image-pixels raises it)");
+  CHECK(refusal(ihdr(3072, 65535)) ==
+        "image header declares 3072 x 65535 = 201323520 pixels, more than the limit of "
+        "67108864 (--max-image-pixels raises it)");
+  CHECK(refusal(ihdr(0xffffffff, 0xffffffff)) ==
+        "image header declares 4294967295 x 4294967295 = 18446744065119617025 "
+        "pixels, more than the limit of 67108864 (--max-image-pixels raises it)");
   CHECK(refusal(ihdr(0, 7)) == "image header declares 0 x 7 pixels, expected at least 1 x 1");
   // A JPEG frame header (SOF0) announcing 65000 x 60000, after the tables of a real file.
   auto jpeg = small_jpeg();
@@ -85,23 +91,26 @@ TEST_CASE("Headers announcing more than the limits are refused before the pixels
       jpeg[i + 5] = 0xea, jpeg[i + 6] = 0x60, jpeg[i + 7] = 0xfd, jpeg[i + 8] = 0xe8;  // height, width
       break;
     }
-  CHECK(refusal(jpeg) == "image header declares 65000 x 60000 = 3900000000 pixels, more than the limit of 67108864 "
-                         "(--max-image-pixels raises it)");
+  CHECK(refusal(jpeg) ==
+        "image header declares 65000 x 60000 = 3900000000 pixels, more than the limit of 67108864 "
+        "(--max-image-pixels raises it)");
   // The limit is an option: the 13 x 7 JPEG is refused under 90 pixels and read under 91.
   DecodeLimits tight;
   tight.max_pixels = 90;
-  CHECK(refusal(small_jpeg(), tight) == "image header declares 13 x 7 = 91 pixels, more than the limit of 90 "
-                                        "(--max-image-pixels raises it)");
+  CHECK(refusal(small_jpeg(), tight) ==
+        "image header declares 13 x 7 = 91 pixels, more than the limit of 90 "
+        "(--max-image-pixels raises it)");
   tight.max_pixels = 91;
   CHECK(decoded(small_jpeg(), tight).width == 13);
   // Within the limit, but too short for its pixels: 8000 x 8000 of a PNG in a few hundred bytes.
   auto one_row = make_png(8000, 1, layout_of(PNG_COLOR_TYPE_RGB, 8), std::vector<uint8_t>(8000 * 3, 0));
   one_row[20] = 0, one_row[21] = 0, one_row[22] = 0x1f, one_row[23] = 0x40;  // height 8000
-  const uLong crc = crc32(0, one_row.data() + 12, 17);                             // IHDR's CRC, renewed
+  const uLong crc = crc32(0, one_row.data() + 12, 17);                       // IHDR's CRC, renewed
   for (int i = 0; i < 4; ++i) one_row[29 + i] = static_cast<uint8_t>(crc >> (24 - 8 * i));
-  CHECK(refusal(one_row) == fmt::format("file of {} bytes is too short for the 8000 x 8000 pixels its header declares "
-                                        "(a PNG needs at least 7751 bytes for them): truncated, or a decompression bomb",
-                                        one_row.size()));
+  CHECK(refusal(one_row) ==
+        fmt::format("file of {} bytes is too short for the 8000 x 8000 pixels its header declares "
+                    "(a PNG needs at least 7751 bytes for them): truncated, or a decompression bomb",
+                    one_row.size()));
   // Files larger than 4 bytes a pixel + 16 MB are not decoded at all.
   DecodeLimits small;
   small.max_pixels = 1;
@@ -144,7 +153,8 @@ TEST_CASE("Every file of the image fuzz corpus decodes or fails with a reason", 
     if (name == "bomb-png-3072x65535.png") CHECK_THAT(error, Catch::Contains("more than the limit"));
     if (name == "seed-palette4-trns.png") CHECK((image.channels == 3 && image.width == 9));
     if (name == "seed-rgba16.png" || name == "seed-progressive-420.jpg") CHECK(image.channels == 3);
-    if (name == "seed-gray-alpha8.png" || name == "seed-gray16.png" || name == "seed-gray.jpg") CHECK(image.channels == 1);
+    if (name == "seed-gray-alpha8.png" || name == "seed-gray16.png" || name == "seed-gray.jpg")
+      CHECK(image.channels == 1);
   }
   CHECK(files >= 28);
   CHECK(decoded_files >= 19);
@@ -162,7 +172,8 @@ TEST_CASE("write_png writes gray and RGB PNGs that read back unchanged", "[image
   write_png(dir.path / "gray.png", 2, 2, 1, {0, 85, 170, 255});
   const DecodedImage gray = read_decoded_image(dir.path / "gray.png", &error);
   CHECK((gray.channels == 1 && gray.pixels == std::vector<uint8_t>{0, 85, 170, 255}));
-  CHECK(read_image(dir.path / "gray.png").pixels == std::vector<uint8_t>{0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255});
+  CHECK(read_image(dir.path / "gray.png").pixels ==
+        std::vector<uint8_t>{0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255});
   CHECK_THROWS_WITH(write_png(dir.path / "bad.png", 2, 2, 3, {1, 2, 3}),
                     Catch::Contains("2 x 2 pixels of 3 channels (1 or 3) and 3 bytes do not match"));
   CHECK_THROWS_WITH(write_png(dir.path / "no" / "such" / "dir.png", rgb), Catch::Contains("cannot write PNG"));

@@ -2,12 +2,12 @@
 // random moments, resume it, and compare with an uninterrupted run bit for bit.
 #include "trainer/tests/helpers.hpp"
 
+#include <sys/stat.h>
 #include <chrono>
 #include <csignal>
 #include <functional>
 #include <iterator>
 #include <random>
-#include <sys/stat.h>
 
 using namespace trainer_tests;
 
@@ -28,8 +28,8 @@ class KilledRun {
             int64_t checkpoint_every, int64_t steps, std::mt19937_64& rng)
       : dir_(dir), with_(std::move(with)), checkpoint_every_(checkpoint_every), steps_(steps), rng_(rng) {}
 
-  const fs::path folder = dir_.path / "killed", ckpt = folder / "ckpt.safetensors", tmp = folder / "ckpt.safetensors.tmp",
-                 log = folder / "log.jsonl";
+  const fs::path folder = dir_.path / "killed", ckpt = folder / "ckpt.safetensors",
+                 tmp = folder / "ckpt.safetensors.tmp", log = folder / "log.jsonl";
   int kills = 0, mid_write = 0, restarts = 0;
   std::string history;
 
@@ -62,8 +62,9 @@ class KilledRun {
     const bool torn = tmp_mtime() != -1 && tmp_mtime() != stale_tmp;
     // The latest complete checkpoint always loads, and never goes back in time.
     const int64_t step = loadable_checkpoint_step(ckpt);
-    fmt::format_to(std::back_inserter(history), "  kill {} ({}): {} ms after exec, log at step {}, checkpoint at step {}{}{}\n",
-                   kills + 1, kind, at_ms, logged, step, torn ? ", ckpt.safetensors.tmp left behind (killed mid-write)" : "",
+    fmt::format_to(std::back_inserter(history),
+                   "  kill {} ({}): {} ms after exec, log at step {}, checkpoint at step {}{}{}\n", kills + 1, kind,
+                   at_ms, logged, step, torn ? ", ckpt.safetensors.tmp left behind (killed mid-write)" : "",
                    by_kill ? "" : ", but the process had already exited");
     REQUIRE(by_kill);
     CHECK(step >= last_checkpoint_);
@@ -169,10 +170,29 @@ TEST_CASE("kill -9 at random moments, then --resume, reproduces the uninterrupte
   torch::set_num_threads(1);
   TempDir dir("kill");
   const int64_t steps = 60, checkpoint_every = 3;
-  const std::vector<std::string> common = {
-      "train", "--synthetic-size", "24", "--synthetic-count", "8", "--ngf", "4", "--ndf", "4", "--n-blocks", "1",
-      "--num-patches", "16", "--steps", std::to_string(steps), "--log-every", "2", "--sample-every", "7",
-      "--checkpoint-every", std::to_string(checkpoint_every), "--seed", "5"};
+  const std::vector<std::string> common = {"train",
+                                           "--synthetic-size",
+                                           "24",
+                                           "--synthetic-count",
+                                           "8",
+                                           "--ngf",
+                                           "4",
+                                           "--ndf",
+                                           "4",
+                                           "--n-blocks",
+                                           "1",
+                                           "--num-patches",
+                                           "16",
+                                           "--steps",
+                                           std::to_string(steps),
+                                           "--log-every",
+                                           "2",
+                                           "--sample-every",
+                                           "7",
+                                           "--checkpoint-every",
+                                           std::to_string(checkpoint_every),
+                                           "--seed",
+                                           "5"};
   auto with = [&](std::vector<std::string> extra) {
     auto args = common;
     args.insert(args.end(), extra.begin(), extra.end());

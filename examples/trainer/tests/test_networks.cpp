@@ -44,21 +44,30 @@ TEST_CASE("The generator's tensors take the names of CUT's ResnetGenerator state
   // CUT's names and shapes for ResnetGenerator(1, 3, ngf=4, n_blocks=2), instance norm, antialias on:
   // 0 pad, 1 conv, 2 IN, 3 ReLU, 4 conv, 5 IN, 6 ReLU, 7 Downsample, 8 conv, 9-10, 11 Downsample,
   // 12-13 blocks, 14 Upsample, 15 conv, 16-17, 18 Upsample, 19 conv, 20-21, 22 pad, 23 conv, 24 tanh.
-  const std::map<std::string, std::vector<int64_t>> expected = {
-      {"model.1.weight", {4, 1, 7, 7}},   {"model.1.bias", {4}},
-      {"model.4.weight", {8, 4, 3, 3}},   {"model.4.bias", {8}},
-      {"model.7.filt", {8, 1, 3, 3}},
-      {"model.8.weight", {16, 8, 3, 3}},  {"model.8.bias", {16}},
-      {"model.11.filt", {16, 1, 3, 3}},
-      {"model.12.conv_block.1.weight", {16, 16, 3, 3}}, {"model.12.conv_block.1.bias", {16}},
-      {"model.12.conv_block.5.weight", {16, 16, 3, 3}}, {"model.12.conv_block.5.bias", {16}},
-      {"model.13.conv_block.1.weight", {16, 16, 3, 3}}, {"model.13.conv_block.1.bias", {16}},
-      {"model.13.conv_block.5.weight", {16, 16, 3, 3}}, {"model.13.conv_block.5.bias", {16}},
-      {"model.14.filt", {16, 1, 4, 4}},
-      {"model.15.weight", {8, 16, 3, 3}}, {"model.15.bias", {8}},
-      {"model.18.filt", {8, 1, 4, 4}},
-      {"model.19.weight", {4, 8, 3, 3}},  {"model.19.bias", {4}},
-      {"model.23.weight", {3, 4, 7, 7}},  {"model.23.bias", {3}}};
+  const std::map<std::string, std::vector<int64_t>> expected = {{"model.1.weight", {4, 1, 7, 7}},
+                                                                {"model.1.bias", {4}},
+                                                                {"model.4.weight", {8, 4, 3, 3}},
+                                                                {"model.4.bias", {8}},
+                                                                {"model.7.filt", {8, 1, 3, 3}},
+                                                                {"model.8.weight", {16, 8, 3, 3}},
+                                                                {"model.8.bias", {16}},
+                                                                {"model.11.filt", {16, 1, 3, 3}},
+                                                                {"model.12.conv_block.1.weight", {16, 16, 3, 3}},
+                                                                {"model.12.conv_block.1.bias", {16}},
+                                                                {"model.12.conv_block.5.weight", {16, 16, 3, 3}},
+                                                                {"model.12.conv_block.5.bias", {16}},
+                                                                {"model.13.conv_block.1.weight", {16, 16, 3, 3}},
+                                                                {"model.13.conv_block.1.bias", {16}},
+                                                                {"model.13.conv_block.5.weight", {16, 16, 3, 3}},
+                                                                {"model.13.conv_block.5.bias", {16}},
+                                                                {"model.14.filt", {16, 1, 4, 4}},
+                                                                {"model.15.weight", {8, 16, 3, 3}},
+                                                                {"model.15.bias", {8}},
+                                                                {"model.18.filt", {8, 1, 4, 4}},
+                                                                {"model.19.weight", {4, 8, 3, 3}},
+                                                                {"model.19.bias", {4}},
+                                                                {"model.23.weight", {3, 4, 7, 7}},
+                                                                {"model.23.bias", {3}}};
   std::map<std::string, std::vector<int64_t>> got;
   for (const auto& [name, t] : cut) got[name] = t.sizes().vec();
   CHECK(got == expected);
@@ -85,7 +94,8 @@ TEST_CASE("The generator's tensors take the names of CUT's ResnetGenerator state
   CHECK(cut_names::from_cut_name("model.7.filt", 2) == "model.7.filter");
   for (const char* bad : {"model.2.weight", "model.14.weight", "model.12.conv_block.4.weight", "netG.model.1.weight",
                           "model..weight", "model.99999999999999999999.bias", "model.7.filter"})
-    CHECK_THROWS_WITH(cut_names::from_cut_name(bad, 2), Catch::Contains("is not a tensor of CUT's ResnetGenerator with 2 blocks"));
+    CHECK_THROWS_WITH(cut_names::from_cut_name(bad, 2),
+                      Catch::Contains("is not a tensor of CUT's ResnetGenerator with 2 blocks"));
 }
 
 TEST_CASE("The evaluation separates identity, ground truth and blank translations", "[evaluate]") {
@@ -109,7 +119,9 @@ TEST_CASE("The evaluation separates identity, ground truth and blank translation
   }
   SECTION("a blank background has no structure; a grey image covers everything") {
     auto bg = torch::tensor({synthetic::kBackground[0], synthetic::kBackground[1], synthetic::kBackground[2]})
-                  .view({1, 3, 1, 1}) * 2 - 1;
+                      .view({1, 3, 1, 1}) *
+                  2 -
+              1;
     auto blank = evaluation::evaluate([&](const torch::Tensor& x) { return bg.expand_as(x); }, count, size, seed);
     CHECK(blank.structure == Approx(0.0));
     auto grey = evaluation::evaluate([](const torch::Tensor& x) { return torch::zeros_like(x); }, count, size, seed);

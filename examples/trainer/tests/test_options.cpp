@@ -34,9 +34,12 @@ TrainConfig applying(const Spec& spec) {
 /// Texts to try as another value of `spec`, near its value `current`.
 std::vector<std::string> candidates(const Spec& spec, const std::string& current) {
   switch (spec.kind) {
-    case OptionKind::kFlag: return {current == "1" ? "0" : "1"};
-    case OptionKind::kChoice: return spec.choices;
-    case OptionKind::kText: return {current + "_other"};
+    case OptionKind::kFlag:
+      return {current == "1" ? "0" : "1"};
+    case OptionKind::kChoice:
+      return spec.choices;
+    case OptionKind::kText:
+      return {current + "_other"};
     case OptionKind::kInteger: {
       const auto v = patchgcl::detail::parse_integer<int64_t>(spec.key, current);
       return {std::to_string(v + 4), std::to_string(v - 4), std::to_string(v + 1), "1", "3"};
@@ -150,8 +153,8 @@ TEST_CASE("Every option of the table is in --help, on the command line, in confi
     CHECK(back.differences(changed).empty());
     CHECK(back.serialize() == saved);
     // Every option a checkpoint holds is compared on resume: the other value is refused by name.
-    const std::string line = fmt::format("{}: {} (checkpoint) vs {} (command line)", spec.key,
-                                         spec.text(base.resolved()), value);
+    const std::string line =
+        fmt::format("{}: {} (checkpoint) vs {} (command line)", spec.key, spec.text(base.resolved()), value);
     CHECK_THAT(base.differences(changed), Catch::VectorContains(line));
     CHECK_THROWS_WITH(checkpoint::require_same_config("r/ckpt.safetensors", base, changed), Catch::Contains(line));
   }
@@ -180,7 +183,8 @@ TEST_CASE("An option given where it does not apply is refused with its row's rea
           "[cli][options]") {
   for (const auto& spec : config_options()) {
     for (const auto& config : mode_configs()) {
-      INFO("option " << spec.flag() << " with --data " << config.data.root << (config.data.single_image ? " --single-image" : ""));
+      INFO("option " << spec.flag() << " with --data " << config.data.root
+                     << (config.data.single_image ? " --single-image" : ""));
       commands::TrainOptions o;
       o.config = config;
       const auto given = [&](const std::string& name) { return name == spec.flag(); };
@@ -200,15 +204,15 @@ TEST_CASE("Option values of the wrong kind are refused naming the option, the ex
   CHECK_THROWS_WITH(parsed(base, {"--steps", "abc"}), "--steps must be an integer (got 'abc')");
   CHECK_THROWS_WITH(parsed(base, {"--batch-size", "99999999999"}),
                     "--batch-size must be an integer in [-2147483648, 2147483647] (got '99999999999')");
-  CHECK_THROWS_WITH(parsed(base, {"--seed", "-1"}), "--seed must be an integer in [0, 18446744073709551615] (got '-1')");
+  CHECK_THROWS_WITH(parsed(base, {"--seed", "-1"}),
+                    "--seed must be an integer in [0, 18446744073709551615] (got '-1')");
   CHECK_THROWS_WITH(parsed(base, {"--lr", "fast"}), "--lr must be a number (got 'fast')");
   CHECK_THROWS_AS(parsed(base, {"--loss", "triplet"}), CLI::ValidationError);
-  CHECK(parsed(base, {"--steps", "+12", "--no-nce-idt", "--lambda", "0.5"}).serialize() ==
-        [&] {
-          TrainConfig c = base;
-          c.steps = 12;
-          c.nce_idt = false;
-          c.lambda_nce = 0.5;
-          return c.serialize();
-        }());
+  CHECK(parsed(base, {"--steps", "+12", "--no-nce-idt", "--lambda", "0.5"}).serialize() == [&] {
+    TrainConfig c = base;
+    c.steps = 12;
+    c.nce_idt = false;
+    c.lambda_nce = 0.5;
+    return c.serialize();
+  }());
 }

@@ -88,8 +88,7 @@ TEST_CASE("evaluate --data rejects bad feature networks and data with errors nam
     std::ofstream(dir.path / "weights.pt") << "not a zip archive";
     CHECK_THROWS_WITH(metrics::FeatureNetwork(dir.path / "weights.pt", torch::kCPU),
                       Catch::Contains("--features") && Catch::Contains("weights.pt") && Catch::Contains("TorchScript"));
-    CHECK_THROWS_WITH(metrics::FeatureNetwork(dir.path / "missing.pt", torch::kCPU),
-                      Catch::Contains("does not exist"));
+    CHECK_THROWS_WITH(metrics::FeatureNetwork(dir.path / "missing.pt", torch::kCPU), Catch::Contains("does not exist"));
   }
   SECTION("a network with the wrong output shape or type") {
     metrics::FeatureNetwork spatial(write_network(dir.path, 3, "return torch.relu(torch.conv2d(x, self.weight))"),
@@ -161,6 +160,7 @@ TEST_CASE("evaluate --folders compares two folders of images at their own sizes,
   };
   CHECK(scores.fid == Approx(metrics::fid(features(dir.path / "x"), features(dir.path / "y"))).epsilon(1e-12));
   CHECK(std::abs(evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "x", options).fid) < 1e-6);
-  CHECK_THROWS_WITH(evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "none", options),
-                    Catch::Contains("--folders") && Catch::Contains("(the second)") && Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(
+      evaluation::evaluate_two_folders(net, dir.path / "x", dir.path / "none", options),
+      Catch::Contains("--folders") && Catch::Contains("(the second)") && Catch::Contains("does not exist"));
 }

@@ -56,10 +56,11 @@ TEST_CASE("The memory estimate is above a measured training step and within twic
     return;
   }
   TempDir dir("memory");
-  const std::vector<std::string> common = {"train", "--synthetic-count", "4", "--ngf", "16",
-                                           "--n-blocks", "3", "--ndf", "16", "--log-every", "1"};
+  const std::vector<std::string> common = {"train", "--synthetic-count", "4", "--ngf", "16", "--n-blocks", "3", "--ndf",
+                                           "16",    "--log-every",       "1"};
   auto args = [&](const std::string& run, const std::string& steps, const std::string& size) {
-    return common + std::vector<std::string>{"--run", (dir.path / run).string(), "--steps", steps, "--synthetic-size", size};
+    return common +
+           std::vector<std::string>{"--run", (dir.path / run).string(), "--steps", steps, "--synthetic-size", size};
   };
   // The baseline: the process with the same networks, no step, the smallest images.
   const auto idle = run_measured(args("idle", "0", "24"), dir.path / "idle.log");
@@ -72,7 +73,8 @@ TEST_CASE("The memory estimate is above a measured training step and within twic
   c.ngf = 16, c.n_blocks = 3, c.ndf = 16;
   const auto estimate = estimate_training_memory(c);
   const double measured = step.second - idle.second;
-  INFO("measured " << format_bytes(measured) << ", estimated " << format_bytes(estimate.activations + estimate.networks));
+  INFO("measured " << format_bytes(measured) << ", estimated "
+                   << format_bytes(estimate.activations + estimate.networks));
   CHECK(estimate.activations + estimate.networks >= measured);
   CHECK(estimate.activations + estimate.networks <= 2 * measured);
 }
@@ -80,7 +82,8 @@ TEST_CASE("The memory estimate is above a measured training step and within twic
 TEST_CASE("Oversized requests are refused before anything is created, naming the option", "[memory][cli][faults]") {
   TempDir dir("oversized");
   REQUIRE(run_trainer({"synth", "--output", (dir.path / "data").string(), "--count", "1", "--size", "32"},
-                      dir.path / "synth.log").status == 0);
+                      dir.path / "synth.log")
+              .status == 0);
   int index = 0;
   auto refused = [&](const std::vector<std::string>& extra, const std::string& phrase, const fs::path& data = {}) {
     const fs::path run = dir.path / ("run" + std::to_string(index));
@@ -93,15 +96,18 @@ TEST_CASE("Oversized requests are refused before anything is created, naming the
   const fs::path data = dir.path / "data";
   // Sizes beyond any machine's memory even with this tiny network (--crop-size 8000 with
   // CUT's default widths is refused too: the test above).
-  refused({"--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available", data);
+  refused({"--crop-size", "30000", "--load-size", "30000"}, "--crop-size must be small enough for the memory available",
+          data);
   refused({"--crop-size", "100000", "--load-size", "100000"}, "--crop-size must be small enough", data);
   refused({"--batch-size", "10000000"}, "--batch-size must be small enough");
   // --threads far above the CPUs: capped with a warning (it started 694 threads and hung).
-  const auto result = run_trainer(std::vector<std::string>{"--threads", "100000"} + tiny_train(dir.path / "threads", "1"),
-                                  dir.path / "threads.log");
+  const auto result =
+      run_trainer(std::vector<std::string>{"--threads", "100000"} + tiny_train(dir.path / "threads", "1"),
+                  dir.path / "threads.log");
   INFO(result.output);
   CHECK(result.status == 0);
-  CHECK_THAT(result.output, Catch::Contains("warning: --threads 100000 is more than the ") && Catch::Contains(" CPU(s) available"));
+  CHECK_THAT(result.output,
+             Catch::Contains("warning: --threads 100000 is more than the ") && Catch::Contains(" CPU(s) available"));
 }
 
 TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own size", "[memory][faults][tile]") {
@@ -116,7 +122,8 @@ TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own s
     for (int y = 0; y < height; ++y)
       for (int x = 0; x < width; ++x)
         for (int c = 0; c < 3; ++c)
-          img.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>((x / 7 + y / 5 + 40 * c) & 255);
+          img.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] =
+              static_cast<uint8_t>((x / 7 + y / 5 + 40 * c) & 255);
     write_png(path, img);
   };
   fs::create_directories(dir.path / "big");
@@ -124,9 +131,10 @@ TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own s
   write_image(dir.path / "big" / "big.png", 4000, 3000);
   write_image(dir.path / "small" / "small.png", 256, 192);
   auto translate = [&](const std::string& name) {
-    return run_measured({"--threads", "1", "translate", "--checkpoint", (dir.path / "run").string(), "--input",
-                         (dir.path / name).string(), "--output", (dir.path / (name + "_out")).string(), "--tile", "256"},
-                        dir.path / (name + ".log"));
+    return run_measured(
+        {"--threads", "1", "translate", "--checkpoint", (dir.path / "run").string(), "--input",
+         (dir.path / name).string(), "--output", (dir.path / (name + "_out")).string(), "--tile", "256"},
+        dir.path / (name + ".log"));
   };
   const auto small = translate("small");
   const auto big = translate("big");
@@ -139,10 +147,10 @@ TEST_CASE("translate --tile: a 4000 x 3000 image in bounded memory, at its own s
   // PNG decoder's and encoder's buffers (a few bytes each; 25.7 bytes a pixel in all were measured):
   // at most 32 bytes a pixel. The network's activations are a 256 x 256 tile's in both runs.
   const double pixels = 4000.0 * 3000.0, growth = big.second - small.second;
-  const double whole = estimate_translation_memory(checkpoint::read_config(dir.path / "run" / "ckpt.safetensors"), 4000, 3000);
-  INFO("peak RSS " << format_bytes(small.second) << " (256 x 192), " << format_bytes(big.second)
-                   << " (4000 x 3000): " << growth / pixels << " bytes a pixel; the whole image at once: about "
-                   << format_bytes(whole));
+  const double whole =
+      estimate_translation_memory(checkpoint::read_config(dir.path / "run" / "ckpt.safetensors"), 4000, 3000);
+  INFO("peak RSS " << format_bytes(small.second) << " (256 x 192), " << format_bytes(big.second) << " (4000 x 3000): "
+                   << growth / pixels << " bytes a pixel; the whole image at once: about " << format_bytes(whole));
   CHECK(growth < 32 * pixels);
   CHECK(big.second < whole);
 }

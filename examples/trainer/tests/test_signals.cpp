@@ -23,12 +23,13 @@ TEST_CASE("The first SIGTERM asks the run to stop; a second one exits at once wi
   CHECK(StopOnSignal::exit_status(SIGINT) == 130);
 }
 
-TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal exits at once", "[signal][cli][faults]") {
+TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal exits at once",
+          "[signal][cli][faults]") {
   TempDir dir("sigterm");
   const fs::path run = dir.path / "run";
   // A run that would take hours: no checkpoint before its end, so only the signal can write one.
-  const auto args = tiny_train(run, "2000000") + std::vector<std::string>{"--checkpoint-every", "2000000",
-                                                                          "--sample-every", "2000000"};
+  const auto args = tiny_train(run, "2000000") +
+                    std::vector<std::string>{"--checkpoint-every", "2000000", "--sample-every", "2000000"};
   const fs::path out = dir.path / "out1";
   pid_t pid = spawn_trainer(args, out);
   REQUIRE(wait_for([&] { return last_printed_step(out) >= 3; }));
@@ -42,8 +43,10 @@ TEST_CASE("SIGTERM finishes the step, checkpoints and exits 143; a second signal
   // command may print, such as OpenBLAS's kernels), then the first step's time and the estimate.
   std::string body = text;
   while (body.rfind("warning: ", 0) == 0 && body.find('\n') != std::string::npos) body.erase(0, body.find('\n') + 1);
-  CHECK(body.rfind("train: embedded synthetic dataset, 4 images per domain, 24 x 24 | G: ngf 4, 1 residual blocks", 0) == 0);
-  CHECK_THAT(text, Catch::Contains("first step took ") && Catch::Contains("warning: on the CPU this run will take about") &&
+  CHECK(body.rfind("train: embedded synthetic dataset, 4 images per domain, 24 x 24 | G: ngf 4, 1 residual blocks",
+                   0) == 0);
+  CHECK_THAT(text, Catch::Contains("first step took ") &&
+                       Catch::Contains("warning: on the CPU this run will take about") &&
                        Catch::Contains("fewer --steps, or --device cuda"));
   CHECK(text.find("first step took") < text.find("step 1/2000000"));
   const auto stop = text.find("stopped by SIGTERM at step ");

@@ -49,7 +49,8 @@ std::vector<pid_t> trainer_children(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes to the end", "[distributed][torchrun]") {
+TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes to the end",
+          "[distributed][torchrun]") {
   if (const auto why = why_no_torchrun(); !why.empty()) {
     WARN("torchrun tests skipped: " << why);
     return;
@@ -57,11 +58,13 @@ TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes 
   TempDir dir("torchrun");
   const std::vector<std::vector<std::string>> rendezvous = {
       {"--standalone"},
-      {"--nnodes", "1", "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port", std::to_string(free_port())}};
+      {"--nnodes", "1", "--node_rank", "0", "--master_addr", "127.0.0.1", "--master_port",
+       std::to_string(free_port())}};
   for (size_t i = 0; i < rendezvous.size(); ++i) {
     const fs::path run = dir.path / fmt::format("run{}", i), out = dir.path / fmt::format("out{}", i);
     const auto args = tiny({"--steps", "6", "--dist-timeout", "60", "--run", run.string()});
-    const int code = wait_exit(spawn(args, {}, out, {}, torchrun(dir.path / fmt::format("logs{}", i), rendezvous[i])), 300);
+    const int code =
+        wait_exit(spawn(args, {}, out, {}, torchrun(dir.path / fmt::format("logs{}", i), rendezvous[i])), 300);
     INFO(fmt::format("{}\n{}", fmt::join(rendezvous[i], " "), read_text(out)));
     CHECK(code == 0);
     CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == 6);
@@ -70,20 +73,23 @@ TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes 
   }
 }
 
-TEST_CASE("torchrun --max_restarts 1 after a worker's kill -9: the restarted workers --auto-resume to the uninterrupted "
-          "run's final state", "[distributed][torchrun]") {
+TEST_CASE(
+    "torchrun --max_restarts 1 after a worker's kill -9: the restarted workers --auto-resume to the uninterrupted "
+    "run's final state",
+    "[distributed][torchrun]") {
   if (const auto why = why_no_torchrun(); !why.empty()) {
     WARN("torchrun tests skipped: " << why);
     return;
   }
   TempDir dir("torchrun_restart");
   const fs::path run = dir.path / "run", straight = dir.path / "straight";
-  const std::vector<std::string> common = {"--steps", "30", "--log-every", "1", "--sample-every", "1000",
-                                           "--checkpoint-every", "5", "--dist-timeout", "20", "--auto-resume"};
+  const std::vector<std::string> common = {"--steps",        "30",   "--log-every",        "1",
+                                           "--sample-every", "1000", "--checkpoint-every", "5",
+                                           "--dist-timeout", "20",   "--auto-resume"};
   auto args = tiny(common);
   args.insert(args.end(), {"--run", run.string()});
-  const pid_t agent = spawn(args, {}, dir.path / "run.out", {},
-                            torchrun(dir.path / "logs", {"--standalone", "--max_restarts", "1"}));
+  const pid_t agent =
+      spawn(args, {}, dir.path / "run.out", {}, torchrun(dir.path / "logs", {"--standalone", "--max_restarts", "1"}));
   const auto start = clock_type::now();
   while (last_printed_step(dir.path / "run.out") < 12) {
     INFO(read_text(dir.path / "run.out"));
@@ -101,7 +107,8 @@ TEST_CASE("torchrun --max_restarts 1 after a worker's kill -9: the restarted wor
 
   auto ref = tiny(common);
   ref.insert(ref.end(), {"--run", straight.string()});
-  REQUIRE(wait_exit(spawn(ref, {}, dir.path / "straight.out", {}, torchrun(dir.path / "logs2", {"--standalone"})), 300) == 0);
+  REQUIRE(wait_exit(spawn(ref, {}, dir.path / "straight.out", {}, torchrun(dir.path / "logs2", {"--standalone"})),
+                    300) == 0);
   auto a = load(straight / "ckpt.safetensors"), b = load(run / "ckpt.safetensors");
   REQUIRE(b->step() == 30);
   CHECK(same_state(*a->G, *b->G));

@@ -103,7 +103,8 @@ TEST_CASE("A loss curve is a complete SVG: every element closed, labels and poin
     CHECK(elements["text"] == 4);  // the name, the top and bottom values, the last step
     CHECK_THAT(svg, Catch::StartsWith("<svg xmlns='http://www.w3.org/2000/svg' width='320' height='160'>") &&
                         Catch::EndsWith("text-anchor='end'>step 40</text></svg>"));
-    const auto points = svg.substr(svg.find("points='") + 8, svg.find("'/>", svg.find("points='")) - svg.find("points='") - 8);
+    const auto points =
+        svg.substr(svg.find("points='") + 8, svg.find("'/>", svg.find("points='")) - svg.find("points='") - 8);
     CHECK(std::count(points.begin(), points.end(), ',') == 20);
   }
   // No data, or a single point: a frame with the name, still well-formed.
@@ -129,11 +130,11 @@ TEST_CASE("to_channels: RGB to grayscale is BT.601 luma, grayscale to RGB repeat
   CHECK(torch::allclose(batch_gray[1][0], 0.299 * batch[1][0] + 0.587 * batch[1][1] + 0.114 * batch[1][2], 1e-6, 1e-6));
   const auto repeated = to_channels(batch_gray, 3);
   REQUIRE(repeated.sizes() == torch::IntArrayRef({2, 3, 4, 5}));
-  CHECK(torch::equal(repeated.select(1, 0), repeated.select(1, 2)));  // copies of the gray channel
+  CHECK(torch::equal(repeated.select(1, 0), repeated.select(1, 2)));         // copies of the gray channel
   CHECK(torch::allclose(to_channels(repeated, 1), batch_gray, 1e-6, 1e-6));  // a gray file read as RGB: its own values
   CHECK(to_channels(batch, 3).data_ptr() == batch.data_ptr());
-  CHECK_THROWS_WITH(to_channels(torch::zeros({2, 4, 4}), 3), Catch::Contains("1 (grayscale) and 3 (RGB)") &&
-                                                                   Catch::Contains("got 2 -> 3"));
+  CHECK_THROWS_WITH(to_channels(torch::zeros({2, 4, 4}), 3),
+                    Catch::Contains("1 (grayscale) and 3 (RGB)") && Catch::Contains("got 2 -> 3"));
   CHECK_THROWS_WITH(to_channels(rgb, 4), Catch::Contains("got 3 -> 4"));
   // A one-channel tensor is written as gray RGB.
   const Image written = from_tensor(torch::full({1, 1, 2, 2}, 0.0f));
@@ -173,9 +174,9 @@ TEST_CASE("Grayscale in, RGB out and RGB in, grayscale out: train, checkpoint, t
   auto other = config;
   std::swap(other.input_nc, other.output_nc);
   Trainer mismatched(other, torch::kCPU);
-  CHECK_THROWS_WITH(checkpoint::restore(mismatched, dir.path / "ckpt.safetensors"),
-                    Catch::Contains(fmt::format("input_nc: {} (checkpoint) vs {} (command line)", channels.first,
-                                                channels.second)));
+  CHECK_THROWS_WITH(
+      checkpoint::restore(mismatched, dir.path / "ckpt.safetensors"),
+      Catch::Contains(fmt::format("input_nc: {} (checkpoint) vs {} (command line)", channels.first, channels.second)));
 }
 
 TEST_CASE("Flip equivariance flips half of the steps, drawn from (seed, step), and trains", "[train][modes]") {

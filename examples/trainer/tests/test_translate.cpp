@@ -38,12 +38,14 @@ TEST_CASE("Tiles: origins on the downsampling grid, ramps that sum to 1 over an 
   CHECK(tile_origins(32, 32, 8) == std::vector<int64_t>{0});
   CHECK(tile_origins(20, 32, 8) == std::vector<int64_t>{0});
   const auto left = tile_ramp(0, 32, 96, 8), right = tile_ramp(24, 32, 96, 8);
-  CHECK(left[0].item<float>() == 1.0f);                           // the image's border: no ramp
+  CHECK(left[0].item<float>() == 1.0f);  // the image's border: no ramp
   CHECK(left[31].item<float>() == Approx(0.5 / 8));
   CHECK(torch::allclose(left.slice(0, 24, 32) + right.slice(0, 0, 8), torch::ones({8})));
-  CHECK_THROWS_WITH(check_tile_options({10, 0, 4}), Catch::Contains("--tile must be 0 (the whole image) or a multiple of 4 "
-                                                                    "of at least 16 (got 10)"));
-  CHECK_THROWS_WITH(check_tile_options({32, 16, 4}), Catch::Contains("--tile-overlap must be a multiple of 4 in [0, --tile / 2) (got 16)"));
+  CHECK_THROWS_WITH(check_tile_options({10, 0, 4}),
+                    Catch::Contains("--tile must be 0 (the whole image) or a multiple of 4 "
+                                    "of at least 16 (got 10)"));
+  CHECK_THROWS_WITH(check_tile_options({32, 16, 4}),
+                    Catch::Contains("--tile-overlap must be a multiple of 4 in [0, --tile / 2) (got 16)"));
   CHECK_THROWS_WITH(check_tile_options({32, 6, 4}), Catch::Contains("(got 6)"));
 }
 
@@ -78,8 +80,8 @@ Image texture(int width, int height, uint32_t seed) {
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
       for (int c = 0; c < 3; ++c)
-        img.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(
-            128 + static_cast<int>(80 * std::sin(0.45 * x + 0.3 * y + c)) + noise(rng), 0, 255));
+        img.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>(
+            std::clamp(128 + static_cast<int>(80 * std::sin(0.45 * x + 0.3 * y + c)) + noise(rng), 0, 255));
   return img;
 }
 }  // namespace
@@ -91,7 +93,8 @@ TEST_CASE("Tiled translation equals whole-image translation away from tile borde
     const auto net = [](const torch::Tensor& x) {
       namespace F = torch::nn::functional;
       return torch::tanh(F::avg_pool2d(F::pad(x, F::PadFuncOptions({2, 2, 2, 2}).mode(torch::kReflect)),
-                                       F::AvgPool2dFuncOptions(5).stride(1)) * 1.5);
+                                       F::AvgPool2dFuncOptions(5).stride(1)) *
+                         1.5);
     };
     const Image whole = translate_image(image, net, {});
     const Image tiled = translate_image(image, net, {32, 8, 4});
@@ -127,8 +130,10 @@ TEST_CASE("Tiled translation equals whole-image translation away from tile borde
       const auto inside = away_from_tile_edges(152, 200, tile, tile / 4, tile / 8);
       const float max_inside = diff.masked_select(inside).max().item<float>();
       means.push_back(diff.masked_select(inside).mean().item<float>());
-      INFO("tile " << tile << ": max " << max_inside << ", mean " << means.back() << " levels; the whole translation's "
-                   "standard deviation: " << spread);
+      INFO("tile " << tile << ": max " << max_inside << ", mean " << means.back()
+                   << " levels; the whole translation's "
+                      "standard deviation: "
+                   << spread);
       if (tile == 128) {
         CHECK(max_inside <= 80);
         CHECK(means.back() <= 16);

@@ -24,13 +24,17 @@ class TwoHosts {
     prefix_ = fmt::format("pgh{}", ::getpid());
     subnet_ = fmt::format("10.77.{}", 20 + id);
     const std::vector<std::string> setup = {
-        fmt::format("ip netns add {}", name(0)), fmt::format("ip netns add {}", name(1)),
+        fmt::format("ip netns add {}", name(0)),
+        fmt::format("ip netns add {}", name(1)),
         fmt::format("ip link add {}a type veth peer name {}b", prefix_, prefix_),
-        fmt::format("ip link set {}a netns {}", prefix_, name(0)), fmt::format("ip link set {}b netns {}", prefix_, name(1)),
+        fmt::format("ip link set {}a netns {}", prefix_, name(0)),
+        fmt::format("ip link set {}b netns {}", prefix_, name(1)),
         fmt::format("ip -n {} addr add {}/24 dev {}a", name(0), address(0), prefix_),
         fmt::format("ip -n {} addr add {}/24 dev {}b", name(1), address(1), prefix_),
-        fmt::format("ip -n {} link set lo up", name(0)), fmt::format("ip -n {} link set lo up", name(1)),
-        fmt::format("ip -n {} link set {}a up", name(0), prefix_), fmt::format("ip -n {} link set {}b up", name(1), prefix_)};
+        fmt::format("ip -n {} link set lo up", name(0)),
+        fmt::format("ip -n {} link set lo up", name(1)),
+        fmt::format("ip -n {} link set {}a up", name(0), prefix_),
+        fmt::format("ip -n {} link set {}b up", name(1), prefix_)};
     for (const auto& command : setup)
       if (std::system((command + " 2>/dev/null").c_str()) != 0) {
         why_not = fmt::format("`{}` failed (no network namespaces here)", command);
@@ -54,15 +58,26 @@ class TwoHosts {
 /// Node `n` of a 2-node run: `launch` in namespace `n`, the trainer's `command` after `--`.
 pid_t start_node(const TwoHosts& hosts, int n, int port, const std::vector<std::string>& command, const fs::path& cwd,
                  const fs::path& log) {
-  std::vector<std::string> args = {"launch", "--nnodes", "2", "--node-rank", std::to_string(n), "--nproc-per-node", "1",
-                                   "--master-addr", hosts.address(0), "--master-port", std::to_string(port), "--"};
+  std::vector<std::string> args = {"launch",
+                                   "--nnodes",
+                                   "2",
+                                   "--node-rank",
+                                   std::to_string(n),
+                                   "--nproc-per-node",
+                                   "1",
+                                   "--master-addr",
+                                   hosts.address(0),
+                                   "--master-port",
+                                   std::to_string(port),
+                                   "--"};
   args.insert(args.end(), command.begin(), command.end());
   fs::create_directories(cwd);
   return spawn(args, {}, log, cwd, {"ip", "netns", "exec", hosts.name(n)});
 }
 
-const std::vector<std::string> kTiny = {"train", "--synthetic-size", "32", "--synthetic-count", "8",
-                                        "--ngf", "8", "--ndf", "8", "--n-blocks", "1", "--num-patches", "32"};
+const std::vector<std::string> kTiny = {
+    "train", "--synthetic-size", "32", "--synthetic-count", "8", "--ngf", "8", "--ndf",
+    "8",     "--n-blocks",       "1",  "--num-patches",     "32"};
 
 std::vector<std::string> tiny_with(std::vector<std::string> extra) {
   auto args = kTiny;

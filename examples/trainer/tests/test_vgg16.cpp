@@ -44,7 +44,8 @@ TEST_CASE("VGG16 weights load from a safetensors file of torchvision's names", "
              torch::tensor({0.229, 0.224, 0.225}).view({1, 3, 1, 1});
     auto conv = [&](const torch::Tensor& in, int idx) {
       auto k = std::to_string(idx);
-      return torch::relu(torch::conv2d(in, dict.at("features." + k + ".weight"), dict.at("features." + k + ".bias"), 1, 1));
+      return torch::relu(
+          torch::conv2d(in, dict.at("features." + k + ".weight"), dict.at("features." + k + ".bias"), 1, 1));
     };
     h = torch::max_pool2d(conv(conv(h, 0), 2), 2, 2);
     h = torch::max_pool2d(conv(conv(h, 5), 7), 2, 2);
@@ -53,8 +54,10 @@ TEST_CASE("VGG16 weights load from a safetensors file of torchvision's names", "
   }
 }
 
-TEST_CASE("A VGG16 weight file that does not hold is refused, naming the file, the tensor, the expected and the "
-          "actual value", "[vgg16]") {
+TEST_CASE(
+    "A VGG16 weight file that does not hold is refused, naming the file, the tensor, the expected and the "
+    "actual value",
+    "[vgg16]") {
   TempDir dir("vgg");
   const auto dict = random_vgg16_weights();
   VGG16Features vgg;
@@ -76,12 +79,14 @@ TEST_CASE("A VGG16 weight file that does not hold is refused, naming the file, t
   refused("missing.safetensors", d, {"lacks the tensor 'features.21.bias' (conv4_3 bias, F32 [512])"});
   d = dict;
   d["features.0.weight"] = torch::zeros({64, 3, 5, 5});
-  refused("shape.safetensors", d, {"tensor 'features.0.weight' (conv1_1 weight) has shape [64,3,5,5] and dtype F32, "
-                                   "expected [64,3,3,3] and F32"});
+  refused("shape.safetensors", d,
+          {"tensor 'features.0.weight' (conv1_1 weight) has shape [64,3,5,5] and dtype F32, "
+           "expected [64,3,3,3] and F32"});
   d = dict;
   d["features.12.bias"] = dict.at("features.12.bias").to(torch::kFloat64);
-  refused("dtype.safetensors", d, {"tensor 'features.12.bias' (conv3_2 bias) has shape [256] and dtype F64, "
-                                   "expected [256] and F32"});
+  refused("dtype.safetensors", d,
+          {"tensor 'features.12.bias' (conv3_2 bias) has shape [256] and dtype F64, "
+           "expected [256] and F32"});
   d = dict;
   d["features.28.bias"] = torch::zeros({256});
   refused("conv5.safetensors", d, {"'features.28.bias' (conv5_3 bias) has shape [256]", "expected [512]"});
@@ -164,5 +169,6 @@ TEST_CASE("VGG16 activations of real images, for torchvision to compare (ctest t
   torch::NoGradGuard no_grad;
   const auto feats = vgg->forward(x, VGG16FeaturesImpl::paper_layers());
   REQUIRE(feats.size() == 3);
-  patchgcl::io::write_safetensors(out, {{"images", x}, {"relu3_1", feats[0]}, {"relu4_1", feats[1]}, {"relu4_3", feats[2]}});
+  patchgcl::io::write_safetensors(out,
+                                  {{"images", x}, {"relu3_1", feats[0]}, {"relu4_1", feats[1]}, {"relu4_3", feats[2]}});
 }

@@ -5,8 +5,8 @@
 #include "trainer/dist/process_group.hpp"
 #include "trainer/tests/worker_context.hpp"
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -84,8 +84,9 @@ int launched() {
 }  // namespace
 
 int run_worker(int argc, char** argv) {
-  return patchgcl_test::worker_main(argc, argv, {{"collectives", collectives},
-                                                 {"config", config},
-                                                 {"lost", lost},
-                                                 {"launched", [](const WorkerArgs&) { return launched(); }}});
+  return patchgcl_test::worker_main(
+      argc, argv,
+      {{"collectives", collectives}, {"config", config}, {"lost", lost}, {"launched", [](const WorkerArgs&) {
+                                                                            return launched();
+                                                                          }}});
 }

@@ -89,7 +89,8 @@ inline void restore_adam_state(CheckpointFile& file, const std::string& prefix, 
                                                wanted ? "missing (the state of a parameter Adam has stepped)"
                                                       : "not expected here (" +
                                                             std::string(stepped ? "this optimiser does not use amsgrad"
-                                                                                : "no step count '" + at + "step'") + ")"));
+                                                                                : "no step count '" + at + "step'") +
+                                                            ")"));
       }
       if (!stepped) continue;
       const int64_t step = file.tensor(at + "step", torch::kInt64, {}).item<int64_t>();
@@ -107,7 +108,8 @@ inline void restore_adam_state(CheckpointFile& file, const std::string& prefix, 
       for (const auto* sq : {&state->exp_avg_sq(), &state->max_exp_avg_sq()})
         if (sq->defined() && (*sq < 0).any().item<bool>())
           throw std::runtime_error(fmt::format("{}: tensor '{}{}' holds negative values (a second moment is >= 0)",
-                                               file.name(), at, sq == &state->exp_avg_sq() ? "exp_avg_sq" : "max_exp_avg_sq"));
+                                               file.name(), at,
+                                               sq == &state->exp_avg_sq() ? "exp_avg_sq" : "max_exp_avg_sq"));
       entries.push_back({p, std::move(state)});
     }
   }

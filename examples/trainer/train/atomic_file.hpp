@@ -6,13 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
-#include <unistd.h>
 
 namespace trainer {
 
@@ -21,7 +21,8 @@ namespace trainer {
 /// file systems) are skipped; any other failure throws, naming the path.
 inline void sync_to_disk(const std::filesystem::path& path, bool directory) {
   const int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0) | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot open '{}' to sync it: {}", path.string(), std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("cannot open '{}' to sync it: {}", path.string(), std::strerror(errno)));
   const int rc = ::fsync(fd), err = errno;
   ::close(fd);
   if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
@@ -47,7 +48,8 @@ inline void write_file_atomically(const std::filesystem::path& path, const std::
   }
   const int rc = ::fsync(fd), err = errno;
   if (::close(fd) != 0 || rc != 0)
-    throw std::runtime_error(fmt::format("cannot sync '{}' to disk: {}", tmp.string(), std::strerror(rc != 0 ? err : errno)));
+    throw std::runtime_error(
+        fmt::format("cannot sync '{}' to disk: {}", tmp.string(), std::strerror(rc != 0 ? err : errno)));
   std::filesystem::rename(tmp, path);
   sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."), true);
 }

@@ -42,9 +42,10 @@ inline void check_model_memory(const std::filesystem::path& path, const TrainCon
   const int64_t side = c.synthetic_size_or_crop();
   const double needed = 4.0 * parameter_count(c) + estimate_translation_memory(c, side, side);
   if (available >= 0 && needed > available)
-    throw std::runtime_error(fmt::format("{}: its networks (ngf {}, n_blocks {}, ndf {}, {} x {} images) need about {}, "
-                                         "and {} are available", describe(path), c.ngf, c.n_blocks, c.ndf, side, side,
-                                         format_bytes(needed), format_bytes(available)));
+    throw std::runtime_error(fmt::format(
+        "{}: its networks (ngf {}, n_blocks {}, ndf {}, {} x {} images) need about {}, "
+        "and {} are available",
+        describe(path), c.ngf, c.n_blocks, c.ndf, side, side, format_bytes(needed), format_bytes(available)));
 }
 
 /// A checkpoint opened once for everything read from it: the file's layout and checksums
@@ -69,7 +70,8 @@ inline int64_t read_step(const std::filesystem::path& path) { return Opened(path
 
 /// Refuses to continue the checkpoint at `path` (written with `saved`) under `wanted`, listing
 /// every field that differs and what to do instead.
-inline void require_same_config(const std::filesystem::path& path, const TrainConfig& saved, const TrainConfig& wanted) {
+inline void require_same_config(const std::filesystem::path& path, const TrainConfig& saved,
+                                const TrainConfig& wanted) {
   const auto diff = saved.differences(wanted);
   if (diff.empty()) return;
   std::string msg = fmt::format("checkpoint '{}' was written with a different configuration:", path.string());
@@ -100,14 +102,15 @@ inline LogWindow read_log_window(const CheckpointFile& file, int64_t step) {
   for (int i = 0; i < 5; ++i) {
     sum[i] = detail::parse_real_field(fmt::format("log_window[{}]", i), parts[i], where);
     if (!std::isfinite(sum[i]))
-      throw std::runtime_error(fmt::format("{}: number {} must be finite (got '{}')", where, i, parts[i].substr(0, 64)));
+      throw std::runtime_error(
+          fmt::format("{}: number {} must be finite (got '{}')", where, i, parts[i].substr(0, 64)));
   }
   LogWindow w;
   w.sum = {sum[0], sum[1], sum[2], sum[3], sum[4]};
   w.steps = detail::parse_integer_field<int64_t>("log_window[5]", parts[5], where);
   if (w.steps < 0 || w.steps > step)
-    throw std::runtime_error(fmt::format("{}: its step count must be in [0, {}] (the checkpoint's step) (got {})", where,
-                                         step, w.steps));
+    throw std::runtime_error(
+        fmt::format("{}: its step count must be in [0, {}] (the checkpoint's step) (got {})", where, step, w.steps));
   return w;
 }
 
@@ -208,7 +211,8 @@ inline std::filesystem::path resolve(const std::filesystem::path& path) {
   bad_option("--checkpoint", fmt::format("a {} file or a run folder that holds one", kCheckpointFileName),
              fmt::format("'{}', a folder without {}{}", path.string(), kCheckpointFileName,
                          old ? " (its ckpt.pt is a checkpoint of the old LibTorch-archive format, which is no longer "
-                               "read: docs/trainer.md, \"Checkpoints and resume\")" : ""));
+                               "read: docs/trainer.md, \"Checkpoints and resume\")"
+                             : ""));
 }
 
 }  // namespace trainer::checkpoint

@@ -133,25 +133,31 @@ class CheckpointFile {
     } catch (const patchgcl::io::TensorFileError& e) {
       // "read_safetensors: '<name>', field 'F': problem" -> "<name>: field 'F': problem"
       const std::string what = e.what(), prefix = "read_safetensors: '" + e.path() + "', ";
-      throw std::runtime_error(fmt::format("{} is damaged (cut short, or changed after it was written) or not a "
-                                           "checkpoint (a safetensors file): {}", name_,
-                                           what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
+      throw std::runtime_error(
+          fmt::format("{} is damaged (cut short, or changed after it was written) or not a "
+                      "checkpoint (a safetensors file): {}",
+                      name_, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
     }
     for (const auto& [key, value] : contents_.metadata) metadata_[key] = value;
     const auto& keys = checkpoint_metadata_keys();
     for (const auto& [key, value] : contents_.metadata)
       if (std::find(keys.begin(), keys.end(), key) == keys.end())
-        throw std::runtime_error(fmt::format("{}: __metadata__ has the unknown key '{}' (expected only format, config, "
-                                             "step, world_size, log_window, data_checksum and header_checksum)",
-                                             name_, patchgcl::io::detail::st_printable(key, 64)));
+        throw std::runtime_error(
+            fmt::format("{}: __metadata__ has the unknown key '{}' (expected only format, config, "
+                        "step, world_size, log_window, data_checksum and header_checksum)",
+                        name_, patchgcl::io::detail::st_printable(key, 64)));
     if (!metadata_.count("format"))
-      throw std::runtime_error(fmt::format("{} is a safetensors file, but not a checkpoint of patchgcl-trainer (its "
-                                           "__metadata__ has no 'format' entry)", name_));
+      throw std::runtime_error(
+          fmt::format("{} is a safetensors file, but not a checkpoint of patchgcl-trainer (its "
+                      "__metadata__ has no 'format' entry)",
+                      name_));
     if (metadata_.at("format") != kCheckpointFormat)
-      throw std::runtime_error(fmt::format("{}: __metadata__ 'format' must be '{}' (got '{}')", name_, kCheckpointFormat,
+      throw std::runtime_error(fmt::format("{}: __metadata__ 'format' must be '{}' (got '{}')", name_,
+                                           kCheckpointFormat,
                                            patchgcl::io::detail::st_printable(metadata_.at("format"), 64)));
     for (const auto& key : checkpoint_metadata_keys())
-      if (!metadata_.count(key)) throw std::runtime_error(fmt::format("{}: __metadata__ lacks the entry '{}'", name_, key));
+      if (!metadata_.count(key))
+        throw std::runtime_error(fmt::format("{}: __metadata__ lacks the entry '{}'", name_, key));
     const uint64_t n = patchgcl::io::detail::st_header_length(bytes_.data(), bytes_.size(), name_);
     if (verify_checksums) {
       verify_checksum("data_checksum", XXH3_64bits(bytes_.data() + 8 + n, bytes_.size() - 8 - n), "data section");
@@ -161,8 +167,9 @@ class CheckpointFile {
       const bool known = std::any_of(checkpoint_tensor_groups().begin(), checkpoint_tensor_groups().end(),
                                      [&](const std::string& g) { return t.name.rfind(g, 0) == 0; });
       if (!known)
-        throw std::runtime_error(fmt::format("{}: tensor '{}' belongs to none of the groups G, D, F, opt_G, opt_D, opt_F",
-                                             name_, patchgcl::io::detail::st_printable(t.name, 64)));
+        throw std::runtime_error(
+            fmt::format("{}: tensor '{}' belongs to none of the groups G, D, F, opt_G, opt_D, opt_F", name_,
+                        patchgcl::io::detail::st_printable(t.name, 64)));
       tensors_[t.name] = &t;
     }
   }
@@ -205,7 +212,8 @@ class CheckpointFile {
   void refuse_old_format() const {
     const bool container = bytes_.compare(0, sizeof(kOldCheckpointMagic) - 1, kOldCheckpointMagic) == 0;
     // A zip's local file header; a safetensors file has '{' at byte 8, a zip never does (compression method).
-    const bool zip = bytes_.compare(0, 4, std::string("PK\x03\x04", 4)) == 0 && !(bytes_.size() > 8 && bytes_[8] == '{');
+    const bool zip =
+        bytes_.compare(0, 4, std::string("PK\x03\x04", 4)) == 0 && !(bytes_.size() > 8 && bytes_[8] == '{');
     if (container || zip)
       throw std::runtime_error(fmt::format(
           "{} is a checkpoint of the old format (a LibTorch archive, {}), which is no longer read: such an archive can "
@@ -218,12 +226,13 @@ class CheckpointFile {
   void verify_checksum(const std::string& key, uint64_t computed, const std::string& what) const {
     const std::string& stored = metadata_.at(key);
     if (stored.size() != 16 || stored.find_first_not_of("0123456789abcdef") != std::string::npos)
-      throw std::runtime_error(fmt::format("{}: __metadata__ '{}' must be 16 lowercase hex digits (got '{}')", name_, key,
-                                           patchgcl::io::detail::st_printable(stored, 64)));
+      throw std::runtime_error(fmt::format("{}: __metadata__ '{}' must be 16 lowercase hex digits (got '{}')", name_,
+                                           key, patchgcl::io::detail::st_printable(stored, 64)));
     if (stored != hex64(computed))
-      throw std::runtime_error(fmt::format("{} is corrupt: the XXH3-64 of its {} is {}, __metadata__ '{}' says {} (the "
-                                           "file was changed after it was written; use an intact copy)",
-                                           name_, what, hex64(computed), key, stored));
+      throw std::runtime_error(
+          fmt::format("{} is corrupt: the XXH3-64 of its {} is {}, __metadata__ '{}' says {} (the "
+                      "file was changed after it was written; use an intact copy)",
+                      name_, what, hex64(computed), key, stored));
   }
 
   std::string bytes_;
@@ -255,7 +264,8 @@ inline int64_t read_checkpoint_integer(const CheckpointFile& file, const std::st
                                        const std::string& range) {
   const int64_t value = detail::parse_integer_field<int64_t>(key, file.meta(key), file.name() + ": __metadata__");
   if (value < lo || value > hi)
-    throw std::runtime_error(fmt::format("{}: __metadata__ '{}' must be in {} (got {})", file.name(), key, range, value));
+    throw std::runtime_error(
+        fmt::format("{}: __metadata__ '{}' must be in {} (got {})", file.name(), key, range, value));
   return value;
 }
 

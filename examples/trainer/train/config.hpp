@@ -18,7 +18,10 @@ namespace trainer {
 /// Contrastive term of the objective (paper Eq. 10-11 with L_c one of these).
 enum class LossKind { kGraph /* PatchGCL GraphNCELoss */, kPatchNCE /* CUT */, kPUT /* PatchNCE + negative pruning */ };
 /// Where the contrastive features come from.
-enum class FeatureKind { kEncoder /* the generator's own encoder, CUT */, kVGG16 /* frozen ImageNet VGG16, PatchGCL */ };
+enum class FeatureKind {
+  kEncoder /* the generator's own encoder, CUT */,
+  kVGG16 /* frozen ImageNet VGG16, PatchGCL */
+};
 /// The negatives of each query patch in InfoNCE (Eq. 4): the other patches of its own image (CUT's
 /// default, the papers'), of every image of this process's minibatch (CUT's
 /// --nce_includes_all_negatives_from_minibatch), or of every image of every process (the global
@@ -29,7 +32,8 @@ enum class NegativesKind { kImage, kMinibatch, kGlobal };
 template <typename E>
 using EnumNames = std::vector<std::pair<std::string, E>>;
 inline const EnumNames<LossKind>& loss_names() {
-  static const EnumNames<LossKind> names = {{"graph", LossKind::kGraph}, {"patchnce", LossKind::kPatchNCE}, {"put", LossKind::kPUT}};
+  static const EnumNames<LossKind> names = {
+      {"graph", LossKind::kGraph}, {"patchnce", LossKind::kPatchNCE}, {"put", LossKind::kPUT}};
   return names;
 }
 inline const EnumNames<FeatureKind>& feature_names() {

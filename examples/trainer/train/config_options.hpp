@@ -33,7 +33,9 @@ inline std::string image_side(const TrainConfig&, int side) {
 inline std::string channels(const TrainConfig&, int64_t nc) {
   return nc == 1 || nc == 3 ? std::string() : "1 (grayscale) or 3 (RGB)";
 }
-inline std::string adam_beta(const TrainConfig&, double beta) { return beta >= 0 && beta < 1 ? std::string() : "in [0, 1)"; }
+inline std::string adam_beta(const TrainConfig&, double beta) {
+  return beta >= 0 && beta < 1 ? std::string() : "in [0, 1)";
+}
 
 /// Why an option of the data folders does nothing with the embedded dataset, and what to use instead.
 inline std::string with_embedded_dataset(const std::string& instead) {
@@ -48,8 +50,10 @@ inline auto folders_only(std::string instead) {
 /// An option of the embedded dataset.
 inline std::string embedded_only(const TrainConfig& c) {
   if (c.data.root == kSyntheticData) return {};
-  return fmt::format("with --data '{}' (it sizes the embedded dataset): the folder's images are resized to --load-size "
-                     "and cropped to --crop-size", c.data.root);
+  return fmt::format(
+      "with --data '{}' (it sizes the embedded dataset): the folder's images are resized to --load-size "
+      "and cropped to --crop-size",
+      c.data.root);
 }
 /// --load-size: folder images resized before the crop.
 inline std::string whole_images_only(const TrainConfig& c) {
@@ -75,11 +79,13 @@ inline std::vector<OptionSpec<TrainConfig>> data_options() {
   using C = TrainConfig;
   using D = DataOptions;
   return {
-      option("--data", "data", &C::data, &D::root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]",
-             [](const C&, const std::string& root) { return root.empty() ? "'synthetic' or a folder" : std::string(); }),
+      option(
+          "--data", "data", &C::data, &D::root, "'synthetic' or a folder with trainA/ trainB/ [testA/ testB/]",
+          [](const C&, const std::string& root) { return root.empty() ? "'synthetic' or a folder" : std::string(); }),
       option("--single-image", "single_image", &C::data, &D::single_image,
              "one image per domain, random crops at random scales")
-          .applies_when(folders_only("single-image training needs --data FOLDER with one image in trainA/ and trainB/")),
+          .applies_when(
+              folders_only("single-image training needs --data FOLDER with one image in trainA/ and trainB/")),
       option("--crop-size", "crop_size", &C::data, &D::crop_size, "random crop size (multiple of 4)", image_side)
           .applies_when(folders_only("set --synthetic-size, or train on a folder with --data FOLDER")),
       option("--load-size", "load_size", &C::data, &D::load_size, "resize folder images to this square size",
@@ -91,8 +97,8 @@ inline std::vector<OptionSpec<TrainConfig>> data_options() {
              [](const C&, double zoom) { return zoom > 0.0 && zoom <= 1.0 ? std::string() : "in (0, 1]"; })
           .applies_when(single_image_only),
       option("!--no-flip", "flip", &C::data, &D::flip, "disable random horizontal flips"),
-      option("--synthetic-size", "synthetic_size", &C::data, &D::synthetic_size, "side of the embedded dataset's images",
-             image_side)
+      option("--synthetic-size", "synthetic_size", &C::data, &D::synthetic_size,
+             "side of the embedded dataset's images", image_side)
           .applies_when(embedded_only),
       option("--synthetic-count", "synthetic_count", &C::data, &D::synthetic_count,
              "images per domain of the embedded dataset", at_least(1))
@@ -117,12 +123,16 @@ inline std::vector<OptionSpec<TrainConfig>> model_options() {
                           : std::string();
              })
           .unless_default(),
-      option("--lambda", "lambda_nce", &C::lambda_nce, "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)",
-             [](const C&, double w) { return std::isfinite(w) ? std::string() : "a finite number (negative: the default)"; })
+      option("--lambda", "lambda_nce", &C::lambda_nce,
+             "contrastive weight (default: 1 with encoder features, 0.1 with vgg16)",
+             [](const C&, double w) {
+               return std::isfinite(w) ? std::string() : "a finite number (negative: the default)";
+             })
           .default_in_help(false),
       option("--lambda-gan", "lambda_gan", &C::lambda_gan, "adversarial weight",
              [](const C&, double w) { return std::isfinite(w) && w >= 0 ? std::string() : "a finite number >= 0"; }),
-      option("--nce-idt,!--no-nce-idt", "nce_idt", &C::nce_idt, "keep or drop the identity term L_c(Y, G(Y)) (default: kept)"),
+      option("--nce-idt,!--no-nce-idt", "nce_idt", &C::nce_idt,
+             "keep or drop the identity term L_c(Y, G(Y)) (default: kept)"),
       option("--flip-equivariance,!--no-flip-equivariance", "flip_equivariance", &C::flip_equivariance,
              "FastCUT's flip equivariance (default: off)")
           .unless_default(),

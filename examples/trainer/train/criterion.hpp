@@ -4,9 +4,9 @@
 #pragma once
 
 #include "trainer/data/image_tensor.hpp"
-#include "trainer/train/config.hpp"
 #include "trainer/nets/generator.hpp"
 #include "trainer/nets/vgg16.hpp"
+#include "trainer/train/config.hpp"
 
 #include <patchgcl/patchgcl.hpp>
 
@@ -59,9 +59,11 @@ class VGG16FeatureExtractor : public FeatureExtractor {
 /// The features `kind` names: `generator`'s encoder, or VGG16 loaded from `vgg_weights` onto `device`.
 inline std::unique_ptr<FeatureExtractor> make_features(FeatureKind kind, const ResnetGenerator& generator,
                                                        const std::string& vgg_weights, torch::Device device) {
-  if (kind == FeatureKind::kEncoder) return std::make_unique<EncoderFeatures>(generator, generator->default_nce_layers());
+  if (kind == FeatureKind::kEncoder)
+    return std::make_unique<EncoderFeatures>(generator, generator->default_nce_layers());
   if (vgg_weights.empty())
-    throw std::invalid_argument(fmt::format("--features vgg16 needs --vgg-weights FILE ({} writes one)", kVGG16WeightsCommand));
+    throw std::invalid_argument(
+        fmt::format("--features vgg16 needs --vgg-weights FILE ({} writes one)", kVGG16WeightsCommand));
   VGG16Features vgg;
   vgg->load_weights(vgg_weights);
   vgg->to(device);

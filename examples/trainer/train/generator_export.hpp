@@ -30,17 +30,17 @@ namespace trainer {
 /// step it was trained to.
 inline std::map<std::string, std::string> generator_metadata(const TrainConfig& c, int64_t step) {
   std::map<std::string, std::string> m = {{"format", "patchgcl-cut-generator"},
-          {"architecture", "ResnetGenerator"},
-          {"input_nc", std::to_string(c.input_nc)},
-          {"output_nc", std::to_string(c.output_nc)},
-          {"ngf", std::to_string(c.ngf)},
-          {"n_blocks", std::to_string(c.n_blocks)},
-          {"norm", "instance"},
-          {"use_dropout", "false"},
-          {"no_antialias", "false"},
-          {"no_antialias_up", "false"},
-          {"padding_type", "reflect"},
-          {"input_range", "[-1, 1]"}};
+                                          {"architecture", "ResnetGenerator"},
+                                          {"input_nc", std::to_string(c.input_nc)},
+                                          {"output_nc", std::to_string(c.output_nc)},
+                                          {"ngf", std::to_string(c.ngf)},
+                                          {"n_blocks", std::to_string(c.n_blocks)},
+                                          {"norm", "instance"},
+                                          {"use_dropout", "false"},
+                                          {"no_antialias", "false"},
+                                          {"no_antialias_up", "false"},
+                                          {"padding_type", "reflect"},
+                                          {"input_range", "[-1, 1]"}};
   if (step >= 0) m["step"] = std::to_string(step);
   return m;
 }

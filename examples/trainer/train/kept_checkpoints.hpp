@@ -47,7 +47,8 @@ inline std::vector<std::pair<int64_t, std::filesystem::path>> list_kept(const st
   for (const auto& entry : std::filesystem::directory_iterator(kept_folder(run_dir))) {
     std::smatch m;
     const std::string file = entry.path().filename().string();
-    if (entry.is_regular_file(ec) && std::regex_match(file, m, name)) out.emplace_back(patchgcl::detail::parse_integer<int64_t>("kept checkpoint step", m[1].str()), entry.path());
+    if (entry.is_regular_file(ec) && std::regex_match(file, m, name))
+      out.emplace_back(patchgcl::detail::parse_integer<int64_t>("kept checkpoint step", m[1].str()), entry.path());
   }
   std::sort(out.begin(), out.end());
   return out;

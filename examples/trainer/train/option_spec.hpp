@@ -97,10 +97,10 @@ inline double read_real(const std::string& text, const std::string& name) {
 /// The accessors of a value of type T: how it reads from and is written as text.
 template <typename T>
 struct TextForm {
-  static constexpr OptionKind kind = std::is_same<T, bool>::value ? OptionKind::kFlag
-                                     : std::is_integral<T>::value ? OptionKind::kInteger
+  static constexpr OptionKind kind = std::is_same<T, bool>::value       ? OptionKind::kFlag
+                                     : std::is_integral<T>::value       ? OptionKind::kInteger
                                      : std::is_floating_point<T>::value ? OptionKind::kReal
-                                     : OptionKind::kText;
+                                                                        : OptionKind::kText;
   static std::string write(const T& v) {
     if constexpr (std::is_same<T, bool>::value) return v ? "1" : "0";
     else if constexpr (std::is_integral<T>::value) return std::to_string(v);
@@ -125,7 +125,9 @@ struct TextForm {
 /// A rule that accepts every value.
 struct AnyValue {
   template <typename Owner, typename T>
-  std::string operator()(const Owner&, const T&) const { return {}; }
+  std::string operator()(const Owner&, const T&) const {
+    return {};
+  }
 };
 
 }  // namespace option_detail
@@ -171,8 +173,8 @@ inline std::string or_list(const std::vector<std::string>& items) {
 /// An option of the enum member `m`: one of `values`, each a text and its enumerator, in the order
 /// the help lists them.
 template <typename Owner, typename E, typename Rule = option_detail::AnyValue>
-OptionSpec<Owner> choice(std::string names, std::string key, E Owner::*m, const std::vector<std::pair<std::string, E>>& values,
-                         std::string help, Rule rule = {}) {
+OptionSpec<Owner> choice(std::string names, std::string key, E Owner::*m,
+                         const std::vector<std::pair<std::string, E>>& values, std::string help, Rule rule = {}) {
   OptionSpec<Owner> o;
   o.names = std::move(names);
   o.key = std::move(key);

@@ -42,7 +42,8 @@ inline double generator_parameters(const TrainConfig& c) {
 /// Parameters of D (70x70 PatchGAN, 3 layers), from discriminator.hpp.
 inline double discriminator_parameters(const TrainConfig& c) {
   const double d = static_cast<double>(c.ndf);
-  return 3 * d * 16 + d + d * 2 * d * 16 + 2 * d + 2 * d * 4 * d * 16 + 4 * d + 4 * d * 8 * d * 16 + 8 * d + 8 * d * 16 + 1;
+  return 3 * d * 16 + d + d * 2 * d * 16 + 2 * d + 2 * d * 4 * d * 16 + 4 * d + 4 * d * 8 * d * 16 + 8 * d +
+         8 * d * 16 + 1;
 }
 /// G, D and the contrastive heads (two 256-wide layers per feature layer, at most five layers).
 inline double parameter_count(const TrainConfig& c) {
@@ -136,8 +137,8 @@ inline int available_cpus() {
 }
 
 /// Refuses a training configuration whose estimate exceeds `available` bytes (callers pass
-/// available_memory(); a negative value, unknown, skips the check). The option named is the one furthest above its default among those the largest part
-/// of the estimate grows with.
+/// available_memory(); a negative value, unknown, skips the check). The option named is the one furthest above its
+/// default among those the largest part of the estimate grows with.
 inline void check_training_memory(const TrainConfig& c, int64_t folder_images, double available) {
   if (available < 0) return;
   const MemoryEstimate m = estimate_training_memory(c, folder_images);
@@ -169,13 +170,15 @@ inline void check_training_memory(const TrainConfig& c, int64_t folder_images, d
     consider("--n-blocks", c.n_blocks, c.n_blocks / 9.0);
     consider("--ndf", c.ndf, c.ndf / 64.0);
   }
-  bad_option(option,
-             fmt::format("small enough for the memory available: with {} {}, --batch-size {}, --ngf {}, --n-blocks {}, "
-                         "--ndf {} a run needs about {} (training step {}, networks and Adam {}, images {}), and {} are "
-                         "available", side_option, c.synthetic_size_or_crop(), c.batch_size, c.ngf, c.n_blocks, c.ndf,
-                         format_bytes(m.total()), format_bytes(m.activations), format_bytes(m.networks),
-                         format_bytes(m.images), format_bytes(available)),
-             std::to_string(value));
+  bad_option(
+      option,
+      fmt::format("small enough for the memory available: with {} {}, --batch-size {}, --ngf {}, --n-blocks {}, "
+                  "--ndf {} a run needs about {} (training step {}, networks and Adam {}, images {}), and {} are "
+                  "available",
+                  side_option, c.synthetic_size_or_crop(), c.batch_size, c.ngf, c.n_blocks, c.ndf,
+                  format_bytes(m.total()), format_bytes(m.activations), format_bytes(m.networks),
+                  format_bytes(m.images), format_bytes(available)),
+      std::to_string(value));
 }
 
 }  // namespace trainer

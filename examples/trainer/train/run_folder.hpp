@@ -7,14 +7,14 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
-#include <sys/file.h>
-#include <unistd.h>
 
 namespace trainer {
 
@@ -43,13 +43,16 @@ inline void validate_run_options(const TrainConfig& config, const RunOptions& ru
     bad_option("--auto-resume", "given without --resume (it resumes by itself when the run folder holds a checkpoint)",
                "both");
   for (auto [option, value] : {std::pair<const char*, int64_t>{"--log-every", run.log_every},
-                               {"--sample-every", run.sample_every}, {"--checkpoint-every", run.checkpoint_every}})
+                               {"--sample-every", run.sample_every},
+                               {"--checkpoint-every", run.checkpoint_every}})
     if (value < 1) bad_option(option, "at least 1", std::to_string(value));
   if (run.keep_checkpoints < 0)
-    bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.safetensors)", std::to_string(run.keep_checkpoints));
+    bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.safetensors)",
+               std::to_string(run.keep_checkpoints));
   if (config.features == FeatureKind::kVGG16) {
     if (run.vgg_weights.empty())
-      bad_option("--vgg-weights", "a VGG16 weight file with --features vgg16 (python3 scripts/fetch-vgg16.py writes one)", "none");
+      bad_option("--vgg-weights",
+                 "a VGG16 weight file with --features vgg16 (python3 scripts/fetch-vgg16.py writes one)", "none");
     if (!std::filesystem::is_regular_file(run.vgg_weights))
       bad_option("--vgg-weights", "an existing file", fmt::format("'{}', which does not exist", run.vgg_weights));
   }
@@ -64,7 +67,8 @@ class RunLock {
     const auto path = dir / ".lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0)
-      throw std::runtime_error(fmt::format("--run '{}': cannot create {}: {}", dir.string(), path.string(), std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("--run '{}': cannot create {}: {}", dir.string(), path.string(), std::strerror(errno)));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
       throw std::runtime_error(fmt::format("--run '{}' is in use by another patchgcl-trainer process ({} is locked)",

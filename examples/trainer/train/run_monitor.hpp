@@ -4,8 +4,8 @@
 // take more than an hour. Also the divergence message of a run whose losses stopped being finite.
 #pragma once
 
-#include "trainer/train/config.hpp"
 #include "trainer/data/image_io.hpp"
+#include "trainer/train/config.hpp"
 #include "trainer/train/resources.hpp"
 
 #include <fmt/format.h>
@@ -32,7 +32,8 @@ inline std::string describe_data(const TrainConfig& c) {
                        c.data.synthetic_size, c.data.synthetic_size);
   const auto count = [&](const char* sub) {
     std::error_code ec;
-    return fs::is_directory(fs::path(c.data.root) / sub, ec) ? list_images(fs::path(c.data.root) / sub).size() : size_t{0};
+    return fs::is_directory(fs::path(c.data.root) / sub, ec) ? list_images(fs::path(c.data.root) / sub).size()
+                                                             : size_t{0};
   };
   if (c.data.single_image)
     return fmt::format("{}: single-image mode (first image of trainA/ and trainB/), {} x {} crops", c.data.root,
@@ -49,7 +50,8 @@ inline int64_t count_data_files(const TrainConfig& c) {
   int64_t n = 0;
   for (const char* sub : {"trainA", "trainB", "testA", "testB"}) {
     std::error_code ec;
-    if (fs::is_directory(fs::path(c.data.root) / sub, ec)) n += static_cast<int64_t>(list_images(fs::path(c.data.root) / sub).size());
+    if (fs::is_directory(fs::path(c.data.root) / sub, ec))
+      n += static_cast<int64_t>(list_images(fs::path(c.data.root) / sub).size());
   }
   return n;
 }
@@ -79,7 +81,8 @@ inline std::string first_step_report(const TrainConfig& c, double first_step_s, 
   if (cpu && total > 3600) {
     out += fmt::format("warning: on the CPU this run will take about {}. Faster:", human(total));
     if (c.synthetic_size_or_crop() > 128)
-      out += fmt::format(" {} {} (time grows with the pixels),", c.data.root == kSyntheticData ? "--synthetic-size" : "--crop-size",
+      out += fmt::format(" {} {} (time grows with the pixels),",
+                         c.data.root == kSyntheticData ? "--synthetic-size" : "--crop-size",
                          c.synthetic_size_or_crop() / 2);
     if (c.ngf > 16 || c.ndf > 16) out += " --ngf 16 --ndf 16,";
     if (c.n_blocks > 3) out += " --n-blocks 3,";

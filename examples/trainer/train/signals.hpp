@@ -3,9 +3,9 @@
 // (130 for SIGINT, 143 for SIGTERM); a second one exits at once (same status, no checkpoint).
 #pragma once
 
+#include <unistd.h>
 #include <csignal>
 #include <cstring>
-#include <unistd.h>
 
 namespace trainer {
 

@@ -32,8 +32,10 @@ void start_up(Collectives* dist, Checks&& checks) {
   const auto failed = dist->failed_ranks(!error);
   if (error) std::rethrow_exception(error);
   if (!failed.empty())
-    throw std::runtime_error(fmt::format("rank {}: stopping: rank(s) {} failed their start-up checks (their own "
-                                         "error says why)", dist->rank(), fmt::join(failed, ", ")));
+    throw std::runtime_error(
+        fmt::format("rank {}: stopping: rank(s) {} failed their start-up checks (their own "
+                    "error says why)",
+                    dist->rank(), fmt::join(failed, ", ")));
 }
 
 /// One training step; a diverged one (non-finite losses, stopped by the library's finiteness checks

@@ -11,10 +11,10 @@
 #pragma once
 
 #include "trainer/dist/collectives.hpp"
-#include "trainer/train/config.hpp"
-#include "trainer/train/criterion.hpp"
 #include "trainer/nets/discriminator.hpp"
 #include "trainer/nets/generator.hpp"
+#include "trainer/train/config.hpp"
+#include "trainer/train/criterion.hpp"
 
 #include <memory>
 
@@ -85,7 +85,8 @@ class Trainer {
       F.set_negatives_from_all_processes(dist_ ? dist_->key_all_gather() : nullptr);
     if (!dist_) return;
     std::vector<torch::Tensor> state;
-    for (auto* m : {static_cast<torch::nn::Module*>(G.get()), static_cast<torch::nn::Module*>(D.get()), F.module.get()}) {
+    for (auto* m :
+         {static_cast<torch::nn::Module*>(G.get()), static_cast<torch::nn::Module*>(D.get()), F.module.get()}) {
       for (auto& p : m->parameters()) state.push_back(p);
       for (auto& b : m->buffers()) state.push_back(b);
     }
@@ -140,7 +141,9 @@ class Trainer {
   bool flips_at(int64_t step) const { return (mix_seed(config_.seed, static_cast<uint64_t>(step), 4) >> 11) & 1; }
 
   /// The contrastive feature pyramid of `images` (the encoder's or VGG16's), as the loss sees it.
-  std::vector<torch::Tensor> contrastive_features(const torch::Tensor& images) { return (*features_)(images.to(device_)); }
+  std::vector<torch::Tensor> contrastive_features(const torch::Tensor& images) {
+    return (*features_)(images.to(device_));
+  }
 
   /// Translation in eval mode without gradients: `images` `[B,C,H,W]` with C = 1 or 3 is converted to
   /// the generator's input channels (as the training data is); the result has config().output_nc.
@@ -234,7 +237,8 @@ class Trainer {
   int64_t patches_for(int64_t image_size) {
     torch::NoGradGuard no_grad;
     num_patches_ = config_.num_patches;
-    for (const auto& f : (*features_)(torch::zeros({1, 3, image_size, image_size}, torch::TensorOptions().device(device_))))
+    for (const auto& f :
+         (*features_)(torch::zeros({1, 3, image_size, image_size}, torch::TensorOptions().device(device_))))
       num_patches_ = std::min(num_patches_, f.size(2) * f.size(3));
     return num_patches_;
   }

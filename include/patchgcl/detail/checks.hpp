@@ -25,12 +25,11 @@ inline std::string shape_str(const torch::Tensor& t) { return c10::str(t.sizes()
 inline void check_floating(const torch::Tensor& t, int64_t min_rank, int64_t max_rank, const char* layout,
                            const char* fn, const char* name) {
   TORCH_CHECK(t.defined(), fn, ": `", name, "` is an undefined tensor");
-  TORCH_CHECK(t.dim() >= min_rank && t.dim() <= max_rank, fn, ": `", name, "` must be ", layout,
-              " (rank ", min_rank == max_rank ? std::to_string(min_rank)
-                                              : std::to_string(min_rank) + " or " + std::to_string(max_rank),
-              "), got shape ", shape_str(t));
-  TORCH_CHECK(t.is_floating_point(), fn, ": `", name, "` must have a floating-point dtype, got ",
-              t.scalar_type());
+  TORCH_CHECK(
+      t.dim() >= min_rank && t.dim() <= max_rank, fn, ": `", name, "` must be ", layout, " (rank ",
+      min_rank == max_rank ? std::to_string(min_rank) : std::to_string(min_rank) + " or " + std::to_string(max_rank),
+      "), got shape ", shape_str(t));
+  TORCH_CHECK(t.is_floating_point(), fn, ": `", name, "` must have a floating-point dtype, got ", t.scalar_type());
   TORCH_CHECK(t.numel() > 0, fn, ": `", name, "` is empty (shape ", shape_str(t), ")");
 }
 
@@ -54,14 +53,14 @@ inline void check_feature_map(const torch::Tensor& t, const char* fn, const char
 
 inline void check_same_shape(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* a_name,
                              const char* b_name) {
-  TORCH_CHECK(a.sizes() == b.sizes(), fn, ": `", a_name, "` and `", b_name,
-              "` must have the same shape, got ", shape_str(a), " and ", shape_str(b));
+  TORCH_CHECK(a.sizes() == b.sizes(), fn, ": `", a_name, "` and `", b_name, "` must have the same shape, got ",
+              shape_str(a), " and ", shape_str(b));
 }
 
 inline void check_same_device(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* a_name,
                               const char* b_name) {
-  TORCH_CHECK(a.device() == b.device(), fn, ": `", a_name, "` is on ", a.device(), " but `", b_name,
-              "` is on ", b.device(), "; move both to the same device");
+  TORCH_CHECK(a.device() == b.device(), fn, ": `", a_name, "` is on ", a.device(), " but `", b_name, "` is on ",
+              b.device(), "; move both to the same device");
 }
 
 /// Square adjacency `[B, N, N]` or `[N, N]` (any dtype: bool or 0/1 floats).
@@ -76,11 +75,11 @@ inline void check_adjacency(const torch::Tensor& a, const char* fn, const char* 
 inline void check_adjacency_matches(const torch::Tensor& adjacency, const torch::Tensor& nodes, const char* fn,
                                     const char* adj_name, const char* nodes_name) {
   const bool batched = nodes.dim() == 3;
-  const bool ok = batched ? (adjacency.dim() == 3 && adjacency.size(0) == nodes.size(0) &&
-                             adjacency.size(1) == nodes.size(1))
-                          : (adjacency.dim() == 2 && adjacency.size(0) == nodes.size(0));
-  TORCH_CHECK(ok, fn, ": `", adj_name, "` must be ", batched ? "[B, N, N]" : "[N, N]",
-              " for `", nodes_name, "` of shape ", shape_str(nodes), ", got ", shape_str(adjacency));
+  const bool ok =
+      batched ? (adjacency.dim() == 3 && adjacency.size(0) == nodes.size(0) && adjacency.size(1) == nodes.size(1))
+              : (adjacency.dim() == 2 && adjacency.size(0) == nodes.size(0));
+  TORCH_CHECK(ok, fn, ": `", adj_name, "` must be ", batched ? "[B, N, N]" : "[N, N]", " for `", nodes_name,
+              "` of shape ", shape_str(nodes), ", got ", shape_str(adjacency));
   check_same_device(adjacency, nodes, fn, adj_name, nodes_name);
 }
 
@@ -148,8 +147,7 @@ inline bool all_finite(const torch::Tensor& t) {
 /// Scans for NaN/Inf when `mode` says so (host synchronisation: see FiniteCheck).
 inline void check_finite(const torch::Tensor& t, FiniteCheck mode, const char* fn, const char* name) {
   if (!finite_check_active(mode, t)) return;
-  TORCH_CHECK(all_finite(t), fn, ": `", name,
-              "` contains NaN or Inf (shape ", shape_str(t),
+  TORCH_CHECK(all_finite(t), fn, ": `", name, "` contains NaN or Inf (shape ", shape_str(t),
               "); set check_finite(FiniteCheck::kNever) to skip this scan");
 }
 
@@ -157,11 +155,10 @@ inline void check_finite(const torch::Tensor& t, FiniteCheck mode, const char* f
 /// the dtype (or a parameter is not finite). Scanned when `mode` says so, like the inputs.
 inline void check_finite_result(const torch::Tensor& t, FiniteCheck mode, const char* fn, const char* what) {
   if (!finite_check_active(mode, t)) return;
-  const bool finite = t.numel() == 1 && t.is_floating_point() ? std::isfinite(t.item<double>())
-                                                               : torch::isfinite(t).all().item<bool>();
-  TORCH_CHECK(finite, fn, ": the ", what,
-              " is not finite although the inputs are: an intermediate overflowed ", t.scalar_type(),
-              " (feature magnitudes too large, or temperature too small) or a parameter is NaN/Inf");
+  const bool finite =
+      t.numel() == 1 && t.is_floating_point() ? std::isfinite(t.item<double>()) : torch::isfinite(t).all().item<bool>();
+  TORCH_CHECK(finite, fn, ": the ", what, " is not finite although the inputs are: an intermediate overflowed ",
+              t.scalar_type(), " (feature magnitudes too large, or temperature too small) or a parameter is NaN/Inf");
 }
 
 }  // namespace detail

@@ -51,8 +51,8 @@ IntegerText read_integer(const std::string& text, T lo, T hi, T& value) noexcept
   const unsigned long long max_negative = std::is_signed<T>::value ? max_positive + 1 : 0;
   if (magnitude > (negative ? max_negative : max_positive)) return IntegerText::kOutOfRange;
   // -magnitude without forming it in T first: -(magnitude - 1) - 1 stays in range down to min().
-  const T v = !negative || magnitude == 0 ? static_cast<T>(magnitude)
-                                          : static_cast<T>(-static_cast<T>(magnitude - 1) - 1);
+  const T v =
+      !negative || magnitude == 0 ? static_cast<T>(magnitude) : static_cast<T>(-static_cast<T>(magnitude - 1) - 1);
   if (v < lo || v > hi) return IntegerText::kOutOfRange;
   value = v;
   return IntegerText::kOk;

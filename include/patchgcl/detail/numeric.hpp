@@ -28,12 +28,12 @@ inline torch::Tensor power_of_two_scale(const torch::Tensor& x) {
 
 /// Features entering a module with parameters of dtype `param`: reduced floats are promoted
 /// (logits in float32), any other mismatch is an error rather than a silent cast.
-inline torch::Tensor to_parameter_dtype(const torch::Tensor& x, const torch::Tensor& param,
-                                        const char* fn, const char* name) {
+inline torch::Tensor to_parameter_dtype(const torch::Tensor& x, const torch::Tensor& param, const char* fn,
+                                        const char* name) {
   if (x.scalar_type() == param.scalar_type()) return x;
-  TORCH_CHECK(compat::is_reduced_float(x.scalar_type()), fn, ": `", name, "` has dtype ",
-              x.scalar_type(), " but the module's parameters are ", param.scalar_type(),
-              "; convert one of them (e.g. module->to(", x.scalar_type(), "))");
+  TORCH_CHECK(compat::is_reduced_float(x.scalar_type()), fn, ": `", name, "` has dtype ", x.scalar_type(),
+              " but the module's parameters are ", param.scalar_type(), "; convert one of them (e.g. module->to(",
+              x.scalar_type(), "))");
   return x.to(param.scalar_type());
 }
 

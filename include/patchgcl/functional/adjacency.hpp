@@ -29,8 +29,8 @@ inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const Cosin
 
 /// `normalize_adjacency` on checked arguments (`options.check_finite()` is not read).
 inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency, const NormalizeAdjacencyOptions& options) {
-  auto m = adjacency.is_floating_point() ? patchgcl::detail::compute_precision(adjacency)
-                                         : adjacency.to(torch::kFloat32);
+  auto m =
+      adjacency.is_floating_point() ? patchgcl::detail::compute_precision(adjacency) : adjacency.to(torch::kFloat32);
   // One fresh [N, N] buffer, scaled in place: the same products in the same order as
   // `d_i * m_ij * d_j`, without its two temporaries.
   m = m.is_same(adjacency) ? m.clone() : m;
@@ -72,11 +72,12 @@ inline torch::Tensor cosine_adjacency(const torch::Tensor& features, const Cosin
 
 /// `Abar` from an adjacency `A` (`[B, N, N]` or `[N, N]`, 0/1 or weighted, bool accepted):
 /// `M = A + s I` per `self_loops`, degrees `d_i = sum_j M_ij` clamped to >= 1 so isolated
-/// nodes stay finite (as do negative or overflowing weights), then `D^-1/2 M D^-1/2` (symmetric) or `D^-1 M` (random walk).
-/// Row i of `Abar X` aggregates node i's neighbours: `(Abar X)_i = sum_j Abar_ij x_j`.
+/// nodes stay finite (as do negative or overflowing weights), then `D^-1/2 M D^-1/2` (symmetric) or `D^-1 M` (random
+/// walk). Row i of `Abar X` aggregates node i's neighbours: `(Abar X)_i = sum_j Abar_ij x_j`.
 ///
 ///   auto Abar = normalize_adjacency(A, NormalizeAdjacencyOptions().self_loops(SelfLoops::kDouble));
-inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency, const NormalizeAdjacencyOptions& options = {}) {
+inline torch::Tensor normalize_adjacency(const torch::Tensor& adjacency,
+                                         const NormalizeAdjacencyOptions& options = {}) {
   constexpr const char* fn = "normalize_adjacency";
   patchgcl::detail::check_adjacency(adjacency, fn, "adjacency");
   patchgcl::detail::check_adjacency_dtype(adjacency, fn, "adjacency");

@@ -36,8 +36,8 @@ namespace detail {
 /// process's part of the global columns' gradient.
 struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
-                               const torch::Tensor& keys, int64_t offset, double tau, double fill, bool rows,
-                               bool cols, KeyAllGather* gather) {
+                               const torch::Tensor& keys, int64_t offset, double tau, double fill, bool rows, bool cols,
+                               KeyAllGather* gather) {
     const int64_t n = output.size(0);
     auto logits = torch::mm(output, keys.t()).div_(tau);  // [n, M]
     auto pos = logits.narrow(1, offset, n).diagonal();    // [n]
@@ -48,7 +48,7 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
       loss = (r.lse.squeeze(1) - pos).mean();
     }
     if (cols) {
-      c = normaliser(logits, 0, -std::numeric_limits<double>::infinity());  // [1, M]: this process's queries
+      c = normaliser(logits, 0, -std::numeric_limits<double>::infinity());           // [1, M]: this process's queries
       auto partial = gather->world_size() == 1 ? c.lse : gather->all_gather(c.lse);  // [world, M]
       rebase(c, normaliser(partial, 0, fill).lse);
       auto col_loss = (c.lse.squeeze(0).narrow(0, offset, n) - pos).mean();
@@ -72,8 +72,14 @@ struct GlobalSimilarityNCE : public torch::autograd::Function<GlobalSimilarityNC
     auto g = grads[0] / (ctx->saved_data["tau"].toDouble() * static_cast<double>(n));  // 0-dim
     auto dl = normaliser_backward(r, torch::Tensor(), c, torch::Tensor());
     dl.narrow(1, offset, n).diagonal().sub_(static_cast<double>(r.e.defined() + c.e.defined()));
-    return {torch::mm(dl, keys).mul_(g), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(),             torch::Tensor(), torch::Tensor()};
+    return {torch::mm(dl, keys).mul_(g),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -106,8 +112,8 @@ inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::T
               ": `pruning` must be Pruning::kNone with negatives from other processes (PUT's pruning ranks "
               "all anchors of the batch)");
   const int64_t world = gather.world_size(), rank = gather.rank();
-  TORCH_CHECK(world >= 1 && rank >= 0 && rank < world, fn, ": the process group's rank must be in [0, world_size = ",
-              world, "), got ", rank);
+  TORCH_CHECK(world >= 1 && rank >= 0 && rank < world, fn,
+              ": the process group's rank must be in [0, world_size = ", world, "), got ", rank);
 
   const double tau = options.temperature();
   const int64_t C = output.size(-1);
@@ -123,7 +129,7 @@ inline torch::Tensor global_info_nce(const torch::Tensor& output, const torch::T
   const double fill = detail::scaled_diagonal_value(q.scalar_type(), tau, options.diagonal_value(), fn);
   const auto d = options.direction();
   auto loss = detail::GlobalSimilarityNCE::apply(q, keys, rank * n, tau, fill, d != Direction::kInputToOutput,
-                                                             d != Direction::kOutputToInput, &gather);
+                                                 d != Direction::kOutputToInput, &gather);
   ::patchgcl::detail::check_finite_result(loss, options.check_finite(), fn, "loss");
   return loss;
 }

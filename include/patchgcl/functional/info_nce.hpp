@@ -42,15 +42,13 @@ inline void check_info_nce_arguments(const torch::Tensor& output, const torch::T
 /// `diagonal_value / tau`, the logit of the extra negative, as a scalar of the computation's
 /// dtype: checks that `1 / tau` is representable in it and clamps a finite value to its range
 /// (-infinity stays -infinity: no extra negative).
-inline double scaled_diagonal_value(torch::ScalarType computation, double tau, double diagonal_value,
-                                    const char* fn) {
+inline double scaled_diagonal_value(torch::ScalarType computation, double tau, double diagonal_value, const char* fn) {
   const double largest = computation == torch::kFloat64 ? std::numeric_limits<double>::max()
                                                         : static_cast<double>(std::numeric_limits<float>::max());
   TORCH_CHECK(1.0 / tau <= largest, fn, ": `temperature` must be >= ", 1.0 / largest, " for ", computation,
               " computation (1 / temperature must be representable), got ", tau);
   return std::isinf(diagonal_value) ? diagonal_value : std::max(-largest, std::min(largest, diagonal_value / tau));
 }
-
 
 /// Per-anchor cross-entropy of `logits` `[B, n, n]` whose rows are anchors and whose diagonal
 /// holds the positives: `-log softmax([pos_i, negatives_i])[0]`, with negatives as the options say.
@@ -92,8 +90,8 @@ struct SimilarityNCE {
   Normaliser rows, cols;
 };
 
-inline SimilarityNCE similarity_nce(const torch::Tensor& v, const torch::Tensor& z, double tau, double fill,
-                                    bool rows, bool cols) {
+inline SimilarityNCE similarity_nce(const torch::Tensor& v, const torch::Tensor& z, double tau, double fill, bool rows,
+                                    bool cols) {
   auto logits = torch::bmm(v, z.transpose(1, 2)).div_(tau);  // [B', n, n]
   SimilarityNCE r;
   torch::Tensor lse;
@@ -143,8 +141,12 @@ struct SharedSimilarityNCE : public torch::autograd::Function<SharedSimilarityNC
     const auto saved = ctx->get_saved_variables();
     const Normaliser rows{saved[1], saved[2], {}}, cols{saved[3], saved[4], {}};
     auto g = grads[0] / ctx->saved_data["tau"].toDouble();  // [B', n]: 1/tau of dL/dS folded in
-    return {similarity_nce_backward(saved[0], rows, cols, g), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor()};
+    return {similarity_nce_backward(saved[0], rows, cols, g),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -166,8 +168,8 @@ inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& 
   TORCH_CHECK(n >= 2, fn, ": needs at least 2 nodes per graph (one positive and one negative), got N = ", n);
   if (options.pruning() == Pruning::kHardestPerAnchor) {
     TORCH_CHECK(options.hard_negatives() >= 1 && options.hard_negatives() <= n - 1, fn,
-                ": `hard_negatives` must be in [1, N - 1 = ", n - 1, "] for N = ", n,
-                " nodes per graph, got ", options.hard_negatives());
+                ": `hard_negatives` must be in [1, N - 1 = ", n - 1, "] for N = ", n, " nodes per graph, got ",
+                options.hard_negatives());
   } else if (options.pruning() == Pruning::kReferenceColumnSort) {
     TORCH_CHECK(options.hard_negatives() >= 1 && options.hard_negatives() <= n, fn,
                 ": `hard_negatives` must be in [1, N = ", n, "] (columns of the negative block), got ",
@@ -178,8 +180,7 @@ inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& 
   torch::Tensor loss;
   if (options.pruning() == Pruning::kNone) {
     const auto d = options.direction();
-    loss = SharedSimilarityNCE::apply(v, z, tau, fill, d != Direction::kInputToOutput,
-                                      d != Direction::kOutputToInput);
+    loss = SharedSimilarityNCE::apply(v, z, tau, fill, d != Direction::kInputToOutput, d != Direction::kOutputToInput);
   } else {
     auto logits = torch::bmm(v, z.transpose(1, 2)) / tau;  // [B', n, n]: rows output, columns input
     switch (options.direction()) {
@@ -212,7 +213,8 @@ inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& 
 ///
 ///   auto loss = info_nce(v, z, InfoNCEOptions().direction(Direction::kBoth));  // PatchGCL code
 ///   auto put  = info_nce(v, z, InfoNCEOptions().pruning(Pruning::kReferenceColumnSort));  // PUT code
-inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input, const InfoNCEOptions& options = {}) {
+inline torch::Tensor info_nce(const torch::Tensor& output, const torch::Tensor& input,
+                              const InfoNCEOptions& options = {}) {
   constexpr const char* fn = "info_nce";
   detail::check_info_nce_arguments(output, input, options, fn);
   auto loss = detail::info_nce(output, input, options);

@@ -71,7 +71,7 @@ inline LaplacianEigenpairs laplacian_eigenvectors(const torch::Tensor& abar, int
   auto laplacian = torch::eye(n, x.options()) - x;
   auto eig = torch::linalg_eigh(laplacian, "L");  // ascending eigenvalues, orthonormal columns
   using torch::indexing::Slice;
-  auto values = std::get<0>(eig).index({Slice(), Slice(0, k)}).contiguous();           // [B, k]
+  auto values = std::get<0>(eig).index({Slice(), Slice(0, k)}).contiguous();            // [B, k]
   auto vectors = std::get<1>(eig).index({Slice(), Slice(), Slice(0, k)}).contiguous();  // [B, N, k]
   // Sign: the entry of largest magnitude of each column is made positive.
   auto largest = vectors.abs().argmax(1, /*keepdim=*/true);  // [B, 1, k]

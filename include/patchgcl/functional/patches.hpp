@@ -12,9 +12,9 @@ namespace detail {
 /// `num_patches` must fit the `[B, C, H, W]` map (the message names `random_patch_ids`).
 inline void check_patch_count(const torch::Tensor& feature_map, int64_t num_patches) {
   const int64_t locations = feature_map.size(2) * feature_map.size(3);
-  TORCH_CHECK(num_patches >= 1 && num_patches <= locations, "random_patch_ids: `num_patches` must be in [1, H*W = ",
-              locations, "] for a feature map of shape ", patchgcl::detail::shape_str(feature_map), ", got ",
-              num_patches);
+  TORCH_CHECK(num_patches >= 1 && num_patches <= locations,
+              "random_patch_ids: `num_patches` must be in [1, H*W = ", locations, "] for a feature map of shape ",
+              patchgcl::detail::shape_str(feature_map), ", got ", num_patches);
 }
 
 /// `patch_ids` must index the locations of the `[B, C, H, W]` map (messages name `sample_patches`).

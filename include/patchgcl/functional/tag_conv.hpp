@@ -100,7 +100,8 @@ inline std::pair<torch::Tensor, torch::Tensor> shared_hop_features(const torch::
                                                                    const torch::Tensor& abar, int64_t hops) {
   const auto dtype = output.scalar_type();
   if (compat::is_reduced_float(dtype)) {  // propagated in float32, returned in the inputs' dtype
-    auto out = shared_hop_features(output.to(torch::kFloat32), input.to(torch::kFloat32), abar.to(torch::kFloat32), hops);
+    auto out =
+        shared_hop_features(output.to(torch::kFloat32), input.to(torch::kFloat32), abar.to(torch::kFloat32), hops);
     return {out.first.to(dtype), out.second.to(dtype)};
   }
   if (hops == 0) return {output, input.detach()};

@@ -19,11 +19,11 @@ namespace patchgcl {
 /// What `TopKPool` and `functional::topk_pool` return: the kept nodes of both graphs and the
 /// graph they span.
 struct TopKPoolOutput {
-  torch::Tensor indices;    ///< `[B, K]` int64: kept nodes, by descending score.
-  torch::Tensor scores;     ///< `[B, K]`: `sigma(S)` of the kept nodes (Eq. 5-6).
-  torch::Tensor output;     ///< `[B, K, C]`: `V_{p,in} = sigma(S) V` (Eq. 6), output graph.
-  torch::Tensor input;      ///< `[B, K, C]`: `Z_{p,in} = sigma(S) Z` (Eq. 5), input graph.
-  torch::Tensor adjacency;  ///< `[B, K, K]` 0/1: `A_p`, before self loops and normalisation.
+  torch::Tensor indices;      ///< `[B, K]` int64: kept nodes, by descending score.
+  torch::Tensor scores;       ///< `[B, K]`: `sigma(S)` of the kept nodes (Eq. 5-6).
+  torch::Tensor output;       ///< `[B, K, C]`: `V_{p,in} = sigma(S) V` (Eq. 6), output graph.
+  torch::Tensor input;        ///< `[B, K, C]`: `Z_{p,in} = sigma(S) Z` (Eq. 5), input graph.
+  torch::Tensor adjacency;    ///< `[B, K, K]` 0/1: `A_p`, before self loops and normalisation.
   torch::Tensor node_scores;  ///< `[B, N]`: `sigma(S)` of every node of the input graph (Eq. 5, Fig. 9(b)).
 };
 
@@ -134,8 +134,9 @@ inline TopKPoolOutput topk_pool(const torch::Tensor& output, const torch::Tensor
   auto top = score.topk(k, -1);
   auto values = std::get<0>(top), indices = std::get<1>(top);  // [B, K]
   auto pooled = pooled_adjacency(a, indices, options.pooled_adjacency(), z.scalar_type());
-  TopKPoolOutput out{indices, values, weight_kept(gather_nodes(v, indices), values),
-                     weight_kept(gather_nodes(z, indices), values), pooled, score};
+  TopKPoolOutput out{
+      indices, values, weight_kept(gather_nodes(v, indices), values), weight_kept(gather_nodes(z, indices), values),
+      pooled,  score};
   if (!batched) {
     for (auto* t : {&out.indices, &out.scores, &out.output, &out.input, &out.adjacency, &out.node_scores})
       *t = t->squeeze(0);

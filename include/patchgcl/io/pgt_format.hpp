@@ -52,7 +52,8 @@ inline void pgt_check_coverage(const std::vector<PgtTensor>& tensors, int64_t bl
   for (const auto& t : tensors) ranges.emplace_back(t.offset, t.offset + t.nbytes);
   const CoverageProblem p = find_coverage_problem(ranges, blob_size);
   switch (p.kind) {
-    case CoverageProblem::kNone: return;
+    case CoverageProblem::kNone:
+      return;
     case CoverageProblem::kOverlap: {
       const PgtTensor &t = tensors[p.tensor], &previous = tensors[p.previous];
       throw TensorFileError(path, t.line, "offset",
@@ -94,8 +95,9 @@ inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& 
       }
       auto seen = config_lines.emplace(fields[1], line_no);
       if (!seen.second) {
-        throw TensorFileError(path, line_no, "key", "duplicate config key " + pgt_quote(fields[1]) +
-                                                        " (first on line " + std::to_string(seen.first->second) + ")");
+        throw TensorFileError(path, line_no, "key",
+                              "duplicate config key " + pgt_quote(fields[1]) + " (first on line " +
+                                  std::to_string(seen.first->second) + ")");
       }
       out.config.emplace_back(fields[1], fields[2]);
       continue;
@@ -106,8 +108,9 @@ inline PgtContents parse_pgt(const char* bytes, size_t size, const std::string& 
     auto t = pgt_parse_tensor(fields, line_no, blob, blob_size, path);
     auto seen = tensor_lines.emplace(t.name, line_no);
     if (!seen.second) {
-      throw TensorFileError(path, line_no, "name", "duplicate tensor name " + pgt_quote(t.name) + " (first on line " +
-                                                       std::to_string(seen.first->second) + ")");
+      throw TensorFileError(
+          path, line_no, "name",
+          "duplicate tensor name " + pgt_quote(t.name) + " (first on line " + std::to_string(seen.first->second) + ")");
     }
     out.tensors.push_back(std::move(t));
   }

@@ -59,8 +59,7 @@ inline size_t pgt_header_end(const char* bytes, size_t size, const std::string& 
   size_t end = magic.size() - 1;
   while (end + 1 < size && !(bytes[end] == '\n' && bytes[end + 1] == '\n')) ++end;
   if (end + 1 >= size) {
-    throw TensorFileError(path, 0, "header",
-                          "no empty line ends the header (a truncated file, or not a .pgt file)");
+    throw TensorFileError(path, 0, "header", "no empty line ends the header (a truncated file, or not a .pgt file)");
   }
   return end;
 }
@@ -91,7 +90,8 @@ inline std::vector<std::string> pgt_fields(const std::string& line, int64_t line
 }
 
 /// The dtype and shape fields of tensor line `t.line` into `t`; returns the tensor's byte count.
-inline int64_t pgt_parse_dtype_and_shape(const std::vector<std::string>& fields, PgtTensor& t, const std::string& path) {
+inline int64_t pgt_parse_dtype_and_shape(const std::vector<std::string>& fields, PgtTensor& t,
+                                         const std::string& path) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   const int64_t line_no = t.line;
   const std::string at = " of tensor " + pgt_quote(t.name);
@@ -107,9 +107,9 @@ inline int64_t pgt_parse_dtype_and_shape(const std::vector<std::string>& fields,
   }
   int64_t ndim = 0;
   if (!pgt_parse_count(fields[3], kPgtMaxDims, ndim)) {
-    throw TensorFileError(path, line_no, "ndim",
-                          "expected an integer in [0, " + std::to_string(kPgtMaxDims) + "]" + at + ", got " +
-                              pgt_quote(fields[3]));
+    throw TensorFileError(
+        path, line_no, "ndim",
+        "expected an integer in [0, " + std::to_string(kPgtMaxDims) + "]" + at + ", got " + pgt_quote(fields[3]));
   }
   if (static_cast<int64_t>(fields.size()) != 6 + ndim) {
     throw TensorFileError(path, line_no, "ndim",
@@ -123,9 +123,9 @@ inline int64_t pgt_parse_dtype_and_shape(const std::vector<std::string>& fields,
     int64_t d = 0;
     const std::string field = "shape[" + std::to_string(i) + "]";
     if (!pgt_parse_count(fields[static_cast<size_t>(4 + i)], kMax, d)) {
-      throw TensorFileError(path, line_no, field,
-                            "expected a non-negative decimal integer" + at + ", got " +
-                                pgt_quote(fields[static_cast<size_t>(4 + i)]));
+      throw TensorFileError(
+          path, line_no, field,
+          "expected a non-negative decimal integer" + at + ", got " + pgt_quote(fields[static_cast<size_t>(4 + i)]));
     }
     if (d > 1 && strided > kMax / d) {
       throw TensorFileError(path, line_no, field, "the shape" + at + " has more than 2^63 - 1 elements");
@@ -168,9 +168,9 @@ inline PgtTensor pgt_parse_tensor(const std::vector<std::string>& fields, int64_
                           "expected a non-negative decimal integer" + at + ", got " + pgt_quote(nbytes_field));
   }
   if (t.nbytes != expected) {
-    throw TensorFileError(path, line_no, "nbytes",
-                          "the shape and dtype" + at + " need " + std::to_string(expected) + " bytes, got " +
-                              std::to_string(t.nbytes));
+    throw TensorFileError(
+        path, line_no, "nbytes",
+        "the shape and dtype" + at + " need " + std::to_string(expected) + " bytes, got " + std::to_string(t.nbytes));
   }
   if (t.offset > blob_size || t.nbytes > blob_size - t.offset) {
     throw TensorFileError(path, line_no, "offset",

@@ -38,16 +38,26 @@ namespace detail {
 
 inline c10::ScalarType scalar_type_of(StDtype d) {
   switch (d) {
-    case StDtype::kBool: return torch::kBool;
-    case StDtype::kU8: return torch::kUInt8;
-    case StDtype::kI8: return torch::kInt8;
-    case StDtype::kI16: return torch::kInt16;
-    case StDtype::kI32: return torch::kInt32;
-    case StDtype::kI64: return torch::kInt64;
-    case StDtype::kF16: return torch::kFloat16;
-    case StDtype::kBF16: return torch::kBFloat16;
-    case StDtype::kF32: return torch::kFloat32;
-    case StDtype::kF64: return torch::kFloat64;
+    case StDtype::kBool:
+      return torch::kBool;
+    case StDtype::kU8:
+      return torch::kUInt8;
+    case StDtype::kI8:
+      return torch::kInt8;
+    case StDtype::kI16:
+      return torch::kInt16;
+    case StDtype::kI32:
+      return torch::kInt32;
+    case StDtype::kI64:
+      return torch::kInt64;
+    case StDtype::kF16:
+      return torch::kFloat16;
+    case StDtype::kBF16:
+      return torch::kBFloat16;
+    case StDtype::kF32:
+      return torch::kFloat32;
+    case StDtype::kF64:
+      return torch::kFloat64;
   }
   return torch::kFloat32;
 }

@@ -30,10 +30,9 @@ struct StDtypeName {
 
 inline const std::vector<StDtypeName>& st_dtypes() {
   static const std::vector<StDtypeName> table = {
-      {StDtype::kBool, "BOOL", 1}, {StDtype::kU8, "U8", 1},     {StDtype::kI8, "I8", 1},
-      {StDtype::kI16, "I16", 2},   {StDtype::kI32, "I32", 4},   {StDtype::kI64, "I64", 8},
-      {StDtype::kF16, "F16", 2},   {StDtype::kBF16, "BF16", 2}, {StDtype::kF32, "F32", 4},
-      {StDtype::kF64, "F64", 8}};
+      {StDtype::kBool, "BOOL", 1}, {StDtype::kU8, "U8", 1},   {StDtype::kI8, "I8", 1},   {StDtype::kI16, "I16", 2},
+      {StDtype::kI32, "I32", 4},   {StDtype::kI64, "I64", 8}, {StDtype::kF16, "F16", 2}, {StDtype::kBF16, "BF16", 2},
+      {StDtype::kF32, "F32", 4},   {StDtype::kF64, "F64", 8}};
   return table;
 }
 

@@ -56,7 +56,8 @@ inline void st_check_coverage(const std::vector<StTensor>& tensors, int64_t data
   for (const auto& t : tensors) ranges.emplace_back(t.begin, t.end);
   const CoverageProblem p = find_coverage_problem(ranges, data_size);
   switch (p.kind) {
-    case CoverageProblem::kNone: return;
+    case CoverageProblem::kNone:
+      return;
     case CoverageProblem::kOverlap:
       throw st_error(path, "data_offsets",
                      "the bytes of tensor " + pgt_quote(tensors[p.tensor].name) + " overlap those of tensor " +
@@ -64,7 +65,8 @@ inline void st_check_coverage(const std::vector<StTensor>& tensors, int64_t data
     case CoverageProblem::kGap:
       throw st_error(path, "data_offsets",
                      std::to_string(p.bytes) + " bytes of the data section before tensor " +
-                         pgt_quote(tensors[p.tensor].name) + " belong to no tensor (offsets must be contiguous from 0)");
+                         pgt_quote(tensors[p.tensor].name) +
+                         " belong to no tensor (offsets must be contiguous from 0)");
     case CoverageProblem::kTrailing:
       throw st_error(path, "data",
                      std::to_string(p.bytes) +
@@ -83,9 +85,9 @@ inline uint64_t st_header_length(const char* bytes, size_t size, const std::stri
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
   if (n > kSafetensorsMaxHeader) {
-    throw st_error(path, "header length",
-                   std::to_string(n) + " bytes is more than the format's cap of " +
-                       std::to_string(kSafetensorsMaxHeader));
+    throw st_error(
+        path, "header length",
+        std::to_string(n) + " bytes is more than the format's cap of " + std::to_string(kSafetensorsMaxHeader));
   }
   if (n > size - 8) {
     throw st_error(path, "header length",

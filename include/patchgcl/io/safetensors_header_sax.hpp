@@ -47,9 +47,9 @@ class StHeaderSax {
           return true;
         }
       }
-      throw st_error(path_, "dtype",
-                     "expected BOOL, U8, I8, I16, I32, I64, F16, BF16, F32 or F64" + at() + ", got " +
-                         pgt_quote(value));
+      throw st_error(
+          path_, "dtype",
+          "expected BOOL, U8, I8, I16, I32, I64, F16, BF16, F32 or F64" + at() + ", got " + pgt_quote(value));
     }
     if (state_ == State::kMetaValue) {
       out_.metadata.emplace_back(std::move(meta_key_), value);
@@ -97,9 +97,9 @@ class StHeaderSax {
       } else if (key == "data_offsets") {
         state_ = State::kOffsets;
       } else {
-        throw st_error(path_, "tensor",
-                       "the entry" + at() + " has the key " + pgt_quote(key) +
-                           "; expected only dtype, shape and data_offsets");
+        throw st_error(
+            path_, "tensor",
+            "the entry" + at() + " has the key " + pgt_quote(key) + "; expected only dtype, shape and data_offsets");
       }
     } else {  // kMetaKeys: the parser sends keys only inside an object
       if (!meta_keys_.insert(key).second) {
@@ -154,8 +154,19 @@ class StHeaderSax {
 
  private:
   enum class State {
-    kTop, kTopKeys, kTensor, kTensorKeys, kDtype, kShape, kShapeItems, kOffsets, kOffsetsItems,
-    kMeta, kMetaKeys, kMetaValue, kDone
+    kTop,
+    kTopKeys,
+    kTensor,
+    kTensorKeys,
+    kDtype,
+    kShape,
+    kShapeItems,
+    kOffsets,
+    kOffsetsItems,
+    kMeta,
+    kMetaKeys,
+    kMetaValue,
+    kDone
   };
 
   std::string at() const { return " of tensor " + pgt_quote(tensor_.name); }
@@ -243,7 +254,8 @@ class StHeaderSax {
         throw st_error(path_, "shape", "expected an array of non-negative integers" + at() + ", got " + what);
       case State::kOffsets:
       case State::kOffsetsItems:
-        throw st_error(path_, "data_offsets", "expected [BEGIN, END], two non-negative integers" + at() + ", got " + what);
+        throw st_error(path_, "data_offsets",
+                       "expected [BEGIN, END], two non-negative integers" + at() + ", got " + what);
       case State::kMeta:
         throw st_error(path_, "__metadata__", "expected an object of strings, got " + what);
       case State::kMetaValue:

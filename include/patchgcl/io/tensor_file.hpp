@@ -79,8 +79,8 @@ struct TensorFile {
   int64_t config_int(const std::string& key) const {
     const auto& text = config_string(key);
     int64_t value = 0;
-    TORCH_CHECK(read_int64(text, value), "TensorFile: config entry '", key, "' must be a decimal integer in int64, got '",
-                text, "'");
+    TORCH_CHECK(read_int64(text, value), "TensorFile: config entry '", key,
+                "' must be a decimal integer in int64, got '", text, "'");
     return value;
   }
 
@@ -104,7 +104,8 @@ struct TensorFile {
  private:
   /// A signed decimal integer ("-3", "42") in int64 (patchgcl::detail::read_integer).
   static bool read_int64(const std::string& text, int64_t& value) {
-    return patchgcl::detail::read_integer(text, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+    return patchgcl::detail::read_integer(text, std::numeric_limits<int64_t>::min(),
+                                          std::numeric_limits<int64_t>::max(),
                                           value) == patchgcl::detail::IntegerText::kOk;
   }
 };
@@ -120,9 +121,12 @@ inline bool little_endian_host() {
 
 inline c10::ScalarType scalar_type_of(PgtDtype d) {
   switch (d) {
-    case PgtDtype::kF64: return torch::kFloat64;
-    case PgtDtype::kF32: return torch::kFloat32;
-    case PgtDtype::kI64: return torch::kInt64;
+    case PgtDtype::kF64:
+      return torch::kFloat64;
+    case PgtDtype::kF32:
+      return torch::kFloat32;
+    case PgtDtype::kI64:
+      return torch::kInt64;
   }
   return torch::kFloat64;
 }
@@ -200,7 +204,8 @@ inline void write_tensor_file(const std::string& path, const std::map<std::strin
   TORCH_CHECK(out, "write_tensor_file: cannot open '", path, "'");
   const auto text = header.str();
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : data) out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+  for (const auto& t : data)
+    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
   out.flush();
   TORCH_CHECK(out, "write_tensor_file: write to '", path, "' failed");
 }

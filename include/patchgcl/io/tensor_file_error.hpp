@@ -30,8 +30,8 @@ class TensorFileError : public std::runtime_error {
   const std::string& field() const { return field_; }
 
  private:
-  static std::string format(const std::string& reader, const std::string& path, int64_t line,
-                            const std::string& field, const std::string& problem) {
+  static std::string format(const std::string& reader, const std::string& path, int64_t line, const std::string& field,
+                            const std::string& problem) {
     std::ostringstream out;
     out << reader << ": '" << path << "'";
     if (line > 0) out << " line " << line;

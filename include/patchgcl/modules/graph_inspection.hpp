@@ -40,11 +40,11 @@ struct GraphLevelInspection {
 
 /// One feature layer: where its patches were sampled and its graph levels.
 struct GraphLayerInspection {
-  torch::Tensor patch_ids;      ///< `[N]` int64: the sampled locations `r * W + c`, shared by the batch
-  torch::Tensor rows, cols;     ///< `[N]` int64: each patch's (row, col) on the `H x W` feature map
-  int64_t height = 0, width = 0;  ///< `H`, `W` of the layer's feature map
+  torch::Tensor patch_ids;                   ///< `[N]` int64: the sampled locations `r * W + c`, shared by the batch
+  torch::Tensor rows, cols;                  ///< `[N]` int64: each patch's (row, col) on the `H x W` feature map
+  int64_t height = 0, width = 0;             ///< `H`, `W` of the layer's feature map
   std::vector<GraphLevelInspection> levels;  ///< `pooling_levels + 1` entries
-  torch::Tensor loss;           ///< `[]`: the layer's loss (step 6 of GraphNCELoss)
+  torch::Tensor loss;                        ///< `[]`: the layer's loss (step 6 of GraphNCELoss)
 };
 
 /// `GraphNCELoss::inspect`'s result: every layer, and the loss forward computes from them.

@@ -74,8 +74,11 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
     // forward() computes with the submodules' weights through functional::detail (the inputs are
     // checked once, in forward); a submodule called on its own scans for NaN/Inf as the loss does.
     const auto conv_options = [&](int64_t hops) {
-      return TAGConvOptions(o.nc(), o.nc()).hops(hops).bias(o.conv_bias()).init_std(o.init_std()).check_finite(
-          o.check_finite());
+      return TAGConvOptions(o.nc(), o.nc())
+          .hops(hops)
+          .bias(o.conv_bias())
+          .init_std(o.init_std())
+          .check_finite(o.check_finite());
     };
     for (size_t l = 0; l < o.in_channels().size(); ++l) {
       const auto id = std::to_string(l);
@@ -114,8 +117,9 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   }
 
   void pretty_print(std::ostream& stream) const override {
-    stream << "patchgcl::GraphNCELoss(layers=" << options.in_channels().size() << ", num_patches=" << options.num_patches()
-           << ", nc=" << options.nc() << ", threshold=" << options.adjacency().threshold() << ", hops=" << options.hops()
+    stream << "patchgcl::GraphNCELoss(layers=" << options.in_channels().size()
+           << ", num_patches=" << options.num_patches() << ", nc=" << options.nc()
+           << ", threshold=" << options.adjacency().threshold() << ", hops=" << options.hops()
            << ", pooling_levels=" << options.pooling_levels() << ", tau=" << options.info_nce().temperature() << ")";
   }
 
@@ -204,7 +208,8 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   /// of the parameters' dtype and device, one batch size and one number of patches for all
   /// layers, and negatives from this process without pruning. Otherwise (and for arguments the
   /// checks will reject) it runs layer by layer (`compute_layer_loss`).
-  bool fused_applies(const std::vector<torch::Tensor>& output_features, const std::vector<torch::Tensor>& input_features,
+  bool fused_applies(const std::vector<torch::Tensor>& output_features,
+                     const std::vector<torch::Tensor>& input_features,
                      const std::vector<torch::Tensor>& patch_ids) const {
     return detail::fused_layers_apply(options, output_features, input_features, patch_ids, embeds[0]->weight);
   }

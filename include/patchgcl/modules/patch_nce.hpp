@@ -55,8 +55,9 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
   }
 
   void pretty_print(std::ostream& stream) const override {
-    stream << "patchgcl::PatchNCELoss(layers=" << options.in_channels().size() << ", num_patches=" << options.num_patches()
-           << ", nc=" << options.nc() << ", tau=" << options.info_nce().temperature() << ")";
+    stream << "patchgcl::PatchNCELoss(layers=" << options.in_channels().size()
+           << ", num_patches=" << options.num_patches() << ", nc=" << options.nc()
+           << ", tau=" << options.info_nce().temperature() << ")";
   }
 
   /// The loss of `output_features` (G(x)'s feature maps, CUT's queries) against
@@ -66,9 +67,8 @@ class PatchNCELossImpl : public torch::nn::Cloneable<PatchNCELossImpl> {
                         const std::vector<torch::Tensor>& input_features,
                         const std::vector<torch::Tensor>& patch_ids = {}) {
     constexpr const char* fn = "PatchNCELoss";
-    if (options.use_mlp() &&
-        detail::fused_layers_apply(options, output_features, input_features, patch_ids,
-                                   mlps[0]->ptr<torch::nn::LinearImpl>(0)->weight)) {
+    if (options.use_mlp() && detail::fused_layers_apply(options, output_features, input_features, patch_ids,
+                                                        mlps[0]->ptr<torch::nn::LinearImpl>(0)->weight)) {
       auto ids = detail::checked_patch_ids(fn, options, output_features, input_features, patch_ids);
       auto loss = fused_loss(output_features, input_features, ids);
       detail::check_finite_result(loss, options.check_finite(), fn, "loss");

@@ -24,8 +24,7 @@ namespace patchgcl {
 ///   auto Z = conv(X, functional::normalize_adjacency(A));
 class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
  public:
-  TAGConvImpl(int64_t in_channels, int64_t out_channels)
-      : TAGConvImpl(TAGConvOptions(in_channels, out_channels)) {}
+  TAGConvImpl(int64_t in_channels, int64_t out_channels) : TAGConvImpl(TAGConvOptions(in_channels, out_channels)) {}
   explicit TAGConvImpl(const TAGConvOptions& options_) : options(options_) { reset(); }
 
   void reset() override {
@@ -35,9 +34,9 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
     detail::check_at_least(options.hops(), 0, "TAGConv", "hops");
     detail::check_non_negative(options.init_std(), "TAGConv", "init_std");
     lin = register_module(
-        "lin", torch::nn::Linear(torch::nn::LinearOptions((options.hops() + 1) * options.in_channels(),
-                                                          options.out_channels())
-                                     .bias(options.bias())));
+        "lin",
+        torch::nn::Linear(torch::nn::LinearOptions((options.hops() + 1) * options.in_channels(), options.out_channels())
+                              .bias(options.bias())));
     reset_parameters();
   }
 
@@ -73,7 +72,8 @@ class TAGConvImpl : public torch::nn::Cloneable<TAGConvImpl> {
 
   /// `W_l` of Eq. 2, `[C_in, C_out]` (a view of `lin->weight`).
   torch::Tensor hop_weight(int64_t l) const {
-    TORCH_CHECK(l >= 0 && l <= options.hops(), "TAGConv::hop_weight: `l` must be in [0, ", options.hops(), "], got ", l);
+    TORCH_CHECK(l >= 0 && l <= options.hops(), "TAGConv::hop_weight: `l` must be in [0, ", options.hops(), "], got ",
+                l);
     return lin->weight.narrow(1, l * options.in_channels(), options.in_channels()).t();
   }
 

@@ -29,8 +29,8 @@ class TopKPoolImpl : public torch::nn::Cloneable<TopKPoolImpl> {
     TORCH_CHECK(options.in_channels() >= 1, "TopKPool: `in_channels` must be >= 1, got ", options.in_channels());
     functional::detail::check_topk_pool_options(options, "TopKPool");
     detail::check_non_negative(options.init_std(), "TopKPool", "init_std");
-    proj = register_module(
-        "proj", torch::nn::Linear(torch::nn::LinearOptions(options.in_channels(), 1).bias(options.bias())));
+    proj = register_module("proj",
+                           torch::nn::Linear(torch::nn::LinearOptions(options.in_channels(), 1).bias(options.bias())));
     reset_parameters();
   }
 

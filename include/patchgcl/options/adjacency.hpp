@@ -34,7 +34,8 @@ enum class Normalization {
 
 /// Options of `functional::cosine_adjacency` (Eq. 1).
 ///
-///   auto A = functional::cosine_adjacency(f, CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater));
+///   auto A = functional::cosine_adjacency(f,
+///   CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater));
 struct CosineAdjacencyOptions {
   /// Threshold `t` in [-1, 1]; 0.1 is the paper's best setting and the released run command's.
   TORCH_ARG(double, threshold) = 0.1;

@@ -20,12 +20,11 @@ struct GraphNCELossOptions : MultiLayerLossOptions<GraphNCELossOptions> {
   /// released code divides by the bare norm, which only differs for zero vectors (where it gives
   /// NaN). `info_nce`: both directions summed, as the released code computes Eq. 4 / 9.
   explicit GraphNCELossOptions(std::vector<int64_t> in_channels)
-      : MultiLayerLossOptions(std::move(in_channels), /*l2_eps=*/1e-12,
-                              InfoNCEOptions().direction(Direction::kBoth)) {}
+      : MultiLayerLossOptions(std::move(in_channels), /*l2_eps=*/1e-12, InfoNCEOptions().direction(Direction::kBoth)) {}
 
   /// Eq. 1 on the input image's embedded features (never differentiated).
-  TORCH_ARG(CosineAdjacencyOptions, adjacency) =
-      CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater).normalize(false);
+  TORCH_ARG(CosineAdjacencyOptions,
+            adjacency) = CosineAdjacencyOptions().threshold(0.1).comparison(Comparison::kGreater).normalize(false);
   /// How `A` (and every pooled `A_p`) becomes `Abar`.
   TORCH_ARG(NormalizeAdjacencyOptions, normalize) = NormalizeAdjacencyOptions().self_loops(SelfLoops::kDouble);
   /// `L` of Eq. 2-3.
@@ -66,10 +65,7 @@ struct GraphNCELossOptions : MultiLayerLossOptions<GraphNCELossOptions> {
     o.normalize().self_loops(SelfLoops::kOne);
     o.conv_bias(false).score_bias(false).pooled_adjacency(PooledAdjacency::kInduced);
     o.pooled_hops(o.hops()).level_weights({1.0, 1.0}).average_levels(false);
-    o.info_nce()
-        .direction(Direction::kInputToOutput)
-        .temperature(1.0)
-        .diagonal_value(InfoNCEOptions::kNoDiagonal);
+    o.info_nce().direction(Direction::kInputToOutput).temperature(1.0).diagonal_value(InfoNCEOptions::kNoDiagonal);
     return o;
   }
 };

@@ -20,20 +20,20 @@ namespace patchgcl {
 template <typename Derived>
 struct MultiLayerLossOptions {
 // TORCH_ARG, with the setters returning `Derived&` instead of this base.
-#define PATCHGCL_LOSS_ARG(T, name)                              \
- public:                                                        \
-  Derived& name(const T& new_##name) {                          \
-    this->name##_ = new_##name;                                 \
-    return static_cast<Derived&>(*this);                        \
-  }                                                             \
-  Derived& name(T&& new_##name) {                               \
-    this->name##_ = std::move(new_##name);                      \
-    return static_cast<Derived&>(*this);                        \
-  }                                                             \
-  const T& name() const noexcept { return this->name##_; }      \
-  T& name() noexcept { return this->name##_; }                  \
-                                                                \
- private:                                                       \
+#define PATCHGCL_LOSS_ARG(T, name)                         \
+ public:                                                   \
+  Derived& name(const T& new_##name) {                     \
+    this->name##_ = new_##name;                            \
+    return static_cast<Derived&>(*this);                   \
+  }                                                        \
+  Derived& name(T&& new_##name) {                          \
+    this->name##_ = std::move(new_##name);                 \
+    return static_cast<Derived&>(*this);                   \
+  }                                                        \
+  const T& name() const noexcept { return this->name##_; } \
+  T& name() noexcept { return this->name##_; }             \
+                                                           \
+ private:                                                  \
   T name##_
 
   /// Channels of each feature layer, in the order the feature maps are passed to forward().

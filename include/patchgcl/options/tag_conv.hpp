@@ -9,8 +9,7 @@ namespace patchgcl {
 ///
 ///   TAGConv conv(TAGConvOptions(256, 256).hops(2));
 struct TAGConvOptions {
-  TAGConvOptions(int64_t in_channels, int64_t out_channels)
-      : in_channels_(in_channels), out_channels_(out_channels) {}
+  TAGConvOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
   TORCH_ARG(int64_t, in_channels);
   TORCH_ARG(int64_t, out_channels);
   /// `L` of Eq. 2: hops 0..L are summed. The paper uses 2; 0 makes a plain linear layer.

@@ -39,8 +39,8 @@ inline const Names<patchgcl::Normalization>& normalization_names() {
 }
 inline const Names<patchgcl::Direction>& direction_names() {
   using E = patchgcl::Direction;
-  static const Names<E> n{{"output_to_input", E::kOutputToInput}, {"input_to_output", E::kInputToOutput},
-                          {"both", E::kBoth}};
+  static const Names<E> n{
+      {"output_to_input", E::kOutputToInput}, {"input_to_output", E::kInputToOutput}, {"both", E::kBoth}};
   return n;
 }
 inline const Names<patchgcl::Negatives>& negatives_names() {
@@ -50,7 +50,8 @@ inline const Names<patchgcl::Negatives>& negatives_names() {
 }
 inline const Names<patchgcl::Pruning>& pruning_names() {
   using E = patchgcl::Pruning;
-  static const Names<E> n{{"none", E::kNone}, {"hardest_per_anchor", E::kHardestPerAnchor},
+  static const Names<E> n{{"none", E::kNone},
+                          {"hardest_per_anchor", E::kHardestPerAnchor},
                           {"reference_column_sort", E::kReferenceColumnSort}};
   return n;
 }

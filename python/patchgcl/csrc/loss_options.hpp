@@ -64,8 +64,9 @@ inline patchgcl::GraphNCELossOptions graph_nce_options(const std::string& spec) 
   s.maybe("pooling_levels", integer, [&](int64_t v) { o.pooling_levels(v); });
   s.maybe("down_scale", integer, [&](int64_t v) { o.down_scale(v); });
   s.maybe("pooled_hops", integer, [&](int64_t v) { o.pooled_hops(v); });
-  s.maybe("level_weights", [&](const std::string& k) { return s.reals(k); },
-          [&](std::vector<double> v) { o.level_weights(v); });
+  s.maybe(
+      "level_weights", [&](const std::string& k) { return s.reals(k); },
+      [&](std::vector<double> v) { o.level_weights(v); });
   s.maybe("average_levels", boolean, [&](bool v) { o.average_levels(v); });
   if (s.has("score_activation")) o.score_activation(s.choice("score_activation", score_activation_names()));
   s.maybe("score_bias", boolean, [&](bool v) { o.score_bias(v); });
@@ -80,10 +81,11 @@ inline patchgcl::PatchNCELossOptions patch_nce_options(const std::string& spec) 
   TORCH_CHECK(preset == "reference" || preset == "put", "PatchNCELoss: `preset` must be reference or put, got '",
               preset, "'");
   auto in_channels = s.integers("in_channels");
-  auto o = preset == "put" ? patchgcl::PatchNCELossOptions::put(in_channels)
-                           : patchgcl::PatchNCELossOptions(in_channels);
+  auto o =
+      preset == "put" ? patchgcl::PatchNCELossOptions::put(in_channels) : patchgcl::PatchNCELossOptions(in_channels);
   read_multi_layer(s, o);
-  s.maybe("use_mlp", [&](const std::string& k) { return s.boolean(k); }, [&](bool v) { o.use_mlp(v); });
+  s.maybe(
+      "use_mlp", [&](const std::string& k) { return s.boolean(k); }, [&](bool v) { o.use_mlp(v); });
   s.check_all_used();
   return o;
 }

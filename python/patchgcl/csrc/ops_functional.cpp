@@ -19,9 +19,12 @@ patchgcl::FiniteCheck finite_check(OptionSpec& s) {
 at::Tensor cosine_adjacency(const at::Tensor& features, const std::string& spec) {
   OptionSpec s(spec, "cosine_adjacency");
   patchgcl::CosineAdjacencyOptions o;
-  s.maybe("threshold", [&](const std::string& k) { return s.real(k); }, [&](double v) { o.threshold(v); });
-  s.maybe("eps", [&](const std::string& k) { return s.real(k); }, [&](double v) { o.eps(v); });
-  s.maybe("normalize", [&](const std::string& k) { return s.boolean(k); }, [&](bool v) { o.normalize(v); });
+  s.maybe(
+      "threshold", [&](const std::string& k) { return s.real(k); }, [&](double v) { o.threshold(v); });
+  s.maybe(
+      "eps", [&](const std::string& k) { return s.real(k); }, [&](double v) { o.eps(v); });
+  s.maybe(
+      "normalize", [&](const std::string& k) { return s.boolean(k); }, [&](bool v) { o.normalize(v); });
   if (s.has("comparison")) o.comparison(s.choice("comparison", comparison_names()));
   if (s.has("diagonal")) o.diagonal(s.choice("diagonal", diagonal_names()));
   o.check_finite(finite_check(s));

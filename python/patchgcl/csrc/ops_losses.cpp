@@ -48,11 +48,13 @@ std::string version() { return PATCHGCL_VERSION_STRING; }
 TORCH_LIBRARY(patchgcl, m) {
   m.def("version() -> str", &patchgcl_python::version);
   m.def("graph_nce_parameters(str options) -> (str[], Tensor[])", &patchgcl_python::graph_nce_parameters);
-  m.def("graph_nce_loss(str options, Tensor[] parameters, Tensor[] output_features, Tensor[] input_features, "
-        "Tensor[] patch_ids) -> Tensor");
+  m.def(
+      "graph_nce_loss(str options, Tensor[] parameters, Tensor[] output_features, Tensor[] input_features, "
+      "Tensor[] patch_ids) -> Tensor");
   m.def("patch_nce_parameters(str options) -> (str[], Tensor[])", &patchgcl_python::patch_nce_parameters);
-  m.def("patch_nce_loss(str options, Tensor[] parameters, Tensor[] output_features, Tensor[] input_features, "
-        "Tensor[] patch_ids) -> Tensor");
+  m.def(
+      "patch_nce_loss(str options, Tensor[] parameters, Tensor[] output_features, Tensor[] input_features, "
+      "Tensor[] patch_ids) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(patchgcl, CompositeImplicitAutograd, m) {

@@ -71,8 +71,7 @@ class OptionSpec {
   }
 
   void check_all_used() const {
-    for (const auto& kv : values_)
-      TORCH_CHECK(used_.count(kv.first), fn_, ": unknown option `", kv.first, "`");
+    for (const auto& kv : values_) TORCH_CHECK(used_.count(kv.first), fn_, ": unknown option `", kv.first, "`");
   }
 
  private:
@@ -89,8 +88,8 @@ class OptionSpec {
   }
   int64_t to_integer(const std::string& key, const std::string& v) const {
     int64_t x = 0;
-    const auto read = patchgcl::detail::read_integer(v, std::numeric_limits<int64_t>::min(),
-                                                     std::numeric_limits<int64_t>::max(), x);
+    const auto read =
+        patchgcl::detail::read_integer(v, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), x);
     TORCH_CHECK(read == patchgcl::detail::IntegerText::kOk, fn_, ": option `", key, "` must be an integer",
                 read == patchgcl::detail::IntegerText::kOutOfRange ? " in [-2^63, 2^63 - 1]" : "", ", got '", v, "'");
     return x;

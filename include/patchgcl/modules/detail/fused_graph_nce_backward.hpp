@@ -85,13 +85,13 @@ inline torch::Tensor tag_conv_backward(FusedGraphNCEGradients& b, int64_t p, con
   const auto& o = b.o;
   const auto& unit = b.saved.unit;
   const int64_t L = o.layers, B = o.batch, n = o.nodes[p], K = o.conv_hops(p), D = dv.size(-1);
-  auto dt = unit_rows_backward(unit[3 * p], unit[3 * p + 1], unit[3 * p + 2], dv.view({L, B, n, D}))
-                .view({L, B * n, D});
+  auto dt =
+      unit_rows_backward(unit[3 * p], unit[3 * p + 1], unit[3 * p + 2], dv.view({L, B, n, D})).view({L, B * n, D});
   conv_weight_backward(b, p, dt);
   auto dh = torch::empty({L, B * n, (K + 1) * D}, dt.options());
   for (int64_t l = 0; l < L; ++l) functional::detail::matmul_into(dh.select(0, l), dt.select(0, l), b.weight(l, p));
-  return functional::detail::stack_hops_backward(b.saved.abar[p].transpose(1, 2), dh.view({L * B, n, (K + 1) * D}),
-                                                 K, D);
+  return functional::detail::stack_hops_backward(b.saved.abar[p].transpose(1, 2), dh.view({L * B, n, (K + 1) * D}), K,
+                                                 D);
 }
 
 /// The gradient pooling level p sends to the output nodes of level p - 1: `rows` to add at `index`.
@@ -136,8 +136,8 @@ inline void embed_backward(FusedGraphNCEGradients& b, const torch::Tensor& dx) {
 
 /// The gradients of the fused node's inputs for the upstream gradient `g` of the loss.
 inline torch::autograd::variable_list fused_graph_nce_backward(const FusedGraphNCESettings& o,
-                                                               const FusedGraphNCESaved& saved,
-                                                               std::vector<bool> needs, const torch::Tensor& g) {
+                                                               const FusedGraphNCESaved& saved, std::vector<bool> needs,
+                                                               const torch::Tensor& g) {
   FusedGraphNCEGradients b(o, saved, std::move(needs));
   PooledGradient from_above;
   torch::Tensor dx;

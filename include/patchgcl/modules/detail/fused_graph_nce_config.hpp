@@ -17,13 +17,13 @@ namespace detail {
 /// The settings the forward and the backward read (the backward gets them back through
 /// `visit_settings`), and the layout of the flat parameter list.
 struct FusedGraphNCESettings {
-  int64_t layers = 0, batch = 0;  ///< L feature layers, B images
-  std::vector<int64_t> nodes;     ///< nodes per graph at each level: n_0 = N, n_1, ..., n_P
+  int64_t layers = 0, batch = 0;   ///< L feature layers, B images
+  std::vector<int64_t> nodes;      ///< nodes per graph at each level: n_0 = N, n_1, ..., n_P
   std::vector<int64_t> map_sizes;  ///< `[B, C_l, H_l, W_l]` of every layer's map of G(x), flat
   int64_t hops = 0, pooled_hops = 0;
   std::vector<double> level_weights;
   bool average_levels = true;
-  double tau = 1.0;  ///< InfoNCE's temperature
+  double tau = 1.0;               ///< InfoNCE's temperature
   bool rows = true, cols = true;  ///< InfoNCE's directions: output to input (rows), input to output
   bool conv_bias = true, score_bias = true;
   ScoreActivation score_activation = ScoreActivation::kSigmoid;
@@ -69,7 +69,7 @@ void visit_settings(Settings& s, Visit&& visit) {
 /// The settings and what only the forward reads: Eq. 1's options, the normalisation of `A`,
 /// the pooled adjacency, the unit rows' epsilon, InfoNCE's diagonal and negatives.
 struct FusedGraphNCEConfig : FusedGraphNCESettings {
-  double fill = 0.0;  ///< `diagonal_value / tau`
+  double fill = 0.0;         ///< `diagonal_value / tau`
   bool whole_batch = false;  ///< negatives from the whole batch
   double l2_eps = 1e-12;
   CosineAdjacencyOptions adjacency;
@@ -131,7 +131,7 @@ struct FusedGraphNCESaved {
 /// Per-level tensors of every layer and image for GraphNCELoss::inspect (`[L B, ...]`).
 struct FusedGraphNCELevels {
   std::vector<torch::Tensor> adjacency, abar, scores, kept, info_nce;  ///< info_nce: `[L]`
-  torch::Tensor layer_losses;                                           ///< `[L]`
+  torch::Tensor layer_losses;                                          ///< `[L]`
 };
 
 }  // namespace detail

@@ -67,8 +67,8 @@ inline torch::Tensor fused_pool(const FusedGraphNCEConfig& o, int64_t p, const t
   auto s = functional::detail::activate_scores(scores.select(2, 1).view({LB, prev}), o.score_activation);
   auto top = s.topk(n, -1);
   auto values = std::get<0>(top), kept = std::get<1>(top);  // [L B, n]
-  auto gathered = functional::detail::gather_nodes(nodes.view({LB, 2, prev, D}), kept.view({LB, 1, n}))
-                      .view({L, B, 2, n, D});
+  auto gathered =
+      functional::detail::gather_nodes(nodes.view({LB, 2, prev, D}), kept.view({LB, 1, n})).view({L, B, 2, n, D});
   adjacency = functional::detail::pooled_adjacency(adjacency, kept, o.pooled, nodes.scalar_type());
   if (saved) saved->pooled.insert(saved->pooled.end(), {kept, values, gathered});
   if (levels) {
@@ -117,8 +117,7 @@ inline torch::Tensor fused_info_nce(const FusedGraphNCEConfig& o, const torch::T
 /// out. `saved` (for the backward) and `levels` (for inspect) are filled when given.
 inline torch::Tensor fused_graph_nce(const FusedGraphNCEConfig& o, torch::TensorList maps_out,
                                      const std::vector<torch::Tensor>& maps_in, const std::vector<torch::Tensor>& ids,
-                                     torch::TensorList params, FusedGraphNCESaved* saved,
-                                     FusedGraphNCELevels* levels) {
+                                     torch::TensorList params, FusedGraphNCESaved* saved, FusedGraphNCELevels* levels) {
   auto nodes = fused_embed(o, maps_out, maps_in, ids, params, saved);
   // Eq. 1 on the input graphs' embedded nodes.
   auto adjacency = functional::detail::cosine_adjacency(graph_side(nodes, 1, false), o.adjacency);

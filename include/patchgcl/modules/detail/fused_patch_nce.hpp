@@ -66,8 +66,8 @@ struct FusedPatchNCE : public torch::autograd::Function<FusedPatchNCE> {
     std::vector<torch::Tensor> saved;
     auto loss = fused_patch_nce(config, maps_out, maps_in, ids, params, &saved);
     auto& d = ctx->saved_data;
-    d["sizes"] = std::vector<int64_t>{config.layers, config.batch, config.patches, config.rows, config.cols,
-                                      static_cast<int64_t>(params.size())};
+    d["sizes"] = std::vector<int64_t>{config.layers, config.batch, config.patches,
+                                      config.rows,   config.cols,  static_cast<int64_t>(params.size())};
     d["tau"] = config.tau;
     std::vector<int64_t> shapes;
     for (const auto& map : maps_out)
@@ -101,13 +101,13 @@ struct FusedPatchNCE : public torch::autograd::Function<FusedPatchNCE> {
     torch::autograd::variable_list result(L + num_params + 3);
 
     const auto* unit = &saved[2 * L];
-    auto dv = batched_info_nce_backward(&saved[2 * L + 3], rows, cols,
-                                        grads[0] / (static_cast<double>(L * B * N) * tau));
+    auto dv =
+        batched_info_nce_backward(&saved[2 * L + 3], rows, cols, grads[0] / (static_cast<double>(L * B * N) * tau));
     auto de = unit_rows_backward(unit[0], unit[1], unit[2], dv.view({L, B, N, D})).view({L, B * N, D});
     auto db2 = de.sum(1);
     for (int64_t l = 0; l < L; ++l) {
-      const auto& x = saved[2 * l];                                                     // [B N, C]
-      const auto& hidden = saved[2 * l + 1];                                            // [B N, nc]
+      const auto& x = saved[2 * l];           // [B N, C]
+      const auto& hidden = saved[2 * l + 1];  // [B N, nc]
       auto de_l = de.select(0, l);
       result[L + 2 + 4 * l + 2] = torch::mm(de_l.t(), hidden);
       result[L + 2 + 4 * l + 3] = db2.select(0, l);

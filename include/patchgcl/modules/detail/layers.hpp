@@ -59,7 +59,8 @@ void check_loss_options(const MultiLayerLossOptions<Derived>& o, const char* fn)
 /// and one batch size and one number of patches for all layers. Arguments the checks will
 /// reject answer false, so that the layer-by-layer path raises its messages.
 template <typename Derived>
-bool fused_layers_apply(const MultiLayerLossOptions<Derived>& options, const std::vector<torch::Tensor>& output_features,
+bool fused_layers_apply(const MultiLayerLossOptions<Derived>& options,
+                        const std::vector<torch::Tensor>& output_features,
                         const std::vector<torch::Tensor>& input_features, const std::vector<torch::Tensor>& patch_ids,
                         const torch::Tensor& weight) {
   if (options.negatives_from_all_processes() || options.info_nce().pruning() != Pruning::kNone) return false;
@@ -134,7 +135,8 @@ template <typename Derived, typename LayerLoss>
 torch::Tensor mean_over_layers(const char* fn, const MultiLayerLossOptions<Derived>& options,
                                const std::vector<torch::Tensor>& output_features,
                                const std::vector<torch::Tensor>& input_features,
-                               const std::vector<torch::Tensor>& patch_ids, LayerLoss&& layer_loss, std::vector<torch::Tensor>* used_ids = nullptr) {
+                               const std::vector<torch::Tensor>& patch_ids, LayerLoss&& layer_loss,
+                               std::vector<torch::Tensor>* used_ids = nullptr) {
   const auto ids = checked_patch_ids(fn, options, output_features, input_features, patch_ids);
   if (used_ids) *used_ids = ids;
   torch::Tensor total;
