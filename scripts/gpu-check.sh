@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check, on a machine with an NVIDIA GPU and the CUDA 13 toolkit (/usr/local/cuda-13*):
-#   scripts/gpu-check.sh                         # torch 2.15.0 wheel, CUDA libraries linked
+#   scripts/gpu-check.sh                         # the newest pinned torch wheel (scripts/lib/torch-versions.sh), CUDA libraries linked
 #   TORCH_VERSION=2.13.0 scripts/gpu-check.sh
 #   TORCH=python PATCHGCL_NO_INSTALL=1 PREFIX_PATH=/deps/usr scripts/gpu-check.sh
 #                                                # the CUDA torch already in $PYTHON (no download,
@@ -22,7 +22,8 @@
 # (the CUDA steps are then reported as SKIPPED, after everything that runs without one).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-version="${TORCH_VERSION:-2.15.0}"
+source "$root/scripts/lib/torch-versions.sh"
+version="${TORCH_VERSION:-$PATCHGCL_TORCH_NEWEST}"
 torch="${TORCH:-pypi:$version}"
 if [ "$torch" = python ]; then
   build="${BUILD_DIR:-$root/build-torch-python}"

@@ -16,46 +16,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 torch="${TORCH:-debian}"
-args=()
-case "$torch" in
-  debian)
-    default_build="$root/build" ;;
-  pypi:*)
-    version="${torch#pypi:}"
-    if [ -n "${TORCH_CUDA:-}" ]; then
-      torch_dir="$(bash "$root/scripts/lib/torch-wheel.sh" "$version" --cuda)"
-      # At link time ld looks in the executable's RPATH (CMake puts the CUDA toolkit's lib/ there)
-      # before libtorch_cuda.so's own: the toolkit's older NCCL would win (undefined ncclCommGrow...).
-      args+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$torch_dir/../../../../nvidia/nccl/lib")
-      default_build="$root/build-torch-$version-cuda"
-    else
-      torch_dir="$(bash "$root/scripts/lib/torch-wheel.sh" "$version")"
-      args+=(-DPATCHGCL_TORCH_CPU_ONLY=ON)
-      default_build="$root/build-torch-$version"
-    fi
-    # The prefix and Caffe2_DIR too: TorchConfig.cmake looks for Caffe2 and its libraries in the
-    # system paths first, and would take Debian's (libtorch-dev) over the wheel's.
-    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2") ;;
-  python)
-    # The torch of a Python environment as it is (pip's CUDA wheel, say): its own LibTorch and,
-    # next to it, the nvidia-* wheels' libraries (NCCL first at link time, as for TORCH_CUDA=1).
-    torch_dir="$("${PYTHON:-python3}" -c 'import os, torch; print(os.path.join(torch.utils.cmake_prefix_path, "Torch"))')"
-    nccl="$torch_dir/../../../../nvidia/nccl/lib"
-    [ -d "$nccl" ] && args+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$nccl")
-    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2")
-    default_build="$root/build-torch-python" ;;
-  /*)
-    torch_dir="$torch/share/cmake/Torch"
-    [ -e "$torch_dir/TorchConfig.cmake" ] || torch_dir="$torch"
-    [ -e "$torch_dir/TorchConfig.cmake" ] || { echo "test.sh: no TorchConfig.cmake under TORCH=$torch" >&2; exit 1; }
-    args+=("-DTorch_DIR=$torch_dir" "-DCaffe2_DIR=$torch_dir/../Caffe2")
-    default_build="$root/build-libtorch" ;;
-  *)
-    echo "test.sh: TORCH must be debian, pypi:X.Y.Z, python or an absolute LibTorch folder, got '$torch'" >&2
-    exit 1 ;;
-esac
-prefixes="${torch_dir:+$torch_dir/../../..}${PREFIX_PATH:+;$PREFIX_PATH}"
-[ -n "$prefixes" ] && args+=("-DCMAKE_PREFIX_PATH=${prefixes#;}")
+source "$root/scripts/lib/torch-cmake.sh"
+torch_cmake "$torch"
+args=("${torch_args[@]}")
+default_build="$torch_build"
 if [ -n "${CXX_STANDARD:-}" ]; then args+=("-DCMAKE_CXX_STANDARD=$CXX_STANDARD" -DCMAKE_CXX_EXTENSIONS=OFF); fi
 args+=("${launcher[@]}")
 build="${BUILD_DIR:-$default_build}"
