@@ -53,19 +53,7 @@ class GraphNCELossImpl : public torch::nn::Cloneable<GraphNCELossImpl> {
   void reset() override {
     constexpr const char* fn = "GraphNCELoss";
     const auto& o = options;
-    detail::check_loss_options(o, fn);
-    TORCH_CHECK(o.hops() >= 0 && o.pooled_hops() >= 0, fn, ": `hops` and `pooled_hops` must be >= 0, got ", o.hops(),
-                " and ", o.pooled_hops());
-    detail::check_at_least(o.pooling_levels(), 0, fn, "pooling_levels");
-    detail::check_at_least(o.down_scale(), 1, fn, "down_scale");
-    TORCH_CHECK(static_cast<int64_t>(o.level_weights().size()) >= o.pooling_levels() + 1, fn,
-                ": `level_weights` needs pooling_levels + 1 = ", o.pooling_levels() + 1, " entries, got ",
-                o.level_weights().size());
-    for (size_t p = 0; p < o.level_weights().size(); ++p)
-      TORCH_CHECK(std::isfinite(o.level_weights()[p]), fn, ": `level_weights[", p, "]` must be finite, got ",
-                  o.level_weights()[p]);
-    detail::check_cosine_threshold(o.adjacency().threshold(), fn, "adjacency.threshold");
-    detail::check_positive(o.adjacency().eps(), fn, "adjacency.eps");
+    detail::check_graph_nce_options(o, fn);
 
     embeds.clear();
     gnns.clear();

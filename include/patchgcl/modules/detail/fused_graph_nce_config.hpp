@@ -1,18 +1,39 @@
 #pragma once
 
-// What GraphNCELoss's fused node (fused_graph_nce.hpp) reads besides its inputs: the settings
-// both passes read, the options only the forward reads, the tensors the forward keeps for the
-// backward, and the per-level tensors it records for GraphNCELoss::inspect.
+// GraphNCELoss's options checked, and what its fused node (fused_graph_nce.hpp) reads besides
+// its inputs: the settings both passes read, the options only the forward reads, the tensors the
+// forward keeps for the backward, and the per-level tensors it records for GraphNCELoss::inspect.
 
+#include <patchgcl/detail/checks.hpp>
 #include <patchgcl/functional/info_nce.hpp>
+#include <patchgcl/modules/detail/layers.hpp>
 #include <patchgcl/options/graph_nce.hpp>
 
 #include <array>
+#include <cmath>
 #include <utility>
 #include <vector>
 
 namespace patchgcl {
 namespace detail {
+
+/// The checks of GraphNCELoss's options (at construction): the multi-layer loss's, then the graph's
+/// (hops, pooling levels and their weights, Eq. 1's threshold).
+inline void check_graph_nce_options(const GraphNCELossOptions& o, const char* fn) {
+  check_loss_options(o, fn);
+  TORCH_CHECK(o.hops() >= 0 && o.pooled_hops() >= 0, fn, ": `hops` and `pooled_hops` must be >= 0, got ", o.hops(),
+              " and ", o.pooled_hops());
+  check_at_least(o.pooling_levels(), 0, fn, "pooling_levels");
+  check_at_least(o.down_scale(), 1, fn, "down_scale");
+  TORCH_CHECK(static_cast<int64_t>(o.level_weights().size()) >= o.pooling_levels() + 1, fn,
+              ": `level_weights` needs pooling_levels + 1 = ", o.pooling_levels() + 1, " entries, got ",
+              o.level_weights().size());
+  for (size_t p = 0; p < o.level_weights().size(); ++p)
+    TORCH_CHECK(std::isfinite(o.level_weights()[p]), fn, ": `level_weights[", p, "]` must be finite, got ",
+                o.level_weights()[p]);
+  check_cosine_threshold(o.adjacency().threshold(), fn, "adjacency.threshold");
+  check_positive(o.adjacency().eps(), fn, "adjacency.eps");
+}
 
 /// The settings the forward and the backward read (the backward gets them back through
 /// `visit_settings`), and the layout of the flat parameter list.
