@@ -3,6 +3,7 @@
 // The lines of a `.pgt` header, parsed and checked one at a time without LibTorch (the format
 // and its rules: io/pgt_format.hpp, which parses a whole file with them).
 
+#include <patchgcl/detail/integer.hpp>
 #include <patchgcl/io/tensor_file_error.hpp>
 
 #include <algorithm>
@@ -37,15 +38,11 @@ struct PgtTensor {
 
 /// Plain decimal digits, at most `max`; false for anything else (sign, space, empty, overflow).
 inline bool pgt_parse_count(const std::string& token, int64_t max, int64_t& value) {
-  if (token.empty()) return false;
-  int64_t v = 0;
-  for (char ch : token) {
-    if (ch < '0' || ch > '9') return false;
-    const int64_t digit = ch - '0';
-    if (v > (max - digit) / 10) return false;
-    v = v * 10 + digit;
-  }
-  value = v;
+  unsigned long long magnitude = 0;
+  if (::patchgcl::detail::read_digits(token, 0, magnitude) != ::patchgcl::detail::IntegerText::kOk ||
+      magnitude > static_cast<unsigned long long>(max))
+    return false;
+  value = static_cast<int64_t>(magnitude);
   return true;
 }
 
