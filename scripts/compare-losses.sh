@@ -8,8 +8,9 @@
 #   SEEDS="0 1 2" STEPS=2000 scripts/compare-losses.sh
 #
 # Environment: DATA (../shared/data/monet_etretat beside the repository), OUT (runs/compare),
-#   TRAINER (build/examples/trainer/patchgcl-trainer), FEATURES (OUT/inception_fid.pt, written
-#   by scripts/export-inception.py with /usr/bin/python3 when missing), LOSSES ("graph patchnce put"),
+#   TRAINER (build/examples/trainer/patchgcl-trainer), FEATURES (OUT/inception_fid.safetensors, the
+#   FID Inception's weights, written by scripts/export-inception.py with /usr/bin/python3 when missing),
+#   LOSSES ("graph patchnce put"),
 #   SEEDS ("0 1"), STEPS (1000), CROP (64), NGF (16), BLOCKS (3), NDF (16), CKPT_EVERY (100),
 #   KEEP (5), PARALLEL (2: runs at a time, one thread each).
 # Needs a built trainer (scripts/test.sh or scripts/demo.sh builds it); builds nothing itself.
@@ -20,7 +21,7 @@ start=$(date +%s)
 DATA="${DATA:-$root/../shared/data/monet_etretat}"
 OUT="${OUT:-$root/runs/compare}"
 TRAINER="${TRAINER:-$root/build/examples/trainer/patchgcl-trainer}"
-FEATURES="${FEATURES:-$OUT/inception_fid.pt}"
+FEATURES="${FEATURES:-$OUT/inception_fid.safetensors}"
 LOSSES="${LOSSES:-graph patchnce put}"
 SEEDS="${SEEDS:-0 1}"
 STEPS="${STEPS:-1000}"
@@ -38,8 +39,8 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 [[ "$PARALLEL" =~ ^[1-9][0-9]*$ ]] || { echo "error: PARALLEL must be a number >= 1 (got '$PARALLEL')" >&2; exit 1; }
 mkdir -p "$OUT"
 if [[ ! -f "$FEATURES" ]]; then
-  echo "== writing the FID Inception network to $FEATURES"
-  /usr/bin/python3 "$root/scripts/export-inception.py" --out "$FEATURES"
+  echo "== writing the FID Inception's weights to $FEATURES"
+  /usr/bin/python3 "$root/scripts/export-inception.py" --out "$FEATURES" >/dev/null
 fi
 
 # One run: train, score every kept checkpoint, translate the A image with the best one.

@@ -2,7 +2,7 @@
 //
 //   patchgcl-trainer train     --run runs/demo [--data synthetic|DIR] [--loss graph|patchnce|put] ...
 //   patchgcl-trainer translate --checkpoint runs/demo/ckpt.safetensors --input IMG_OR_DIR --output DIR
-//   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.safetensors [--data DIR --features NET.pt]
+//   patchgcl-trainer evaluate  --checkpoint runs/demo/ckpt.safetensors [--data DIR --features FID.safetensors]
 //   patchgcl-trainer export    --checkpoint runs/demo --output G.safetensors   (CUT's ResnetGenerator names, Python)
 //   patchgcl-trainer synth     --output DIR      (the embedded dataset, written as PNG folders)
 //   patchgcl-trainer explain   --checkpoint RUN --image FILE --out DIR [--layer L] [--k K]  (the patch graph, Fig. 9)

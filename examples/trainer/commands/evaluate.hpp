@@ -1,5 +1,5 @@
 // `patchgcl-trainer evaluate`: scores a checkpoint, on the embedded dataset's test split or with
-// FID/KID on real data through a TorchScript feature network (eval/).
+// FID/KID on real data through the standard FID network (eval/feature_network.hpp).
 #pragma once
 
 #include "trainer/commands/common.hpp"
@@ -31,11 +31,11 @@ inline evaluation::Scores evaluate(Trainer& trainer, int count) {
                               config.data.synthetic_size, config.seed);
 }
 
-/// `evaluate --data DIR --features model.pt`: FID and KID of G(testA) vs testB (real_evaluation.hpp),
+/// `evaluate --data DIR --features inception_fid.safetensors`: FID and KID of G(testA) vs testB (real_evaluation.hpp),
 /// or of crops of a single-image pair (`single_image`, or a checkpoint trained with --single-image).
 /// `crop_size` / `view_size` 0 take the checkpoint's crop size and twice it (its training view).
 inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesystem::path& data,
-                                            const std::filesystem::path& features, evaluation::RealDataOptions options,
+                                            const metrics::FeatureFile& features, evaluation::RealDataOptions options,
                                             bool single_image) {
   if (!std::filesystem::is_directory(data))
     throw std::invalid_argument(
@@ -54,12 +54,12 @@ inline evaluation::RealScores evaluate_real(Trainer& trainer, const std::filesys
   return evaluation::evaluate_single_image(translate, net, data, options);
 }
 
-/// `evaluate --run RUN --features model.pt [--data DIR]`: FID and KID of every checkpoint the run
+/// `evaluate --run RUN --features FILE [--data DIR]`: FID and KID of every checkpoint the run
 /// kept (and its ckpt.safetensors) on DIR (default: the run's --data), written to the run folder
 /// (checkpoint_scores.{csv,json,html}, best.safetensors, index.html: report/checkpoint_scores.hpp).
 /// Returns the table's JSON.
 inline std::string evaluate_run(const std::filesystem::path& run_dir, std::filesystem::path data,
-                                const std::filesystem::path& features, const evaluation::RealDataOptions& options,
+                                const metrics::FeatureFile& features, const evaluation::RealDataOptions& options,
                                 bool single_image, torch::Device device, bool quiet = false) {
   const auto files =
       evaluation::run_checkpoints(run_dir);  // before the network: a folder without checkpoints fails first
@@ -83,7 +83,7 @@ inline std::string evaluate_run(const std::filesystem::path& run_dir, std::files
           std::cerr << fmt::format("step {}: FID {:.4f} KID {:.6f} ({})\n", r.step, r.scores.fid, r.scores.kid.mean,
                                    r.file.string());
       });
-  report::write_checkpoint_scores(run_dir, table, features.string());
+  report::write_checkpoint_scores(run_dir, table, features.path.string());
   std::unique_ptr<RunLock>
       lock;  // index.html: now, unless a trainer holds the run folder (it embeds the table at its next sample)
   try {
@@ -95,13 +95,13 @@ inline std::string evaluate_run(const std::filesystem::path& run_dir, std::files
   if (!quiet)
     std::cerr << fmt::format("best: step {} (FID {:.4f}) -> {}\n", table.rows[table.best].step,
                              table.rows[table.best].scores.fid, (run_dir / "best.safetensors").string());
-  return report::checkpoint_table_json(run_dir, table, features.string());
+  return report::checkpoint_table_json(run_dir, table, features.path.string());
 }
 
 namespace commands {
 
 struct EvaluateOptions {
-  std::string checkpoint, json, data, features, run;
+  std::string checkpoint, json, data, features, features_torchscript, run;
   std::vector<std::string> folders;
   int count = 100;
   bool single_image = false;
@@ -120,7 +120,7 @@ inline void refuse_ignored_evaluate_options(const std::function<bool(const std::
     for (const char* option : {"--single-image", "--size", "--crops", "--crop-size", "--view-size", "--batch",
                                "--kid-subsets", "--kid-subset-size", "--seed"})
       refuse(option, "without --data (the embedded dataset's test split is scored)",
-             "it applies to FID/KID on real data: --data FOLDER --features model.pt");
+             "it applies to FID/KID on real data: --data FOLDER --features FILE");
     return;
   }
   refuse("--count", "with --data (every test image is scored)",
@@ -132,6 +132,28 @@ inline void refuse_ignored_evaluate_options(const std::function<bool(const std::
     for (const char* option : {"--crops", "--crop-size", "--view-size"})
       refuse(option, "in folder evaluation (whole testA/ and testB/ images are compared)",
              "add --single-image to compare crops of one image per domain, or use --size");
+}
+
+/// The feature network of `--features FILE` (default) or `--features-torchscript FILE`; refused when
+/// missing where FID/KID is scored (`scored`: --data, --run or --folders), or given where it is not.
+inline metrics::FeatureFile feature_file(const EvaluateOptions& o, bool scored) {
+  const bool torchscript = !o.features_torchscript.empty();
+  const metrics::FeatureFile file{
+      torchscript ? o.features_torchscript : o.features,
+      torchscript ? metrics::FeatureFormat::kTorchScript : metrics::FeatureFormat::kInception};
+  if (scored && file.path.empty())
+    bad_option("--features",
+               fmt::format("the standard FID network's weights with {} ({} writes them; or --features-torchscript "
+                           "FILE, a trusted network of your own)",
+                           !o.run.empty()       ? "--run"
+                           : !o.folders.empty() ? "--folders"
+                                                : "--data",
+                           kInceptionWeightsCommand),
+               "none");
+  if (!file.path.empty() && !scored)
+    bad_option(file.option(), "given with --data, --run or --folders (the embedded dataset is scored without it)",
+               fmt::format("'{}'", file.path.string()));
+  return file;
 }
 
 inline Command add_evaluate(CLI::App& app) {
@@ -152,7 +174,14 @@ inline Command add_evaluate(CLI::App& app) {
   cmd->add_option("--json", o->json, "also write the scores to this file");
   cmd->add_option("--data", o->data,
                   "real data: a folder with testA/ testB/ (CycleGAN/CUT); with --run, default: the run's");
-  cmd->add_option("--features", o->features, "TorchScript feature network (scripts/export-inception.py)");
+  auto* features_option =
+      cmd->add_option("--features", o->features,
+                      "the standard FID network's weights, safetensors (python3 scripts/export-inception.py "
+                      "writes them)");
+  cmd->add_option("--features-torchscript", o->features_torchscript,
+                  "instead of --features: your own feature network, a TorchScript module ([B, 3, H, W] RGB in [0, 1] "
+                  "-> [B, D]). TRUSTED FILES ONLY: LibTorch's TorchScript loader is not hardened against crafted files")
+      ->excludes(features_option);
   cmd->add_flag("--single-image", o->single_image,
                 "one image per domain: compare crops (default for a --single-image run)");
   auto& r = o->real;
@@ -173,25 +202,15 @@ inline Command add_evaluate(CLI::App& app) {
         if (o->checkpoint.empty() && o->run.empty() && o->folders.empty())
           bad_option("--checkpoint", "given, or --run RUN or --folders X Y (what to evaluate)", "none");
         if (o->data.empty() && o->count < 1) bad_option("--count", "at least 1", std::to_string(o->count));
-        if (scored && o->features.empty())
-          bad_option("--features",
-                     fmt::format("a TorchScript feature network with {} (scripts/export-inception.py "
-                                 "writes one)",
-                                 !o->run.empty()       ? "--run"
-                                 : !o->folders.empty() ? "--folders"
-                                                       : "--data"),
-                     "none");
-        if (!o->features.empty() && !scored)
-          bad_option("--features", "given with --data, --run or --folders (the embedded dataset is scored without it)",
-                     fmt::format("'{}'", o->features));
+        const auto features = feature_file(*o, scored);
         JsonOutput json(o->json);
         if (!o->folders.empty()) {
-          metrics::FeatureNetwork net(o->features, device);
+          metrics::FeatureNetwork net(features, device);
           json.write(evaluation::to_json(evaluation::evaluate_two_folders(net, o->folders[0], o->folders[1], o->real)));
           return 0;
         }
         if (!o->run.empty()) {
-          json.write(evaluate_run(o->run, o->data, o->features, o->real, o->single_image, device));
+          json.write(evaluate_run(o->run, o->data, features, o->real, o->single_image, device));
           return 0;
         }
         auto model = checkpoint::load_model(checkpoint::resolve(o->checkpoint), device);
@@ -199,7 +218,7 @@ inline Command add_evaluate(CLI::App& app) {
                                         !o->data.empty(), o->single_image || model->config().data.single_image);
         json.write(o->data.empty()
                        ? evaluation::to_json(evaluate(*model, o->count))
-                       : evaluation::to_json(evaluate_real(*model, o->data, o->features, o->real, o->single_image)));
+                       : evaluation::to_json(evaluate_real(*model, o->data, features, o->real, o->single_image)));
         return 0;
       }};
 }

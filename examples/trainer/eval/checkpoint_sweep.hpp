@@ -1,4 +1,4 @@
-// `evaluate --run RUN --features model.pt`: FID and KID of every checkpoint a run kept
+// `evaluate --run RUN --features FILE`: FID and KID of every checkpoint a run kept
 // (train --keep-checkpoints, kept_checkpoints.hpp) and of its ckpt.safetensors, on the same data and the
 // same real features (real_evaluation.hpp's RealDataScorer: the real side is computed once), and
 // the best of them: the lowest FID, the earliest step on a tie.

@@ -1,5 +1,5 @@
-// `evaluate --data DIR --features model.pt`: FID and KID (fid_kid.hpp) between the translated A
-// images and the real B images of a real dataset, in the features of a TorchScript network
+// `evaluate --data DIR --features FILE`: FID and KID (fid_kid.hpp) between the translated A
+// images and the real B images of a real dataset, in the features of the FID network
 // (feature_network.hpp).
 //
 //   folders       DIR/testA, DIR/testB (CycleGAN/CUT layout): every readable image of testA is

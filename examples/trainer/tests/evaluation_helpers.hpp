@@ -1,7 +1,7 @@
 #pragma once
 // Fixtures of the evaluate --data / --folders / --run tests: a small random TorchScript feature
-// network written by the test (no weights can be downloaded here), folders of smooth random
-// images, stand-in generators, and a JSON number reader.
+// network written by the test (--features-torchscript; the FID Inception's weights cannot be
+// downloaded here), folders of smooth random images, stand-in generators, and a JSON number reader.
 #include "trainer/eval/real_evaluation.hpp"
 #include "trainer/tests/helpers.hpp"
 
@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 
 /// A random feature network: conv 3x3 stride 2 -> ReLU -> global average pool, `dim` channels.
 /// `tail` post-processes the pooled `[B, dim, 1, 1]` map (the wrong-output cases).
-inline fs::path write_network(const fs::path& dir, int64_t dim, const std::string& tail = "return h",
-                              uint64_t seed = 1) {
+inline trainer::metrics::FeatureFile write_network(const fs::path& dir, int64_t dim,
+                                                   const std::string& tail = "return h", uint64_t seed = 1) {
   torch::jit::Module m("FeatureNet");
   auto gen = at::detail::createCPUGenerator(seed);
   m.register_parameter("weight", at::randn({dim, 3, 3, 3}, gen, torch::TensorOptions()), false);
@@ -35,7 +35,7 @@ def forward(self, x):
            "\n");
   const auto path = dir / fmt::format("features_{}.pt", dim);
   m.save(path.string());
-  return path;
+  return {path, trainer::metrics::FeatureFormat::kTorchScript};
 }
 
 /// Smooth random colour fields (a few blobs), so that features vary between images.

@@ -219,7 +219,7 @@ TEST_CASE_METHOD(BadCommandLines, "evaluate refuses the options of the other kin
   const std::string data = (dir.path / "data").string(), net = (dir.path / "net.pt").string();
   refused({"--crops", "8"},
           "--crops has no effect without --data (the embedded dataset's test split is scored): it "
-          "applies to FID/KID on real data: --data FOLDER --features model.pt");
+          "applies to FID/KID on real data: --data FOLDER --features FILE");
   refused({"--single-image"}, "--single-image has no effect without --data");
   refused({"--kid-subsets", "5"}, "--kid-subsets has no effect without --data");
   refused({"--data", data, "--features", net, "--count", "5"},

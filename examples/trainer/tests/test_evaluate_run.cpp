@@ -91,7 +91,8 @@ TEST_CASE("evaluate --run scores every kept checkpoint, writes the table and nam
 }
 
 #ifdef PATCHGCL_TRAINER_BINARY
-TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite fid and kid", "[evaluate_real]") {
+TEST_CASE("patchgcl-trainer evaluate --data --features-torchscript prints JSON with finite fid and kid",
+          "[evaluate_real]") {
   trainer_tests::TempDir dir("real_eval_cli");
   write_folder(dir.path / "data" / "testA", 5, 32, 32, 500);
   write_folder(dir.path / "data" / "testB", 6, 32, 32, 600);
@@ -114,7 +115,8 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
     std::ifstream in(p);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
-  REQUIRE(evaluate(fmt::format("--features '{}' --kid-subsets 10", net.string())) == 0);
+  const std::string features = "--features-torchscript '" + net.path.string() + "'";
+  REQUIRE(evaluate(features + " --kid-subsets 10") == 0);
   const auto json = read(json_file);
   INFO(json);
   CHECK(json.find("\"mode\":\"folders\"") != std::string::npos);
@@ -123,14 +125,13 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
   CHECK(json_number(json, "translated") == 5);
   CHECK(json_number(json, "real") == 6);
   // Single-image mode on the same folders: the first image of each, 8 crops of 16 px.
-  REQUIRE(evaluate(fmt::format("--features '{}' --single-image --crops 8 --crop-size 16 --view-size 32",
-                               net.string())) == 0);
+  REQUIRE(evaluate(features + " --single-image --crops 8 --crop-size 16 --view-size 32") == 0);
   CHECK(read(json_file).find("\"mode\":\"single-image\"") != std::string::npos);
   CHECK(std::isfinite(json_number(read(json_file), "fid")));
-  // --data without --features, and a features file that is not TorchScript: exit 1 with the reason.
+  // --data without --features, and a --features-torchscript file that is not TorchScript: exit 1 with the reason.
   CHECK(evaluate("") != 0);
   CHECK(read(stderr_file).find("--features") != std::string::npos);
-  CHECK(evaluate(fmt::format("--features '{}'", (dir.path / "data" / "testA" / "000.png").string())) != 0);
+  CHECK(evaluate(fmt::format("--features-torchscript '{}'", (dir.path / "data" / "testA" / "000.png").string())) != 0);
   CHECK(read(stderr_file).find("TorchScript") != std::string::npos);
   // Two folders, no checkpoint; a run's checkpoints (--run); nothing to evaluate.
   auto command = [&](const std::string& args) {
@@ -139,11 +140,10 @@ TEST_CASE("patchgcl-trainer evaluate --data --features prints JSON with finite f
                            .c_str());
   };
   const auto folder = [&](const char* name) { return "'" + (dir.path / "data" / name).string() + "'"; };
-  REQUIRE(command(fmt::format("--folders {} {} --features '{}'", folder("testA"), folder("testB"), net.string())) == 0);
+  REQUIRE(command(fmt::format("--folders {} {} {}", folder("testA"), folder("testB"), features)) == 0);
   CHECK(read(json_file).find("\"mode\":\"two-folders\"") != std::string::npos);
   CHECK(json_number(read(json_file), "real") == 6);
-  REQUIRE(command(fmt::format("--run '{}' --data '{}' --features '{}'", run.string(), (dir.path / "data").string(),
-                              net.string())) == 0);
+  REQUIRE(command(fmt::format("--run '{}' --data '{}' {}", run.string(), (dir.path / "data").string(), features)) == 0);
   CHECK(read(json_file).find("\"checkpoints\":[{\"step\":0,") != std::string::npos);
   CHECK(fs::exists(run / "best.safetensors"));
   CHECK(command("") != 0);

@@ -84,12 +84,6 @@ TEST_CASE("evaluate --data rejects bad feature networks and data with errors nam
   write_folder(dir.path / "testB", 4, 32, 32, 20);
   evaluation::RealDataOptions options;
 
-  SECTION("a features file that is not TorchScript") {
-    std::ofstream(dir.path / "weights.pt") << "not a zip archive";
-    CHECK_THROWS_WITH(metrics::FeatureNetwork(dir.path / "weights.pt", torch::kCPU),
-                      Catch::Contains("--features") && Catch::Contains("weights.pt") && Catch::Contains("TorchScript"));
-    CHECK_THROWS_WITH(metrics::FeatureNetwork(dir.path / "missing.pt", torch::kCPU), Catch::Contains("does not exist"));
-  }
   SECTION("a network with the wrong output shape or type") {
     metrics::FeatureNetwork spatial(write_network(dir.path, 3, "return torch.relu(torch.conv2d(x, self.weight))"),
                                     torch::kCPU);
