@@ -114,6 +114,23 @@ for _name in LOSS_OPS:
         for _key in (torch._C.DispatchKey.AutogradCPU, torch._C.DispatchKey.AutogradCUDA):
             _op.py_impl(_key)(_autograd_kernel(_op))
 
+
+class FakeGraphNCELossModule:
+    """What a fake kernel sees of a loss module under torch.compile: its loss's name (module level,
+    so that inductor's graph cache can pickle it)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    @classmethod
+    def __obj_unflatten__(cls, flattened):
+        return cls(**dict(flattened))
+
+
+class FakePatchNCELossModule(FakeGraphNCELossModule):
+    __obj_unflatten__ = FakeGraphNCELossModule.__dict__["__obj_unflatten__"]  # looked up in the class itself
+
+
 if hasattr(torch.library, "register_fake"):
     for _name in LOSS_OPS:
         # An op with a custom class argument counts as effectful (ordered, out of autograd) unless
@@ -124,21 +141,8 @@ if hasattr(torch.library, "register_fake"):
             torch.library._register_effectful_op(f"patchgcl::{_name}", None)
         torch.library.register_fake(f"patchgcl::{_name}")(_fake_loss)
 
-    def _fake_module(name):
-        class FakeLossModule:
-            """What a fake kernel sees of a loss module under torch.compile: its loss's name."""
-
-            def __init__(self, loss):
-                self.loss = loss
-
-            @classmethod
-            def __obj_unflatten__(cls, flattened):
-                return cls(**dict(flattened))
-
-        torch._library.register_fake_class(f"patchgcl::{name}")(FakeLossModule)
-
-    _fake_module("GraphNCELossModule")
-    _fake_module("PatchNCELossModule")
+    torch._library.register_fake_class("patchgcl::GraphNCELossModule")(FakeGraphNCELossModule)
+    torch._library.register_fake_class("patchgcl::PatchNCELossModule")(FakePatchNCELossModule)
 
 
 def loss(name, module, parameters, output_features, input_features, patch_ids, num_patches):

@@ -8,6 +8,7 @@
 #include "autograd_kernel.hpp"
 #include "loss_options.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/custom_class.h>
 
 #include <map>
@@ -46,6 +47,10 @@ inline void bind_parameters(torch::nn::Module& m, const Tensors& parameters, con
   }
 }
 
+/// What rebuilds a loss module (its pickled state, for copy.deepcopy and torch.compile's graph
+/// cache): the preset, in_channels, and each option set, by name, in order.
+using Recipe = std::tuple<std::string, std::vector<int64_t>, std::vector<std::string>, c10::impl::GenericList>;
+
 /// The loss, and when `with_grads`, d loss / d parameters and d loss / d output_features (the
 /// input side is detached in both losses): one C++ forward + backward, for the op's autograd.
 using LossAndGrads = std::tuple<at::Tensor, Tensors, Tensors>;
@@ -53,13 +58,43 @@ using LossAndGrads = std::tuple<at::Tensor, Tensors, Tensors>;
 template <typename Impl, typename Options>
 class LossHolder : public torch::CustomClassHolder {
  public:
-  LossHolder(Options options, const OptionTable<Options>& table, const char* fn)
-      : options_(std::move(options)), table_(table), fn_(fn) {}
+  LossHolder(Options options, const OptionTable<Options>& table, const char* fn, std::string preset,
+             std::vector<int64_t> in_channels)
+      : options_(std::move(options)),
+        table_(table),
+        fn_(fn),
+        preset_(std::move(preset)),
+        in_channels_(std::move(in_channels)),
+        values_(c10::AnyType::get()) {}
 
   void set(const std::string& name, const c10::IValue& value) {
     std::lock_guard<std::mutex> lock(mutex_);
     TORCH_CHECK(!module_, fn_, ": options are set before build()");
     table_.set(options_, name, value);
+    names_.push_back(name);
+    values_.push_back(value);
+  }
+
+  Recipe recipe() const { return Recipe(preset_, in_channels_, names_, values_.copy()); }
+
+  /// `holder` with the options of `recipe`, built without drawing from torch's CPU generator (its
+  /// state is restored: a deepcopy leaves the random stream where it was; the parameters of a
+  /// loss module come with each call anyway).
+  template <typename H>
+  static c10::intrusive_ptr<H> rebuild(const Recipe& recipe) {
+    auto holder = c10::make_intrusive<H>(std::get<0>(recipe), std::get<1>(recipe));
+    const auto& values = std::get<3>(recipe);
+    for (size_t i = 0; i < std::get<2>(recipe).size(); ++i) holder->set(std::get<2>(recipe)[i], values.get(i));
+    auto generator = at::detail::getDefaultCPUGenerator();
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state = generator.get_state();
+    }
+    holder->build();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(state);
+    return holder;
   }
 
   /// Builds the C++ module (its own reset: the C++ initialisation under torch's generator) and
@@ -121,6 +156,10 @@ class LossHolder : public torch::CustomClassHolder {
   Options options_;
   const OptionTable<Options>& table_;
   const char* fn_;
+  std::string preset_;
+  std::vector<int64_t> in_channels_;
+  std::vector<std::string> names_;
+  c10::impl::GenericList values_;
   std::shared_ptr<Impl> module_;
 };
 

@@ -14,16 +14,17 @@ namespace {
 
 struct GraphNCELossModule : LossHolder<patchgcl::GraphNCELossImpl, patchgcl::GraphNCELossOptions> {
   GraphNCELossModule(const std::string& preset, std::vector<int64_t> in_channels)
-      : LossHolder(graph_nce_preset(preset, std::move(in_channels)), graph_nce_table(), "GraphNCELoss") {}
+      : LossHolder(graph_nce_preset(preset, in_channels), graph_nce_table(), "GraphNCELoss", preset, in_channels) {}
 };
 
 struct PatchNCELossModule : LossHolder<patchgcl::PatchNCELossImpl, patchgcl::PatchNCELossOptions> {
   PatchNCELossModule(const std::string& preset, std::vector<int64_t> in_channels)
-      : LossHolder(patch_nce_preset(preset, std::move(in_channels)), patch_nce_table(), "PatchNCELoss") {}
+      : LossHolder(patch_nce_preset(preset, in_channels), patch_nce_table(), "PatchNCELoss", preset, in_channels) {}
 };
 
 /// The class `name` with its typed option setters, build, option_names, and what torch.compile
-/// asks of a custom class: __obj_flatten__ (fake_class_registry) and __eq__ (its caches' keys).
+/// asks of a custom class: __obj_flatten__ (fake_class_registry), __eq__ (its caches' keys) and
+/// pickling (the graph cache; copy.deepcopy of the Python module too).
 template <typename H>
 void define_class(torch::Library& m, const char* name) {
   using Self = const c10::intrusive_ptr<H>&;
@@ -38,7 +39,8 @@ void define_class(torch::Library& m, const char* name) {
       .def("build", [](Self h) { return h->build(); })
       .def("option_names", [](Self h) { return h->option_names(); })
       .def("__obj_flatten__", [](Self h) { return h->obj_flatten(); })
-      .def("__eq__", [](Self h, Self other) { return h.get() == other.get(); });  // the same module
+      .def("__eq__", [](Self h, Self other) { return h.get() == other.get(); })  // the same module
+      .def_pickle([](Self h) { return h->recipe(); }, [](Recipe recipe) { return H::template rebuild<H>(recipe); });
 }
 
 template <typename H>
