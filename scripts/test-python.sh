@@ -80,11 +80,11 @@ else  # the lane venv's torch (and numpy) through a .pth, rather than a second 3
   fresh_site="$("$fresh/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   echo "$torch_site" >"$fresh_site/lane-torch.pth"
 fi
-"$fresh/bin/python" -m pip install -q --no-deps "$wheel" >&2
+"$fresh/bin/python" -m pip install -q --no-deps --ignore-installed "$wheel" >&2  # not the lane's, seen through the .pth
 (cd / && "$root/$fresh/bin/python" -c 'import patchgcl, torch, sys
 assert patchgcl.__file__.startswith(sys.prefix), patchgcl.__file__
 loss = patchgcl.PatchNCELoss([4], num_patches=8, nc=8)([torch.randn(1, 4, 4, 4)], [torch.randn(1, 4, 4, 4)])
-print("test-python.sh: the wheel", sys.argv[1], "imports in a fresh venv (torch", torch.__version__ + "), loss", float(loss))' "$(basename "$wheel")") >&2
+print("test-python.sh: the wheel", sys.argv[1], "imports in a fresh venv (torch", torch.__version__ + "), loss", float(loss.detach()))' "$(basename "$wheel")") >&2
 log "built the wheel and installed it after $((SECONDS - t0)) s"
 
 # From the repository root: python/ is not on the path, so the installed package is imported.

@@ -127,6 +127,17 @@ class FakeGraphNCELossModule:
         return cls(**dict(flattened))
 
 
+def _configuration_only(name):
+    def method(self, *args):
+        raise RuntimeError(f"patchgcl: {name}() configures a loss module; call it outside torch.compile")
+
+    return method
+
+
+for _method in ("set_int", "set_float", "set_bool", "set_str", "set_ints", "set_floats", "build", "option_names"):
+    setattr(FakeGraphNCELossModule, _method, _configuration_only(_method))
+
+
 class FakePatchNCELossModule(FakeGraphNCELossModule):
     __obj_unflatten__ = FakeGraphNCELossModule.__dict__["__obj_unflatten__"]  # looked up in the class itself
 
