@@ -45,17 +45,13 @@ pid_t rank_of(pid_t node) {
   return ranks[0];
 }
 
-const std::vector<std::string> kFaultRun = {"--steps",
-                                            "120",
-                                            "--log-every",
-                                            "1",
-                                            "--sample-every",
-                                            "1000",
-                                            "--checkpoint-every",
-                                            "5",
-                                            "--auto-resume",
-                                            "--dist-timeout",
-                                            std::to_string(kTimeout)};
+/// The fault tests' training: 60 steps, a checkpoint every 5, --auto-resume, --dist-timeout kTimeout.
+std::vector<std::string> fault_run() {
+  std::vector<std::string> args = {"--steps",        "60",   "--log-every",        "1",
+                                   "--sample-every", "1000", "--checkpoint-every", "5"};
+  args.insert(args.end(), {"--auto-resume", "--dist-timeout", std::to_string(kTimeout)});
+  return args;
+}
 
 /// After the link went down at `down`: both nodes exit non-zero within kBound, each naming the other.
 void require_both_lost(const std::vector<pid_t>& nodes, clock_type::time_point down, const fs::path& dir) {
@@ -90,7 +86,7 @@ TEST_CASE(
   TempDir dir("host_link_down");
   // One run folder for both nodes, as on a shared file system: every rank reads its checkpoint to resume.
   const fs::path run = dir.path / "run";
-  auto command = tiny_nodes(kFaultRun);
+  auto command = tiny_nodes(fault_run());
   command.insert(command.end(), {"--run", run.string()});
   NodeGuard guard;
   auto nodes = start_nodes(hosts, 29410, command, dir.path, guard);
@@ -98,12 +94,14 @@ TEST_CASE(
   const auto config = read_text(run / "config.txt");
   REQUIRE(hosts.set_link(0, false));
   require_both_lost(nodes, clock_type::now(), dir.path);
-  // The run folder: the last complete checkpoint, the configuration as written, a readable log.
+  // The run folder: the last complete checkpoint, the configuration as written, a readable log, no
+  // half-written file.
   const int64_t saved = loadable_checkpoint_step(run / "ckpt.safetensors");
   CHECK(saved >= 10);
   CHECK(saved % 5 == 0);
   CHECK(read_text(run / "config.txt") == config);
   CHECK(last_logged_step(run / "log.jsonl") >= saved);
+  for (const auto& entry : fs::recursive_directory_iterator(run)) CHECK(entry.path().extension() != ".tmp");
 
   // The same command once the link is back: the run continues from `saved` to the end.
   REQUIRE(hosts.set_link(0, true));
@@ -117,7 +115,7 @@ TEST_CASE(
   CHECK_THAT(resumed, Catch::Contains("resumed ") && Catch::Contains(fmt::format(" at step {}\n", saved)));
   CHECK(resumed.find(fmt::format("step {}/", saved)) == std::string::npos);  // no step before the checkpoint redone
   CHECK(resumed.find(fmt::format("step {}/", saved + 1)) != std::string::npos);
-  CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == 120);
+  CHECK(loadable_checkpoint_step(run / "ckpt.safetensors") == 60);
 }
 
 TEST_CASE(
@@ -133,7 +131,7 @@ TEST_CASE(
   const int other = 1 - frozen;
   TempDir dir("host_sigstop");
   NodeGuard guard;
-  const auto nodes = start_nodes(hosts, 29420 + frozen, tiny_nodes(kFaultRun), dir.path, guard);
+  const auto nodes = start_nodes(hosts, 29420 + frozen, tiny_nodes(fault_run()), dir.path, guard);
   await_step(dir.path / "node0.out", 3);
   const pid_t rank = rank_of(nodes[static_cast<size_t>(frozen)]);
   REQUIRE(::kill(rank, SIGSTOP) == 0);
