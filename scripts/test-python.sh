@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python package's lane: installs what is missing, makes a venv, `pip install
-# --no-build-isolation .` against that venv's torch, runs pytest on python/tests.
+# The Python package's lane: installs what is missing, makes a venv, builds the wheel with
+# `pip wheel --no-build-isolation .` against that venv's torch, installs it there and into a fresh
+# venv with the same torch (it must import there), runs pytest on python/tests.
 #   scripts/test-python.sh debian          # Debian's python3-torch 1.13, venv --system-site-packages
 #   scripts/test-python.sh pypi:2.15.0     # torch==2.15.0 from PyPI in its own venv
 # Venvs are cached under $PATCHGCL_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/patchgcl): venv-debian,
@@ -61,8 +62,30 @@ if [ -d /usr/lib/ccache ]; then
   export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"
 fi
 cd "$root"
-MAX_JOBS="${MAX_JOBS:-1}" "$python" -m pip install -q --no-build-isolation . >&2
-log "built and installed after $((SECONDS - t0)) s"
+# The wheel users get from `pip wheel --no-build-isolation .`, installed into the lane's venv (the
+# suite imports it) and into a fresh venv that has the same torch and nothing else of the lane.
+torch_version="$("$python" -c 'import torch; print(torch.__version__)')"
+wheels="build-python/wheel-$torch_version"
+rm -rf "$wheels"
+MAX_JOBS="${MAX_JOBS:-1}" "$python" -m pip wheel -q --no-build-isolation --no-deps -w "$wheels" . >&2
+wheel="$(ls "$wheels"/patchgcl-*.whl)"
+"$python" -m pip install -q --force-reinstall --no-deps "$wheel" >&2
+fresh="build-python/fresh-venv-$torch_version"
+rm -rf "$fresh"
+if [ "$lane" = debian ]; then
+  /usr/bin/python3 -m venv --system-site-packages "$fresh"
+else  # the lane venv's torch (and numpy) through a .pth, rather than a second 3 GB install
+  /usr/bin/python3 -m venv "$fresh"
+  torch_site="$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')"
+  fresh_site="$("$fresh/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$torch_site" >"$fresh_site/lane-torch.pth"
+fi
+"$fresh/bin/python" -m pip install -q --no-deps --ignore-installed "$wheel" >&2  # not the lane's, seen through the .pth
+(cd / && "$root/$fresh/bin/python" -c 'import patchgcl, torch, sys
+assert patchgcl.__file__.startswith(sys.prefix), patchgcl.__file__
+loss = patchgcl.PatchNCELoss([4], num_patches=8, nc=8)([torch.randn(1, 4, 4, 4)], [torch.randn(1, 4, 4, 4)])
+print("test-python.sh: the wheel", sys.argv[1], "imports in a fresh venv (torch", torch.__version__ + "), loss", float(loss.detach()))' "$(basename "$wheel")") >&2
+log "built the wheel and installed it after $((SECONDS - t0)) s"
 
 # From the repository root: python/ is not on the path, so the installed package is imported.
 rc=0

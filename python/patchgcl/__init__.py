@@ -1,7 +1,7 @@
 """patchgcl: PatchGCL's graph contrastive loss and CUT/PUT's PatchNCE for PyTorch, computed by
 patchgcl's C++ library (include/patchgcl) through torch.ops.patchgcl. See docs/python.md."""
 
-from . import functional
+from . import _functional_ops, functional  # noqa: F401  (_functional_ops: registrations)
 from ._ops import ops
 from .modules import GraphNCELoss, PatchNCELoss
 

@@ -1,25 +1,55 @@
 """GraphNCELoss and PatchNCELoss as torch.nn.Modules over the C++ modules.
 
-The Python module owns the parameters, as nn.Parameters named as the C++ module (and the
-released code) names them, created by the C++ module's own reset. forward hands them, in the
-C++ named_parameters() order, to one op that runs the C++ forward with exactly these tensors,
-so autograd reaches them. See docs/python.md."""
+Each Python module builds its C++ module once, as a torch.classes.patchgcl.*LossModule (the
+options set through its typed setters, by their C++ names), and owns the parameters, as
+nn.Parameters named as the C++ module (and the released code) names them, created by the C++
+module's own reset. forward hands them, in the C++ named_parameters() order, to the loss op,
+which runs the C++ forward (and backward) with exactly these tensors. See docs/python.md."""
 
+import torch
 from torch import nn
 
-from ._ops import ops, option_string
+from ._ops import loss
 from .released_names import rename_on_load
 
 
+def _flatten(options, prefix=""):
+    for key, value in options.items():
+        if isinstance(value, dict):  # a nested C++ options struct, e.g. adjacency=dict(threshold=0.2)
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _set(module, key, value):
+    """One option through the setter of its Python type; the C++ table checks the name and type."""
+    if isinstance(value, bool):
+        return module.set_bool(key, value)
+    if isinstance(value, int):
+        return module.set_int(key, value)
+    if isinstance(value, float):
+        return module.set_float(key, value)
+    if isinstance(value, str):
+        return module.set_str(key, value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        if all(isinstance(v, int) for v in value):
+            return module.set_ints(key, list(value))
+        return module.set_floats(key, [float(v) for v in value])
+    raise TypeError(f"patchgcl: option `{key}` must be a bool, number, string or a list of numbers, got {type(value)}")
+
+
 class _Loss(nn.Module):
-    _parameters_op = None  # set by the subclasses: the ops they call
-    _loss_op = None
+    _class = None  # set by the subclasses: the C++ class and the op they use
+    _op = None
 
     def __init__(self, in_channels, preset, options):
         super().__init__()
         self.options = dict(options, in_channels=[int(c) for c in in_channels], preset=preset)
-        self._spec = option_string(self.options)
-        names, tensors = type(self)._parameters_op(self._spec)
+        module = getattr(torch.classes.patchgcl, self._class)(preset, self.options["in_channels"])
+        for key, value in _flatten(options):
+            _set(module, key, value)
+        names, tensors = module.build()
+        self._module = module
         self._parameter_names = list(names)
         for name, tensor in zip(names, tensors):
             *path, leaf = name.split(".")
@@ -31,20 +61,27 @@ class _Loss(nn.Module):
             owner.register_parameter(leaf, nn.Parameter(tensor))
         self._register_load_state_dict_pre_hook(rename_on_load)  # the authors' checkpoints as they are
 
-    def forward(self, output_features, input_features, patch_ids=None):
-        """output_features: G(x)'s [B, C_l, H_l, W_l] maps; input_features: x's; patch_ids:
-        one [N] int64 tensor per layer, or None to draw them (torch's generator)."""
+    def forward(self, output_features, input_features, num_patches_or_patch_ids=None):
+        """output_features: G(x)'s [B, C_l, H_l, W_l] maps; input_features: x's. The third
+        argument is the released code's: an int, the number of patches drawn per layer for this
+        call (torch's generator); or one [N] int64 tensor of patch ids per layer; or None to draw
+        the configured num_patches."""
+        ids, num_patches = [], None
+        if isinstance(num_patches_or_patch_ids, int) and not isinstance(num_patches_or_patch_ids, bool):
+            num_patches = num_patches_or_patch_ids
+        elif num_patches_or_patch_ids is not None:
+            ids = list(num_patches_or_patch_ids)
         parameters = [self.get_parameter(name) for name in self._parameter_names]
-        return type(self)._loss_op(
-            self._spec,
-            parameters,
-            list(output_features),
-            list(input_features),
-            list(patch_ids) if patch_ids is not None else [],
-        )
+        return loss(self._op, self._module, parameters, list(output_features), list(input_features), ids, num_patches)
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
+
+    @classmethod
+    def option_names(cls):
+        """The options the C++ module accepts, by their dotted C++ names (the keywords, nested
+        structs as dicts: adjacency=dict(threshold=0.2) is `adjacency.threshold`)."""
+        return list(getattr(torch.classes.patchgcl, cls._class)("reference", [1]).option_names())
 
 
 class GraphNCELoss(_Loss):
@@ -62,8 +99,8 @@ class GraphNCELoss(_Loss):
     (normalization, self_loops, check_finite), info_nce (temperature, diagonal_value, direction,
     negatives, pruning, hard_negatives, reduction, check_finite)."""
 
-    _parameters_op = staticmethod(lambda spec: ops.graph_nce_parameters(spec))
-    _loss_op = staticmethod(lambda *args: ops.graph_nce_loss(*args))
+    _class = "GraphNCELossModule"
+    _op = "graph_nce_loss"
 
     def __init__(self, in_channels, preset="reference", **options):
         super().__init__(in_channels, preset, options)
@@ -76,11 +113,12 @@ class PatchNCELoss(_Loss):
         loss_fn = patchgcl.PatchNCELoss([3, 128, 256, 256, 256])
         loss_fn = patchgcl.PatchNCELoss([3, 128, 256, 256, 256], preset="put")
 
-    Options (PatchNCELossOptions): num_patches, nc, l2_eps, init_std, use_mlp, check_finite and info_nce as a
-    dict (PUT's k is info_nce=dict(hard_negatives=k))."""
+    Options (PatchNCELossOptions): num_patches, nc, l2_eps, init_std, use_mlp, check_finite and
+    info_nce as a dict (temperature, diagonal_value, direction, negatives, pruning,
+    hard_negatives, reduction, check_finite; PUT's k is info_nce=dict(hard_negatives=k))."""
 
-    _parameters_op = staticmethod(lambda spec: ops.patch_nce_parameters(spec))
-    _loss_op = staticmethod(lambda *args: ops.patch_nce_loss(*args))
+    _class = "PatchNCELossModule"
+    _op = "patch_nce_loss"
 
     def __init__(self, in_channels, preset="reference", **options):
         super().__init__(in_channels, preset, options)

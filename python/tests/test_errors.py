@@ -54,12 +54,28 @@ def test_forward_checks():
         loss_fn([torch.randn(1, 4, 2, 2)], [torch.randn(1, 4, 2, 2)])
     with pytest.raises(RuntimeError, match=r"`output_features\[0\]` contains NaN or Inf"):
         loss_fn([torch.full((1, 4, 4, 4), float("nan"))], [torch.randn(1, 4, 4, 4)])
-    # the module still works after an error (the cache's lock was released)
+    # the module still works after an error (its lock was released)
     assert torch.isfinite(loss_fn([torch.randn(1, 4, 4, 4)], [torch.randn(1, 4, 4, 4)]))
 
 
-def test_python_side_option_errors():
+def test_option_types():
     with pytest.raises(TypeError, match="option `hops` must be a bool, number, string"):
         patchgcl.GraphNCELoss([4], hops=object())
-    with pytest.raises(ValueError, match="reserved"):
-        patchgcl.GraphNCELoss([4], score_activation="a;b")
+    with pytest.raises(RuntimeError, match="GraphNCELoss: option `hops` must be an int, got Double"):
+        patchgcl.GraphNCELoss([4], hops=1.5)
+    with pytest.raises(RuntimeError, match="GraphNCELoss: option `score_activation` must be a string, got Int"):
+        patchgcl.GraphNCELoss([4], score_activation=1)
+    with pytest.raises(RuntimeError, match="PatchNCELoss: option `use_mlp` must be a bool, got Int"):
+        patchgcl.PatchNCELoss([4], use_mlp=1)
+    with pytest.raises(RuntimeError, match="GraphNCELoss: option `level_weights` must be a list of numbers"):
+        patchgcl.GraphNCELoss([4], level_weights=True)
+    with pytest.raises((TypeError, RuntimeError), match="temprature"):
+        F.info_nce(torch.randn(4, 3), torch.randn(4, 3), temprature=0.1)  # a typed schema: no such keyword
+    # an int where a float is expected is that float
+    assert patchgcl.GraphNCELoss([4], adjacency=dict(threshold=0), level_weights=[1, 1]) is not None
+
+
+def test_the_python_modules_document_the_cpp_option_names():
+    for cls in (patchgcl.GraphNCELoss, patchgcl.PatchNCELoss):
+        for name in cls.option_names():
+            assert name.split(".")[-1] in cls.__doc__, (cls.__name__, name)

@@ -1,6 +1,8 @@
 """The nn.Module side: parameter names (the released code's), initialisation by the C++ reset,
 load_state_dict, options and presets reaching the C++ module, autograd to the nn.Parameters."""
 
+import copy
+
 import patchgcl
 import pytest
 import torch
@@ -168,3 +170,16 @@ def test_load_state_dict_still_rejects_unknown_names():
         patchgcl.PatchNCELoss([3]).load_state_dict(
             {**patchgcl.PatchNCELoss([3]).state_dict(), "mlp_9.0.weight": torch.zeros(1)}
         )
+
+
+def test_deepcopy_is_an_independent_module_and_leaves_torch_generator_alone():
+    loss_fn = patchgcl.GraphNCELoss([4], num_patches=16, nc=8, hops=1, adjacency=dict(threshold=0.3))
+    outs, ins, ids = maps([4]), maps([4], seed=5), [torch.randperm(64)[:16]]
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    twin = copy.deepcopy(loss_fn)  # the C++ module rebuilt from its options, parameters copied
+    assert torch.equal(torch.get_rng_state(), state)
+    assert twin(outs, ins, ids).item() == loss_fn(outs, ins, ids).item()
+    with torch.no_grad():
+        twin.embed_0.weight.add_(1.0)
+    assert twin(outs, ins, ids).item() != loss_fn(outs, ins, ids).item()

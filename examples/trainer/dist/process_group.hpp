@@ -21,6 +21,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -51,9 +52,12 @@ class Context : public Collectives {
   /// exits (status 1) rather than wait on: Gloo's connection wait is not bounded by it.
   Context(const Env& env, Backend backend, const torch::Device& device, std::chrono::seconds timeout)
       : rank_(env.rank), world_(env.world), timeout_(timeout) {
+    // A write to a peer that has gone (a socket of the store or of Gloo) fails with EPIPE, which
+    // becomes an error naming the lost rank, rather than raise SIGPIPE, which ends the rank without a word.
+    std::signal(SIGPIPE, SIG_IGN);
     connect_store(env, timeout);
     // Gloo's own timeout (the same) reports a refused connection first, with the peers' addresses.
-    Watchdog watchdog(timeout + std::chrono::seconds(5),
+    Watchdog watchdog(timeout + kGrace,
                       fmt::format("rank {}: the process group of {} ranks did not form within --dist-timeout {} s; "
                                   "stopping",
                                   rank_, world_, timeout.count()));
@@ -211,14 +215,18 @@ class Context : public Collectives {
   }
 
   /// Runs a collective; a failure (a lost peer, a timeout) becomes an error naming the lost
-  /// rank(s), found by a census in the store (peer_census.hpp).
+  /// rank(s), found by a census in the store (peer_census.hpp), and the rank exits within kGrace
+  /// of it whatever its way out waits for (exit_after).
   template <typename F>
   torch::Tensor collective(const char* what, F&& f) {
     try {
       return f();
     } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("rank {}: {} failed: {}; {}", rank_, what,
-                                           lost_ranks(*store_, rank_, world_, timeout_), first_line(e.what())));
+      const auto failure = fmt::format("rank {}: {} failed", rank_, what);
+      exit_after(kGrace, fmt::format("{} and the rank did not stop within {} s: {}", failure, kGrace.count(),
+                                     first_line(e.what())));
+      throw std::runtime_error(
+          fmt::format("{}: {}; {}", failure, lost_ranks(*store_, rank_, world_, timeout_), first_line(e.what())));
     }
   }
 

@@ -1,5 +1,6 @@
-// A deadline for a step that has no timeout of its own (Gloo's wait for its peers' connections):
-// past it the process ends with an error line rather than wait on.
+// Deadlines for what has no timeout of its own (Gloo's wait for its peers' connections, the way out
+// of a rank whose collective failed): past one the process ends with an error line rather than
+// wait on.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,10 @@
 
 namespace trainer {
 namespace dist {
+
+/// How long past --dist-timeout a rank may take to name the lost peer(s) and exit: the census of
+/// peer_census.hpp (kCensusWait) and the error line, or the group formation's error.
+constexpr std::chrono::seconds kGrace{5};
 
 /// Ends the process (status 1) with an error line when it is not destroyed within `timeout`.
 class Watchdog {
@@ -47,6 +52,18 @@ class Watchdog {
   std::string message_;
   std::thread thread_;  // last: starts once the members it uses exist
 };
+
+/// Ends the process (status 1) with the error line `message` `after` from now, unless it has ended
+/// by then. Armed once a collective has failed: the rank then only reports and exits, and nothing
+/// on the way out (the process group's destructor waits for queued collectives, each of which may
+/// wait --dist-timeout on a dead peer) may keep it running.
+inline void exit_after(std::chrono::seconds after, std::string message) {
+  std::thread([after, message = std::move(message)] {
+    std::this_thread::sleep_for(after);
+    std::cerr << "error: " << message << std::endl;
+    std::_Exit(1);
+  }).detach();
+}
 
 }  // namespace dist
 }  // namespace trainer

@@ -12,6 +12,7 @@ Exits 77 (skipped) where numpy or Pillow is missing.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -103,7 +104,8 @@ def test_compare_table(work):
 
 def main():
     work = sys.argv[1]
-    os.makedirs(work, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # a clean folder on every run
+    os.makedirs(work)
     test_structure_score(work)
     test_compare_table(work)
     print("compare scripts: all checks passed")

@@ -6,48 +6,8 @@
 // stops before starting a worker. Skipped, saying so, where no torchrun is on PATH.
 #include "trainer/tests/dist_helpers.hpp"
 
-#include <torch/version.h>
-
 using namespace trainer_tests;
 using namespace trainer_tests::distributed;
-
-namespace {
-
-/// Why the torchrun tests cannot run here ("" when they can): no torchrun on PATH, or one whose
-/// torch is another version than the LibTorch the trainer is built with (their TCPStore protocols
-/// differ: a 2.x rank cannot talk to 1.13's agent store).
-std::string why_no_torchrun() {
-  if (!patchgcl_test::on_path("torchrun")) return "no torchrun on PATH (Debian: apt-get install python3-torch)";
-  const std::string mine = fmt::format("{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR);
-  const auto version = patchgcl_test::shell_output(
-      "\"$(head -n 1 \"$(command -v torchrun)\" | sed 's/^#! *//')\" -c "
-      "'import torch; v = torch.__version__.split(\".\"); print(v[0] + \".\" + v[1])' 2>/dev/null");
-  std::string theirs = version.text.empty() ? "unknown" : version.text.substr(0, version.text.find('\n'));
-  theirs.erase(theirs.find_last_not_of("\n ") + 1);
-  if (theirs != mine)
-    return fmt::format("the torchrun on PATH runs torch {}, the trainer is built with LibTorch {}", theirs, mine);
-  return "";
-}
-
-/// `torchrun -r 1 -t 1 --log_dir DIR <rendezvous...> --nproc_per_node 2 --no_python`, before the trainer.
-std::vector<std::string> torchrun(const fs::path& log_dir, std::vector<std::string> rendezvous) {
-  std::vector<std::string> w = {"torchrun", "-r", "1", "-t", "1", "--log_dir", log_dir.string()};
-  w.insert(w.end(), rendezvous.begin(), rendezvous.end());
-  w.insert(w.end(), {"--nproc_per_node", "2", "--no_python"});
-  return w;
-}
-
-/// The trainer processes among `pid`'s children.
-std::vector<pid_t> trainer_children(pid_t pid) {
-  std::vector<pid_t> out;
-  for (pid_t c : patchgcl_test::children_of(pid)) {
-    std::error_code ec;
-    if (fs::read_symlink(fmt::format("/proc/{}/exe", c), ec) == fs::path(kTrainerBinary)) out.push_back(c);
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("torchrun --standalone and a static rendezvous each train 2 processes to the end",
           "[distributed][torchrun]") {

@@ -3,89 +3,10 @@
 // R --master-addr <node 0's address>`. The hostname resolves to loopback in both namespaces, as on
 // a default Debian install, so the Gloo transport must find the veth interface by itself
 // (dist/gloo_transport.hpp). Skipped, saying why, where namespaces cannot be made.
-#include "trainer/tests/dist_helpers.hpp"
-
-#include <cstdlib>
+#include "trainer/tests/two_hosts.hpp"
 
 using namespace trainer_tests;
 using namespace trainer_tests::distributed;
-
-namespace {
-
-/// Namespaces `name(0)`, `name(1)` with `address(0)`, `address(1)` on a /24 of their own.
-class TwoHosts {
- public:
-  TwoHosts() {
-    if (::geteuid() != 0) {
-      why_not = "it needs root (ip netns add)";
-      return;
-    }
-    const int id = ::getpid() % 200;
-    prefix_ = fmt::format("pgh{}", ::getpid());
-    subnet_ = fmt::format("10.77.{}", 20 + id);
-    const std::vector<std::string> setup = {
-        fmt::format("ip netns add {}", name(0)),
-        fmt::format("ip netns add {}", name(1)),
-        fmt::format("ip link add {}a type veth peer name {}b", prefix_, prefix_),
-        fmt::format("ip link set {}a netns {}", prefix_, name(0)),
-        fmt::format("ip link set {}b netns {}", prefix_, name(1)),
-        fmt::format("ip -n {} addr add {}/24 dev {}a", name(0), address(0), prefix_),
-        fmt::format("ip -n {} addr add {}/24 dev {}b", name(1), address(1), prefix_),
-        fmt::format("ip -n {} link set lo up", name(0)),
-        fmt::format("ip -n {} link set lo up", name(1)),
-        fmt::format("ip -n {} link set {}a up", name(0), prefix_),
-        fmt::format("ip -n {} link set {}b up", name(1), prefix_)};
-    for (const auto& command : setup)
-      if (std::system((command + " 2>/dev/null").c_str()) != 0) {
-        why_not = fmt::format("`{}` failed (no network namespaces here)", command);
-        return;
-      }
-    ready = true;
-  }
-  ~TwoHosts() {
-    for (int n = 0; n < 2; ++n) std::system(fmt::format("ip netns del {} 2>/dev/null", name(n)).c_str());
-  }
-  std::string name(int n) const { return fmt::format("{}n{}", prefix_, n); }
-  std::string address(int n) const { return fmt::format("{}.{}", subnet_, n + 1); }
-
-  bool ready = false;
-  std::string why_not;
-
- private:
-  std::string prefix_, subnet_;
-};
-
-/// Node `n` of a 2-node run: `launch` in namespace `n`, the trainer's `command` after `--`.
-pid_t start_node(const TwoHosts& hosts, int n, int port, const std::vector<std::string>& command, const fs::path& cwd,
-                 const fs::path& log) {
-  std::vector<std::string> args = {"launch",
-                                   "--nnodes",
-                                   "2",
-                                   "--node-rank",
-                                   std::to_string(n),
-                                   "--nproc-per-node",
-                                   "1",
-                                   "--master-addr",
-                                   hosts.address(0),
-                                   "--master-port",
-                                   std::to_string(port),
-                                   "--"};
-  args.insert(args.end(), command.begin(), command.end());
-  fs::create_directories(cwd);
-  return spawn(args, {}, log, cwd, {"ip", "netns", "exec", hosts.name(n)});
-}
-
-const std::vector<std::string> kTiny = {
-    "train", "--synthetic-size", "32", "--synthetic-count", "8", "--ngf", "8", "--ndf",
-    "8",     "--n-blocks",       "1",  "--num-patches",     "32"};
-
-std::vector<std::string> tiny_with(std::vector<std::string> extra) {
-  auto args = kTiny;
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
-}  // namespace
 
 TEST_CASE("Two hosts: launch --nnodes 2 with no variable set trains, and node 0 alone writes the run folder",
           "[distributed][two_hosts]") {
@@ -95,7 +16,7 @@ TEST_CASE("Two hosts: launch --nnodes 2 with no variable set trains, and node 0 
     return;
   }
   TempDir dir("two_hosts");
-  const auto command = tiny_with({"--steps", "6", "--dist-timeout", "30"});
+  const auto command = tiny_nodes({"--steps", "6", "--dist-timeout", "30"});
   std::vector<pid_t> nodes;
   for (int n = 0; n < 2; ++n)
     nodes.push_back(start_node(hosts, n, 29400, command, dir.path / fmt::format("node{}", n),
@@ -122,7 +43,7 @@ TEST_CASE("Two hosts: when node 1's rank is killed, node 0 exits non-zero within
   }
   TempDir dir("two_hosts_lost");
   const int timeout_s = 10;
-  const auto command = tiny_with({"--steps", "100000", "--dist-timeout", std::to_string(timeout_s)});
+  const auto command = tiny_nodes({"--steps", "100000", "--dist-timeout", std::to_string(timeout_s)});
   std::vector<pid_t> nodes;
   for (int n = 0; n < 2; ++n)
     nodes.push_back(start_node(hosts, n, 29401, command, dir.path / fmt::format("node{}", n),

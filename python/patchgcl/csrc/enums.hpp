@@ -76,15 +76,16 @@ inline const Names<patchgcl::functional::L2Eps>& l2_eps_names() {
   return n;
 }
 
-/// Lookup of one name outside an OptionSpec (the functional ops' string arguments).
+/// The enumerator named `value`; otherwise an error naming `fn`, the argument (`what` + `arg`:
+/// "option `info_nce.pruning`" for a loss option), the names known and `value`.
 template <typename E>
-E by_name(const Names<E>& names, const std::string& value, const char* fn, const char* arg) {
+E by_name(const Names<E>& names, const std::string& value, const char* fn, const char* arg, const char* what = "") {
   std::string known;
   for (const auto& n : names) {
     if (value == n.first) return n.second;
     known += known.empty() ? n.first : std::string(", ") + n.first;
   }
-  TORCH_CHECK(false, fn, ": `", arg, "` must be one of ", known, ", got '", value, "'");
+  TORCH_CHECK(false, fn, ": ", what, "`", arg, "` must be one of ", known, ", got '", value, "'");
 }
 
 }  // namespace patchgcl_python
