@@ -13,7 +13,7 @@ using namespace trainer_tests::distributed;
 namespace {
 
 constexpr int kTimeout = 10;  // --dist-timeout of the fault tests
-/// The bound on a rank's exit after a fault: --dist-timeout plus the watchdog's grace.
+/// The bound on a rank's exit after a fault (docs/distributed.md#faults): --dist-timeout plus the watchdog's grace.
 const double kBound = kTimeout + static_cast<double>(trainer::dist::kGrace.count());
 
 /// Both nodes with `command`, in DIR/node0 and DIR/node1, their output in DIR/nodeN`tag`.out.
