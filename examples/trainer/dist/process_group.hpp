@@ -216,17 +216,19 @@ class Context : public Collectives {
 
   /// Runs a collective; a failure (a lost peer, a timeout) becomes an error naming the lost
   /// rank(s), found by a census in the store (peer_census.hpp), and the rank exits within kGrace
-  /// of it whatever its way out waits for (exit_after).
+  /// of it whatever its way out waits for (exit_after at kExitDeadline).
   template <typename F>
   torch::Tensor collective(const char* what, F&& f) {
     try {
       return f();
     } catch (const std::exception& e) {
       const auto failure = fmt::format("rank {}: {} failed", rank_, what);
-      exit_after(kGrace, fmt::format("{} and the rank did not stop within {} s: {}", failure, kGrace.count(),
-                                     first_line(e.what())));
-      throw std::runtime_error(
-          fmt::format("{}: {}; {}", failure, lost_ranks(*store_, rank_, world_, timeout_), first_line(e.what())));
+      exit_after(kExitDeadline, fmt::format("{} and the rank did not stop within {} s: {}", failure,
+                                            kExitDeadline.count(), first_line(e.what())));
+      const auto message =
+          fmt::format("{}: {}; {}", failure, lost_ranks(*store_, rank_, world_, timeout_), first_line(e.what()));
+      set_exit_line(fmt::format("{} (the rank did not stop within {} s)", message, kExitDeadline.count()));
+      throw std::runtime_error(message);
     }
   }
 
